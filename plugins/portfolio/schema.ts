@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { schemas } from "../../src/index.js";
+
+const { number } = schemas;
+
+/** Account used for portfolio updates that name none. */
+export const DEFAULT_ACCOUNT = "default";
+
+export const position = z.object({
+  symbol: schemas.symbol,
+  quantity: number,
+  average_price: number,
+  market_price: number,
+  unrealized_pnl: number,
+  unrealized_pnl_pct: number,
+});
+
+export const portfolioSnapshot = z
+  .object({
+    account: z
+      .string()
+      .regex(/^[A-Za-z0-9._:/-]{1,32}$/)
+      .optional()
+      .describe(`Account id; "${DEFAULT_ACCOUNT}" when absent. Clients filter on it via symbols`),
+    positions: z.record(z.string(), position).describe("Open positions by symbol"),
+    total_pnl: number.describe("Total unrealized P&L"),
+    position_count: z.number().int().nonnegative().optional().describe("Number of positions; counted if absent"),
+    timestamp: schemas.timestamp.optional(),
+  })
+  .describe("The full portfolio of one account, published on portfolio.updates");
+
+export const portfolioUpdateFrame = z
+  .object({
+    type: z.literal("portfolio_update"),
+    channel: z.literal("portfolio"),
+    timestamp: schemas.utcTimestamp,
+    data: z.object({
+      positions: z.record(z.string(), position),
+      total_pnl: z.number(),
+      position_count: z.number().int(),
+    }),
+  })
+  .describe("Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds");

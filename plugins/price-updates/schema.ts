@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { schemas } from "../../src/index.js";
+
+const { number } = schemas;
+
+/** The quote fields a price_update carries per symbol, in the seed's order. */
+export const QUOTE_FIELDS = ["price", "change", "change_pct", "volume", "high", "low", "open", "close"] as const;
+
+export const priceTick = z
+  .object({
+    symbol: schemas.symbol.describe("Instrument symbol; by convention also the last subject token"),
+    price: number.describe("Last traded price"),
+    change: number.optional().describe("Absolute change since the previous close"),
+    change_pct: number.optional().describe("Change since the previous close, in percent"),
+    volume: number.nonnegative().optional().describe("Traded volume"),
+    high: number.optional().describe("Session high"),
+    low: number.optional().describe("Session low"),
+    open: number.optional().describe("Session open"),
+    close: number.optional().describe("Previous close"),
+    timestamp: schemas.timestamp.optional(),
+  })
+  .describe("One price tick for one symbol, published on market.prices.<SYMBOL>");
+
+export const quote = z.object({
+  price: number,
+  change: number.optional(),
+  change_pct: number.optional(),
+  volume: number.optional(),
+  high: number.optional(),
+  low: number.optional(),
+  open: number.optional(),
+  close: number.optional(),
+});
+
+export const priceUpdateFrame = z
+  .object({
+    type: z.literal("price_update"),
+    symbols: z.record(z.string(), quote).describe("Latest quote per symbol that changed since the client's last frame"),
+    timestamp: schemas.utcTimestamp,
+  })
+  .describe("Conflated prices: one frame per interval with only the client's changed symbols");
+
+export type PriceTick = z.output<typeof priceTick>;
+export type Quote = z.output<typeof quote>;

@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { schemas } from "../../src/index.js";
+
+const signalType = z.enum(["BUY", "SELL", "HOLD"]).describe("What the strategy recommends");
+
+export const tradingSignal = z
+  .object({
+    signal_type: signalType,
+    symbol: schemas.symbol,
+    price: schemas.number.positive().describe("Reference price of the signal"),
+    quantity: schemas.number.nonnegative().describe("Suggested quantity"),
+    confidence: schemas.number.min(0).max(1).describe("Model confidence, 0 to 1"),
+    timestamp: schemas.timestamp.optional().describe("When the signal was generated; the gateway's time if absent"),
+  })
+  .describe("A trading signal, published on strategy.signals.<strategy or symbol>");
+
+export const signalFrame = z
+  .object({
+    type: z.literal("signal"),
+    signal_type: signalType,
+    symbol: z.string(),
+    price: z.number(),
+    quantity: z.number(),
+    confidence: z.number(),
+    timestamp: schemas.utcTimestamp,
+  })
+  .describe("A trading signal, delivered as soon as it is generated");

@@ -1,0 +1,21 @@
+import { definePlugin, frameTimestamp } from "../../src/index.js";
+import { tradeExecutedFrame, tradeExecution } from "./schema.js";
+
+export default definePlugin({
+  name: "trades",
+  description: "Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+  subject: "execution.trades.>",
+  inbound: tradeExecution,
+  outbound: tradeExecutedFrame,
+  examples: [{ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }],
+  delivery: { mode: "immediate" },
+  key: (trade) => trade.symbol,
+  toFrame: ([trade], now) => ({
+    type: "trade_executed" as const,
+    symbol: trade!.symbol,
+    side: trade!.side,
+    quantity: trade!.quantity,
+    price: trade!.price,
+    timestamp: frameTimestamp(trade!.timestamp, now),
+  }),
+});

@@ -1,0 +1,26 @@
+import { z } from "zod";
+import { schemas } from "../../src/index.js";
+
+const side = z.enum(["BUY", "SELL"]);
+
+export const tradeExecution = z
+  .object({
+    symbol: schemas.symbol,
+    side,
+    quantity: schemas.number.positive().describe("Executed quantity"),
+    price: schemas.number.positive().describe("Execution price"),
+    timestamp: schemas.timestamp.optional().describe("Execution time; the gateway's time if absent"),
+    account: z.string().min(1).max(64).optional().describe("Account the trade belongs to"),
+  })
+  .describe("A trade execution, published on execution.trades.<venue or account>");
+
+export const tradeExecutedFrame = z
+  .object({
+    type: z.literal("trade_executed"),
+    symbol: z.string(),
+    side,
+    quantity: z.number(),
+    price: z.number(),
+    timestamp: schemas.utcTimestamp,
+  })
+  .describe("A trade execution notification, delivered immediately");

@@ -1,0 +1,141 @@
+/**
+ * buildGateway(config): wires plugins, broker, delivery, the WebSocket endpoint and the REST
+ * routes into one Fastify instance. It never listens by itself: main.ts and tests call
+ * `gateway.fastify.listen()`.
+ */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import pino, { type Logger } from "pino";
+import { type GatewayConfig, natsServers } from "./config.js";
+import { ChannelStream } from "./core/channel-stream.js";
+import { ClientMessageHandler } from "./core/client-messages.js";
+import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
+import { OutboundWriter } from "./core/delivery/outbound-writer.js";
+import { StreamHealth } from "./core/health.js";
+import type { Broker } from "./core/ingest/broker.js";
+import { EmbeddedBroker } from "./core/ingest/embedded-broker.js";
+import { NatsBroker } from "./core/ingest/nats-broker.js";
+import { createMetricsRegistry } from "./core/metrics.js";
+import type { LoadedChannel } from "./core/plugin.js";
+import { loadPlugins } from "./core/plugin-loader.js";
+import { SubscriptionIndex } from "./core/subscription-index.js";
+import { WebSocketEndpoint } from "./core/websocket-server.js";
+import { registerHealthRoutes } from "./http/health-routes.js";
+import { registerMetricsRoute } from "./http/metrics-route.js";
+import { registerStatusRoute } from "./http/status-route.js";
+
+/** plugins/ at the repository root (from src/ when run with tsx, from dist/src/ when compiled). */
+export const DEFAULT_PLUGINS_DIR = (() => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? "../../plugins" : "../plugins");
+})();
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  pluginsDir?: string;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  fastify: FastifyInstance;
+  config: GatewayConfig;
+  broker: Broker;
+  channels: LoadedChannel[];
+  /** Subscribe to upstream and start conflation timers (idempotent). Called by listen() hooks too. */
+  start(): void;
+  /** Graceful: stop accepting, close clients with 1001, drain the broker, close HTTP. */
+  close(): Promise<void>;
+  /** Connected clients (for status and tests). */
+  endpoint: WebSocketEndpoint;
+  deliveries: ReadonlyMap<string, ChannelDelivery>;
+}
+
+export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.LOG_LEVEL });
+  const channels = await loadPlugins(options.pluginsDir ?? DEFAULT_PLUGINS_DIR, config);
+  const channelNames = channels.map((channel) => channel.plugin.name);
+
+  const servers = natsServers(config);
+  const broker: Broker = servers
+    ? new NatsBroker({ servers, reconnectWaitMs: config.NATS_RECONNECT_WAIT_MS, logger })
+    : new EmbeddedBroker();
+
+  const index = new SubscriptionIndex(channelNames);
+  const deliveries = new Map<string, ChannelDelivery>();
+  const streams: ChannelStream[] = [];
+  for (const channel of channels) {
+    const delivery = new ChannelDelivery(channel, index, logger);
+    deliveries.set(channel.plugin.name, delivery);
+    streams.push(new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger));
+  }
+  broker.onEvent((event) => {
+    if (event.type === "reconnected") for (const stream of streams) stream.health.recoveryAttempts++;
+  });
+
+  const writer = new OutboundWriter(
+    { maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES, conflatedDropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES },
+    (session) => {
+      logger.warn({ clientId: session.clientId, buffered: session.socket.bufferedAmount }, "slow consumer disconnected");
+      session.close("SLOW_CONSUMER", "Slow consumer: lossless data could not be queued", config.WEBSOCKET_CLOSE_GRACE_MS);
+    },
+  );
+  const handler = new ClientMessageHandler(index, deliveries);
+  const endpoint = new WebSocketEndpoint({ config, logger, index, handler, writer, channelNames });
+
+  const fastify = Fastify({
+    loggerInstance: logger.child({ component: "http" }) as FastifyBaseLogger,
+    // Status and metrics are polled constantly; a log line per request would drown the rest.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  endpoint.attach(fastify.server);
+  registerStatusRoute(fastify, config, {
+    activeConnections: () => endpoint.clients.size,
+    streamHealth: () =>
+      Object.fromEntries(streams.map((stream, position) => [channelNames[position], stream.health.view(broker.connected)])),
+  });
+  registerHealthRoutes(fastify, { ready: () => broker.connected, broker: () => broker.kind });
+  registerMetricsRoute(
+    fastify,
+    createMetricsRegistry({
+      activeConnections: () => endpoint.clients.size,
+      natsConnected: () => broker.connected,
+      connections: () => endpoint.counters,
+      outbound: () => writer.counters,
+      channels: () =>
+        streams.map((stream, position) => ({
+          name: channelNames[position] as string,
+          messagesIn: stream.messagesIn,
+          framesOut: deliveries.get(channelNames[position] as string)?.counters.framesOut ?? 0,
+          rejected: stream.rejected,
+        })),
+    }),
+  );
+
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    for (const [position, channel] of channels.entries()) {
+      broker.subscribe(channel.subject, (streams[position] as ChannelStream).handle);
+      deliveries.get(channel.plugin.name)?.start();
+      logger.info({ channel: channel.plugin.name, subject: channel.subject, intervalMs: channel.intervalMs }, "channel loaded");
+    }
+    broker.start();
+  };
+  fastify.addHook("onListen", async () => start());
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const delivery of deliveries.values()) delivery.stop();
+      await endpoint.closeAll();
+      await broker.close();
+      await fastify.close();
+    })();
+    return closing;
+  };
+
+  return { fastify, config, broker, channels, start, close, endpoint, deliveries };
+}

@@ -1,0 +1,117 @@
+/**
+ * Every setting the gateway reads from the environment, with its default, in one place.
+ *
+ * The seed's variables keep the seed's names and defaults (`WEBSOCKET_*`); everything else is ours.
+ * Keys stay the environment variable names so the code, `.env.example` and the README's
+ * configuration table read the same. A bad value stops start-up with a message naming the variable.
+ */
+import { z } from "zod";
+
+/** "true"/"false" (and 1/0, yes/no) as environment variables spell booleans. */
+const booleanFlag = z
+  .enum(["true", "false", "1", "0", "yes", "no", "TRUE", "FALSE"])
+  .transform((value) => ["true", "1", "yes", "TRUE"].includes(value));
+
+const positiveSeconds = z.coerce.number().positive().finite();
+const positiveInteger = z.coerce.number().int().positive();
+
+export const configSchema = z.object({
+  // --- HTTP / WebSocket listener -------------------------------------------------------------
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000).describe("HTTP and WebSocket port"),
+  HOST: z.string().min(1).default("0.0.0.0").describe("Interface to listen on"),
+  LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+    .default("info")
+    .describe("pino log level"),
+
+  // --- The seed's variables ------------------------------------------------------------------
+  WEBSOCKET_ENABLED: booleanFlag.default(true).describe("false: /ws refuses upgrades (503), REST stays up"),
+  WEBSOCKET_PING_INTERVAL: positiveSeconds
+    .default(30)
+    .describe("Seconds between protocol pings; a peer that misses one is terminated"),
+  WEBSOCKET_PRICE_UPDATE_INTERVAL: positiveSeconds
+    .default(3)
+    .describe("Seconds between conflated price_update flushes (fractions allowed)"),
+  WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: positiveSeconds
+    .default(5)
+    .describe("Seconds between conflated portfolio_update flushes (fractions allowed)"),
+  WEBSOCKET_MAX_CONNECTIONS: positiveInteger
+    .default(100)
+    .describe("Maximum concurrent WebSocket connections; the one over it is closed with 1013"),
+
+  // --- Protocol decisions beyond the seed ----------------------------------------------------
+  WEBSOCKET_AUTO_SUBSCRIBE: booleanFlag
+    .default(true)
+    .describe("New clients start subscribed to every symbol of every channel (the seed's MVP)"),
+  WEBSOCKET_MAX_MESSAGE_BYTES: positiveInteger
+    .default(4096)
+    .describe("Largest client frame accepted; a larger one closes the connection with 1009"),
+  WEBSOCKET_MAX_BUFFERED_BYTES: positiveInteger
+    .default(4 * 1024 * 1024)
+    .describe("Bytes a client may have queued; lossless data over it disconnects the client (4001)"),
+  WEBSOCKET_CONFLATED_DROP_BYTES: positiveInteger
+    .default(1024 * 1024)
+    .describe("Queued bytes above which conflated frames (prices, portfolio) are skipped for that client"),
+  WEBSOCKET_CLOSE_GRACE_MS: positiveInteger
+    .default(2000)
+    .describe("Milliseconds a closing client may take to answer the close frame before its socket is dropped"),
+  SHUTDOWN_GRACE_MS: positiveInteger
+    .default(10_000)
+    .describe("Milliseconds graceful shutdown may take before the process exits anyway"),
+
+  // --- Upstream (NATS) -----------------------------------------------------------------------
+  NATS_URL: z
+    .string()
+    .optional()
+    .transform((value) => (value?.trim() ? value.trim() : undefined))
+    .describe("Comma-separated NATS servers; unset runs the embedded demo broker with a simulated market"),
+  NATS_RECONNECT_WAIT_MS: positiveInteger
+    .default(500)
+    .describe("Milliseconds between NATS reconnect attempts (it retries forever)"),
+  NATS_MAX_PAYLOAD_BYTES: positiveInteger
+    .default(64 * 1024)
+    .describe("Largest upstream payload accepted; larger ones are counted as invalid and dropped"),
+});
+
+export type GatewayConfig = z.output<typeof configSchema> & {
+  /** `NATS_SUBJECT_<CHANNEL>` overrides, keyed by channel name (e.g. `price_updates`). */
+  subjectOverrides: Record<string, string>;
+};
+
+/** Prefix of the variables that override a plugin's NATS subject: NATS_SUBJECT_PRICE_UPDATES etc. */
+export const SUBJECT_OVERRIDE_PREFIX = "NATS_SUBJECT_";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parse and validate the environment. Throws a ConfigError whose message names every bad
+ * variable, so start-up fails before anything listens.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  // Empty strings mean "unset" in .env files and shells alike: let the default apply.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const result = configSchema.safeParse(present);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const variable = issue.path.join(".");
+      return `${variable}=${JSON.stringify(env[variable])}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+  const subjectOverrides: Record<string, string> = {};
+  for (const [variable, value] of Object.entries(present)) {
+    if (!variable.startsWith(SUBJECT_OVERRIDE_PREFIX) || value === undefined) continue;
+    const channel = variable.slice(SUBJECT_OVERRIDE_PREFIX.length).toLowerCase();
+    subjectOverrides[channel] = value.trim();
+  }
+  return { ...result.data, subjectOverrides };
+}
+
+/** The NATS server list from NATS_URL, or undefined for the embedded demo broker. */
+export function natsServers(config: GatewayConfig): string[] | undefined {
+  return config.NATS_URL?.split(",")
+    .map((server) => server.trim())
+    .filter(Boolean);
+}

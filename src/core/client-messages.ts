@@ -1,0 +1,112 @@
+/**
+ * What the gateway does with each client frame. Every frame gets exactly one reply (pong, an ack
+ * or an error frame) and a bad frame never closes the connection.
+ */
+import type { ClientSession } from "./client-session.js";
+import type { ChannelDelivery } from "./delivery/channel-delivery.js";
+import { encodeFrame } from "./delivery/frame-encoder.js";
+import { type ErrorCode, ErrorCodes } from "./errors.js";
+import { CLIENT_FRAME_TYPES, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
+import type { SubscriptionIndex } from "./subscription-index.js";
+
+type MessageId = string | number | undefined;
+
+/** The exact `{"type":"pong"}` the seed shows, pre-built once. */
+const PONG = encodeFrame({ type: "pong" });
+
+export class ClientMessageHandler {
+  constructor(
+    private readonly index: SubscriptionIndex,
+    private readonly deliveries: ReadonlyMap<string, ChannelDelivery>,
+  ) {}
+
+  handle(session: ClientSession, text: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      this.sendError(session, "INVALID_MESSAGE", undefined);
+      return;
+    }
+    const id = idOf(raw);
+    const parsed = clientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const type = (raw as { type?: unknown } | null)?.type;
+      if (typeof type === "string" && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
+        this.sendError(session, "UNKNOWN_MESSAGE_TYPE", id, `Unknown message type: ${truncate(type)}`);
+      } else {
+        this.sendError(session, "INVALID_MESSAGE", id);
+      }
+      return;
+    }
+    const frame = parsed.data;
+    if (frame.type === "ping") {
+      session.send(frame.id === undefined ? PONG : encodeFrame({ type: "pong", id: frame.id }), true);
+      return;
+    }
+    const delivery = this.deliveries.get(frame.channel);
+    if (!delivery) {
+      this.sendError(session, "UNKNOWN_CHANNEL", frame.id, `Unknown channel: ${truncate(frame.channel)}`);
+      return;
+    }
+    const symbols = normaliseSymbols(frame.symbols);
+    if (symbols === undefined) {
+      this.sendError(session, "INVALID_SYMBOLS", frame.id, invalidSymbolsMessage(frame.symbols));
+      return;
+    }
+    if (frame.type === "subscribe") {
+      const state = this.index.subscribe(session, frame.channel, symbols);
+      this.sendAck(session, "subscribed", frame.channel, state, frame.id);
+      delivery.snapshot(session, symbols);
+      return;
+    }
+    const result = this.index.unsubscribe(session, frame.channel, symbols);
+    if (!result.ok) {
+      this.sendError(session, "SUBSCRIPTION_CONFLICT", frame.id);
+      return;
+    }
+    this.sendAck(session, "unsubscribed", frame.channel, result.state, frame.id);
+  }
+
+  /** An error frame in the seed's shape plus `code` (and the request's `id`, when it had one). */
+  sendError(session: ClientSession, code: ErrorCode, id: MessageId, message: string = ErrorCodes[code].message): void {
+    session.send(encodeFrame({ type: "error", error: message, code, timestamp: isoNow(), id }), true);
+  }
+
+  private sendAck(
+    session: ClientSession,
+    type: "subscribed" | "unsubscribed",
+    channel: string,
+    symbols: "*" | string[],
+    id: MessageId,
+  ): void {
+    session.send(encodeFrame({ type, channel, symbols, id, timestamp: isoNow() }), true);
+  }
+}
+
+/** `"*"`, `["*"]` or absent mean all; otherwise every symbol must pass the syntax. */
+function normaliseSymbols(symbols: "*" | string[] | undefined): "*" | string[] | undefined {
+  if (symbols === undefined || symbols === "*" || (symbols.length === 1 && symbols[0] === "*")) return "*";
+  if (symbols.length === 0) return undefined;
+  return symbols.every((symbol) => SYMBOL_PATTERN.test(symbol)) ? [...new Set(symbols)] : undefined;
+}
+
+function invalidSymbolsMessage(symbols: "*" | string[] | undefined): string {
+  const bad = Array.isArray(symbols) ? symbols.filter((symbol) => !SYMBOL_PATTERN.test(symbol)) : [];
+  if (bad.length === 0) return `${ErrorCodes.INVALID_SYMBOLS.message}: symbols must not be empty (use "*" for all)`;
+  return `${ErrorCodes.INVALID_SYMBOLS.message}: ${bad.slice(0, 5).map(truncate).join(", ")}`;
+}
+
+/** The client's correlation id, when it sent a usable one, so that even errors can echo it. */
+function idOf(raw: unknown): MessageId {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const id = (raw as { id?: unknown }).id;
+  if (typeof id === "string" && id.length <= 64) return id;
+  if (typeof id === "number" && Number.isInteger(id)) return id;
+  return undefined;
+}
+
+/** Keep echoed client text short and printable in error messages. */
+function truncate(text: string): string {
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}

@@ -1,0 +1,54 @@
+/**
+ * One WebSocket connection: who it is, what it is subscribed to, what it is owed, and whether it
+ * is still alive. Kept small: an idle connection should cost a few kilobytes at most.
+ */
+import type { WebSocket } from "ws";
+import type { OutboundWriter } from "./delivery/outbound-writer.js";
+import type { CloseCodeName } from "./errors.js";
+import { CloseCodes } from "./errors.js";
+
+/** A channel's subscription: every symbol, or the listed ones. No entry: not subscribed. */
+export type ChannelSubscription = "*" | Set<string>;
+
+export class ClientSession {
+  /** Channel name -> subscription. */
+  readonly subscriptions = new Map<string, ChannelSubscription>();
+  /** Channels still on the auto-subscribe default; the first explicit subscribe replaces it. */
+  readonly implicit = new Set<string>();
+  /** Cleared when a protocol ping goes out, set by the pong (or any message). */
+  alive = true;
+  /** Frames owed to the socket in this event-loop turn, written together by the OutboundWriter. */
+  pending: Buffer[] | undefined;
+  pendingBytes = 0;
+  /** Set once a close has started: nothing more is queued. */
+  closing = false;
+  /** Conflated frames skipped because the client was reading slowly. */
+  droppedFrames = 0;
+
+  constructor(
+    readonly clientId: string,
+    readonly socket: WebSocket,
+    private readonly writer: OutboundWriter,
+  ) {}
+
+  /**
+   * Queue a pre-framed WebSocket frame. `lossless: false` marks conflated data that may be skipped
+   * when the client is behind; lossless data that cannot be queued disconnects the client.
+   */
+  send(frame: Buffer, lossless: boolean): void {
+    this.writer.enqueue(this, frame, lossless);
+  }
+
+  /** Start the close handshake with one of the documented codes; the socket is dropped after a grace period. */
+  close(name: CloseCodeName, reason: string, graceMs: number): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.pending = undefined;
+    this.pendingBytes = 0;
+    this.socket.close(CloseCodes[name].code, reason);
+    // A peer that never answers the close frame (or never reads at all) must not hold memory.
+    const timer = setTimeout(() => this.socket.terminate(), graceMs);
+    timer.unref();
+    this.socket.once("close", () => clearTimeout(timer));
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Delivery of one channel's valid messages to its subscribers, by the plugin's policy:
+ *
+ * - immediate: one frame per message, serialised once, queued losslessly to every recipient;
+ * - conflate, per key: the latest message per key, one frame per changed key each interval;
+ * - conflate, merged: the latest message per key, and each interval one frame per client holding
+ *   only the changed keys it wants. Clients that want the same keys share the same bytes.
+ *
+ * Frames are encoded once per distinct content, never once per client.
+ */
+import type { Logger } from "pino";
+import type { ClientSession } from "../client-session.js";
+import type { LoadedChannel } from "../plugin.js";
+import type { SubscriptionStateView } from "../protocol.js";
+import type { SubscriptionIndex } from "../subscription-index.js";
+import { encodeFrame } from "./frame-encoder.js";
+
+/** Key under which conflation keeps messages that are about no key in particular. */
+const NO_KEY = "\u0000";
+
+export interface DeliveryCounters {
+  /** Frames queued to clients (one per recipient). */
+  framesOut: number;
+}
+
+export class ChannelDelivery {
+  readonly counters: DeliveryCounters = { framesOut: 0 };
+  /** Conflation state: latest message per key, and the keys changed since the last flush. */
+  private readonly latest = new Map<string, unknown>();
+  private readonly changed = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly channel: LoadedChannel,
+    private readonly index: SubscriptionIndex,
+    private readonly logger: Logger,
+  ) {}
+
+  get name(): string {
+    return this.channel.plugin.name;
+  }
+
+  get conflated(): boolean {
+    return this.channel.intervalMs !== undefined;
+  }
+
+  start(): void {
+    if (this.channel.intervalMs === undefined || this.timer) return;
+    this.timer = setInterval(() => {
+      // A plugin whose toFrame throws on some data must not take the timer (or the process) down.
+      try {
+        this.flush();
+      } catch (error) {
+        this.logger.error({ err: error, channel: this.name }, "conflation flush failed; keys of this interval dropped");
+      }
+    }, this.channel.intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A validated inbound message. */
+  accept(message: unknown): void {
+    const { plugin } = this.channel;
+    const key = plugin.key(message);
+    if (this.conflated) {
+      const slot = key ?? NO_KEY;
+      // Re-insert so that iteration order follows recency; the latest value wins.
+      this.latest.delete(slot);
+      this.latest.set(slot, message);
+      this.changed.add(slot);
+      return;
+    }
+    const frame = encodeFrame(plugin.toFrame([message], new Date()));
+    this.index.forEachRecipient(this.name, key, (session) => {
+      session.send(frame, true);
+      this.counters.framesOut++;
+    });
+  }
+
+  /** Send a newly subscribed client the latest known values of what it just subscribed to. */
+  snapshot(session: ClientSession, symbols: SubscriptionStateView | "*"): void {
+    if (!this.conflated || this.latest.size === 0) return;
+    const slots = symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol));
+    if (slots.length === 0) return;
+    const now = new Date();
+    if (this.merged) {
+      this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.messagesOf(slots), now)));
+      return;
+    }
+    for (const slot of slots) this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.messagesOf([slot]), now)));
+  }
+
+  /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
+  flush(): void {
+    if (this.changed.size === 0) return;
+    const changed = [...this.changed];
+    this.changed.clear();
+    if (this.merged) this.flushMerged(changed);
+    else this.flushPerKey(changed);
+  }
+
+  private get merged(): boolean {
+    const { delivery } = this.channel.plugin;
+    return delivery.mode === "conflate" && delivery.merge;
+  }
+
+  private flushPerKey(changed: string[]): void {
+    const now = new Date();
+    for (const slot of changed) {
+      const frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf([slot]), now));
+      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => this.sendTo(session, frame));
+    }
+  }
+
+  private flushMerged(changed: string[]): void {
+    const now = new Date();
+    const { all, bySymbol } = this.index.subscribers(this.name);
+    if (all.size > 0) {
+      const frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf(changed), now));
+      for (const session of all) this.sendTo(session, frame);
+    }
+    if (bySymbol.size === 0) return;
+    // Which changed keys each symbol-subscribed client wants. `changed` has one order for
+    // everybody, so two clients wanting the same keys get equal lists and share one frame.
+    const wanted = new Map<ClientSession, string[]>();
+    for (const slot of changed) {
+      const sessions = bySymbol.get(slot);
+      if (!sessions) continue;
+      for (const session of sessions) {
+        const slots = wanted.get(session);
+        if (slots) slots.push(slot);
+        else wanted.set(session, [slot]);
+      }
+    }
+    const shared = new Map<string, Buffer>();
+    for (const [session, slots] of wanted) {
+      const cacheKey = slots.join(NO_KEY);
+      let frame = shared.get(cacheKey);
+      if (!frame) {
+        frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf(slots), now));
+        shared.set(cacheKey, frame);
+      }
+      this.sendTo(session, frame);
+    }
+  }
+
+  private sendTo(session: ClientSession, frame: Buffer): void {
+    session.send(frame, false);
+    this.counters.framesOut++;
+  }
+
+  private messagesOf(slots: string[]): unknown[] {
+    return slots.map((slot) => this.latest.get(slot));
+  }
+}

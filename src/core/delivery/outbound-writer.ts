@@ -1,0 +1,81 @@
+/**
+ * Per-socket write coalescing with a bounded buffer.
+ *
+ * One socket write costs far more than building a frame (mostly kernel time), so everything a
+ * socket is owed within one event-loop turn goes out in a single write: frames accumulate on the
+ * session and are flushed together from setImmediate, after the I/O phase that produced them.
+ * Each frame is still its own WebSocket message, as the seed's clients expect.
+ *
+ * The buffer is bounded per client: conflated frames are skipped once the client is behind by
+ * `conflatedDropBytes`, and a client that cannot take lossless data within `maxBufferedBytes`
+ * is disconnected (SLOW_CONSUMER) rather than buffered without bound.
+ */
+import type { Socket } from "node:net";
+import { WebSocket } from "ws";
+import type { ClientSession } from "../client-session.js";
+
+export interface OutboundLimits {
+  maxBufferedBytes: number;
+  conflatedDropBytes: number;
+}
+
+export interface OutboundCounters {
+  framesDropped: number;
+  slowConsumerDisconnects: number;
+}
+
+export class OutboundWriter {
+  readonly counters: OutboundCounters = { framesDropped: 0, slowConsumerDisconnects: 0 };
+  private due: ClientSession[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly limits: OutboundLimits,
+    private readonly onSlowConsumer: (session: ClientSession) => void,
+  ) {}
+
+  enqueue(session: ClientSession, frame: Buffer, lossless: boolean): void {
+    if (session.closing) return;
+    // bufferedAmount is what ws and the socket hold in user space; pending is this turn's share.
+    const queued = session.socket.bufferedAmount + session.pendingBytes;
+    if (!lossless && queued > this.limits.conflatedDropBytes) {
+      session.droppedFrames++;
+      this.counters.framesDropped++;
+      return;
+    }
+    if (queued + frame.length > this.limits.maxBufferedBytes) {
+      this.counters.slowConsumerDisconnects++;
+      this.onSlowConsumer(session);
+      return;
+    }
+    if (session.pending === undefined) {
+      session.pending = [frame];
+      this.due.push(session);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    } else {
+      session.pending.push(frame);
+    }
+    session.pendingBytes += frame.length;
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const due = this.due;
+    this.due = [];
+    for (const session of due) {
+      const pending = session.pending;
+      const bytes = session.pendingBytes;
+      session.pending = undefined;
+      session.pendingBytes = 0;
+      if (pending === undefined || session.closing || session.socket.readyState !== WebSocket.OPEN) continue;
+      // The frames are complete, pre-built WebSocket frames, so they go straight to the TCP
+      // socket under ws (perMessageDeflate is off, so ws never holds a partial frame that these
+      // bytes could interleave with). One write per socket per turn.
+      const raw = (session.socket as unknown as { _socket: Socket })._socket;
+      raw.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
+    }
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Every error the gateway reports to a client, in one table.
+ *
+ * Error frames keep the seed's shape `{ type: "error", error, timestamp }` and add the `code`
+ * column below. A recoverable error never closes the connection; the close codes further down are
+ * for what does. Both tables are documented in docs/errors.md, and a test keeps them in step.
+ */
+
+export const ErrorCodes = {
+  INVALID_MESSAGE: {
+    message: "Invalid message format",
+    meaning: "The frame is not JSON, not an object, or does not match the schema of its type.",
+  },
+  UNKNOWN_MESSAGE_TYPE: {
+    message: "Unknown message type",
+    meaning: "`type` is not one of ping, subscribe, unsubscribe.",
+  },
+  UNKNOWN_CHANNEL: {
+    message: "Unknown channel",
+    meaning: "`channel` names no loaded channel; the welcome frame lists the valid ones.",
+  },
+  INVALID_SYMBOLS: {
+    message: "Invalid symbols",
+    meaning: 'A symbol breaks the syntax (1 to 32 of A-Z a-z 0-9 . _ : / -), or `symbols` is empty; use "*" for all.',
+  },
+  SUBSCRIPTION_CONFLICT: {
+    message: "Cannot unsubscribe single symbols from a '*' subscription",
+    meaning:
+      'The channel is subscribed to "*"; unsubscribe the channel, then subscribe to the symbols wanted.',
+  },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/**
+ * WebSocket close codes the gateway sends, with whether a client should reconnect.
+ * 1000-2999 are the RFC 6455 codes; 4000-4999 are ours.
+ */
+export const CloseCodes = {
+  GOING_AWAY: { code: 1001, reconnect: true, meaning: "The gateway is shutting down; reconnect (another instance)." },
+  MESSAGE_TOO_BIG: {
+    code: 1009,
+    reconnect: true,
+    meaning: "A client frame exceeded WEBSOCKET_MAX_MESSAGE_BYTES; fix the client before reconnecting.",
+  },
+  TRY_AGAIN_LATER: {
+    code: 1013,
+    reconnect: true,
+    meaning: "WEBSOCKET_MAX_CONNECTIONS reached; reconnect with backoff.",
+  },
+  REPLACED: {
+    code: 4000,
+    reconnect: false,
+    meaning: "A newer connection with the same client_id took over; do not reconnect (the two would fight).",
+  },
+  SLOW_CONSUMER: {
+    code: 4001,
+    reconnect: true,
+    meaning: "The client read too slowly and lossless data could not be queued; reconnect and read faster.",
+  },
+} as const;
+
+export type CloseCodeName = keyof typeof CloseCodes;

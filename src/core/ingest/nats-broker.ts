@@ -1,0 +1,122 @@
+/**
+ * The real upstream: a NATS connection that retries forever, re-establishes subscriptions after
+ * every reconnect (the client library does that), and reports its state as BrokerEvents that feed
+ * stream health and readiness.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { Broker, BrokerEvent, MessageHandler } from "./broker.js";
+
+export interface NatsBrokerOptions {
+  servers: string[];
+  reconnectWaitMs: number;
+  logger: Logger;
+}
+
+export class NatsBroker implements Broker {
+  readonly kind = "nats";
+  connected = false;
+  private connection: NatsConnection | undefined;
+  private starting = false;
+  private closing = false;
+  private readonly pending: { subject: string; handler: MessageHandler }[] = [];
+  private readonly listeners: ((event: BrokerEvent) => void)[] = [];
+
+  constructor(private readonly options: NatsBrokerOptions) {}
+
+  start(): void {
+    if (this.starting) return;
+    this.starting = true;
+    void this.connectForever();
+  }
+
+  subscribe(subject: string, handler: MessageHandler): void {
+    if (this.connection) this.attach(this.connection, subject, handler);
+    else this.pending.push({ subject, handler });
+  }
+
+  publish(subject: string, data: Uint8Array | string): void {
+    this.connection?.publish(subject, data);
+  }
+
+  onEvent(listener: (event: BrokerEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const connection = this.connection;
+    this.connection = undefined;
+    this.connected = false;
+    if (connection && !connection.isClosed()) {
+      // drain() lets messages already received reach their handlers before closing.
+      await connection.drain().catch(() => connection.close());
+    }
+    this.emit({ type: "closed" });
+  }
+
+  private async connectForever(): Promise<void> {
+    const { servers, reconnectWaitMs, logger } = this.options;
+    let connection: NatsConnection;
+    try {
+      connection = await connect({
+        servers,
+        name: "trading-stream-gateway",
+        // Absent at start is a normal state (NATS may come up after us): keep trying, forever.
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: reconnectWaitMs,
+        reconnectJitter: Math.min(100, reconnectWaitMs),
+      });
+    } catch (error) {
+      logger.error({ err: error, servers }, "NATS connection failed for good");
+      return;
+    }
+    if (this.closing) {
+      await connection.close();
+      return;
+    }
+    this.connection = connection;
+    for (const { subject, handler } of this.pending.splice(0)) this.attach(connection, subject, handler);
+    this.connected = true;
+    const server = connection.getServer();
+    logger.info({ server }, "connected to NATS");
+    this.emit({ type: "connected", server });
+    void this.watchStatus(connection);
+  }
+
+  private attach(connection: NatsConnection, subject: string, handler: MessageHandler): void {
+    // The callback form delivers synchronously as the client parses, without an async iterator
+    // per message: the cheapest path the library offers.
+    connection.subscribe(subject, {
+      callback: (error, message) => {
+        if (error) {
+          this.options.logger.warn({ err: error, subject }, "NATS subscription error");
+          return;
+        }
+        handler(message.subject, message.data);
+      },
+    });
+  }
+
+  private async watchStatus(connection: NatsConnection): Promise<void> {
+    const { logger } = this.options;
+    for await (const status of connection.status()) {
+      if (status.type === "disconnect") {
+        this.connected = false;
+        logger.warn({ server: status.server }, "NATS disconnected; reconnecting");
+        this.emit({ type: "disconnected", server: status.server });
+      } else if (status.type === "reconnect") {
+        this.connected = true;
+        logger.info({ server: status.server }, "NATS reconnected; subscriptions re-established");
+        this.emit({ type: "reconnected", server: status.server });
+      } else if (status.type === "error") {
+        logger.warn({ err: status.error }, "NATS server error");
+      }
+    }
+  }
+
+  private emit(event: BrokerEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Prometheus metrics. The hot path only bumps plain integer counters on the objects that own
+ * them; prom-client reads them at scrape time through `collect()`, so delivering a frame never
+ * touches a label map. Each gateway gets its own registry (tests run several side by side).
+ */
+import { Counter, Gauge, Registry } from "prom-client";
+
+export interface MetricSources {
+  activeConnections(): number;
+  natsConnected(): boolean;
+  connections(): { accepted: number; rejectedMaxConnections: number; replaced: number; deadTerminated: number; messagesIn: number };
+  outbound(): { framesDropped: number; slowConsumerDisconnects: number };
+  channels(): { name: string; messagesIn: number; framesOut: number; rejected: Record<string, number> }[];
+}
+
+export function createMetricsRegistry(sources: MetricSources): Registry {
+  const registry = new Registry();
+  const counterFrom = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+
+  new Gauge({
+    name: "gateway_websocket_connections",
+    help: "Open WebSocket connections",
+    registers: [registry],
+    collect() {
+      this.set(sources.activeConnections());
+    },
+  });
+  new Gauge({
+    name: "gateway_nats_connected",
+    help: "1 while the upstream broker (NATS or embedded) is connected, else 0",
+    registers: [registry],
+    collect() {
+      this.set(sources.natsConnected() ? 1 : 0);
+    },
+  });
+  counterFrom("gateway_connections_accepted_total", "WebSocket connections accepted", () => sources.connections().accepted);
+  counterFrom(
+    "gateway_connections_rejected_total",
+    "WebSocket connections closed with 1013 because WEBSOCKET_MAX_CONNECTIONS was reached",
+    () => sources.connections().rejectedMaxConnections,
+  );
+  counterFrom("gateway_connections_replaced_total", "Connections closed by a client_id takeover", () => sources.connections().replaced);
+  counterFrom("gateway_dead_clients_terminated_total", "Clients terminated for missing a ping", () => sources.connections().deadTerminated);
+  counterFrom("gateway_client_messages_total", "Frames received from clients", () => sources.connections().messagesIn);
+  counterFrom("gateway_frames_dropped_total", "Conflated frames skipped for slow clients", () => sources.outbound().framesDropped);
+  counterFrom(
+    "gateway_slow_consumer_disconnects_total",
+    "Clients disconnected (4001) because lossless data could not be queued",
+    () => sources.outbound().slowConsumerDisconnects,
+  );
+
+  new Counter({
+    name: "gateway_upstream_messages_total",
+    help: "Upstream messages received per channel (valid or not)",
+    labelNames: ["channel"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.messagesIn);
+    },
+  });
+  new Counter({
+    name: "gateway_upstream_invalid_total",
+    help: "Upstream messages dropped as invalid, per channel and reason",
+    labelNames: ["channel", "reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const channel of sources.channels()) {
+        for (const [reason, count] of Object.entries(channel.rejected)) this.inc({ channel: channel.name, reason }, count);
+      }
+    },
+  });
+  new Counter({
+    name: "gateway_frames_out_total",
+    help: "Data frames queued to clients per channel (one per recipient)",
+    labelNames: ["channel"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.framesOut);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,152 @@
+/**
+ * Finds `plugins/<folder>/index.(ts|js)`, imports each, and validates it before the gateway
+ * listens: a malformed plugin stops start-up with an error naming the folder and the problem,
+ * never at the first message. Plugins are loaded in folder-name order, so the result is the same
+ * on every machine.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { z } from "zod";
+import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
+import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
+import type { ChannelPlugin, LoadedChannel } from "./plugin.js";
+
+export class PluginLoadError extends Error {
+  override name = "PluginLoadError";
+  constructor(
+    readonly plugin: string,
+    problem: string,
+  ) {
+    super(`Plugin "${plugin}": ${problem}`);
+  }
+}
+
+const ENTRY_FILES = ["index.ts", "index.mts", "index.js", "index.mjs"];
+
+/** A zod schema, recognised by shape so that a plugin's own copy of zod 4 still counts. */
+const zodSchema = z.custom<z.ZodType>(
+  (value) => typeof value === "object" && value !== null && "_zod" in value && typeof (value as z.ZodType).safeParse === "function",
+  { message: "must be a zod 4 schema" },
+);
+
+const fn = (message: string) => z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", { message });
+const intervalSpec = z.union([z.number().positive().finite(), fn("intervalMs must be a positive number or a function")]);
+
+const pluginShape = z.object({
+  name: z
+    .string({ message: "name is missing" })
+    .regex(/^[a-z][a-z0-9_]{0,63}$/, "name must be 1 to 64 of a-z 0-9 _ and start with a letter"),
+  description: z.string({ message: "description is missing" }).min(1, "description is empty"),
+  subject: z.string({ message: "subject is missing" }),
+  inbound: zodSchema,
+  outbound: zodSchema,
+  examples: z.array(z.unknown()).min(1, "examples needs at least one valid inbound payload"),
+  delivery: z.discriminatedUnion("mode", [
+    z.object({ mode: z.literal("immediate") }),
+    z.object({ mode: z.literal("conflate"), intervalMs: intervalSpec, merge: z.boolean() }),
+  ]),
+  key: fn("key must be a function"),
+  toFrame: fn("toFrame must be a function"),
+});
+
+/** Load and validate every plugin folder under `pluginsDir`. */
+export async function loadPlugins(pluginsDir: string, config: GatewayConfig): Promise<LoadedChannel[]> {
+  if (!existsSync(pluginsDir)) throw new PluginLoadError(pluginsDir, "plugins directory does not exist");
+  const folders = readdirSync(pluginsDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith("."))
+    .map((entry) => entry.name)
+    .sort();
+  const loaded: LoadedChannel[] = [];
+  for (const folder of folders) {
+    const directory = path.join(pluginsDir, folder);
+    const entry = ENTRY_FILES.map((file) => path.join(directory, file)).find((file) => existsSync(file));
+    if (!entry) continue; // A folder without an entry file is not a plugin (e.g. shared helpers).
+    let module: { default?: unknown };
+    try {
+      module = await import(pathToFileURL(entry).href);
+    } catch (error) {
+      throw new PluginLoadError(folder, `failed to import ${entry}: ${(error as Error).message}`);
+    }
+    loaded.push(validatePlugin(folder, module.default, config));
+  }
+  checkTogether(loaded);
+  if (loaded.length === 0) throw new PluginLoadError(pluginsDir, "no plugins found");
+  return loaded;
+}
+
+/** Validate one plugin object and resolve its subject and interval against configuration. */
+export function validatePlugin(folder: string, candidate: unknown, config: GatewayConfig): LoadedChannel {
+  if (typeof candidate !== "object" || candidate === null) {
+    throw new PluginLoadError(folder, "index must `export default definePlugin({...})`");
+  }
+  const shape = pluginShape.safeParse(candidate);
+  if (!shape.success) {
+    const problems = shape.error.issues.map((issue) =>
+      issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message,
+    );
+    throw new PluginLoadError(describe(folder, candidate), problems.join("; "));
+  }
+  const plugin = candidate as ChannelPlugin;
+  const label = describe(folder, plugin);
+  const overrideVariable = `${SUBJECT_OVERRIDE_PREFIX}${plugin.name.toUpperCase()}`;
+  const subject = config.subjectOverrides[plugin.name] ?? plugin.subject;
+  if (!isValidSubject(subject)) {
+    const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
+    throw new PluginLoadError(label, `subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
+  }
+  const { delivery } = plugin;
+  let intervalMs: number | undefined;
+  if (delivery.mode === "conflate") {
+    intervalMs = typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw new PluginLoadError(label, `delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
+    }
+  }
+  // Build a frame from every example and check it against the outbound schema: a plugin whose
+  // toFrame and schemas disagree fails here, at start-up, not in front of a client.
+  plugin.examples.forEach((example, position) => {
+    const inbound = plugin.inbound.safeParse(example);
+    if (!inbound.success) {
+      throw new PluginLoadError(label, `examples[${position}] fails the inbound schema: ${inbound.error.issues[0]?.message}`);
+    }
+    let frame: unknown;
+    try {
+      frame = plugin.toFrame([inbound.data], new Date());
+    } catch (error) {
+      throw new PluginLoadError(label, `toFrame threw on examples[${position}]: ${(error as Error).message}`);
+    }
+    const outbound = plugin.outbound.safeParse(frame);
+    if (!outbound.success) {
+      const issue = outbound.error.issues[0];
+      throw new PluginLoadError(
+        label,
+        `toFrame(examples[${position}]) fails the outbound schema at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
+      );
+    }
+  });
+  return { plugin, subject, intervalMs, source: folder };
+}
+
+/** Problems only visible across plugins: duplicate names and subjects that overlap. */
+function checkTogether(loaded: LoadedChannel[]): void {
+  for (const [position, channel] of loaded.entries()) {
+    for (const earlier of loaded.slice(0, position)) {
+      const label = describe(channel.source, channel.plugin);
+      if (earlier.plugin.name === channel.plugin.name) {
+        throw new PluginLoadError(label, `duplicate channel name; folder "${earlier.source}" already defines it`);
+      }
+      if (subjectsOverlap(earlier.subject, channel.subject)) {
+        throw new PluginLoadError(
+          label,
+          `subject ${JSON.stringify(channel.subject)} clashes with ${JSON.stringify(earlier.subject)} of plugin "${earlier.plugin.name}" (folder "${earlier.source}")`,
+        );
+      }
+    }
+  }
+}
+
+function describe(folder: string, candidate: unknown): string {
+  const name = (candidate as { name?: unknown }).name;
+  return typeof name === "string" && name !== folder ? `${name}" (folder "${folder}` : folder;
+}

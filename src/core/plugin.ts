@@ -1,0 +1,68 @@
+/**
+ * The channel plugin contract: a plain, typed object (in the manner of rollup plugins) that the
+ * loader validates once, before the gateway listens.
+ *
+ * A plugin says where its data comes from (a NATS subject), what valid data looks like (zod
+ * schemas, inbound and outbound), what a message is about (its key: a symbol or an account), how
+ * it is delivered, and how a frame is built. It does no I/O: the core subscribes, validates,
+ * routes, serialises and writes.
+ */
+import type { z } from "zod";
+import type { GatewayConfig } from "../config.js";
+
+/** A conflation interval: fixed milliseconds, or derived from configuration (e.g. a seed variable). */
+export type IntervalSpec = number | ((config: GatewayConfig) => number);
+
+export type DeliveryPolicy =
+  /** Every valid message becomes one frame at once, to every client that wants its key. Lossless. */
+  | { mode: "immediate" }
+  /**
+   * Keep the latest message per key and flush every interval. `merge: true` builds one frame per
+   * client from all the changed keys it wants (prices); `merge: false` sends one frame per changed
+   * key (portfolio per account). Conflated frames may be skipped for a client that reads too slowly.
+   */
+  | { mode: "conflate"; intervalMs: IntervalSpec; merge: boolean };
+
+export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
+  /** Channel name as clients write it, e.g. "price_updates": lower case, digits, underscores. */
+  name: string;
+  /** One or two sentences for the published contract. */
+  description: string;
+  /** Default NATS subject (wildcards allowed); NATS_SUBJECT_<NAME> overrides it. */
+  subject: string;
+  /** Schema of what upstream services publish on the subject. */
+  inbound: In;
+  /** Schema of the frame clients receive. */
+  outbound: Out;
+  /** At least one valid inbound payload; checked at load time and published as an example. */
+  examples: z.input<In>[];
+  delivery: DeliveryPolicy;
+  /**
+   * What a message is about: the symbol (or account) clients filter on. `undefined` means it is
+   * about nothing in particular and goes to every subscriber of the channel.
+   */
+  key(message: z.output<In>): string | undefined;
+  /**
+   * Build the outbound frame. Pure, no I/O. Receives one message, except for `conflate` with
+   * `merge: true`, where it receives the latest message of every key the client gets this flush.
+   */
+  toFrame(messages: z.output<In>[], now: Date): z.input<Out>;
+}
+
+/** Identity function that gives plugin authors type inference and checking. */
+export function definePlugin<In extends z.ZodType, Out extends z.ZodType>(
+  plugin: ChannelPlugin<In, Out>,
+): ChannelPlugin<In, Out> {
+  return plugin;
+}
+
+/** A plugin after loading: its effective subject and interval resolved against configuration. */
+export interface LoadedChannel {
+  plugin: ChannelPlugin;
+  /** Effective NATS subject (override applied). */
+  subject: string;
+  /** Effective conflation interval in ms, or undefined for immediate delivery. */
+  intervalMs: number | undefined;
+  /** Folder the plugin came from, for error messages and logs. */
+  source: string;
+}

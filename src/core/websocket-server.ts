@@ -1,0 +1,186 @@
+/**
+ * The `/ws` endpoint: upgrade checks, connection limits, `client_id` takeover, the welcome frame,
+ * message dispatch, liveness pings and the cleanup of every connection that goes away.
+ */
+import type { IncomingMessage, Server } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { GatewayConfig } from "../config.js";
+import type { ClientMessageHandler } from "./client-messages.js";
+import { ClientSession } from "./client-session.js";
+import type { OutboundWriter } from "./delivery/outbound-writer.js";
+import { encodeFrame } from "./delivery/frame-encoder.js";
+import { CloseCodes } from "./errors.js";
+import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
+import type { SubscriptionIndex } from "./subscription-index.js";
+
+export const WEBSOCKET_PATH = "/ws";
+
+export interface ConnectionCounters {
+  accepted: number;
+  rejectedMaxConnections: number;
+  replaced: number;
+  deadTerminated: number;
+  messagesIn: number;
+}
+
+export interface WebSocketEndpointOptions {
+  config: GatewayConfig;
+  logger: Logger;
+  index: SubscriptionIndex;
+  handler: ClientMessageHandler;
+  writer: OutboundWriter;
+  channelNames: readonly string[];
+}
+
+export class WebSocketEndpoint {
+  /** Connected clients by client_id. */
+  readonly clients = new Map<string, ClientSession>();
+  readonly counters: ConnectionCounters = {
+    accepted: 0,
+    rejectedMaxConnections: 0,
+    replaced: 0,
+    deadTerminated: 0,
+    messagesIn: 0,
+  };
+  private readonly wss: WebSocketServer;
+  private accepting = true;
+  private livenessTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: WebSocketEndpointOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.config.WEBSOCKET_MAX_MESSAGE_BYTES,
+      // Off: zlib contexts per socket fragment memory badly under many connections, and the
+      // pre-framed shared buffers would have to be compressed per client.
+      perMessageDeflate: false,
+    });
+  }
+
+  attach(server: Server): void {
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head));
+    const intervalMs = this.options.config.WEBSOCKET_PING_INTERVAL * 1000;
+    this.livenessTimer = setInterval(() => this.checkLiveness(), intervalMs);
+  }
+
+  /** Stop accepting, close every client with 1001, and wait (bounded) for them to go. */
+  async closeAll(): Promise<void> {
+    this.accepting = false;
+    clearInterval(this.livenessTimer);
+    const sessions = [...this.clients.values()];
+    const gone = sessions.map(
+      (session) =>
+        new Promise<void>((resolve) => {
+          if (session.socket.readyState === session.socket.CLOSED) resolve();
+          else session.socket.once("close", () => resolve());
+        }),
+    );
+    for (const session of sessions) session.close("GOING_AWAY", "Server shutting down", this.options.config.WEBSOCKET_CLOSE_GRACE_MS);
+    await Promise.all(gone);
+    this.wss.close();
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => socket.destroy());
+    const url = new URL(request.url ?? "/", "http://gateway");
+    if (url.pathname !== WEBSOCKET_PATH) return refuse(socket, 404, "Not Found", "No WebSocket endpoint here; use /ws");
+    if (!this.options.config.WEBSOCKET_ENABLED) {
+      return refuse(socket, 503, "Service Unavailable", "WebSocket server is disabled (WEBSOCKET_ENABLED=false)");
+    }
+    if (!this.accepting) return refuse(socket, 503, "Service Unavailable", "Server is shutting down");
+    const requested = url.searchParams.get("client_id");
+    if (requested !== null && !CLIENT_ID_PATTERN.test(requested)) {
+      return refuse(socket, 400, "Bad Request", "client_id must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+    }
+    const clientId = requested ?? randomUUID();
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, clientId));
+  }
+
+  private connected(ws: WebSocket, clientId: string): void {
+    const { config, logger, index, handler, writer } = this.options;
+    ws.on("error", (error) => logger.debug({ err: error, clientId }, "WebSocket error"));
+    const previous = this.clients.get(clientId);
+    if (!previous && this.clients.size >= config.WEBSOCKET_MAX_CONNECTIONS) {
+      this.counters.rejectedMaxConnections++;
+      logger.warn({ clientId, max: config.WEBSOCKET_MAX_CONNECTIONS }, "connection refused: maximum connections reached");
+      ws.close(CloseCodes.TRY_AGAIN_LATER.code, `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`);
+      const timer = setTimeout(() => ws.terminate(), config.WEBSOCKET_CLOSE_GRACE_MS);
+      ws.once("close", () => clearTimeout(timer));
+      return;
+    }
+    if (previous) {
+      this.counters.replaced++;
+      logger.info({ clientId }, "client_id reconnected; closing the older connection");
+      this.forget(previous);
+      previous.close("REPLACED", "Replaced by a newer connection with the same client_id", config.WEBSOCKET_CLOSE_GRACE_MS);
+    }
+    const session = new ClientSession(clientId, ws, writer);
+    this.clients.set(clientId, session);
+    this.counters.accepted++;
+    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session);
+    session.send(this.welcome(session), true);
+
+    ws.on("message", (data, isBinary) => {
+      session.alive = true;
+      this.counters.messagesIn++;
+      if (isBinary) {
+        handler.sendError(session, "INVALID_MESSAGE", undefined);
+        return;
+      }
+      handler.handle(session, data.toString());
+    });
+    ws.on("pong", () => {
+      session.alive = true;
+    });
+    ws.on("close", () => {
+      session.closing = true;
+      this.forget(session);
+    });
+  }
+
+  private welcome(session: ClientSession): Buffer {
+    const { config, channelNames, index } = this.options;
+    return encodeFrame({
+      type: "welcome",
+      client_id: session.clientId,
+      channels: channelNames,
+      subscriptions: Object.fromEntries(channelNames.map((channel) => [channel, index.view(session, channel)])),
+      ping_interval: config.WEBSOCKET_PING_INTERVAL,
+      price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
+      portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
+      max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
+      timestamp: isoNow(),
+    });
+  }
+
+  /** Remove a session from the registry (if it is still the one registered) and the index. */
+  private forget(session: ClientSession): void {
+    if (this.clients.get(session.clientId) === session) this.clients.delete(session.clientId);
+    this.options.index.removeSession(session);
+  }
+
+  /** Automatic cleanup of dead clients: a peer that did not answer the previous ping is dropped. */
+  private checkLiveness(): void {
+    for (const session of this.clients.values()) {
+      if (!session.alive) {
+        this.counters.deadTerminated++;
+        this.options.logger.info({ clientId: session.clientId }, "terminating unresponsive client");
+        session.socket.terminate();
+        continue;
+      }
+      session.alive = false;
+      session.socket.ping();
+    }
+  }
+}
+
+/** Answer an upgrade request with a plain HTTP error and drop the socket. */
+function refuse(socket: Duplex, status: number, statusText: string, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

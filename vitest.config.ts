@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Integration tests start real nats-server processes and gateways; give them room on a
+    // shared 2-core machine, but fail fast enough that a hang is visible.
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+    pool: "forks",
+    maxWorkers: 2,
+    allowOnly: false,
+  },
+});
