@@ -1,0 +1,49 @@
+/**
+ * Start a real gateway (the same buildGateway main.ts uses) on a free port against a given
+ * NATS server, with test-friendly intervals, and a quiet logger.
+ */
+import pino from "pino";
+import { buildGateway, type Gateway } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+
+export interface RunningGateway {
+  gateway: Gateway;
+  port: number;
+  wsUrl: string;
+  httpUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startGateway(env: Record<string, string> = {}, pluginsDir?: string): Promise<RunningGateway> {
+  const config = loadConfig({
+    WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.2",
+    WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "0.2",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...env,
+  });
+  const gateway = await buildGateway({ config, pluginsDir, logger: pino({ level: config.LOG_LEVEL }) });
+  await gateway.fastify.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = gateway.fastify.server.address() as { port: number };
+  return {
+    gateway,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    close: () => gateway.close(),
+  };
+}
+
+/** Resolve once the gateway's broker reports connected (readiness), polling /readyz's source. */
+export async function waitUntilReady(running: RunningGateway, timeoutMs = 10_000): Promise<void> {
+  const broker = running.gateway.broker;
+  if (broker.connected) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("gateway did not connect to NATS in time")), timeoutMs);
+    broker.onEvent((event) => {
+      if (event.type === "connected" || event.type === "reconnected") {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * Starts a real nats-server on a free loopback port, and can stop and restart it on the same port
+ * (for reconnect tests). Fails with a clear message when the binary is missing: tests that need it
+ * never skip silently.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { freePort } from "./free-port.js";
+
+const CANDIDATES = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
+
+export function natsServerBinary(): string {
+  for (const candidate of CANDIDATES) if (candidate && existsSync(candidate)) return candidate;
+  const which = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" });
+  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
+  throw new Error(
+    "nats-server binary not found: integration tests need a real NATS server. Install it (Debian: apt-get install nats-server) or set NATS_SERVER_BIN.",
+  );
+}
+
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<NatsServer> {
+    const server = new NatsServer(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  /** (Re)start on the same port and resolve once it accepts client connections. */
+  async restart(): Promise<void> {
+    if (this.child) throw new Error("nats-server is already running");
+    const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(this.port)], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    this.child = child;
+    let log = "";
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        log += chunk.toString();
+        if (log.includes("Server is ready")) {
+          child.stderr?.off("data", onData);
+          resolve();
+        }
+      };
+      child.stderr?.on("data", onData);
+      child.once("exit", (code) => reject(new Error(`nats-server exited early (code ${code}):\n${log}`)));
+    });
+    // Keep draining stderr so the child never blocks on a full pipe.
+    child.stderr?.resume();
+  }
+
+  /** Stop (SIGKILL: immediate, like a crash) and wait until the process is gone. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = undefined;
+    if (child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGKILL");
+    });
+  }
+
+  /** A publisher connection for the test to inject upstream messages. */
+  async client(): Promise<NatsConnection> {
+    return connect({ servers: this.url, name: "test-publisher" });
+  }
+}

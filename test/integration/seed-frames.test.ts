@@ -1,0 +1,113 @@
+/**
+ * The four data frames exactly as the seed shows them, produced from NATS publishes through a
+ * real nats-server and received by a real WebSocket client.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+
+describe("seed frames from NATS", () => {
+  let nats: NatsServer;
+  let publisher: NatsConnection;
+  let running: RunningGateway;
+  let client: TestClient;
+
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+    publisher = await nats.client();
+    running = await startGateway({ NATS_URL: nats.url });
+    await waitUntilReady(running);
+    client = await TestClient.connect(running.wsUrl);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await running?.close();
+    await publisher?.close();
+    await nats?.stop();
+  });
+
+  it("price_update: the seed's frame, conflated from ticks on market.prices.<SYMBOL>", async () => {
+    publisher.publish(
+      "market.prices.AAPL",
+      JSON.stringify({ symbol: "AAPL", price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000, high: 151.0, low: 149.5, open: 150.0, close: 150.25 }),
+    );
+    publisher.publish(
+      "market.prices.MSFT",
+      JSON.stringify({ symbol: "MSFT", price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 }),
+    );
+    await publisher.flush();
+    const frame = await client.next("price_update", (f) => Object.keys(f.symbols as object).length === 2);
+    expect(frame).toEqual({
+      type: "price_update",
+      symbols: {
+        AAPL: { price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000, high: 151.0, low: 149.5, open: 150.0, close: 150.25 },
+        MSFT: { price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 },
+      },
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+  });
+
+  it("signal: the seed's frame, delivered immediately", async () => {
+    publisher.publish(
+      "strategy.signals.momentum",
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85, timestamp: "2024-12-19T12:00:00Z" }),
+    );
+    const frame = await client.next("signal");
+    expect(JSON.stringify(frame)).toBe(
+      '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+    );
+  });
+
+  it("trade_executed: the seed's frame, delivered immediately", async () => {
+    publisher.publish(
+      "execution.trades.nyse",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }),
+    );
+    const frame = await client.next("trade_executed");
+    expect(JSON.stringify(frame)).toBe(
+      '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
+    );
+  });
+
+  it("portfolio_update: the seed's frame, conflated per account", async () => {
+    publisher.publish(
+      "portfolio.updates",
+      JSON.stringify({
+        positions: {
+          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+        },
+        total_pnl: 12.5,
+        position_count: 1,
+        timestamp: "2024-12-19T12:00:00Z",
+      }),
+    );
+    const frame = await client.next("portfolio_update");
+    expect(frame).toEqual({
+      type: "portfolio_update",
+      channel: "portfolio",
+      timestamp: "2024-12-19T12:00:00Z",
+      data: {
+        positions: {
+          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+        },
+        total_pnl: 12.5,
+        position_count: 1,
+      },
+    });
+  });
+
+  it("timestamps without one upstream are the gateway's, ISO-8601 UTC", async () => {
+    publisher.publish("execution.trades.x", JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 1, price: 10 }));
+    publisher.publish(
+      "strategy.signals.x",
+      JSON.stringify({ signal_type: "SELL", symbol: "MSFT", price: 10, quantity: 1, confidence: 0.5, timestamp: "2024-12-19T13:00:00+01:00" }),
+    );
+    expect((await client.next("trade_executed")).timestamp).toMatch(ISO_UTC);
+    expect((await client.next("signal")).timestamp).toBe("2024-12-19T12:00:00.000Z");
+  });
+});
