@@ -51,6 +51,7 @@ export class NatsBroker implements Broker {
     if (connection && !connection.isClosed()) {
       // drain() lets messages already received reach their handlers before closing.
       await connection.drain().catch(() => connection.close());
+      this.options.logger.info("NATS connection drained and closed");
     }
     this.emit({ type: "closed" });
   }
@@ -78,6 +79,8 @@ export class NatsBroker implements Broker {
     }
     this.connection = connection;
     for (const { subject, handler } of this.pending.splice(0)) this.attach(connection, subject, handler);
+    // A round trip proves the server has processed our SUBs: only then are we really subscribed.
+    await connection.flush().catch(() => undefined);
     this.connected = true;
     const server = connection.getServer();
     logger.info({ server }, "connected to NATS");
@@ -107,6 +110,7 @@ export class NatsBroker implements Broker {
         logger.warn({ server: status.server }, "NATS disconnected; reconnecting");
         this.emit({ type: "disconnected", server: status.server });
       } else if (status.type === "reconnect") {
+        await connection.flush().catch(() => undefined);
         this.connected = true;
         logger.info({ server: status.server }, "NATS reconnected; subscriptions re-established");
         this.emit({ type: "reconnected", server: status.server });

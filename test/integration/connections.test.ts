@@ -1,0 +1,233 @@
+/**
+ * Connection lifecycle on a real gateway fed by a real nats-server: client_id handling and
+ * takeover, the connection limit, WEBSOCKET_ENABLED=false, the REST status documents, and the
+ * automatic cleanup of dead peers.
+ */
+import WebSocket from "ws";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+let nats: NatsServer;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+
+async function gateway(env: Record<string, string> = {}): Promise<RunningGateway> {
+  const running = await startGateway({ NATS_URL: nats.url, ...env });
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+async function connect(url: string): Promise<TestClient> {
+  const client = await TestClient.connect(url);
+  clients.push(client);
+  return client;
+}
+
+/** HTTP status of a refused upgrade. */
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.on("unexpected-response", (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.on("open", () => reject(new Error("upgrade unexpectedly accepted")));
+    socket.on("error", () => {});
+  });
+}
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+afterAll(async () => {
+  for (const running of gateways) await running.close();
+  await nats?.stop();
+});
+
+describe("client_id", () => {
+  it("uses the client_id query parameter when given, and a UUID when not", async () => {
+    const running = await gateway();
+    const named = await connect(`${running.wsUrl}?client_id=desk-7.trader_1:a`);
+    expect(named.frames[0]).toMatchObject({ type: "welcome", client_id: "desk-7.trader_1:a" });
+    const anonymous = await connect(running.wsUrl);
+    expect(anonymous.frames[0]?.client_id).toMatch(UUID);
+  });
+
+  it("refuses an invalid client_id at the upgrade with HTTP 400", async () => {
+    const running = await gateway();
+    expect(await upgradeStatus(`${running.wsUrl}?client_id=${"x".repeat(65)}`)).toBe(400);
+    expect(await upgradeStatus(`${running.wsUrl}?client_id=has%20space`)).toBe(400);
+  });
+
+  it("a second connection with the same client_id takes over: the older one is closed with 4000", async () => {
+    const running = await gateway();
+    const older = await connect(`${running.wsUrl}?client_id=dup`);
+    const newer = await connect(`${running.wsUrl}?client_id=dup`);
+    expect(await older.waitForClose()).toEqual({ code: 4000, reason: "Replaced by a newer connection with the same client_id" });
+    expect((await newer.request({ type: "ping" })).type).toBe("pong");
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    expect(status.active_connections).toBe(1);
+  });
+});
+
+describe("WEBSOCKET_MAX_CONNECTIONS", () => {
+  it("closes the connection over the limit with 1013 and a reason, leaving the others untouched", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "2" });
+    const first = await connect(running.wsUrl);
+    const second = await connect(running.wsUrl);
+    const third = await TestClient.connect(running.wsUrl, { welcome: false });
+    expect(await third.waitForClose()).toEqual({ code: 1013, reason: "Maximum connections reached (2)" });
+    expect(third.frames).toEqual([]);
+    expect((await first.request({ type: "ping" })).type).toBe("pong");
+    expect((await second.request({ type: "ping" })).type).toBe("pong");
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    expect(status.active_connections).toBe(2);
+  });
+
+  it("lets an existing client_id take over at the limit: it is not a new connection", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
+    const older = await connect(`${running.wsUrl}?client_id=bot`);
+    const newer = await connect(`${running.wsUrl}?client_id=bot`);
+    expect((await older.waitForClose()).code).toBe(4000);
+    expect((await newer.request({ type: "ping" })).type).toBe("pong");
+  });
+
+  it("admits a new client once a slot is free again", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
+    const first = await TestClient.connect(running.wsUrl);
+    await first.close();
+    const second = await connect(running.wsUrl);
+    expect((await second.request({ type: "ping" })).type).toBe("pong");
+  });
+});
+
+describe("WEBSOCKET_ENABLED=false", () => {
+  it("refuses upgrades on /ws with 503 while REST stays up", async () => {
+    const running = await gateway({ WEBSOCKET_ENABLED: "false" });
+    expect(await upgradeStatus(running.wsUrl)).toBe(503);
+    const response = await fetch(`${running.httpUrl}/websocket/status`);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { enabled: boolean }).enabled).toBe(false);
+    expect((await fetch(`${running.httpUrl}/healthz`)).status).toBe(200);
+  });
+
+  it("answers upgrades on other paths with 404", async () => {
+    const running = await gateway();
+    expect(await upgradeStatus(`ws://127.0.0.1:${running.port}/socket`)).toBe(404);
+  });
+});
+
+describe("REST", () => {
+  it("GET /websocket/status returns the seed's document field for field", async () => {
+    const running = await gateway({
+      WEBSOCKET_MAX_CONNECTIONS: "50",
+      WEBSOCKET_PING_INTERVAL: "15",
+      WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.25",
+      WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "2",
+    });
+    await connect(running.wsUrl);
+    await connect(running.wsUrl);
+    const publisher = await nats.client();
+    publisher.publish("execution.trades.x", JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }));
+    publisher.publish("execution.trades.x", "not json");
+    await publisher.flush();
+    await clients[0]?.next("trade_executed");
+    await publisher.close();
+
+    const response = await fetch(`${running.httpUrl}/websocket/status`);
+    expect(response.headers.get("content-type")).toContain("application/json");
+    const body = (await response.json()) as Record<string, unknown> & { stream_health: Record<string, Record<string, unknown>> };
+    expect(Object.keys(body)).toEqual([
+      "enabled",
+      "active_connections",
+      "max_connections",
+      "ping_interval",
+      "price_update_interval",
+      "portfolio_update_interval",
+      "stream_health",
+    ]);
+    expect(body).toMatchObject({
+      enabled: true,
+      active_connections: 2,
+      max_connections: 50,
+      ping_interval: 15,
+      price_update_interval: 0.25,
+      portfolio_update_interval: 2,
+    });
+    expect(Object.keys(body.stream_health).sort()).toEqual(["portfolio", "price_updates", "signals", "trades"]);
+    for (const health of Object.values(body.stream_health)) {
+      expect(Object.keys(health)).toEqual(["last_update", "error_count", "recovery_attempts", "is_healthy", "started_at"]);
+      expect(health.is_healthy).toBe(true);
+      expect(health.started_at).toMatch(ISO_UTC);
+    }
+    expect(body.stream_health.trades).toMatchObject({ error_count: 1, recovery_attempts: 0, last_update: expect.stringMatching(ISO_UTC) });
+    expect(body.stream_health.signals).toMatchObject({ error_count: 0, last_update: null });
+  });
+
+  it("GET /healthz is 200, GET /readyz is 200 once NATS is connected", async () => {
+    const running = await gateway();
+    expect(await (await fetch(`${running.httpUrl}/healthz`)).json()).toEqual({ status: "ok" });
+    const ready = await fetch(`${running.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: "ready", broker: "nats", broker_connected: true });
+  });
+
+  it("GET /readyz is 503 while NATS is unreachable", async () => {
+    const unreachable = await NatsServer.start();
+    await unreachable.stop();
+    const running = await startGateway({ NATS_URL: unreachable.url });
+    gateways.push(running);
+    const response = await fetch(`${running.httpUrl}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ status: "not_ready", broker: "nats", broker_connected: false });
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      stream_health: Record<string, { is_healthy: boolean }>;
+    };
+    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual([false, false, false, false]);
+  });
+
+  it("GET /metrics exposes connections, frames per channel, invalid upstream messages and NATS state", async () => {
+    const running = await gateway();
+    const client = await connect(running.wsUrl);
+    const publisher = await nats.client();
+    publisher.publish("strategy.signals.x", JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }));
+    publisher.publish("strategy.signals.x", JSON.stringify({ signal_type: "MAYBE" }));
+    await publisher.flush();
+    await client.next("signal");
+    await publisher.close();
+    const response = await fetch(`${running.httpUrl}/metrics`);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const text = await response.text();
+    expect(text).toContain("gateway_websocket_connections 1");
+    expect(text).toContain("gateway_nats_connected 1");
+    expect(text).toContain('gateway_frames_out_total{channel="signals"} 1');
+    expect(text).toContain('gateway_upstream_messages_total{channel="signals"} 2');
+    expect(text).toContain('gateway_upstream_invalid_total{channel="signals",reason="schema"} 1');
+  });
+});
+
+describe("dead peers", () => {
+  it("terminates a client that stops answering protocol pings, and forgets it", async () => {
+    const running = await gateway({ WEBSOCKET_PING_INTERVAL: "0.1" });
+    // autoPong: false makes this client deaf to the server's pings, like a peer that vanished.
+    const deaf = new WebSocket(running.wsUrl, { autoPong: false });
+    const closed = new Promise<number>((resolve) => deaf.on("close", (code) => resolve(code)));
+    await new Promise((resolve) => deaf.on("open", resolve));
+    const healthy = await connect(running.wsUrl);
+    expect(await closed).toBe(1006);
+    expect((await healthy.request({ type: "ping" })).type).toBe("pong");
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    expect(status.active_connections).toBe(1);
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The seed's JavaScript client example, unchanged (test/fixtures/seed-client.js is the seed's
+ * code block byte for byte), runs against the gateway and logs all four kinds of frames.
+ *
+ * Node 20 has no global WebSocket, so the script runs in a vm context whose `WebSocket` is the
+ * `ws` class. The only substitution is the URL in the usage line: the example hard-codes port
+ * 8000 and tests never listen on fixed ports.
+ */
+import { readFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import vm from "node:vm";
+import type { NatsConnection } from "@nats-io/transport-node";
+import WebSocket from "ws";
+import { afterAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const FIXTURE = path.join(ROOT, "test/fixtures/seed-client.js");
+const SEED = path.join(ROOT, "../shared/seed/000_bc909f50d03dd4b8.txt");
+
+describe("the seed's JavaScript client example", () => {
+  let nats: NatsServer;
+  let publisher: NatsConnection;
+  let running: RunningGateway;
+  const timers = new Set<NodeJS.Timeout>();
+
+  afterAll(async () => {
+    for (const timer of timers) clearTimeout(timer);
+    await running?.close();
+    await publisher?.close();
+    await nats?.stop();
+  });
+
+  it("is the seed's code block, unchanged", () => {
+    // The seed lives beside the repository (shared/); CI lays the same copy out.
+    expect(existsSync(SEED), `seed file expected at ${SEED}`).toBe(true);
+    const block = /## JavaScript Example\n\n```javascript\n([\s\S]*?)```/.exec(readFileSync(SEED, "utf8"))?.[1];
+    expect(readFileSync(FIXTURE, "utf8")).toBe(block);
+  });
+
+  it("receives and logs price updates, signals, trades and portfolio updates", async () => {
+    nats = await NatsServer.start();
+    publisher = await nats.client();
+    running = await startGateway({ NATS_URL: nats.url });
+    await waitUntilReady(running);
+
+    const lines: string[] = [];
+    const errors: unknown[] = [];
+    let notify = () => {};
+    const logged = (line: string) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error(`never logged "${line}"; logged: ${JSON.stringify(lines)}`)), 5000);
+        const check = () => {
+          if (lines.includes(line)) {
+            clearTimeout(deadline);
+            resolve();
+          } else {
+            notify = check;
+          }
+        };
+        check();
+      });
+    const track = (timer: NodeJS.Timeout) => {
+      timers.add(timer);
+      return timer;
+    };
+    const context = vm.createContext({
+      WebSocket,
+      JSON,
+      Object,
+      console: {
+        log: (...args: unknown[]) => {
+          lines.push(args.join(" "));
+          notify();
+        },
+        error: (...args: unknown[]) => errors.push(args),
+      },
+      setTimeout: (fn: () => void, ms: number) => track(setTimeout(fn, ms)),
+      setInterval: (fn: () => void, ms: number) => track(setInterval(fn, ms)),
+    });
+    const script = readFileSync(FIXTURE, "utf8").replace("'ws://localhost:8000/ws'", JSON.stringify(running.wsUrl));
+    vm.runInContext(`${script}\nglobalThis.__client = client;`, context);
+
+    await logged("WebSocket connected");
+    publisher.publish(
+      "market.prices.AAPL",
+      JSON.stringify({ symbol: "AAPL", price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000 }),
+    );
+    publisher.publish(
+      "strategy.signals.s",
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85 }),
+    );
+    publisher.publish("execution.trades.t", JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25 }));
+    publisher.publish(
+      "portfolio.updates",
+      JSON.stringify({
+        positions: {
+          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+        },
+        total_pnl: 12.5,
+        position_count: 1,
+      }),
+    );
+    await logged("AAPL: $150.25 (+0.33%)");
+    await logged("Signal: BUY AAPL @ $150.25 (confidence: 0.85)");
+    await logged("Trade: BUY 10 AAPL @ $150.25");
+    await logged("Portfolio: 1 positions, P&L: $12.5");
+    expect(errors).toEqual([]);
+
+    // Its ping gets the seed's pong.
+    (context.__client as { ping(): void }).ping();
+    await logged("Pong received");
+    (context.__client as { disconnect(): void }).disconnect();
+    await logged("WebSocket disconnected");
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Graceful shutdown of the real process (src/main.ts, as `npm start` runs it): on SIGTERM the
+ * clients get close code 1001, NATS is drained, and the process exits 0.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/free-port.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+/** Start `tsx src/main.ts` and resolve once it logs that it is listening. */
+async function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('"gateway listening"')) resolve();
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`gateway exited early (${code}):\n${output}`)));
+  });
+  return { child, output: () => output };
+}
+
+describe("graceful shutdown", () => {
+  let nats: NatsServer;
+  let child: ChildProcess | undefined;
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+    await nats?.stop();
+  });
+
+  it("SIGTERM closes every client with 1001, drains NATS and exits 0", async () => {
+    nats = await NatsServer.start();
+    const port = await freePort();
+    const started = await startProcess({ NATS_URL: nats.url, PORT: String(port), HOST: "127.0.0.1" });
+    child = started.child;
+    const url = `ws://127.0.0.1:${port}/ws`;
+    const clients = await Promise.all([TestClient.connect(url), TestClient.connect(url), TestClient.connect(url)]);
+
+    const exited = new Promise<number | null>((resolve) => started.child.once("exit", (code) => resolve(code)));
+    started.child.kill("SIGTERM");
+    const closes = await Promise.all(clients.map((client) => client.waitForClose()));
+    expect(closes).toEqual(Array(3).fill({ code: 1001, reason: "Server shutting down" }));
+    expect(await exited).toBe(0);
+    expect(started.output()).toContain('"NATS connection drained and closed"');
+    expect(started.output()).toContain('"shutdown complete"');
+  });
+});
