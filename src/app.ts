@@ -68,17 +68,29 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   for (const channel of channels) {
     const delivery = new ChannelDelivery(channel, index, logger);
     deliveries.set(channel.plugin.name, delivery);
-    streams.push(new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger));
+    streams.push(
+      new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger),
+    );
   }
   broker.onEvent((event) => {
     if (event.type === "reconnected") for (const stream of streams) stream.health.recoveryAttempts++;
   });
 
   const writer = new OutboundWriter(
-    { maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES, conflatedDropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES },
+    {
+      maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES,
+      conflatedDropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+    },
     (session) => {
-      logger.warn({ clientId: session.clientId, buffered: session.socket.bufferedAmount }, "slow consumer disconnected");
-      session.close("SLOW_CONSUMER", "Slow consumer: lossless data could not be queued", config.WEBSOCKET_CLOSE_GRACE_MS);
+      logger.warn(
+        { clientId: session.clientId, buffered: session.socket.bufferedAmount },
+        "slow consumer disconnected",
+      );
+      session.close(
+        "SLOW_CONSUMER",
+        "Slow consumer: lossless data could not be queued",
+        config.WEBSOCKET_CLOSE_GRACE_MS,
+      );
     },
   );
   const handler = new ClientMessageHandler(index, deliveries);
@@ -93,7 +105,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   registerStatusRoute(fastify, config, {
     activeConnections: () => endpoint.clients.size,
     streamHealth: () =>
-      Object.fromEntries(streams.map((stream, position) => [channelNames[position], stream.health.view(broker.connected)])),
+      Object.fromEntries(
+        streams.map((stream, position) => [channelNames[position], stream.health.view(broker.connected)]),
+      ),
   });
   registerHealthRoutes(fastify, { ready: () => broker.connected, broker: () => broker.kind });
   registerMetricsRoute(
@@ -120,7 +134,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     for (const [position, channel] of channels.entries()) {
       broker.subscribe(channel.subject, (streams[position] as ChannelStream).handle);
       deliveries.get(channel.plugin.name)?.start();
-      logger.info({ channel: channel.plugin.name, subject: channel.subject, intervalMs: channel.intervalMs }, "channel loaded");
+      logger.info(
+        { channel: channel.plugin.name, subject: channel.subject, intervalMs: channel.intervalMs },
+        "channel loaded",
+      );
     }
     broker.start();
   };

@@ -54,7 +54,9 @@ export const configSchema = z.object({
     .describe("Queued bytes above which conflated frames (prices, portfolio) are skipped for that client"),
   WEBSOCKET_CLOSE_GRACE_MS: positiveInteger
     .default(2000)
-    .describe("Milliseconds a closing client may take to answer the close frame before its socket is dropped"),
+    .describe(
+      "Milliseconds a closing client may take to answer the close frame before its socket is dropped",
+    ),
   SHUTDOWN_GRACE_MS: positiveInteger
     .default(10_000)
     .describe("Milliseconds graceful shutdown may take before the process exits anyway"),

@@ -26,16 +26,20 @@ export default definePlugin({
       timestamp: "2024-12-19T12:00:00Z",
     },
   ],
-  delivery: { mode: "conflate", intervalMs: (config) => config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL * 1000, merge: false },
+  delivery: {
+    mode: "conflate",
+    intervalMs: (config) => config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL * 1000,
+    merge: false,
+  },
   key: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
-  toFrame: ([snapshot], now) => ({
+  toFrame: (snapshot, now) => ({
     type: "portfolio_update" as const,
     channel: "portfolio" as const,
-    timestamp: frameTimestamp(snapshot!.timestamp, now),
+    timestamp: frameTimestamp(snapshot.timestamp, now),
     data: {
-      positions: snapshot!.positions,
-      total_pnl: snapshot!.total_pnl,
-      position_count: snapshot!.position_count ?? Object.keys(snapshot!.positions).length,
+      positions: snapshot.positions,
+      total_pnl: snapshot.total_pnl,
+      position_count: snapshot.position_count ?? Object.keys(snapshot.positions).length,
     },
   }),
 });

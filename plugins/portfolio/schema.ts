@@ -24,7 +24,12 @@ export const portfolioSnapshot = z
       .describe(`Account id; "${DEFAULT_ACCOUNT}" when absent. Clients filter on it via symbols`),
     positions: z.record(z.string(), position).describe("Open positions by symbol"),
     total_pnl: number.describe("Total unrealized P&L"),
-    position_count: z.number().int().nonnegative().optional().describe("Number of positions; counted if absent"),
+    position_count: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe("Number of positions; counted if absent"),
     timestamp: schemas.timestamp.optional(),
   })
   .describe("The full portfolio of one account, published on portfolio.updates");

@@ -20,12 +20,31 @@ export default definePlugin({
   inbound: priceTick,
   outbound: priceUpdateFrame,
   examples: [
-    { symbol: "AAPL", price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000, high: 151.0, low: 149.5, open: 150.0, close: 150.25 },
+    {
+      symbol: "AAPL",
+      price: 150.25,
+      change: 0.5,
+      change_pct: 0.33,
+      volume: 1000000,
+      high: 151.0,
+      low: 149.5,
+      open: 150.0,
+      close: 150.25,
+    },
     { symbol: "MSFT", price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 },
   ],
-  delivery: { mode: "conflate", intervalMs: (config) => config.WEBSOCKET_PRICE_UPDATE_INTERVAL * 1000, merge: true },
+  delivery: {
+    mode: "conflate",
+    intervalMs: (config) => config.WEBSOCKET_PRICE_UPDATE_INTERVAL * 1000,
+    merge: true,
+  },
   key: (tick) => tick.symbol,
-  toFrame: (ticks, now) => ({
+  toFrame: (tick, now) => ({
+    type: "price_update" as const,
+    symbols: { [tick.symbol]: quoteOf(tick) },
+    timestamp: now.toISOString(),
+  }),
+  mergeFrames: (ticks, now) => ({
     type: "price_update" as const,
     symbols: Object.fromEntries(ticks.map((tick) => [tick.symbol, quoteOf(tick)])),
     timestamp: now.toISOString(),

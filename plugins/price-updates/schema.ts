@@ -4,7 +4,16 @@ import { schemas } from "../../src/index.js";
 const { number } = schemas;
 
 /** The quote fields a price_update carries per symbol, in the seed's order. */
-export const QUOTE_FIELDS = ["price", "change", "change_pct", "volume", "high", "low", "open", "close"] as const;
+export const QUOTE_FIELDS = [
+  "price",
+  "change",
+  "change_pct",
+  "volume",
+  "high",
+  "low",
+  "open",
+  "close",
+] as const;
 
 export const priceTick = z
   .object({
@@ -35,7 +44,9 @@ export const quote = z.object({
 export const priceUpdateFrame = z
   .object({
     type: z.literal("price_update"),
-    symbols: z.record(z.string(), quote).describe("Latest quote per symbol that changed since the client's last frame"),
+    symbols: z
+      .record(z.string(), quote)
+      .describe("Latest quote per symbol that changed since the client's last frame"),
     timestamp: schemas.utcTimestamp,
   })
   .describe("Conflated prices: one frame per interval with only the client's changed symbols");

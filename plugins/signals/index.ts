@@ -3,22 +3,30 @@ import { signalFrame, tradingSignal } from "./schema.js";
 
 export default definePlugin({
   name: "signals",
-  description: "Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+  description:
+    "Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
   subject: "strategy.signals.>",
   inbound: tradingSignal,
   outbound: signalFrame,
   examples: [
-    { signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85, timestamp: "2024-12-19T12:00:00Z" },
+    {
+      signal_type: "BUY",
+      symbol: "AAPL",
+      price: 150.25,
+      quantity: 10,
+      confidence: 0.85,
+      timestamp: "2024-12-19T12:00:00Z",
+    },
   ],
   delivery: { mode: "immediate" },
   key: (signal) => signal.symbol,
-  toFrame: ([signal], now) => ({
+  toFrame: (signal, now) => ({
     type: "signal" as const,
-    signal_type: signal!.signal_type,
-    symbol: signal!.symbol,
-    price: signal!.price,
-    quantity: signal!.quantity,
-    confidence: signal!.confidence,
-    timestamp: frameTimestamp(signal!.timestamp, now),
+    signal_type: signal.signal_type,
+    symbol: signal.symbol,
+    price: signal.price,
+    quantity: signal.quantity,
+    confidence: signal.confidence,
+    timestamp: frameTimestamp(signal.timestamp, now),
   }),
 });

@@ -10,7 +10,9 @@ export const tradingSignal = z
     price: schemas.number.positive().describe("Reference price of the signal"),
     quantity: schemas.number.nonnegative().describe("Suggested quantity"),
     confidence: schemas.number.min(0).max(1).describe("Model confidence, 0 to 1"),
-    timestamp: schemas.timestamp.optional().describe("When the signal was generated; the gateway's time if absent"),
+    timestamp: schemas.timestamp
+      .optional()
+      .describe("When the signal was generated; the gateway's time if absent"),
   })
   .describe("A trading signal, published on strategy.signals.<strategy or symbol>");
 

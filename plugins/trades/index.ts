@@ -10,12 +10,12 @@ export default definePlugin({
   examples: [{ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }],
   delivery: { mode: "immediate" },
   key: (trade) => trade.symbol,
-  toFrame: ([trade], now) => ({
+  toFrame: (trade, now) => ({
     type: "trade_executed" as const,
-    symbol: trade!.symbol,
-    side: trade!.side,
-    quantity: trade!.quantity,
-    price: trade!.price,
-    timestamp: frameTimestamp(trade!.timestamp, now),
+    symbol: trade.symbol,
+    side: trade.side,
+    quantity: trade.quantity,
+    price: trade.price,
+    timestamp: frameTimestamp(trade.timestamp, now),
   }),
 });

@@ -18,7 +18,12 @@ const INVALID_LOGS_PER_SECOND = 10;
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
 export class ChannelStream {
-  readonly rejected: Record<RejectReason, number> = { oversized: 0, invalid_json: 0, schema: 0, plugin_error: 0 };
+  readonly rejected: Record<RejectReason, number> = {
+    oversized: 0,
+    invalid_json: 0,
+    schema: 0,
+    plugin_error: 0,
+  };
   messagesIn = 0;
   private logWindowStart = 0;
   private logsInWindow = 0;
@@ -48,7 +53,9 @@ export class ChannelStream {
     }
     const parsed = this.channel.plugin.inbound.safeParse(payload);
     if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
       this.reject(subject, "schema", { issues });
       return;
     }
@@ -68,14 +75,20 @@ export class ChannelStream {
     const now = Date.now();
     if (now - this.logWindowStart >= 1000) {
       if (this.suppressedLogs > 0) {
-        this.logger.warn({ channel: this.channel.plugin.name, suppressed: this.suppressedLogs }, "invalid upstream messages not logged individually");
+        this.logger.warn(
+          { channel: this.channel.plugin.name, suppressed: this.suppressedLogs },
+          "invalid upstream messages not logged individually",
+        );
       }
       this.logWindowStart = now;
       this.logsInWindow = 0;
       this.suppressedLogs = 0;
     }
     if (this.logsInWindow++ < INVALID_LOGS_PER_SECOND) {
-      this.logger.warn({ channel: this.channel.plugin.name, subject, reason, ...details }, "invalid upstream message dropped");
+      this.logger.warn(
+        { channel: this.channel.plugin.name, subject, reason, ...details },
+        "invalid upstream message dropped",
+      );
     } else {
       this.suppressedLogs++;
     }

@@ -69,7 +69,12 @@ export class ClientMessageHandler {
   }
 
   /** An error frame in the seed's shape plus `code` (and the request's `id`, when it had one). */
-  sendError(session: ClientSession, code: ErrorCode, id: MessageId, message: string = ErrorCodes[code].message): void {
+  sendError(
+    session: ClientSession,
+    code: ErrorCode,
+    id: MessageId,
+    message: string = ErrorCodes[code].message,
+  ): void {
     session.send(encodeFrame({ type: "error", error: message, code, timestamp: isoNow(), id }), true);
   }
 
@@ -93,7 +98,8 @@ function normaliseSymbols(symbols: "*" | string[] | undefined): "*" | string[] |
 
 function invalidSymbolsMessage(symbols: "*" | string[] | undefined): string {
   const bad = Array.isArray(symbols) ? symbols.filter((symbol) => !SYMBOL_PATTERN.test(symbol)) : [];
-  if (bad.length === 0) return `${ErrorCodes.INVALID_SYMBOLS.message}: symbols must not be empty (use "*" for all)`;
+  if (bad.length === 0)
+    return `${ErrorCodes.INVALID_SYMBOLS.message}: symbols must not be empty (use "*" for all)`;
   return `${ErrorCodes.INVALID_SYMBOLS.message}: ${bad.slice(0, 5).map(truncate).join(", ")}`;
 }
 

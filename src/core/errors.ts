@@ -21,7 +21,8 @@ export const ErrorCodes = {
   },
   INVALID_SYMBOLS: {
     message: "Invalid symbols",
-    meaning: 'A symbol breaks the syntax (1 to 32 of A-Z a-z 0-9 . _ : / -), or `symbols` is empty; use "*" for all.',
+    meaning:
+      'A symbol breaks the syntax (1 to 32 of A-Z a-z 0-9 . _ : / -), or `symbols` is empty; use "*" for all.',
   },
   SUBSCRIPTION_CONFLICT: {
     message: "Cannot unsubscribe single symbols from a '*' subscription",
@@ -37,7 +38,11 @@ export type ErrorCode = keyof typeof ErrorCodes;
  * 1000-2999 are the RFC 6455 codes; 4000-4999 are ours.
  */
 export const CloseCodes = {
-  GOING_AWAY: { code: 1001, reconnect: true, meaning: "The gateway is shutting down; reconnect (another instance)." },
+  GOING_AWAY: {
+    code: 1001,
+    reconnect: true,
+    meaning: "The gateway is shutting down; reconnect (another instance).",
+  },
   MESSAGE_TOO_BIG: {
     code: 1009,
     reconnect: true,

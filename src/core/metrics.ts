@@ -8,7 +8,13 @@ import { Counter, Gauge, Registry } from "prom-client";
 export interface MetricSources {
   activeConnections(): number;
   natsConnected(): boolean;
-  connections(): { accepted: number; rejectedMaxConnections: number; replaced: number; deadTerminated: number; messagesIn: number };
+  connections(): {
+    accepted: number;
+    rejectedMaxConnections: number;
+    replaced: number;
+    deadTerminated: number;
+    messagesIn: number;
+  };
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
   channels(): { name: string; messagesIn: number; framesOut: number; rejected: Record<string, number> }[];
 }
@@ -42,16 +48,36 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
       this.set(sources.natsConnected() ? 1 : 0);
     },
   });
-  counterFrom("gateway_connections_accepted_total", "WebSocket connections accepted", () => sources.connections().accepted);
+  counterFrom(
+    "gateway_connections_accepted_total",
+    "WebSocket connections accepted",
+    () => sources.connections().accepted,
+  );
   counterFrom(
     "gateway_connections_rejected_total",
     "WebSocket connections closed with 1013 because WEBSOCKET_MAX_CONNECTIONS was reached",
     () => sources.connections().rejectedMaxConnections,
   );
-  counterFrom("gateway_connections_replaced_total", "Connections closed by a client_id takeover", () => sources.connections().replaced);
-  counterFrom("gateway_dead_clients_terminated_total", "Clients terminated for missing a ping", () => sources.connections().deadTerminated);
-  counterFrom("gateway_client_messages_total", "Frames received from clients", () => sources.connections().messagesIn);
-  counterFrom("gateway_frames_dropped_total", "Conflated frames skipped for slow clients", () => sources.outbound().framesDropped);
+  counterFrom(
+    "gateway_connections_replaced_total",
+    "Connections closed by a client_id takeover",
+    () => sources.connections().replaced,
+  );
+  counterFrom(
+    "gateway_dead_clients_terminated_total",
+    "Clients terminated for missing a ping",
+    () => sources.connections().deadTerminated,
+  );
+  counterFrom(
+    "gateway_client_messages_total",
+    "Frames received from clients",
+    () => sources.connections().messagesIn,
+  );
+  counterFrom(
+    "gateway_frames_dropped_total",
+    "Conflated frames skipped for slow clients",
+    () => sources.outbound().framesDropped,
+  );
   counterFrom(
     "gateway_slow_consumer_disconnects_total",
     "Clients disconnected (4001) because lossless data could not be queued",
@@ -76,7 +102,8 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     collect() {
       this.reset();
       for (const channel of sources.channels()) {
-        for (const [reason, count] of Object.entries(channel.rejected)) this.inc({ channel: channel.name, reason }, count);
+        for (const [reason, count] of Object.entries(channel.rejected))
+          this.inc({ channel: channel.name, reason }, count);
       }
     },
   });

@@ -26,12 +26,20 @@ const ENTRY_FILES = ["index.ts", "index.mts", "index.js", "index.mjs"];
 
 /** A zod schema, recognised by shape so that a plugin's own copy of zod 4 still counts. */
 const zodSchema = z.custom<z.ZodType>(
-  (value) => typeof value === "object" && value !== null && "_zod" in value && typeof (value as z.ZodType).safeParse === "function",
+  (value) =>
+    typeof value === "object" &&
+    value !== null &&
+    "_zod" in value &&
+    typeof (value as z.ZodType).safeParse === "function",
   { message: "must be a zod 4 schema" },
 );
 
-const fn = (message: string) => z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", { message });
-const intervalSpec = z.union([z.number().positive().finite(), fn("intervalMs must be a positive number or a function")]);
+const fn = (message: string) =>
+  z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function", { message });
+const intervalSpec = z.union([
+  z.number().positive().finite(),
+  fn("intervalMs must be a positive number or a function"),
+]);
 
 const pluginShape = z.object({
   name: z
@@ -48,6 +56,7 @@ const pluginShape = z.object({
   ]),
   key: fn("key must be a function"),
   toFrame: fn("toFrame must be a function"),
+  mergeFrames: fn("mergeFrames must be a function").optional(),
 });
 
 /** Load and validate every plugin folder under `pluginsDir`. */
@@ -93,39 +102,59 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
   const subject = config.subjectOverrides[plugin.name] ?? plugin.subject;
   if (!isValidSubject(subject)) {
     const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
-    throw new PluginLoadError(label, `subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
+    throw new PluginLoadError(
+      label,
+      `subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`,
+    );
   }
   const { delivery } = plugin;
   let intervalMs: number | undefined;
   if (delivery.mode === "conflate") {
-    intervalMs = typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
+    intervalMs =
+      typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
-      throw new PluginLoadError(label, `delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
-    }
-  }
-  // Build a frame from every example and check it against the outbound schema: a plugin whose
-  // toFrame and schemas disagree fails here, at start-up, not in front of a client.
-  plugin.examples.forEach((example, position) => {
-    const inbound = plugin.inbound.safeParse(example);
-    if (!inbound.success) {
-      throw new PluginLoadError(label, `examples[${position}] fails the inbound schema: ${inbound.error.issues[0]?.message}`);
-    }
-    let frame: unknown;
-    try {
-      frame = plugin.toFrame([inbound.data], new Date());
-    } catch (error) {
-      throw new PluginLoadError(label, `toFrame threw on examples[${position}]: ${(error as Error).message}`);
-    }
-    const outbound = plugin.outbound.safeParse(frame);
-    if (!outbound.success) {
-      const issue = outbound.error.issues[0];
       throw new PluginLoadError(
         label,
-        `toFrame(examples[${position}]) fails the outbound schema at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`,
+        `delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`,
       );
     }
+  }
+  const merges = delivery.mode === "conflate" && delivery.merge;
+  if (merges && typeof plugin.mergeFrames !== "function") {
+    throw new PluginLoadError(label, "delivery.merge is true, so mergeFrames(messages, now) is required");
+  }
+  // Build frames from the examples and check them against the outbound schema: a plugin whose
+  // hooks and schemas disagree fails here, at start-up, not in front of a client.
+  const messages = plugin.examples.map((example, position) => {
+    const inbound = plugin.inbound.safeParse(example);
+    if (!inbound.success) {
+      const message = inbound.error.issues[0]?.message;
+      throw new PluginLoadError(label, `examples[${position}] fails the inbound schema: ${message}`);
+    }
+    checkFrame(label, `toFrame(examples[${position}])`, plugin, () =>
+      plugin.toFrame(inbound.data, new Date()),
+    );
+    return inbound.data;
   });
+  if (merges)
+    checkFrame(label, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
   return { plugin, subject, intervalMs, source: folder };
+}
+
+/** Run a frame-building hook and check its result against the plugin's outbound schema. */
+function checkFrame(label: string, call: string, plugin: ChannelPlugin, build: () => unknown): void {
+  let frame: unknown;
+  try {
+    frame = build();
+  } catch (error) {
+    throw new PluginLoadError(label, `${call} threw: ${(error as Error).message}`);
+  }
+  const outbound = plugin.outbound.safeParse(frame);
+  if (!outbound.success) {
+    const issue = outbound.error.issues[0];
+    const at = issue?.path.join(".") || "(root)";
+    throw new PluginLoadError(label, `${call} fails the outbound schema at ${at}: ${issue?.message}`);
+  }
 }
 
 /** Problems only visible across plugins: duplicate names and subjects that overlap. */
@@ -134,7 +163,10 @@ function checkTogether(loaded: LoadedChannel[]): void {
     for (const earlier of loaded.slice(0, position)) {
       const label = describe(channel.source, channel.plugin);
       if (earlier.plugin.name === channel.plugin.name) {
-        throw new PluginLoadError(label, `duplicate channel name; folder "${earlier.source}" already defines it`);
+        throw new PluginLoadError(
+          label,
+          `duplicate channel name; folder "${earlier.source}" already defines it`,
+        );
       }
       if (subjectsOverlap(earlier.subject, channel.subject)) {
         throw new PluginLoadError(

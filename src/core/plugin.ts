@@ -42,11 +42,13 @@ export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.Z
    * about nothing in particular and goes to every subscriber of the channel.
    */
   key(message: z.output<In>): string | undefined;
+  /** Build the outbound frame for one message. Pure, no I/O. */
+  toFrame(message: z.output<In>, now: Date): z.input<Out>;
   /**
-   * Build the outbound frame. Pure, no I/O. Receives one message, except for `conflate` with
-   * `merge: true`, where it receives the latest message of every key the client gets this flush.
+   * Required with `conflate` + `merge: true`: one frame from the latest message of every key a
+   * client gets this flush (e.g. one price_update holding several symbols). Pure, no I/O.
    */
-  toFrame(messages: z.output<In>[], now: Date): z.input<Out>;
+  mergeFrames?(messages: z.output<In>[], now: Date): z.input<Out>;
 }
 
 /** Identity function that gives plugin authors type inference and checking. */

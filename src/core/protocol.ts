@@ -31,7 +31,9 @@ const symbolsField = z
   .optional()
   .describe('Symbols to (un)subscribe; "*" or absent means all');
 
-export const pingFrame = z.object({ type: z.literal("ping"), id: messageId }).describe("Keep-alive; answered by pong");
+export const pingFrame = z
+  .object({ type: z.literal("ping"), id: messageId })
+  .describe("Keep-alive; answered by pong");
 
 export const subscribeFrame = z
   .object({ type: z.literal("subscribe"), channel: channelName, symbols: symbolsField, id: messageId })
@@ -70,7 +72,9 @@ export const welcomeFrame = z
     type: z.literal("welcome"),
     client_id: z.string(),
     channels: z.array(z.string()).describe("Every channel this gateway serves"),
-    subscriptions: z.record(z.string(), subscriptionState).describe("Subscriptions the connection starts with"),
+    subscriptions: z
+      .record(z.string(), subscriptionState)
+      .describe("Subscriptions the connection starts with"),
     ping_interval: z.number().describe("Seconds between server pings"),
     price_update_interval: z.number(),
     portfolio_update_interval: z.number(),
@@ -93,7 +97,9 @@ export const unsubscribedFrame = z
   .object({
     type: z.literal("unsubscribed"),
     channel: z.string(),
-    symbols: subscriptionState.describe("The channel's subscription after this message ([] = not subscribed)"),
+    symbols: subscriptionState.describe(
+      "The channel's subscription after this message ([] = not subscribed)",
+    ),
     id: messageId,
     timestamp,
   })

@@ -2,16 +2,17 @@
  * The `/ws` endpoint: upgrade checks, connection limits, `client_id` takeover, the welcome frame,
  * message dispatch, liveness pings and the cleanup of every connection that goes away.
  */
-import type { IncomingMessage, Server } from "node:http";
+
 import { randomUUID } from "node:crypto";
+import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { GatewayConfig } from "../config.js";
 import type { ClientMessageHandler } from "./client-messages.js";
 import { ClientSession } from "./client-session.js";
-import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
+import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { CloseCodes } from "./errors.js";
 import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
@@ -61,7 +62,9 @@ export class WebSocketEndpoint {
   }
 
   attach(server: Server): void {
-    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head));
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(request, socket, head),
+    );
     const intervalMs = this.options.config.WEBSOCKET_PING_INTERVAL * 1000;
     this.livenessTimer = setInterval(() => this.checkLiveness(), intervalMs);
   }
@@ -78,7 +81,8 @@ export class WebSocketEndpoint {
           else session.socket.once("close", () => resolve());
         }),
     );
-    for (const session of sessions) session.close("GOING_AWAY", "Server shutting down", this.options.config.WEBSOCKET_CLOSE_GRACE_MS);
+    for (const session of sessions)
+      session.close("GOING_AWAY", "Server shutting down", this.options.config.WEBSOCKET_CLOSE_GRACE_MS);
     await Promise.all(gone);
     this.wss.close();
   }
@@ -86,17 +90,37 @@ export class WebSocketEndpoint {
   private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
     const url = new URL(request.url ?? "/", "http://gateway");
-    if (url.pathname !== WEBSOCKET_PATH) return refuse(socket, 404, "Not Found", "No WebSocket endpoint here; use /ws");
-    if (!this.options.config.WEBSOCKET_ENABLED) {
-      return refuse(socket, 503, "Service Unavailable", "WebSocket server is disabled (WEBSOCKET_ENABLED=false)");
-    }
-    if (!this.accepting) return refuse(socket, 503, "Service Unavailable", "Server is shutting down");
     const requested = url.searchParams.get("client_id");
-    if (requested !== null && !CLIENT_ID_PATTERN.test(requested)) {
-      return refuse(socket, 400, "Bad Request", "client_id must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+    const refusal = this.refusalFor(url.pathname, requested);
+    if (refusal) {
+      refuse(socket, refusal);
+      return;
     }
     const clientId = requested ?? randomUUID();
     this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, clientId));
+  }
+
+  /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
+  private refusalFor(pathname: string, clientId: string | null): Refusal | undefined {
+    if (pathname !== WEBSOCKET_PATH)
+      return { status: 404, statusText: "Not Found", message: "No WebSocket endpoint here; use /ws" };
+    if (!this.options.config.WEBSOCKET_ENABLED) {
+      return {
+        status: 503,
+        statusText: "Service Unavailable",
+        message: "WebSocket server is disabled (WEBSOCKET_ENABLED=false)",
+      };
+    }
+    if (!this.accepting)
+      return { status: 503, statusText: "Service Unavailable", message: "Server is shutting down" };
+    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
+      return {
+        status: 400,
+        statusText: "Bad Request",
+        message: "client_id must be 1 to 64 of A-Z a-z 0-9 . _ : -",
+      };
+    }
+    return undefined;
   }
 
   private connected(ws: WebSocket, clientId: string): void {
@@ -105,8 +129,14 @@ export class WebSocketEndpoint {
     const previous = this.clients.get(clientId);
     if (!previous && this.clients.size >= config.WEBSOCKET_MAX_CONNECTIONS) {
       this.counters.rejectedMaxConnections++;
-      logger.warn({ clientId, max: config.WEBSOCKET_MAX_CONNECTIONS }, "connection refused: maximum connections reached");
-      ws.close(CloseCodes.TRY_AGAIN_LATER.code, `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`);
+      logger.warn(
+        { clientId, max: config.WEBSOCKET_MAX_CONNECTIONS },
+        "connection refused: maximum connections reached",
+      );
+      ws.close(
+        CloseCodes.TRY_AGAIN_LATER.code,
+        `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`,
+      );
       const timer = setTimeout(() => ws.terminate(), config.WEBSOCKET_CLOSE_GRACE_MS);
       ws.once("close", () => clearTimeout(timer));
       return;
@@ -115,7 +145,11 @@ export class WebSocketEndpoint {
       this.counters.replaced++;
       logger.info({ clientId }, "client_id reconnected; closing the older connection");
       this.forget(previous);
-      previous.close("REPLACED", "Replaced by a newer connection with the same client_id", config.WEBSOCKET_CLOSE_GRACE_MS);
+      previous.close(
+        "REPLACED",
+        "Replaced by a newer connection with the same client_id",
+        config.WEBSOCKET_CLOSE_GRACE_MS,
+      );
     }
     const session = new ClientSession(clientId, ws, writer);
     this.clients.set(clientId, session);
@@ -147,7 +181,9 @@ export class WebSocketEndpoint {
       type: "welcome",
       client_id: session.clientId,
       channels: channelNames,
-      subscriptions: Object.fromEntries(channelNames.map((channel) => [channel, index.view(session, channel)])),
+      subscriptions: Object.fromEntries(
+        channelNames.map((channel) => [channel, index.view(session, channel)]),
+      ),
       ping_interval: config.WEBSOCKET_PING_INTERVAL,
       price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
       portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
@@ -177,8 +213,14 @@ export class WebSocketEndpoint {
   }
 }
 
+interface Refusal {
+  status: number;
+  statusText: string;
+  message: string;
+}
+
 /** Answer an upgrade request with a plain HTTP error and drop the socket. */
-function refuse(socket: Duplex, status: number, statusText: string, message: string): void {
+function refuse(socket: Duplex, { status, statusText, message }: Refusal): void {
   const body = JSON.stringify({ error: message });
   socket.end(
     `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

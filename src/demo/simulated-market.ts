@@ -70,7 +70,12 @@ export class SimulatedMarket {
   }
 
   private subject(kind: "prices" | "signals" | "trades" | "portfolio", tail?: string): string {
-    const defaults = { prices: "market.prices", signals: "strategy.signals", trades: "execution.trades", portfolio: "portfolio.updates" };
+    const defaults = {
+      prices: "market.prices",
+      signals: "strategy.signals",
+      trades: "execution.trades",
+      portfolio: "portfolio.updates",
+    };
     const base = this.options.subjects?.[kind] ?? defaults[kind];
     return tail ? `${base}.${tail}` : base;
   }
@@ -120,9 +125,10 @@ export class SimulatedMarket {
     const quantity = pick([1, 5, 10]);
     const price = this.quotes.get(symbol)?.price ?? 0;
     const holding = this.holdings.get(symbol) ?? { quantity: 0, average: price };
-    if (side === "SELL" && holding.quantity < quantity) return this.trade();
+    if (side === "SELL" && holding.quantity < quantity) return; // nothing to sell: skip this round
     if (side === "BUY") {
-      holding.average = (holding.average * holding.quantity + price * quantity) / (holding.quantity + quantity);
+      holding.average =
+        (holding.average * holding.quantity + price * quantity) / (holding.quantity + quantity);
       holding.quantity += quantity;
     } else {
       holding.quantity -= quantity;
@@ -153,7 +159,12 @@ export class SimulatedMarket {
     }
     this.publish(
       this.subject("portfolio"),
-      JSON.stringify({ positions, total_pnl: round(total), position_count: this.holdings.size, timestamp: new Date().toISOString() }),
+      JSON.stringify({
+        positions,
+        total_pnl: round(total),
+        position_count: this.holdings.size,
+        timestamp: new Date().toISOString(),
+      }),
     );
   }
 }

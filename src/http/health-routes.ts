@@ -5,7 +5,10 @@
  */
 import type { FastifyInstance } from "fastify";
 
-export function registerHealthRoutes(fastify: FastifyInstance, state: { ready(): boolean; broker(): string }): void {
+export function registerHealthRoutes(
+  fastify: FastifyInstance,
+  state: { ready(): boolean; broker(): string },
+): void {
   fastify.get("/healthz", async () => ({ status: "ok" }));
   fastify.get("/readyz", async (_request, reply) => {
     const ready = state.ready();

@@ -20,13 +20,16 @@ export function registerStatusRoute(
   config: GatewayConfig,
   state: { activeConnections(): number; streamHealth(): Record<string, StreamHealthView> },
 ): void {
-  fastify.get("/websocket/status", async (): Promise<WebSocketStatus> => ({
-    enabled: config.WEBSOCKET_ENABLED,
-    active_connections: state.activeConnections(),
-    max_connections: config.WEBSOCKET_MAX_CONNECTIONS,
-    ping_interval: config.WEBSOCKET_PING_INTERVAL,
-    price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
-    portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
-    stream_health: state.streamHealth(),
-  }));
+  fastify.get(
+    "/websocket/status",
+    async (): Promise<WebSocketStatus> => ({
+      enabled: config.WEBSOCKET_ENABLED,
+      active_connections: state.activeConnections(),
+      max_connections: config.WEBSOCKET_MAX_CONNECTIONS,
+      ping_interval: config.WEBSOCKET_PING_INTERVAL,
+      price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
+      portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
+      stream_health: state.streamHealth(),
+    }),
+  );
 }

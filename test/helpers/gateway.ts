@@ -14,7 +14,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(env: Record<string, string> = {}, pluginsDir?: string): Promise<RunningGateway> {
+export async function startGateway(
+  env: Record<string, string> = {},
+  pluginsDir?: string,
+): Promise<RunningGateway> {
   const config = loadConfig({
     WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.2",
     WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "0.2",

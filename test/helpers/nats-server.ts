@@ -8,7 +8,12 @@ import { existsSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort } from "./free-port.js";
 
-const CANDIDATES = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
+const CANDIDATES = [
+  process.env.NATS_SERVER_BIN,
+  "/usr/sbin/nats-server",
+  "/usr/bin/nats-server",
+  "/usr/local/bin/nats-server",
+];
 
 export function natsServerBinary(): string {
   for (const candidate of CANDIDATES) if (candidate && existsSync(candidate)) return candidate;

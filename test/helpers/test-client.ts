@@ -41,7 +41,11 @@ export class TestClient {
       socket.once("open", () => resolve());
       socket.once("error", reject);
       socket.once("unexpected-response", (_request, response) =>
-        reject(Object.assign(new Error(`unexpected HTTP ${response.statusCode}`), { statusCode: response.statusCode })),
+        reject(
+          Object.assign(new Error(`unexpected HTTP ${response.statusCode}`), {
+            statusCode: response.statusCode,
+          }),
+        ),
       );
     });
     if (options.welcome !== false) await client.next("welcome");
@@ -63,10 +67,13 @@ export class TestClient {
         const frame = this.frames[this.cursor++] as Frame;
         if ((type === undefined || frame.type === type) && match(frame)) return frame;
       }
-      if (this.closeEvent) throw new Error(`connection closed (${this.closeEvent.code}) while waiting for ${type ?? "a frame"}`);
+      if (this.closeEvent)
+        throw new Error(`connection closed (${this.closeEvent.code}) while waiting for ${type ?? "a frame"}`);
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        throw new Error(`timed out waiting for ${type ?? "a frame"}; received: ${JSON.stringify(this.frames.slice(-10))}`);
+        throw new Error(
+          `timed out waiting for ${type ?? "a frame"}; received: ${JSON.stringify(this.frames.slice(-10))}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
@@ -79,7 +86,10 @@ export class TestClient {
   }
 
   /** Send a request and return its reply (matched by `id`). */
-  async request(frame: Record<string, unknown>, id: string | number = Math.random().toString(36).slice(2)): Promise<Frame> {
+  async request(
+    frame: Record<string, unknown>,
+    id: string | number = Math.random().toString(36).slice(2),
+  ): Promise<Frame> {
     this.send({ ...frame, id });
     return this.next(undefined, (reply) => reply.id === id);
   }

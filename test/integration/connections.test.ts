@@ -3,8 +3,9 @@
  * takeover, the connection limit, WEBSOCKET_ENABLED=false, the REST status documents, and the
  * automatic cleanup of dead peers.
  */
-import WebSocket from "ws";
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
@@ -74,9 +75,14 @@ describe("client_id", () => {
     const running = await gateway();
     const older = await connect(`${running.wsUrl}?client_id=dup`);
     const newer = await connect(`${running.wsUrl}?client_id=dup`);
-    expect(await older.waitForClose()).toEqual({ code: 4000, reason: "Replaced by a newer connection with the same client_id" });
+    expect(await older.waitForClose()).toEqual({
+      code: 4000,
+      reason: "Replaced by a newer connection with the same client_id",
+    });
     expect((await newer.request({ type: "ping" })).type).toBe("pong");
-    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      active_connections: number;
+    };
     expect(status.active_connections).toBe(1);
   });
 });
@@ -91,7 +97,9 @@ describe("WEBSOCKET_MAX_CONNECTIONS", () => {
     expect(third.frames).toEqual([]);
     expect((await first.request({ type: "ping" })).type).toBe("pong");
     expect((await second.request({ type: "ping" })).type).toBe("pong");
-    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      active_connections: number;
+    };
     expect(status.active_connections).toBe(2);
   });
 
@@ -139,7 +147,10 @@ describe("REST", () => {
     await connect(running.wsUrl);
     await connect(running.wsUrl);
     const publisher = await nats.client();
-    publisher.publish("execution.trades.x", JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }));
+    publisher.publish(
+      "execution.trades.x",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }),
+    );
     publisher.publish("execution.trades.x", "not json");
     await publisher.flush();
     await clients[0]?.next("trade_executed");
@@ -147,7 +158,9 @@ describe("REST", () => {
 
     const response = await fetch(`${running.httpUrl}/websocket/status`);
     expect(response.headers.get("content-type")).toContain("application/json");
-    const body = (await response.json()) as Record<string, unknown> & { stream_health: Record<string, Record<string, unknown>> };
+    const body = (await response.json()) as Record<string, unknown> & {
+      stream_health: Record<string, Record<string, unknown>>;
+    };
     expect(Object.keys(body)).toEqual([
       "enabled",
       "active_connections",
@@ -165,13 +178,28 @@ describe("REST", () => {
       price_update_interval: 0.25,
       portfolio_update_interval: 2,
     });
-    expect(Object.keys(body.stream_health).sort()).toEqual(["portfolio", "price_updates", "signals", "trades"]);
+    expect(Object.keys(body.stream_health).sort()).toEqual([
+      "portfolio",
+      "price_updates",
+      "signals",
+      "trades",
+    ]);
     for (const health of Object.values(body.stream_health)) {
-      expect(Object.keys(health)).toEqual(["last_update", "error_count", "recovery_attempts", "is_healthy", "started_at"]);
+      expect(Object.keys(health)).toEqual([
+        "last_update",
+        "error_count",
+        "recovery_attempts",
+        "is_healthy",
+        "started_at",
+      ]);
       expect(health.is_healthy).toBe(true);
       expect(health.started_at).toMatch(ISO_UTC);
     }
-    expect(body.stream_health.trades).toMatchObject({ error_count: 1, recovery_attempts: 0, last_update: expect.stringMatching(ISO_UTC) });
+    expect(body.stream_health.trades).toMatchObject({
+      error_count: 1,
+      recovery_attempts: 0,
+      last_update: expect.stringMatching(ISO_UTC),
+    });
     expect(body.stream_health.signals).toMatchObject({ error_count: 0, last_update: null });
   });
 
@@ -194,14 +222,22 @@ describe("REST", () => {
     const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { is_healthy: boolean }>;
     };
-    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual([false, false, false, false]);
+    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it("GET /metrics exposes connections, frames per channel, invalid upstream messages and NATS state", async () => {
     const running = await gateway();
     const client = await connect(running.wsUrl);
     const publisher = await nats.client();
-    publisher.publish("strategy.signals.x", JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }));
+    publisher.publish(
+      "strategy.signals.x",
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }),
+    );
     publisher.publish("strategy.signals.x", JSON.stringify({ signal_type: "MAYBE" }));
     await publisher.flush();
     await client.next("signal");
@@ -227,7 +263,9 @@ describe("dead peers", () => {
     const healthy = await connect(running.wsUrl);
     expect(await closed).toBe(1006);
     expect((await healthy.request({ type: "ping" })).type).toBe("pong");
-    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as { active_connections: number };
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      active_connections: number;
+    };
     expect(status.active_connections).toBe(1);
   });
 });

@@ -18,7 +18,9 @@ async function status(running: RunningGateway): Promise<Status> {
 }
 
 function waitForBrokerEvent(running: RunningGateway, type: "disconnected" | "reconnected"): Promise<void> {
-  return new Promise((resolve) => running.gateway.broker.onEvent((event) => event.type === type && resolve()));
+  return new Promise((resolve) =>
+    running.gateway.broker.onEvent((event) => event.type === type && resolve()),
+  );
 }
 
 describe("NATS restart mid-stream", () => {
@@ -41,7 +43,10 @@ describe("NATS restart mid-stream", () => {
     client = await TestClient.connect(running.wsUrl);
 
     publisher = await nats.client();
-    publisher.publish("strategy.signals.a", JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 }));
+    publisher.publish(
+      "strategy.signals.a",
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 }),
+    );
     expect((await client.next("signal")).symbol).toBe("AAPL");
     const before = await status(running);
     expect(before.stream_health.signals?.is_healthy).toBe(true);
@@ -74,9 +79,18 @@ describe("NATS restart mid-stream", () => {
     expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
 
     publisher = await nats.client();
-    publisher.publish("strategy.signals.a", JSON.stringify({ signal_type: "SELL", symbol: "MSFT", price: 2, quantity: 3, confidence: 0.9 }));
+    publisher.publish(
+      "strategy.signals.a",
+      JSON.stringify({ signal_type: "SELL", symbol: "MSFT", price: 2, quantity: 3, confidence: 0.9 }),
+    );
     const frame = await client.next("signal");
-    expect(frame).toMatchObject({ signal_type: "SELL", symbol: "MSFT", price: 2, quantity: 3, confidence: 0.9 });
+    expect(frame).toMatchObject({
+      signal_type: "SELL",
+      symbol: "MSFT",
+      price: 2,
+      quantity: 3,
+      confidence: 0.9,
+    });
     expect(client.closeEvent).toBeUndefined();
   });
 });

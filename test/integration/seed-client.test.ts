@@ -6,12 +6,12 @@
  * `ws` class. The only substitution is the URL in the usage line: the example hard-codes port
  * 8000 and tests never listen on fixed ports.
  */
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
 import type { NatsConnection } from "@nats-io/transport-node";
-import WebSocket from "ws";
 import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 
@@ -35,7 +35,9 @@ describe("the seed's JavaScript client example", () => {
   it("is the seed's code block, unchanged", () => {
     // The seed lives beside the repository (shared/); CI lays the same copy out.
     expect(existsSync(SEED), `seed file expected at ${SEED}`).toBe(true);
-    const block = /## JavaScript Example\n\n```javascript\n([\s\S]*?)```/.exec(readFileSync(SEED, "utf8"))?.[1];
+    const block = /## JavaScript Example\n\n```javascript\n([\s\S]*?)```/.exec(
+      readFileSync(SEED, "utf8"),
+    )?.[1];
     expect(readFileSync(FIXTURE, "utf8")).toBe(block);
   });
 
@@ -50,7 +52,10 @@ describe("the seed's JavaScript client example", () => {
     let notify = () => {};
     const logged = (line: string) =>
       new Promise<void>((resolve, reject) => {
-        const deadline = setTimeout(() => reject(new Error(`never logged "${line}"; logged: ${JSON.stringify(lines)}`)), 5000);
+        const deadline = setTimeout(
+          () => reject(new Error(`never logged "${line}"; logged: ${JSON.stringify(lines)}`)),
+          5000,
+        );
         const check = () => {
           if (lines.includes(line)) {
             clearTimeout(deadline);
@@ -79,7 +84,10 @@ describe("the seed's JavaScript client example", () => {
       setTimeout: (fn: () => void, ms: number) => track(setTimeout(fn, ms)),
       setInterval: (fn: () => void, ms: number) => track(setInterval(fn, ms)),
     });
-    const script = readFileSync(FIXTURE, "utf8").replace("'ws://localhost:8000/ws'", JSON.stringify(running.wsUrl));
+    const script = readFileSync(FIXTURE, "utf8").replace(
+      "'ws://localhost:8000/ws'",
+      JSON.stringify(running.wsUrl),
+    );
     vm.runInContext(`${script}\nglobalThis.__client = client;`, context);
 
     await logged("WebSocket connected");
@@ -91,12 +99,22 @@ describe("the seed's JavaScript client example", () => {
       "strategy.signals.s",
       JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85 }),
     );
-    publisher.publish("execution.trades.t", JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25 }));
+    publisher.publish(
+      "execution.trades.t",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25 }),
+    );
     publisher.publish(
       "portfolio.updates",
       JSON.stringify({
         positions: {
-          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+          AAPL: {
+            symbol: "AAPL",
+            quantity: 10,
+            average_price: 150.25,
+            market_price: 151.5,
+            unrealized_pnl: 12.5,
+            unrealized_pnl_pct: 0.83,
+          },
         },
         total_pnl: 12.5,
         position_count: 1,

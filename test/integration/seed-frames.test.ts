@@ -34,7 +34,17 @@ describe("seed frames from NATS", () => {
   it("price_update: the seed's frame, conflated from ticks on market.prices.<SYMBOL>", async () => {
     publisher.publish(
       "market.prices.AAPL",
-      JSON.stringify({ symbol: "AAPL", price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000, high: 151.0, low: 149.5, open: 150.0, close: 150.25 }),
+      JSON.stringify({
+        symbol: "AAPL",
+        price: 150.25,
+        change: 0.5,
+        change_pct: 0.33,
+        volume: 1000000,
+        high: 151.0,
+        low: 149.5,
+        open: 150.0,
+        close: 150.25,
+      }),
     );
     publisher.publish(
       "market.prices.MSFT",
@@ -45,7 +55,16 @@ describe("seed frames from NATS", () => {
     expect(frame).toEqual({
       type: "price_update",
       symbols: {
-        AAPL: { price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000, high: 151.0, low: 149.5, open: 150.0, close: 150.25 },
+        AAPL: {
+          price: 150.25,
+          change: 0.5,
+          change_pct: 0.33,
+          volume: 1000000,
+          high: 151.0,
+          low: 149.5,
+          open: 150.0,
+          close: 150.25,
+        },
         MSFT: { price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 },
       },
       timestamp: expect.stringMatching(ISO_UTC),
@@ -55,7 +74,14 @@ describe("seed frames from NATS", () => {
   it("signal: the seed's frame, delivered immediately", async () => {
     publisher.publish(
       "strategy.signals.momentum",
-      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85, timestamp: "2024-12-19T12:00:00Z" }),
+      JSON.stringify({
+        signal_type: "BUY",
+        symbol: "AAPL",
+        price: 150.25,
+        quantity: 10,
+        confidence: 0.85,
+        timestamp: "2024-12-19T12:00:00Z",
+      }),
     );
     const frame = await client.next("signal");
     expect(JSON.stringify(frame)).toBe(
@@ -66,7 +92,13 @@ describe("seed frames from NATS", () => {
   it("trade_executed: the seed's frame, delivered immediately", async () => {
     publisher.publish(
       "execution.trades.nyse",
-      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }),
+      JSON.stringify({
+        symbol: "AAPL",
+        side: "BUY",
+        quantity: 10,
+        price: 150.25,
+        timestamp: "2024-12-19T12:00:00Z",
+      }),
     );
     const frame = await client.next("trade_executed");
     expect(JSON.stringify(frame)).toBe(
@@ -79,7 +111,14 @@ describe("seed frames from NATS", () => {
       "portfolio.updates",
       JSON.stringify({
         positions: {
-          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+          AAPL: {
+            symbol: "AAPL",
+            quantity: 10,
+            average_price: 150.25,
+            market_price: 151.5,
+            unrealized_pnl: 12.5,
+            unrealized_pnl_pct: 0.83,
+          },
         },
         total_pnl: 12.5,
         position_count: 1,
@@ -93,7 +132,14 @@ describe("seed frames from NATS", () => {
       timestamp: "2024-12-19T12:00:00Z",
       data: {
         positions: {
-          AAPL: { symbol: "AAPL", quantity: 10, average_price: 150.25, market_price: 151.5, unrealized_pnl: 12.5, unrealized_pnl_pct: 0.83 },
+          AAPL: {
+            symbol: "AAPL",
+            quantity: 10,
+            average_price: 150.25,
+            market_price: 151.5,
+            unrealized_pnl: 12.5,
+            unrealized_pnl_pct: 0.83,
+          },
         },
         total_pnl: 12.5,
         position_count: 1,
@@ -102,10 +148,20 @@ describe("seed frames from NATS", () => {
   });
 
   it("timestamps without one upstream are the gateway's, ISO-8601 UTC", async () => {
-    publisher.publish("execution.trades.x", JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 1, price: 10 }));
+    publisher.publish(
+      "execution.trades.x",
+      JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 1, price: 10 }),
+    );
     publisher.publish(
       "strategy.signals.x",
-      JSON.stringify({ signal_type: "SELL", symbol: "MSFT", price: 10, quantity: 1, confidence: 0.5, timestamp: "2024-12-19T13:00:00+01:00" }),
+      JSON.stringify({
+        signal_type: "SELL",
+        symbol: "MSFT",
+        price: 10,
+        quantity: 1,
+        confidence: 0.5,
+        timestamp: "2024-12-19T13:00:00+01:00",
+      }),
     );
     expect((await client.next("trade_executed")).timestamp).toMatch(ISO_UTC);
     expect((await client.next("signal")).timestamp).toBe("2024-12-19T12:00:00.000Z");

@@ -12,7 +12,9 @@ import { TestClient } from "../helpers/test-client.js";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /** Start `tsx src/main.ts` and resolve once it logs that it is listening. */
-async function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+async function startProcess(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
@@ -46,9 +48,15 @@ describe("graceful shutdown", () => {
     const started = await startProcess({ NATS_URL: nats.url, PORT: String(port), HOST: "127.0.0.1" });
     child = started.child;
     const url = `ws://127.0.0.1:${port}/ws`;
-    const clients = await Promise.all([TestClient.connect(url), TestClient.connect(url), TestClient.connect(url)]);
+    const clients = await Promise.all([
+      TestClient.connect(url),
+      TestClient.connect(url),
+      TestClient.connect(url),
+    ]);
 
-    const exited = new Promise<number | null>((resolve) => started.child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      started.child.once("exit", (code) => resolve(code)),
+    );
     started.child.kill("SIGTERM");
     const closes = await Promise.all(clients.map((client) => client.waitForClose()));
     expect(closes).toEqual(Array(3).fill({ code: 1001, reason: "Server shutting down" }));

@@ -51,7 +51,10 @@ export class ChannelDelivery {
       try {
         this.flush();
       } catch (error) {
-        this.logger.error({ err: error, channel: this.name }, "conflation flush failed; keys of this interval dropped");
+        this.logger.error(
+          { err: error, channel: this.name },
+          "conflation flush failed; keys of this interval dropped",
+        );
       }
     }, this.channel.intervalMs);
   }
@@ -73,7 +76,7 @@ export class ChannelDelivery {
       this.changed.add(slot);
       return;
     }
-    const frame = encodeFrame(plugin.toFrame([message], new Date()));
+    const frame = encodeFrame(plugin.toFrame(message, new Date()));
     this.index.forEachRecipient(this.name, key, (session) => {
       session.send(frame, true);
       this.counters.framesOut++;
@@ -83,14 +86,17 @@ export class ChannelDelivery {
   /** Send a newly subscribed client the latest known values of what it just subscribed to. */
   snapshot(session: ClientSession, symbols: SubscriptionStateView | "*"): void {
     if (!this.conflated || this.latest.size === 0) return;
-    const slots = symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol));
+    const slots =
+      symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol));
     if (slots.length === 0) return;
     const now = new Date();
     if (this.merged) {
-      this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.messagesOf(slots), now)));
+      this.sendTo(session, encodeFrame(this.merge(slots, now)));
       return;
     }
-    for (const slot of slots) this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.messagesOf([slot]), now)));
+    for (const slot of slots) {
+      this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now)));
+    }
   }
 
   /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
@@ -110,8 +116,10 @@ export class ChannelDelivery {
   private flushPerKey(changed: string[]): void {
     const now = new Date();
     for (const slot of changed) {
-      const frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf([slot]), now));
-      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => this.sendTo(session, frame));
+      const frame = encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now));
+      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) =>
+        this.sendTo(session, frame),
+      );
     }
   }
 
@@ -119,7 +127,7 @@ export class ChannelDelivery {
     const now = new Date();
     const { all, bySymbol } = this.index.subscribers(this.name);
     if (all.size > 0) {
-      const frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf(changed), now));
+      const frame = encodeFrame(this.merge(changed, now));
       for (const session of all) this.sendTo(session, frame);
     }
     if (bySymbol.size === 0) return;
@@ -140,7 +148,7 @@ export class ChannelDelivery {
       const cacheKey = slots.join(NO_KEY);
       let frame = shared.get(cacheKey);
       if (!frame) {
-        frame = encodeFrame(this.channel.plugin.toFrame(this.messagesOf(slots), now));
+        frame = encodeFrame(this.merge(slots, now));
         shared.set(cacheKey, frame);
       }
       this.sendTo(session, frame);
@@ -152,7 +160,14 @@ export class ChannelDelivery {
     this.counters.framesOut++;
   }
 
-  private messagesOf(slots: string[]): unknown[] {
-    return slots.map((slot) => this.latest.get(slot));
+  /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */
+  private merge(slots: string[], now: Date): unknown {
+    const mergeFrames = this.channel.plugin.mergeFrames as NonNullable<
+      LoadedChannel["plugin"]["mergeFrames"]
+    >;
+    return mergeFrames(
+      slots.map((slot) => this.latest.get(slot)),
+      now,
+    );
   }
 }
