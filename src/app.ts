@@ -49,6 +49,8 @@ export interface Gateway {
   /** Connected clients (for status and tests). */
   endpoint: WebSocketEndpoint;
   deliveries: ReadonlyMap<string, ChannelDelivery>;
+  /** Who is subscribed to what (for tests and diagnostics). */
+  index: SubscriptionIndex;
 }
 
 export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
@@ -86,11 +88,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         { clientId: session.clientId, buffered: session.socket.bufferedAmount },
         "slow consumer disconnected",
       );
-      session.close(
-        "SLOW_CONSUMER",
-        "Slow consumer: lossless data could not be queued",
-        config.WEBSOCKET_CLOSE_GRACE_MS,
-      );
+      endpoint.disconnect(session, "SLOW_CONSUMER", "Slow consumer: lossless data could not be queued");
     },
   );
   const handler = new ClientMessageHandler(index, deliveries);
@@ -154,5 +152,5 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return closing;
   };
 
-  return { fastify, config, broker, channels, start, close, endpoint, deliveries };
+  return { fastify, config, broker, channels, start, close, endpoint, deliveries, index };
 }

@@ -13,7 +13,7 @@ import type { ClientMessageHandler } from "./client-messages.js";
 import { ClientSession } from "./client-session.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
-import { CloseCodes } from "./errors.js";
+import { type CloseCodeName, CloseCodes } from "./errors.js";
 import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
@@ -190,6 +190,15 @@ export class WebSocketEndpoint {
       max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
       timestamp: isoNow(),
     });
+  }
+
+  /**
+   * Close a session with a documented code. It leaves the subscription index at once (no more
+   * frames are built for it) and the registry when its socket has closed.
+   */
+  disconnect(session: ClientSession, name: CloseCodeName, reason: string): void {
+    this.options.index.removeSession(session);
+    session.close(name, reason, this.options.config.WEBSOCKET_CLOSE_GRACE_MS);
   }
 
   /** Remove a session from the registry (if it is still the one registered) and the index. */
