@@ -25,11 +25,11 @@ import { registerHealthRoutes } from "./http/health-routes.js";
 import { registerMetricsRoute } from "./http/metrics-route.js";
 import { registerStatusRoute } from "./http/status-route.js";
 
-/** plugins/ at the repository root (from src/ when run with tsx, from dist/src/ when compiled). */
-export const DEFAULT_PLUGINS_DIR = (() => {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  return path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? "../../plugins" : "../plugins");
-})();
+/**
+ * plugins/ beside src/: the repository's when run from source with tsx, dist/plugins when
+ * compiled (the build mirrors the layout, so compiled plugins are loaded as .js).
+ */
+export const DEFAULT_PLUGINS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../plugins");
 
 export interface GatewayOptions {
   config: GatewayConfig;
