@@ -75,12 +75,12 @@ export class SubscriptionIndex {
    * is a conflict: the gateway does not keep "all except" lists.
    */
   unsubscribe(session: ClientSession, channel: string, symbols: "*" | string[]): UnsubscribeResult {
-    session.implicit.delete(channel);
     const current = session.subscriptions.get(channel);
+    // A refused request changes nothing, not even whether the channel is still on the default.
+    if (symbols !== "*" && current === "*") return { ok: false, conflict: true };
+    session.implicit.delete(channel);
     if (symbols === "*") {
       this.setState(session, channel, undefined);
-    } else if (current === "*") {
-      return { ok: false, conflict: true };
     } else if (current !== undefined) {
       const next = new Set(current);
       for (const symbol of symbols) next.delete(symbol);

@@ -28,6 +28,12 @@ export class ChannelDelivery {
   /** Conflation state: latest message per key, and the keys changed since the last flush. */
   private readonly latest = new Map<string, unknown>();
   private readonly changed = new Set<string>();
+  /**
+   * Pending values a subscribe snapshot already gave a client in this interval, so that the next
+   * flush does not repeat them ("only what changed since the client's last frame"). Compared by
+   * message identity; cleared at every flush, so it never outlives one interval.
+   */
+  private readonly snapshotted = new Map<ClientSession, Map<string, unknown>>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -90,6 +96,12 @@ export class ChannelDelivery {
       symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol));
     if (slots.length === 0) return;
     const now = new Date();
+    for (const slot of slots) {
+      if (!this.changed.has(slot)) continue;
+      const sent = this.snapshotted.get(session) ?? new Map<string, unknown>();
+      this.snapshotted.set(session, sent);
+      sent.set(slot, this.latest.get(slot));
+    }
     if (this.merged) {
       this.sendTo(session, encodeFrame(this.merge(slots, now)));
       return;
@@ -101,11 +113,19 @@ export class ChannelDelivery {
 
   /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
   flush(): void {
-    if (this.changed.size === 0) return;
-    const changed = [...this.changed];
-    this.changed.clear();
-    if (this.merged) this.flushMerged(changed);
-    else this.flushPerKey(changed);
+    if (this.changed.size > 0) {
+      const changed = [...this.changed];
+      this.changed.clear();
+      if (this.merged) this.flushMerged(changed);
+      else this.flushPerKey(changed);
+    }
+    this.snapshotted.clear();
+  }
+
+  /** Did this client's subscribe snapshot already carry the slot's current value? */
+  private alreadySent(session: ClientSession, slot: string): boolean {
+    const sent = this.snapshotted.get(session);
+    return sent?.has(slot) === true && sent.get(slot) === this.latest.get(slot);
   }
 
   private get merged(): boolean {
@@ -117,18 +137,34 @@ export class ChannelDelivery {
     const now = new Date();
     for (const slot of changed) {
       const frame = encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now));
-      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) =>
-        this.sendTo(session, frame),
-      );
+      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
+        if (!this.alreadySent(session, slot)) this.sendTo(session, frame);
+      });
     }
   }
 
   private flushMerged(changed: string[]): void {
     const now = new Date();
     const { all, bySymbol } = this.index.subscribers(this.name);
-    if (all.size > 0) {
-      const frame = encodeFrame(this.merge(changed, now));
-      for (const session of all) this.sendTo(session, frame);
+    // Clients that want the same keys get the same bytes: frames are cached by their key list.
+    const shared = new Map<string, Buffer>();
+    const sendSlots = (session: ClientSession, slots: string[], cacheKey = slots.join(NO_KEY)) => {
+      if (slots.length === 0) return;
+      let frame = shared.get(cacheKey);
+      if (!frame) {
+        frame = encodeFrame(this.merge(slots, now));
+        shared.set(cacheKey, frame);
+      }
+      this.sendTo(session, frame);
+    };
+    const everything = changed.join(NO_KEY);
+    for (const session of all) {
+      if (this.snapshotted.has(session))
+        sendSlots(
+          session,
+          changed.filter((slot) => !this.alreadySent(session, slot)),
+        );
+      else sendSlots(session, changed, everything);
     }
     if (bySymbol.size === 0) return;
     // Which changed keys each symbol-subscribed client wants. `changed` has one order for
@@ -138,21 +174,13 @@ export class ChannelDelivery {
       const sessions = bySymbol.get(slot);
       if (!sessions) continue;
       for (const session of sessions) {
+        if (this.alreadySent(session, slot)) continue;
         const slots = wanted.get(session);
         if (slots) slots.push(slot);
         else wanted.set(session, [slot]);
       }
     }
-    const shared = new Map<string, Buffer>();
-    for (const [session, slots] of wanted) {
-      const cacheKey = slots.join(NO_KEY);
-      let frame = shared.get(cacheKey);
-      if (!frame) {
-        frame = encodeFrame(this.merge(slots, now));
-        shared.set(cacheKey, frame);
-      }
-      this.sendTo(session, frame);
-    }
+    for (const [session, slots] of wanted) sendSlots(session, slots);
   }
 
   private sendTo(session: ClientSession, frame: Buffer): void {

@@ -1,0 +1,752 @@
+/**
+ * The subscription protocol end to end, on a real gateway fed by a real nats-server and read by
+ * real ws clients: the welcome frame, auto-subscribe, subscribe/unsubscribe acks and their
+ * semantics (DESIGN.md section 4), per-channel and per-symbol filtering, the price snapshot on
+ * subscribe, conflation of prices and portfolios, ping/pong, and every client error path.
+ *
+ * Conflated channels run with an interval of an hour and are flushed by the test itself once the
+ * gateway has provably ingested what was published, so no test depends on timer luck.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { type Frame, TestClient } from "../helpers/test-client.js";
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+const SIGNAL_SUBJECT = "strategy.signals.test";
+const TRADE_SUBJECT = "execution.trades.test";
+const PORTFOLIO_SUBJECT = "portfolio.updates";
+/** Conflated channels never flush by themselves during a test: the test calls flush(). */
+const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+});
+
+afterAll(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  for (const running of gateways.splice(0)) await running.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+async function startGatewayOnNats(env: Record<string, string> = {}): Promise<RunningGateway> {
+  const running = await startGateway({ NATS_URL: nats.url, ...env });
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+async function stopGateway(running: RunningGateway | undefined): Promise<void> {
+  if (!running) return;
+  const position = gateways.indexOf(running);
+  if (position >= 0) gateways.splice(position, 1);
+  await running.close();
+}
+
+async function connect(running: RunningGateway, query = ""): Promise<TestClient> {
+  const client = await TestClient.connect(`${running.wsUrl}${query}`);
+  clients.push(client);
+  return client;
+}
+
+function publish(subject: string, payload: unknown): void {
+  publisher.publish(subject, JSON.stringify(payload));
+}
+
+function signal(symbol: string, price = 10): Record<string, unknown> {
+  return {
+    signal_type: "BUY",
+    symbol,
+    price,
+    quantity: 1,
+    confidence: 0.5,
+    timestamp: "2024-12-19T12:00:00Z",
+  };
+}
+
+function trade(symbol: string, price = 10): Record<string, unknown> {
+  return { symbol, side: "SELL", quantity: 2, price, timestamp: "2024-12-19T12:00:00Z" };
+}
+
+/** One upstream message counter of the gateway, read from /metrics. */
+async function upstreamMessages(running: RunningGateway, channel: string): Promise<number> {
+  const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
+  const line = text
+    .split("\n")
+    .find((candidate) => candidate.startsWith(`gateway_upstream_messages_total{channel="${channel}"} `));
+  return line === undefined ? 0 : Number(line.split(" ").pop());
+}
+
+/**
+ * Resolve once the gateway has taken in `total` upstream messages on `channel` (bounded poll of
+ * /metrics: ingestion into a conflated channel has no client-visible event until a flush).
+ */
+async function waitForIngest(running: RunningGateway, channel: string, total: number): Promise<void> {
+  await publisher.flush();
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const seen = await upstreamMessages(running, channel);
+    if (seen >= total) {
+      expect(seen).toBe(total);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`gateway ingested ${seen} of ${total} ${channel} messages`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function flush(running: RunningGateway, channel: "price_updates" | "portfolio"): void {
+  const delivery = running.gateway.deliveries.get(channel);
+  if (!delivery) throw new Error(`no delivery for ${channel}`);
+  delivery.flush();
+}
+
+/**
+ * Publish signals on one subject and wait until `witness` (subscribed to every signal) got the
+ * last one: from then on the gateway has queued those signals to everybody, so a ping barrier on
+ * any other client shows exactly what that client was sent.
+ */
+async function publishSignals(witness: TestClient, symbols: string[]): Promise<void> {
+  for (const symbol of symbols) publish(SIGNAL_SUBJECT, signal(symbol));
+  const last = symbols[symbols.length - 1];
+  await witness.next("signal", (frame) => frame.symbol === last);
+}
+
+function ack(
+  type: "subscribed" | "unsubscribed",
+  channel: string,
+  symbols: "*" | string[],
+  id: string | number,
+) {
+  return { type, channel, symbols, id, timestamp: expect.stringMatching(ISO_UTC) };
+}
+
+function errorFrame(code: string, error: string | RegExp, id?: string | number) {
+  return {
+    type: "error",
+    error: typeof error === "string" ? error : expect.stringMatching(error),
+    code,
+    timestamp: expect.stringMatching(ISO_UTC),
+    ...(id === undefined ? {} : { id }),
+  };
+}
+
+const types = (frames: Frame[]) => frames.map((frame) => frame.type);
+
+describe("welcome and auto-subscribe", () => {
+  let running: RunningGateway;
+  beforeAll(async () => {
+    running = await startGatewayOnNats();
+  });
+  afterAll(() => stopGateway(running));
+
+  it("the welcome frame lists the four channels, all subscribed to '*' by default", async () => {
+    const client = await connect(running, "?client_id=dash-1");
+    const welcome = client.frames[0] as Frame;
+    expect(welcome).toMatchObject({
+      type: "welcome",
+      client_id: "dash-1",
+      subscriptions: { portfolio: "*", price_updates: "*", signals: "*", trades: "*" },
+      ping_interval: 30,
+      price_update_interval: 0.2,
+      portfolio_update_interval: 0.2,
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    expect([...(welcome.channels as string[])].sort()).toEqual(CHANNELS);
+    expect(Object.keys(welcome.subscriptions as object).sort()).toEqual(CHANNELS);
+
+    const anonymous = await connect(running);
+    expect(anonymous.frames[0]?.client_id).toMatch(UUID);
+  });
+
+  it("an auto-subscribed client receives every channel without sending anything", async () => {
+    const client = await connect(running);
+    publish(SIGNAL_SUBJECT, signal("ZZZ1"));
+    publish(TRADE_SUBJECT, trade("ZZZ2"));
+    publish("market.prices.ZZZ3", { symbol: "ZZZ3", price: 3 });
+    publish(PORTFOLIO_SUBJECT, { positions: {}, total_pnl: 0 });
+    // The four channels are independent streams: their frames may arrive in any order.
+    const byType = new Map<string, Frame>();
+    while (byType.size < 4) {
+      const frame = await client.next(undefined, (candidate) => !byType.has(candidate.type));
+      byType.set(frame.type, frame);
+    }
+    expect(byType.get("signal")?.symbol).toBe("ZZZ1");
+    expect(byType.get("trade_executed")?.symbol).toBe("ZZZ2");
+    expect(byType.get("price_update")?.symbols).toEqual({ ZZZ3: { price: 3 } });
+    expect(byType.get("portfolio_update")?.data).toEqual({ positions: {}, total_pnl: 0, position_count: 0 });
+  });
+});
+
+describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
+  let running: RunningGateway;
+  beforeAll(async () => {
+    running = await startGatewayOnNats({ WEBSOCKET_AUTO_SUBSCRIBE: "false", ...MANUAL_FLUSH });
+  });
+  afterAll(() => stopGateway(running));
+
+  it("starts with no subscriptions and receives no data frames until the client subscribes", async () => {
+    const quiet = await connect(running);
+    expect(quiet.frames[0]).toMatchObject({
+      type: "welcome",
+      subscriptions: { portfolio: [], price_updates: [], signals: [], trades: [] },
+    });
+
+    // A second client subscribes to everything explicitly: it proves the data did flow.
+    const watcher = await connect(running);
+    for (const channel of CHANNELS) {
+      expect(await watcher.request({ type: "subscribe", channel }, `w-${channel}`)).toEqual(
+        ack("subscribed", channel, "*", `w-${channel}`),
+      );
+    }
+    publish(SIGNAL_SUBJECT, signal("AAPL"));
+    publish(TRADE_SUBJECT, trade("AAPL"));
+    publish("market.prices.AAPL", { symbol: "AAPL", price: 150 });
+    publish(PORTFOLIO_SUBJECT, { positions: {}, total_pnl: 1 });
+    await watcher.next("signal");
+    await watcher.next("trade_executed");
+    await waitForIngest(running, "price_updates", 1);
+    await waitForIngest(running, "portfolio", 1);
+    flush(running, "price_updates");
+    flush(running, "portfolio");
+    await watcher.next("price_update");
+    await watcher.next("portfolio_update");
+
+    expect(await quiet.drainUntilPong()).toEqual([]);
+
+    expect(await quiet.request({ type: "subscribe", channel: "signals" }, 1)).toEqual(
+      ack("subscribed", "signals", "*", 1),
+    );
+    publish(SIGNAL_SUBJECT, signal("MSFT"));
+    expect(await quiet.next("signal")).toMatchObject({ type: "signal", symbol: "MSFT" });
+    await watcher.next("signal", (frame) => frame.symbol === "MSFT");
+    // Still nothing from the channels it did not subscribe to.
+    publish(TRADE_SUBJECT, trade("MSFT"));
+    await watcher.next("trade_executed", (frame) => frame.symbol === "MSFT");
+    expect(types(await quiet.drainUntilPong())).toEqual([]);
+  });
+});
+
+describe("subscribe and unsubscribe", () => {
+  let running: RunningGateway;
+  let witness: TestClient;
+  beforeAll(async () => {
+    running = await startGatewayOnNats(MANUAL_FLUSH);
+  });
+  beforeEach(async () => {
+    witness = await connect(running);
+  });
+  afterAll(() => stopGateway(running));
+
+  it("the first subscribe with symbols replaces the '*' default on that channel only", async () => {
+    const client = await connect(running);
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "s1")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "s1"),
+    );
+    await publishSignals(witness, ["MSFT", "AAPL"]);
+    expect(await client.drainUntilPong()).toEqual([
+      expect.objectContaining({ type: "signal", symbol: "AAPL" }),
+    ]);
+
+    // trades is still on the default: every symbol.
+    publish(TRADE_SUBJECT, trade("MSFT"));
+    publish(TRADE_SUBJECT, trade("GOOG"));
+    expect((await client.next("trade_executed")).symbol).toBe("MSFT");
+    expect((await client.next("trade_executed")).symbol).toBe("GOOG");
+  });
+
+  it("later subscribes add symbols, and the ack carries the whole resulting set", async () => {
+    const client = await connect(running);
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "a")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "a"),
+    );
+    expect(
+      await client.request({ type: "subscribe", channel: "signals", symbols: ["GOOG", "AAPL", "GOOG"] }, "b"),
+    ).toEqual(ack("subscribed", "signals", ["AAPL", "GOOG"], "b"));
+    await publishSignals(witness, ["MSFT", "GOOG", "TSLA", "AAPL"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["GOOG", "AAPL"]);
+  });
+
+  it('"*", ["*"] and no symbols all mean every symbol', async () => {
+    const client = await connect(running);
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: "*" }, 1)).toEqual(
+      ack("subscribed", "signals", "*", 1),
+    );
+    expect(await client.request({ type: "subscribe", channel: "trades", symbols: ["*"] }, 2)).toEqual(
+      ack("subscribed", "trades", "*", 2),
+    );
+    expect(await client.request({ type: "subscribe", channel: "portfolio" }, 3)).toEqual(
+      ack("subscribed", "portfolio", "*", 3),
+    );
+    // From a symbol set to all, and adding symbols to all keeps all.
+    expect(
+      await client.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] }, 4),
+    ).toEqual(ack("subscribed", "price_updates", ["AAPL"], 4));
+    expect(await client.request({ type: "subscribe", channel: "price_updates", symbols: ["*"] }, 5)).toEqual(
+      ack("subscribed", "price_updates", "*", 5),
+    );
+    expect(
+      await client.request({ type: "subscribe", channel: "price_updates", symbols: ["MSFT"] }, 6),
+    ).toEqual(ack("subscribed", "price_updates", "*", 6));
+    await publishSignals(witness, ["MSFT", "AAPL"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["MSFT", "AAPL"]);
+  });
+
+  it("unsubscribe with symbols removes them; the ack carries what remains, [] when nothing", async () => {
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL", "MSFT"] });
+    expect(
+      await client.request({ type: "unsubscribe", channel: "signals", symbols: ["AAPL"] }, "u1"),
+    ).toEqual(ack("unsubscribed", "signals", ["MSFT"], "u1"));
+    await publishSignals(witness, ["AAPL", "MSFT"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["MSFT"]);
+
+    expect(
+      await client.request({ type: "unsubscribe", channel: "signals", symbols: ["MSFT"] }, "u2"),
+    ).toEqual(ack("unsubscribed", "signals", [], "u2"));
+    await publishSignals(witness, ["AAPL", "MSFT"]);
+    expect(await client.drainUntilPong()).toEqual([]);
+  });
+
+  it("unsubscribe without symbols leaves the channel, whatever it was subscribed to", async () => {
+    const client = await connect(running);
+    // From the implicit default...
+    expect(await client.request({ type: "unsubscribe", channel: "signals" }, "x")).toEqual(
+      ack("unsubscribed", "signals", [], "x"),
+    );
+    // ...and from an explicit symbol set.
+    expect(await client.request({ type: "subscribe", channel: "trades", symbols: ["AAPL"] }, "y")).toEqual(
+      ack("subscribed", "trades", ["AAPL"], "y"),
+    );
+    expect(await client.request({ type: "unsubscribe", channel: "trades" }, "z")).toEqual(
+      ack("unsubscribed", "trades", [], "z"),
+    );
+    await publishSignals(witness, ["AAPL"]);
+    publish(TRADE_SUBJECT, trade("AAPL"));
+    await witness.next("trade_executed", (frame) => frame.symbol === "AAPL");
+    expect(await client.drainUntilPong()).toEqual([]);
+
+    // Subscribing again brings the channel back.
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "w")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "w"),
+    );
+    await publishSignals(witness, ["MSFT", "AAPL"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL"]);
+  });
+
+  it("unsubscribing single symbols from an explicit '*' subscription is a SUBSCRIPTION_CONFLICT and changes nothing", async () => {
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "signals", symbols: "*" });
+    const reply = await client.request({ type: "unsubscribe", channel: "signals", symbols: ["AAPL"] }, "c1");
+    expect(reply).toEqual(errorFrame("SUBSCRIPTION_CONFLICT", /\S/, "c1"));
+    await publishSignals(witness, ["AAPL", "MSFT"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL", "MSFT"]);
+  });
+
+  it("unsubscribing single symbols from the implicit '*' default is a SUBSCRIPTION_CONFLICT and keeps the default", async () => {
+    const client = await connect(running);
+    const reply = await client.request({ type: "unsubscribe", channel: "signals", symbols: ["AAPL"] }, "c2");
+    expect(reply).toEqual(errorFrame("SUBSCRIPTION_CONFLICT", /\S/, "c2"));
+    await publishSignals(witness, ["AAPL", "MSFT"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL", "MSFT"]);
+    // The rejected unsubscribe was no explicit subscribe: the first real one still replaces "*".
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "c3")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "c3"),
+    );
+  });
+
+  it("a rejected subscribe leaves the subscription as it was", async () => {
+    const client = await connect(running);
+    const reply = await client.request(
+      { type: "subscribe", channel: "signals", symbols: ["AAPL", "AA PL"] },
+      "r",
+    );
+    expect(reply).toEqual(errorFrame("INVALID_SYMBOLS", /AA PL/, "r"));
+    await publishSignals(witness, ["MSFT"]);
+    expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["MSFT"]);
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "r2")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "r2"),
+    );
+  });
+});
+
+describe("filtering on immediate channels", () => {
+  let running: RunningGateway;
+  let witness: TestClient;
+  beforeAll(async () => {
+    running = await startGatewayOnNats(MANUAL_FLUSH);
+  });
+  beforeEach(async () => {
+    witness = await connect(running);
+  });
+  afterAll(() => stopGateway(running));
+
+  it("a client subscribed to AAPL signals gets the AAPL signal and not the MSFT one published before it", async () => {
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] });
+    publish(SIGNAL_SUBJECT, signal("MSFT", 380.5));
+    publish(SIGNAL_SUBJECT, signal("AAPL", 150.25));
+    expect(await client.next("signal")).toEqual({
+      type: "signal",
+      signal_type: "BUY",
+      symbol: "AAPL",
+      price: 150.25,
+      quantity: 1,
+      confidence: 0.5,
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+  });
+
+  it("a client subscribed to MSFT trades gets the MSFT trade and not the AAPL one published before it", async () => {
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "trades", symbols: ["MSFT"] });
+    publish(TRADE_SUBJECT, trade("AAPL", 150.25));
+    publish(TRADE_SUBJECT, trade("MSFT", 380.5));
+    expect(await client.next("trade_executed")).toEqual({
+      type: "trade_executed",
+      symbol: "MSFT",
+      side: "SELL",
+      quantity: 2,
+      price: 380.5,
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+  });
+
+  it("several clients on one stream each get exactly their symbols, once", async () => {
+    const aapl = await connect(running);
+    const msft = await connect(running);
+    const both = await connect(running);
+    await aapl.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] });
+    await msft.request({ type: "subscribe", channel: "signals", symbols: ["MSFT"] });
+    await both.request({ type: "subscribe", channel: "signals", symbols: ["AAPL", "MSFT"] });
+    await publishSignals(witness, ["AAPL", "GOOG", "MSFT", "AAPL", "TSLA"]);
+    expect((await aapl.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL", "AAPL"]);
+    expect((await msft.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["MSFT"]);
+    expect((await both.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL", "MSFT", "AAPL"]);
+  });
+});
+
+describe("price snapshot and conflation", () => {
+  let running: RunningGateway | undefined;
+  beforeEach(async () => {
+    running = await startGatewayOnNats(MANUAL_FLUSH);
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await stopGateway(running);
+    running = undefined;
+  });
+
+  const AAPL_1 = { symbol: "AAPL", price: 150, change: 0.25, change_pct: 0.17, volume: 1000 };
+  const AAPL_2 = {
+    symbol: "AAPL",
+    price: 150.25,
+    change: 0.5,
+    change_pct: 0.33,
+    volume: 1000000,
+    high: 151,
+    low: 149.5,
+    open: 150,
+    close: 150.25,
+  };
+  const MSFT_1 = { symbol: "MSFT", price: 380, volume: 10 };
+  const MSFT_2 = { symbol: "MSFT", price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 };
+  const quote = ({ symbol: _symbol, ...rest }: Record<string, unknown>) => rest;
+  const priceUpdate = (symbols: Record<string, unknown>) => ({
+    type: "price_update",
+    symbols,
+    timestamp: expect.stringMatching(ISO_UTC),
+  });
+
+  it("subscribing to [AAPL] sends the latest AAPL values at once, without waiting for the interval", async () => {
+    const gw = running as RunningGateway;
+    publish("market.prices.AAPL", AAPL_1);
+    publish("market.prices.AAPL", AAPL_2);
+    publish("market.prices.MSFT", MSFT_2);
+    await waitForIngest(gw, "price_updates", 3);
+    flush(gw, "price_updates");
+
+    const late = await connect(gw);
+    expect(
+      await late.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] }, "p1"),
+    ).toEqual(ack("subscribed", "price_updates", ["AAPL"], "p1"));
+    expect(await late.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2) })]);
+
+    // Adding MSFT snapshots MSFT only; a symbol never seen sends nothing.
+    expect(
+      await late.request({ type: "subscribe", channel: "price_updates", symbols: ["MSFT"] }, "p2"),
+    ).toEqual(ack("subscribed", "price_updates", ["AAPL", "MSFT"], "p2"));
+    expect(await late.drainUntilPong()).toEqual([priceUpdate({ MSFT: quote(MSFT_2) })]);
+    expect(
+      await late.request({ type: "subscribe", channel: "price_updates", symbols: ["NVDA"] }, "p3"),
+    ).toEqual(ack("subscribed", "price_updates", ["AAPL", "MSFT", "NVDA"], "p3"));
+    expect(await late.drainUntilPong()).toEqual([]);
+  });
+
+  it("many ticks in one interval: one price_update per client with the latest values, only its symbols, no repeats", async () => {
+    const gw = running as RunningGateway;
+    const all = await connect(gw);
+    const aapl = await connect(gw);
+    await aapl.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
+    expect(await aapl.drainUntilPong()).toEqual([]);
+
+    publish("market.prices.AAPL", AAPL_1);
+    publish("market.prices.MSFT", MSFT_1);
+    publish("market.prices.AAPL", { symbol: "AAPL", price: 149 });
+    publish("market.prices.MSFT", MSFT_2);
+    publish("market.prices.AAPL", AAPL_2);
+    await waitForIngest(gw, "price_updates", 5);
+    flush(gw, "price_updates");
+    expect(await all.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2), MSFT: quote(MSFT_2) })]);
+    expect(await aapl.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2) })]);
+
+    // Next interval: only MSFT changed. AAPL is not repeated; the AAPL-only client gets nothing.
+    const MSFT_3 = { symbol: "MSFT", price: 381 };
+    publish("market.prices.MSFT", MSFT_3);
+    await waitForIngest(gw, "price_updates", 6);
+    flush(gw, "price_updates");
+    expect(await all.drainUntilPong()).toEqual([priceUpdate({ MSFT: quote(MSFT_3) })]);
+    expect(await aapl.drainUntilPong()).toEqual([]);
+
+    // An interval in which nothing changed sends nothing at all.
+    flush(gw, "price_updates");
+    expect(await all.drainUntilPong()).toEqual([]);
+    expect(await aapl.drainUntilPong()).toEqual([]);
+  });
+
+  it("a symbol sent in the subscribe snapshot is not repeated by the next flush if it did not change", async () => {
+    const gw = running as RunningGateway;
+    publish("market.prices.AAPL", AAPL_1);
+    await waitForIngest(gw, "price_updates", 1);
+    // No flush yet: the tick is pending for this interval when the client subscribes.
+    const client = await connect(gw);
+    await client.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
+    expect(await client.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_1) })]);
+    flush(gw, "price_updates");
+    expect(await client.drainUntilPong()).toEqual([]);
+  });
+
+  it("portfolio is conflated per account, and symbols on the portfolio channel filter by account", async () => {
+    const gw = running as RunningGateway;
+    const all = await connect(gw);
+    const acct1 = await connect(gw);
+    expect(
+      await acct1.request({ type: "subscribe", channel: "portfolio", symbols: ["acct-1"] }, "pf"),
+    ).toEqual(ack("subscribed", "portfolio", ["acct-1"], "pf"));
+    const position = (symbol: string, quantity: number) => ({
+      symbol,
+      quantity,
+      average_price: 100,
+      market_price: 101,
+      unrealized_pnl: quantity,
+      unrealized_pnl_pct: 1,
+    });
+    publish(PORTFOLIO_SUBJECT, { account: "acct-1", positions: { AAPL: position("AAPL", 1) }, total_pnl: 1 });
+    publish(PORTFOLIO_SUBJECT, { account: "acct-2", positions: { MSFT: position("MSFT", 5) }, total_pnl: 5 });
+    publish(PORTFOLIO_SUBJECT, {
+      account: "acct-1",
+      positions: { AAPL: position("AAPL", 2), TSLA: position("TSLA", 3) },
+      total_pnl: 5,
+      position_count: 2,
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+    await waitForIngest(gw, "portfolio", 3);
+    flush(gw, "portfolio");
+
+    const acct1Frame = {
+      type: "portfolio_update",
+      channel: "portfolio",
+      timestamp: "2024-12-19T12:00:00Z",
+      data: {
+        positions: { AAPL: position("AAPL", 2), TSLA: position("TSLA", 3) },
+        total_pnl: 5,
+        position_count: 2,
+      },
+    };
+    const acct2Frame = {
+      type: "portfolio_update",
+      channel: "portfolio",
+      timestamp: expect.stringMatching(ISO_UTC),
+      data: { positions: { MSFT: position("MSFT", 5) }, total_pnl: 5, position_count: 1 },
+    };
+    const allFrames = await all.drainUntilPong();
+    expect(allFrames).toHaveLength(2);
+    expect(allFrames).toEqual(expect.arrayContaining([acct1Frame, acct2Frame]));
+    expect(await acct1.drainUntilPong()).toEqual([acct1Frame]);
+  });
+});
+
+describe("ping", () => {
+  let running: RunningGateway;
+  beforeAll(async () => {
+    running = await startGatewayOnNats(MANUAL_FLUSH);
+  });
+  afterAll(() => stopGateway(running));
+
+  async function rawReply(client: TestClient, text: string): Promise<string> {
+    const reply = new Promise<string>((resolve) =>
+      client.socket.once("message", (data) => resolve(data.toString())),
+    );
+    client.send(text);
+    return reply;
+  }
+
+  it('ping is answered with exactly {"type":"pong"}', async () => {
+    const client = await connect(running);
+    expect(await rawReply(client, '{"type":"ping"}')).toBe('{"type":"pong"}');
+  });
+
+  it("ping with an id is answered with a pong echoing it", async () => {
+    const client = await connect(running);
+    expect(await rawReply(client, '{"type":"ping","id":"abc-1"}')).toBe('{"type":"pong","id":"abc-1"}');
+    expect(await rawReply(client, '{"type":"ping","id":42}')).toBe('{"type":"pong","id":42}');
+  });
+});
+
+describe("client errors: one error frame each, connection stays open", () => {
+  let running: RunningGateway;
+  beforeAll(async () => {
+    running = await startGatewayOnNats(MANUAL_FLUSH);
+  });
+  afterAll(() => stopGateway(running));
+
+  const INVALID = "Invalid message format";
+  const cases: { name: string; text: string; code: string; error: string | RegExp; id?: string | number }[] =
+    [
+      { name: "malformed JSON", text: '{"type":"ping"', code: "INVALID_MESSAGE", error: INVALID },
+      { name: "not JSON at all", text: "hello", code: "INVALID_MESSAGE", error: INVALID },
+      { name: "a JSON number", text: "42", code: "INVALID_MESSAGE", error: INVALID },
+      { name: "JSON null", text: "null", code: "INVALID_MESSAGE", error: INVALID },
+      { name: "a JSON string", text: '"ping"', code: "INVALID_MESSAGE", error: INVALID },
+      { name: "a JSON array", text: '[{"type":"ping"}]', code: "INVALID_MESSAGE", error: INVALID },
+      {
+        name: "an object without type",
+        text: '{"channel":"signals"}',
+        code: "INVALID_MESSAGE",
+        error: INVALID,
+      },
+      { name: "a non-string type", text: '{"type":7}', code: "INVALID_MESSAGE", error: INVALID },
+      {
+        name: "subscribe without channel",
+        text: '{"type":"subscribe"}',
+        code: "INVALID_MESSAGE",
+        error: INVALID,
+      },
+      {
+        name: "subscribe without channel, with id",
+        text: '{"type":"subscribe","symbols":["AAPL"],"id":"q1"}',
+        code: "INVALID_MESSAGE",
+        error: INVALID,
+        id: "q1",
+      },
+      {
+        name: "symbols neither '*' nor an array",
+        text: '{"type":"subscribe","channel":"signals","symbols":"AAPL","id":3}',
+        code: "INVALID_MESSAGE",
+        error: INVALID,
+        id: 3,
+      },
+      {
+        name: "unknown type",
+        text: '{"type":"hello"}',
+        code: "UNKNOWN_MESSAGE_TYPE",
+        error: /^Unknown message type/,
+      },
+      {
+        name: "unknown type, with id",
+        text: '{"type":"publish","id":"t-9"}',
+        code: "UNKNOWN_MESSAGE_TYPE",
+        error: /^Unknown message type/,
+        id: "t-9",
+      },
+      {
+        name: "unknown channel",
+        text: '{"type":"subscribe","channel":"news","id":11}',
+        code: "UNKNOWN_CHANNEL",
+        error: /^Unknown channel/,
+        id: 11,
+      },
+      {
+        name: "a channel named like an object property",
+        text: '{"type":"subscribe","channel":"__proto__"}',
+        code: "UNKNOWN_CHANNEL",
+        error: /^Unknown channel/,
+      },
+      {
+        name: "unsubscribe from an unknown channel",
+        text: '{"type":"unsubscribe","channel":"news"}',
+        code: "UNKNOWN_CHANNEL",
+        error: /^Unknown channel/,
+      },
+      {
+        name: "a symbol with a space",
+        text: '{"type":"subscribe","channel":"signals","symbols":["AA PL"],"id":"s"}',
+        code: "INVALID_SYMBOLS",
+        error: /^Invalid symbols/,
+        id: "s",
+      },
+      {
+        name: "an empty symbol",
+        text: '{"type":"subscribe","channel":"signals","symbols":[""]}',
+        code: "INVALID_SYMBOLS",
+        error: /^Invalid symbols/,
+      },
+      {
+        name: "a 40-character symbol",
+        text: JSON.stringify({ type: "subscribe", channel: "trades", symbols: ["A".repeat(40)] }),
+        code: "INVALID_SYMBOLS",
+        error: /^Invalid symbols/,
+      },
+      {
+        name: "an empty symbols array",
+        text: '{"type":"subscribe","channel":"price_updates","symbols":[]}',
+        code: "INVALID_SYMBOLS",
+        error: /^Invalid symbols/,
+      },
+      {
+        name: "unsubscribe with a bad symbol",
+        text: '{"type":"unsubscribe","channel":"signals","symbols":["AAPL","x y"],"id":"u"}',
+        code: "INVALID_SYMBOLS",
+        error: /^Invalid symbols/,
+        id: "u",
+      },
+    ];
+
+  it.each(cases)("$name → $code", async ({ text, code, error, id }) => {
+    const client = await connect(running);
+    client.send(text);
+    // Exactly one reply, the error; the pong after it proves the connection is still open.
+    expect(await client.drainUntilPong()).toEqual([errorFrame(code, error, id)]);
+    expect(client.closeEvent).toBeUndefined();
+  });
+
+  it("a binary frame → INVALID_MESSAGE", async () => {
+    const client = await connect(running);
+    client.socket.send(Buffer.from('{"type":"ping"}'), { binary: true });
+    expect(await client.drainUntilPong()).toEqual([errorFrame("INVALID_MESSAGE", INVALID)]);
+  });
+
+  it("many bad frames in a row each get their error and the client keeps working", async () => {
+    const client = await connect(running);
+    for (const { text } of cases) client.send(text);
+    const frames = await client.drainUntilPong();
+    expect(frames.map((frame) => frame.code)).toEqual(cases.map((entry) => entry.code));
+    expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "ok")).toEqual(
+      ack("subscribed", "signals", ["AAPL"], "ok"),
+    );
+  });
+});
