@@ -1,0 +1,182 @@
+/**
+ * The plugin loader as a plugin author meets it: the real plugins/ folder loads into the seed's
+ * four channels with subjects and intervals from configuration, and a malformed plugin stops
+ * start-up with an error that names the plugin and the problem (never at the first message).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { subjectsOverlap } from "../../src/core/ingest/subject.js";
+import { loadPlugins, PluginLoadError } from "../../src/core/plugin-loader.js";
+
+const PLUGINS_DIR = fileURLToPath(new URL("../../plugins", import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+/** The PluginLoadError loading this directory throws (fails the test if it loads). */
+async function loadError(directory: string, env: Record<string, string> = {}): Promise<PluginLoadError> {
+  const error = await loadPlugins(directory, loadConfig(env)).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(PluginLoadError);
+  return error as PluginLoadError;
+}
+
+describe("the real plugins/ directory", () => {
+  it("loads the seed's four channels, in a stable order", async () => {
+    const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
+    expect(channels.map((channel) => channel.plugin.name)).toEqual([
+      "portfolio",
+      "price_updates",
+      "signals",
+      "trades",
+    ]);
+  });
+
+  it("listens on the documented default subjects", async () => {
+    const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
+    expect(Object.fromEntries(channels.map((channel) => [channel.plugin.name, channel.subject]))).toEqual({
+      portfolio: "portfolio.updates",
+      price_updates: "market.prices.>",
+      signals: "strategy.signals.>",
+      trades: "execution.trades.>",
+    });
+  });
+
+  it("conflates prices and portfolio at the configured intervals; signals and trades are immediate", async () => {
+    const defaults = await loadPlugins(PLUGINS_DIR, loadConfig({}));
+    expect(Object.fromEntries(defaults.map((channel) => [channel.plugin.name, channel.intervalMs]))).toEqual({
+      portfolio: 5000,
+      price_updates: 3000,
+      signals: undefined,
+      trades: undefined,
+    });
+    const fast = await loadPlugins(
+      PLUGINS_DIR,
+      loadConfig({ WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.25", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "1.5" }),
+    );
+    expect(fast.find((channel) => channel.plugin.name === "price_updates")?.intervalMs).toBe(250);
+    expect(fast.find((channel) => channel.plugin.name === "portfolio")?.intervalMs).toBe(1500);
+  });
+
+  it("applies a NATS_SUBJECT_<NAME> override to that channel only", async () => {
+    const channels = await loadPlugins(PLUGINS_DIR, loadConfig({ NATS_SUBJECT_SIGNALS: "algo.signals.>" }));
+    const subjects = Object.fromEntries(channels.map((channel) => [channel.plugin.name, channel.subject]));
+    expect(subjects.signals).toBe("algo.signals.>");
+    expect(subjects.price_updates).toBe("market.prices.>");
+    expect(subjects.trades).toBe("execution.trades.>");
+  });
+
+  it("rejects an invalid override, naming the variable and the channel", async () => {
+    const error = await loadError(PLUGINS_DIR, { NATS_SUBJECT_SIGNALS: "strategy signals" });
+    expect(error.message).toContain("NATS_SUBJECT_SIGNALS");
+    expect(error.message).toContain('"signals"');
+    expect(error.message).toContain("not a valid NATS subject");
+  });
+
+  it("rejects an override that makes two channels overlap", async () => {
+    const error = await loadError(PLUGINS_DIR, { NATS_SUBJECT_SIGNALS: "market.prices.AAPL" });
+    expect(error.message).toContain("signals");
+    expect(error.message).toContain("clashes with");
+    expect(error.message).toContain('"market.prices.>"');
+  });
+});
+
+describe("malformed plugins stop loading with an error naming the plugin and the problem", () => {
+  it("a plugin without a name", async () => {
+    const error = await loadError(fixture("plugins-missing-name"));
+    expect(error.plugin).toBe("bad");
+    expect(error.message).toContain('Plugin "bad"');
+    expect(error.message).toContain("name is missing");
+  });
+
+  it("a channel name clients cannot write (upper case, dash)", async () => {
+    const error = await loadError(fixture("plugins-bad-name"));
+    expect(error.message).toContain("headlines");
+    expect(error.message).toContain("name must be 1 to 64 of a-z 0-9 _");
+  });
+
+  it("two folders with the same channel name", async () => {
+    const error = await loadError(fixture("plugins-duplicate"));
+    expect(error.message).toContain('"dup"');
+    expect(error.message).toContain("duplicate channel name");
+    expect(error.message).toContain('folder "a"');
+  });
+
+  it("two plugins whose subjects overlap (a.> and a.b)", async () => {
+    const error = await loadError(fixture("plugins-clash"));
+    expect(error.message).toContain('Plugin "two"');
+    expect(error.message).toContain('subject "a.b" clashes with "a.>"');
+    expect(error.message).toContain('plugin "one"');
+  });
+
+  it("a schema that is not a zod schema", async () => {
+    const error = await loadError(fixture("plugins-not-zod"));
+    expect(error.message).toContain('Plugin "plain"');
+    expect(error.message).toContain("inbound: must be a zod 4 schema");
+  });
+
+  it("toFrame output that fails the plugin's own outbound schema", async () => {
+    const error = await loadError(fixture("plugins-bad-example"));
+    expect(error.message).toContain('Plugin "broken"');
+    expect(error.message).toContain("toFrame(examples[0]) fails the outbound schema at price");
+  });
+
+  it("an example that fails the plugin's own inbound schema", async () => {
+    const error = await loadError(fixture("plugins-bad-inbound-example"));
+    expect(error.message).toContain('Plugin "broken"');
+    expect(error.message).toContain("examples[0] fails the inbound schema");
+  });
+
+  it("a default export that is not an object", async () => {
+    const error = await loadError(fixture("plugins-not-object"));
+    expect(error.message).toContain('Plugin "text"');
+    expect(error.message).toContain("export default definePlugin");
+  });
+
+  it("a merging conflated plugin without mergeFrames", async () => {
+    const error = await loadError(fixture("plugins-merge-missing"));
+    expect(error.message).toContain('Plugin "prices"');
+    expect(error.message).toContain("mergeFrames");
+  });
+
+  describe("directories", () => {
+    const empty = mkdtempSync(path.join(tmpdir(), "gateway-no-plugins-"));
+    afterAll(() => rmSync(empty, { recursive: true, force: true }));
+
+    it("a plugins directory that does not exist", async () => {
+      const error = await loadError(path.join(empty, "missing"));
+      expect(error.message).toContain("plugins directory does not exist");
+    });
+
+    it("a plugins directory with no plugin in it", async () => {
+      const error = await loadError(empty);
+      expect(error.message).toContain("no plugins found");
+    });
+  });
+});
+
+describe("the README's plugin example", () => {
+  it("is a working plugin: a news channel loads from its own folder", async () => {
+    const [news, ...others] = await loadPlugins(fixture("plugins-news"), loadConfig({}));
+    expect(others).toEqual([]);
+    expect(news?.plugin.name).toBe("news");
+    expect(news?.subject).toBe("news.>");
+    expect(news?.intervalMs).toBeUndefined();
+    // It can sit beside the four real channels: its subject overlaps none of theirs.
+    const real = await loadPlugins(PLUGINS_DIR, loadConfig({}));
+    for (const channel of real) expect(subjectsOverlap(channel.subject, "news.>")).toBe(false);
+  });
+
+  it("is the code the README shows (the fixture is the README's block, import path aside)", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+    const shown = blocks.find((block) => block.includes('name: "news"'));
+    expect(shown, "README.md has no ```ts block defining the news plugin").toBeDefined();
+    const file = readFileSync(new URL("../fixtures/plugins-news/news/index.ts", import.meta.url), "utf8");
+    expect(shown?.replace('"../../src/index.js"', '"../../../../src/index.js"').trim()).toBe(file.trim());
+  });
+});
