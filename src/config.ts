@@ -9,8 +9,10 @@ import { z } from "zod";
 
 /** "true"/"false" (and 1/0, yes/no) as environment variables spell booleans. */
 const booleanFlag = z
-  .enum(["true", "false", "1", "0", "yes", "no", "TRUE", "FALSE"])
-  .transform((value) => ["true", "1", "yes", "TRUE"].includes(value));
+  .string()
+  .transform((value) => value.trim().toLowerCase())
+  .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { message: "expected true/false (or 1/0, yes/no)" }))
+  .transform((value) => value === "true" || value === "1" || value === "yes");
 
 const positiveSeconds = z.coerce.number().positive().finite();
 const positiveInteger = z.coerce.number().int().positive();

@@ -45,8 +45,9 @@ export const CloseCodes = {
   },
   MESSAGE_TOO_BIG: {
     code: 1009,
-    reconnect: true,
-    meaning: "A client frame exceeded WEBSOCKET_MAX_MESSAGE_BYTES; fix the client before reconnecting.",
+    reconnect: false,
+    meaning:
+      "A client frame exceeded WEBSOCKET_MAX_MESSAGE_BYTES; reconnecting would repeat it: fix the client.",
   },
   TRY_AGAIN_LATER: {
     code: 1013,

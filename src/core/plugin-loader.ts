@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
+import { ConfigError, type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
 import type { ChannelPlugin, LoadedChannel } from "./plugin.js";
 
@@ -81,6 +81,16 @@ export async function loadPlugins(pluginsDir: string, config: GatewayConfig): Pr
   }
   checkTogether(loaded);
   if (loaded.length === 0) throw new PluginLoadError(pluginsDir, "no plugins found");
+  // A mistyped override would otherwise be ignored silently, and the channel would listen on
+  // its default subject while the operator believes otherwise.
+  const names = loaded.map((channel) => channel.plugin.name);
+  for (const channel of Object.keys(config.subjectOverrides)) {
+    if (!names.includes(channel)) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${SUBJECT_OVERRIDE_PREFIX}${channel.toUpperCase()}: no channel named "${channel}" is loaded (channels: ${names.join(", ")})`,
+      );
+    }
+  }
   return loaded;
 }
 

@@ -84,6 +84,9 @@ describe("values", () => {
     ["true", true],
     ["1", true],
     ["yes", true],
+    ["True", true],
+    ["FALSE", false],
+    [" YES ", true],
   ])("read the boolean %j as %s", (value, expected) => {
     expect(loadConfig({ WEBSOCKET_ENABLED: value }).WEBSOCKET_ENABLED).toBe(expected);
     expect(loadConfig({ WEBSOCKET_AUTO_SUBSCRIBE: value }).WEBSOCKET_AUTO_SUBSCRIBE).toBe(expected);

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
+import { ConfigError, loadConfig } from "../../src/config.js";
 import { subjectsOverlap } from "../../src/core/ingest/subject.js";
 import { loadPlugins, PluginLoadError } from "../../src/core/plugin-loader.js";
 
@@ -75,6 +75,17 @@ describe("the real plugins/ directory", () => {
     expect(error.message).toContain("NATS_SUBJECT_SIGNALS");
     expect(error.message).toContain('"signals"');
     expect(error.message).toContain("not a valid NATS subject");
+  });
+
+  it("rejects an override naming no loaded channel, so a typo cannot go unnoticed", async () => {
+    const error = await loadPlugins(PLUGINS_DIR, loadConfig({ NATS_SUBJECT_PRICES: "market.px.>" })).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(
+      'NATS_SUBJECT_PRICES: no channel named "prices" is loaded (channels: portfolio, price_updates, signals, trades)',
+    );
   });
 
   it("rejects an override that makes two channels overlap", async () => {
