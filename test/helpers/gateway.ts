@@ -2,6 +2,7 @@
  * Start a real gateway (the same buildGateway main.ts uses) on a free port against a given
  * NATS server, with test-friendly intervals, and a quiet logger.
  */
+import type { NatsConnection } from "@nats-io/transport-node";
 import pino from "pino";
 import { buildGateway, type Gateway } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
@@ -49,4 +50,34 @@ export async function waitUntilReady(running: RunningGateway, timeoutMs = 10_000
       }
     });
   });
+}
+
+/** One upstream message counter of the gateway (valid or not), read from /metrics. */
+export async function upstreamMessages(running: RunningGateway, channel: string): Promise<number> {
+  const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
+  const prefix = `gateway_upstream_messages_total{channel="${channel}"} `;
+  const line = text.split("\n").find((candidate) => candidate.startsWith(prefix));
+  return line === undefined ? 0 : Number(line.slice(prefix.length));
+}
+
+/**
+ * Resolve once the gateway has taken in exactly `total` upstream messages on `channel`. A bounded
+ * poll of /metrics: ingestion into a conflated channel has no client-visible event until a flush.
+ */
+export async function waitForIngest(
+  running: RunningGateway,
+  publisher: NatsConnection,
+  channel: string,
+  total: number,
+): Promise<void> {
+  await publisher.flush();
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const seen = await upstreamMessages(running, channel);
+    if (seen > total)
+      throw new Error(`gateway ingested ${seen} ${channel} messages, more than the ${total} expected`);
+    if (seen === total) return;
+    if (Date.now() > deadline) throw new Error(`gateway ingested ${seen} of ${total} ${channel} messages`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }

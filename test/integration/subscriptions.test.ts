@@ -9,7 +9,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 
@@ -80,33 +80,6 @@ function signal(symbol: string, price = 10): Record<string, unknown> {
 
 function trade(symbol: string, price = 10): Record<string, unknown> {
   return { symbol, side: "SELL", quantity: 2, price, timestamp: "2024-12-19T12:00:00Z" };
-}
-
-/** One upstream message counter of the gateway, read from /metrics. */
-async function upstreamMessages(running: RunningGateway, channel: string): Promise<number> {
-  const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
-  const line = text
-    .split("\n")
-    .find((candidate) => candidate.startsWith(`gateway_upstream_messages_total{channel="${channel}"} `));
-  return line === undefined ? 0 : Number(line.split(" ").pop());
-}
-
-/**
- * Resolve once the gateway has taken in `total` upstream messages on `channel` (bounded poll of
- * /metrics: ingestion into a conflated channel has no client-visible event until a flush).
- */
-async function waitForIngest(running: RunningGateway, channel: string, total: number): Promise<void> {
-  await publisher.flush();
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const seen = await upstreamMessages(running, channel);
-    if (seen >= total) {
-      expect(seen).toBe(total);
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`gateway ingested ${seen} of ${total} ${channel} messages`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function flush(running: RunningGateway, channel: "price_updates" | "portfolio"): void {
@@ -219,8 +192,8 @@ describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
     publish(PORTFOLIO_SUBJECT, { positions: {}, total_pnl: 1 });
     await watcher.next("signal");
     await watcher.next("trade_executed");
-    await waitForIngest(running, "price_updates", 1);
-    await waitForIngest(running, "portfolio", 1);
+    await waitForIngest(running, publisher, "price_updates", 1);
+    await waitForIngest(running, publisher, "portfolio", 1);
     flush(running, "price_updates");
     flush(running, "portfolio");
     await watcher.next("price_update");
@@ -477,7 +450,7 @@ describe("price snapshot and conflation", () => {
     publish("market.prices.AAPL", AAPL_1);
     publish("market.prices.AAPL", AAPL_2);
     publish("market.prices.MSFT", MSFT_2);
-    await waitForIngest(gw, "price_updates", 3);
+    await waitForIngest(gw, publisher, "price_updates", 3);
     flush(gw, "price_updates");
 
     const late = await connect(gw);
@@ -509,7 +482,7 @@ describe("price snapshot and conflation", () => {
     publish("market.prices.AAPL", { symbol: "AAPL", price: 149 });
     publish("market.prices.MSFT", MSFT_2);
     publish("market.prices.AAPL", AAPL_2);
-    await waitForIngest(gw, "price_updates", 5);
+    await waitForIngest(gw, publisher, "price_updates", 5);
     flush(gw, "price_updates");
     expect(await all.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2), MSFT: quote(MSFT_2) })]);
     expect(await aapl.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2) })]);
@@ -517,7 +490,7 @@ describe("price snapshot and conflation", () => {
     // Next interval: only MSFT changed. AAPL is not repeated; the AAPL-only client gets nothing.
     const MSFT_3 = { symbol: "MSFT", price: 381 };
     publish("market.prices.MSFT", MSFT_3);
-    await waitForIngest(gw, "price_updates", 6);
+    await waitForIngest(gw, publisher, "price_updates", 6);
     flush(gw, "price_updates");
     expect(await all.drainUntilPong()).toEqual([priceUpdate({ MSFT: quote(MSFT_3) })]);
     expect(await aapl.drainUntilPong()).toEqual([]);
@@ -531,7 +504,7 @@ describe("price snapshot and conflation", () => {
   it("a symbol sent in the subscribe snapshot is not repeated by the next flush if it did not change", async () => {
     const gw = running as RunningGateway;
     publish("market.prices.AAPL", AAPL_1);
-    await waitForIngest(gw, "price_updates", 1);
+    await waitForIngest(gw, publisher, "price_updates", 1);
     // No flush yet: the tick is pending for this interval when the client subscribes.
     const client = await connect(gw);
     await client.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
@@ -564,7 +537,7 @@ describe("price snapshot and conflation", () => {
       position_count: 2,
       timestamp: "2024-12-19T12:00:00Z",
     });
-    await waitForIngest(gw, "portfolio", 3);
+    await waitForIngest(gw, publisher, "portfolio", 3);
     flush(gw, "portfolio");
 
     const acct1Frame = {

@@ -6,7 +6,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 
@@ -94,21 +94,6 @@ async function rejected(channel: Channel): Promise<Record<string, number>> {
     if (labels.includes(`channel=${channel}`) && reason) out[reason] = value;
   }
   return out;
-}
-
-/** Bounded poll of /metrics until the gateway has taken in `total` messages on `channel`. */
-async function waitForIngest(channel: Channel, total: number): Promise<void> {
-  await publisher.flush();
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const seen = (await metric("gateway_upstream_messages_total")).get(`channel=${channel}`) ?? 0;
-    if (seen >= total) {
-      expect(seen).toBe(total);
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`gateway ingested ${seen} of ${total} ${channel} messages`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function publishRaw(subject: string, payload: string | Uint8Array): void {
@@ -203,7 +188,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: "999" }));
     publishRaw("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 999, volume: -5 }));
     publishRaw("market.prices.AAPL", oversized({ symbol: "AAPL", price: 999 }));
-    await waitForIngest("price_updates", ingestedBefore + 7);
+    await waitForIngest(running, publisher, "price_updates", ingestedBefore + 7);
     running.gateway.deliveries.get("price_updates")?.flush();
 
     expect(await client.drainUntilPong()).toEqual([
@@ -251,7 +236,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("portfolio.updates", INVALID_UTF8);
     publishRaw("portfolio.updates", oversized(valid));
     publishRaw("portfolio.updates", JSON.stringify({ ...valid, timestamp: "2024-12-19T12:00:00Z" }));
-    await waitForIngest("portfolio", ingestedBefore + 7);
+    await waitForIngest(running, publisher, "portfolio", ingestedBefore + 7);
     running.gateway.deliveries.get("portfolio")?.flush();
 
     expect(await client.drainUntilPong()).toEqual([
