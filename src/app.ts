@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type Logger } from "pino";
+import { stringify as toYaml } from "yaml";
 import { type GatewayConfig, natsServers } from "./config.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
@@ -21,9 +22,11 @@ import type { LoadedChannel } from "./core/plugin.js";
 import { loadPlugins } from "./core/plugin-loader.js";
 import { SubscriptionIndex } from "./core/subscription-index.js";
 import { WebSocketEndpoint } from "./core/websocket-server.js";
+import { registerDocsRoutes, registerOpenApi } from "./http/docs-routes.js";
 import { registerHealthRoutes } from "./http/health-routes.js";
 import { registerMetricsRoute } from "./http/metrics-route.js";
 import { registerStatusRoute } from "./http/status-route.js";
+import { buildAsyncApi } from "./specs/asyncapi.js";
 
 /**
  * plugins/ beside src/: the repository's when run from source with tsx, dist/plugins when
@@ -100,6 +103,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   endpoint.attach(fastify.server);
+  await registerOpenApi(fastify);
   registerStatusRoute(fastify, config, {
     activeConnections: () => endpoint.clients.size,
     streamHealth: () =>
@@ -124,6 +128,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         })),
     }),
   );
+
+  await registerDocsRoutes(fastify, toYaml(buildAsyncApi(channels, config)));
 
   let started = false;
   const start = (): void => {

@@ -32,7 +32,10 @@ export const portfolioSnapshot = z
       .describe("Number of positions; counted if absent"),
     timestamp: schemas.timestamp.optional(),
   })
-  .describe("The full portfolio of one account, published on portfolio.updates");
+  .meta({
+    title: "Portfolio snapshot (upstream)",
+    description: "The full portfolio of one account, published on portfolio.updates",
+  });
 
 export const portfolioUpdateFrame = z
   .object({
@@ -45,4 +48,8 @@ export const portfolioUpdateFrame = z
       position_count: z.number().int(),
     }),
   })
-  .describe("Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds");
+  .meta({
+    title: "Portfolio update",
+    description:
+      "Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds",
+  });

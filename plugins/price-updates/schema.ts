@@ -28,7 +28,10 @@ export const priceTick = z
     close: number.optional().describe("Previous close"),
     timestamp: schemas.timestamp.optional(),
   })
-  .describe("One price tick for one symbol, published on market.prices.<SYMBOL>");
+  .meta({
+    title: "Price tick",
+    description: "One price tick for one symbol, published on market.prices.<SYMBOL>",
+  });
 
 export const quote = z.object({
   price: number,
@@ -49,7 +52,11 @@ export const priceUpdateFrame = z
       .describe("Latest quote per symbol that changed since the client's last frame"),
     timestamp: schemas.utcTimestamp,
   })
-  .describe("Conflated prices: one frame per interval with only the client's changed symbols");
+  .meta({
+    title: "Price update",
+    description:
+      "Conflated prices: one frame per interval with only the client's symbols that changed since its last frame",
+  });
 
 export type PriceTick = z.output<typeof priceTick>;
 export type Quote = z.output<typeof quote>;

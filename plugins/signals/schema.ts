@@ -14,7 +14,10 @@ export const tradingSignal = z
       .optional()
       .describe("When the signal was generated; the gateway's time if absent"),
   })
-  .describe("A trading signal, published on strategy.signals.<strategy or symbol>");
+  .meta({
+    title: "Trading signal (upstream)",
+    description: "A trading signal, published on strategy.signals.<strategy or symbol>",
+  });
 
 export const signalFrame = z
   .object({
@@ -26,4 +29,4 @@ export const signalFrame = z
     confidence: z.number(),
     timestamp: schemas.utcTimestamp,
   })
-  .describe("A trading signal, delivered as soon as it is generated");
+  .meta({ title: "Trading signal", description: "A trading signal, delivered as soon as it is generated" });

@@ -12,7 +12,10 @@ export const tradeExecution = z
     timestamp: schemas.timestamp.optional().describe("Execution time; the gateway's time if absent"),
     account: z.string().min(1).max(64).optional().describe("Account the trade belongs to"),
   })
-  .describe("A trade execution, published on execution.trades.<venue or account>");
+  .meta({
+    title: "Trade execution (upstream)",
+    description: "A trade execution, published on execution.trades.<venue or account>",
+  });
 
 export const tradeExecutedFrame = z
   .object({
@@ -23,4 +26,4 @@ export const tradeExecutedFrame = z
     price: z.number(),
     timestamp: schemas.utcTimestamp,
   })
-  .describe("A trade execution notification, delivered immediately");
+  .meta({ title: "Trade executed", description: "A trade execution notification, delivered immediately" });

@@ -6,6 +6,7 @@
  * contract.
  */
 import { z } from "zod";
+import { type ErrorCode, ErrorCodes } from "./errors.js";
 
 /** A symbol (or, on the portfolio channel, an account id) as clients may name it. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._:/-]{1,32}$/;
@@ -31,17 +32,29 @@ const symbolsField = z
   .optional()
   .describe('Symbols to (un)subscribe; "*" or absent means all');
 
-export const pingFrame = z
-  .object({ type: z.literal("ping"), id: messageId })
-  .describe("Keep-alive; answered by pong");
+export const pingFrame = z.object({ type: z.literal("ping"), id: messageId }).meta({
+  title: "Ping",
+  description: "Keep-alive; answered by pong",
+  examples: [{ type: "ping" }],
+});
 
 export const subscribeFrame = z
   .object({ type: z.literal("subscribe"), channel: channelName, symbols: symbolsField, id: messageId })
-  .describe("Subscribe to a channel, or add symbols to a subscription");
+  .meta({
+    title: "Subscribe",
+    description:
+      'Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; "*" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).',
+    examples: [{ type: "subscribe", channel: "price_updates", symbols: ["AAPL", "MSFT"] }],
+  });
 
 export const unsubscribeFrame = z
   .object({ type: z.literal("unsubscribe"), channel: channelName, symbols: symbolsField, id: messageId })
-  .describe("Remove symbols from a subscription, or leave the channel when symbols is absent");
+  .meta({
+    title: "Unsubscribe",
+    description:
+      "Remove symbols from a subscription, or leave the channel when symbols is absent. Answered by unsubscribed.",
+    examples: [{ type: "unsubscribe", channel: "price_updates", symbols: ["AAPL"] }],
+  });
 
 export const clientFrame = z.discriminatedUnion("type", [pingFrame, subscribeFrame, unsubscribeFrame]);
 export type ClientFrame = z.output<typeof clientFrame>;
@@ -49,39 +62,73 @@ export const CLIENT_FRAME_TYPES = ["ping", "subscribe", "unsubscribe"] as const;
 
 // --- Server -> client control frames ----------------------------------------------------------
 
-const timestamp = z.string().describe("ISO-8601 UTC timestamp");
+const timestamp = z.iso.datetime().describe("ISO-8601 UTC timestamp");
 
 /** The resulting subscription state of one channel: "*" for all, else the symbols (empty: none). */
 export const subscriptionState = z.union([z.literal("*"), z.array(z.string())]);
 export type SubscriptionStateView = z.output<typeof subscriptionState>;
 
-export const pongFrame = z.object({ type: z.literal("pong"), id: messageId }).describe("Reply to ping");
+export const pongFrame = z.object({ type: z.literal("pong"), id: messageId }).meta({
+  title: "Pong",
+  description: "Reply to ping, echoing its id when it had one",
+  examples: [{ type: "pong" }],
+});
 
 export const errorFrame = z
   .object({
     type: z.literal("error"),
     error: z.string().describe("Human-readable message"),
-    code: z.string().describe("Machine-readable code from docs/errors.md"),
+    code: z
+      .enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]])
+      .describe("Machine-readable code (docs/errors.md)"),
     timestamp,
     id: messageId,
   })
-  .describe("A client message could not be honoured; the connection stays open");
+  .meta({
+    title: "Error",
+    description: "A client message could not be honoured; the connection stays open",
+    examples: [
+      {
+        type: "error",
+        error: "Invalid message format",
+        code: "INVALID_MESSAGE",
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
 
 export const welcomeFrame = z
   .object({
     type: z.literal("welcome"),
-    client_id: z.string(),
+    client_id: z.string().describe("The client_id query parameter, or a generated UUID"),
     channels: z.array(z.string()).describe("Every channel this gateway serves"),
     subscriptions: z
       .record(z.string(), subscriptionState)
       .describe("Subscriptions the connection starts with"),
-    ping_interval: z.number().describe("Seconds between server pings"),
-    price_update_interval: z.number(),
-    portfolio_update_interval: z.number(),
+    ping_interval: z.number().describe("Seconds between server pings (WEBSOCKET_PING_INTERVAL)"),
+    price_update_interval: z.number().describe("Seconds between price_update flushes"),
+    portfolio_update_interval: z.number().describe("Seconds between portfolio_update flushes"),
     max_message_bytes: z.number().describe("Largest frame the client may send"),
     timestamp,
   })
-  .describe("First frame on every connection");
+  .meta({
+    title: "Welcome",
+    description:
+      "First frame on every connection: who the client is, what it is subscribed to, and the intervals",
+    examples: [
+      {
+        type: "welcome",
+        client_id: "my-client-id",
+        channels: ["portfolio", "price_updates", "signals", "trades"],
+        subscriptions: { portfolio: "*", price_updates: "*", signals: "*", trades: "*" },
+        ping_interval: 30,
+        price_update_interval: 3,
+        portfolio_update_interval: 5,
+        max_message_bytes: 4096,
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
 
 export const subscribedFrame = z
   .object({
@@ -91,7 +138,18 @@ export const subscribedFrame = z
     id: messageId,
     timestamp,
   })
-  .describe("Acknowledges subscribe with the resulting state");
+  .meta({
+    title: "Subscribed",
+    description: "Acknowledges subscribe with the channel's resulting subscription",
+    examples: [
+      {
+        type: "subscribed",
+        channel: "price_updates",
+        symbols: ["AAPL", "MSFT"],
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
 
 export const unsubscribedFrame = z
   .object({
@@ -103,7 +161,30 @@ export const unsubscribedFrame = z
     id: messageId,
     timestamp,
   })
-  .describe("Acknowledges unsubscribe with the resulting state");
+  .meta({
+    title: "Unsubscribed",
+    description: "Acknowledges unsubscribe with the channel's resulting subscription",
+    examples: [
+      {
+        type: "unsubscribed",
+        channel: "price_updates",
+        symbols: ["MSFT"],
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
+
+/** Client -> server frames, in the order the contract lists them. */
+export const CLIENT_FRAMES = [pingFrame, subscribeFrame, unsubscribeFrame] as const;
+
+/** Server -> client control frames (channel data frames come from the plugins). */
+export const SERVER_CONTROL_FRAMES = [
+  welcomeFrame,
+  subscribedFrame,
+  unsubscribedFrame,
+  pongFrame,
+  errorFrame,
+] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */
 export function isoNow(now: Date = new Date()): string {

@@ -4,15 +4,50 @@
  * balancers: do not send clients to an instance that has no data to give them).
  */
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { toJsonSchema } from "../specs/json-schema.js";
+
+const liveness = z.object({ status: z.literal("ok") }).meta({ title: "Liveness" });
+
+const readiness = z
+  .object({
+    status: z.enum(["ready", "not_ready"]),
+    broker: z.enum(["nats", "embedded"]).describe("embedded: demo mode without NATS_URL"),
+    broker_connected: z.boolean(),
+  })
+  .meta({ title: "Readiness" });
 
 export function registerHealthRoutes(
   fastify: FastifyInstance,
-  state: { ready(): boolean; broker(): string },
+  state: { ready(): boolean; broker(): "nats" | "embedded" },
 ): void {
-  fastify.get("/healthz", async () => ({ status: "ok" }));
-  fastify.get("/readyz", async (_request, reply) => {
-    const ready = state.ready();
-    reply.code(ready ? 200 : 503);
-    return { status: ready ? "ready" : "not_ready", broker: state.broker(), broker_connected: ready };
-  });
+  fastify.get(
+    "/healthz",
+    {
+      schema: {
+        summary: "Liveness",
+        description: "200 while the process is up.",
+        tags: ["health"],
+        response: { 200: toJsonSchema(liveness, "output") },
+      },
+    },
+    async (): Promise<z.output<typeof liveness>> => ({ status: "ok" }),
+  );
+  fastify.get(
+    "/readyz",
+    {
+      schema: {
+        summary: "Readiness",
+        description:
+          "200 once NATS (or the embedded demo broker) is connected and every channel is subscribed; 503 before and while disconnected.",
+        tags: ["health"],
+        response: { 200: toJsonSchema(readiness, "output"), 503: toJsonSchema(readiness, "output") },
+      },
+    },
+    async (_request, reply): Promise<z.output<typeof readiness>> => {
+      const ready = state.ready();
+      reply.code(ready ? 200 : 503);
+      return { status: ready ? "ready" : "not_ready", broker: state.broker(), broker_connected: ready };
+    },
+  );
 }

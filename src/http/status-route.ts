@@ -1,19 +1,42 @@
 /**
- * GET /websocket/status: the seed's status document, field for field.
+ * GET /websocket/status: the seed's status document, field for field. The zod schema types the
+ * handler and becomes the route's response schema, and so the OpenAPI document.
  */
 import type { FastifyInstance } from "fastify";
+import { z } from "zod";
 import type { GatewayConfig } from "../config.js";
 import type { StreamHealthView } from "../core/health.js";
+import { toJsonSchema } from "../specs/json-schema.js";
 
-export interface WebSocketStatus {
-  enabled: boolean;
-  active_connections: number;
-  max_connections: number;
-  ping_interval: number;
-  price_update_interval: number;
-  portfolio_update_interval: number;
-  stream_health: Record<string, StreamHealthView>;
-}
+const streamHealth = z
+  .object({
+    last_update: z.iso
+      .datetime()
+      .nullable()
+      .describe("When the stream last delivered a valid message (null: never)"),
+    error_count: z.number().int().describe("Invalid upstream messages counted and dropped"),
+    recovery_attempts: z
+      .number()
+      .int()
+      .describe("Times the subscription was re-established after a NATS reconnect"),
+    is_healthy: z.boolean().describe("False while NATS is disconnected"),
+    started_at: z.iso.datetime().describe("When the stream started"),
+  })
+  .meta({ title: "StreamHealth" });
+
+export const websocketStatus = z
+  .object({
+    enabled: z.boolean().describe("WEBSOCKET_ENABLED"),
+    active_connections: z.number().int().describe("Open WebSocket connections"),
+    max_connections: z.number().int().describe("WEBSOCKET_MAX_CONNECTIONS"),
+    ping_interval: z.number().describe("WEBSOCKET_PING_INTERVAL, seconds"),
+    price_update_interval: z.number().describe("WEBSOCKET_PRICE_UPDATE_INTERVAL, seconds"),
+    portfolio_update_interval: z.number().describe("WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL, seconds"),
+    stream_health: z.record(z.string(), streamHealth).describe("One entry per loaded channel"),
+  })
+  .meta({ title: "WebSocketStatus", description: "WebSocket server status (the seed's document)" });
+
+export type WebSocketStatus = z.output<typeof websocketStatus>;
 
 export function registerStatusRoute(
   fastify: FastifyInstance,
@@ -22,6 +45,14 @@ export function registerStatusRoute(
 ): void {
   fastify.get(
     "/websocket/status",
+    {
+      schema: {
+        summary: "WebSocket server status",
+        description: "Connections, limits, intervals and per-stream health, in the seed's shape.",
+        tags: ["status"],
+        response: { 200: toJsonSchema(websocketStatus, "output") },
+      },
+    },
     async (): Promise<WebSocketStatus> => ({
       enabled: config.WEBSOCKET_ENABLED,
       active_connections: state.activeConnections(),

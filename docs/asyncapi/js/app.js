@@ -1,0 +1,1776 @@
+
+    const schema = {
+  "asyncapi": "3.0.0",
+  "info": {
+    "title": "Trading stream gateway",
+    "version": "1.0.0",
+    "description": "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json."
+  },
+  "defaultContentType": "application/json",
+  "servers": {
+    "gateway": {
+      "host": "localhost:8000",
+      "protocol": "ws",
+      "description": "The gateway's WebSocket endpoint (wss:// behind a TLS-terminating proxy in production)"
+    },
+    "nats": {
+      "host": "localhost:4222",
+      "protocol": "nats",
+      "description": "The NATS cluster upstream services publish to (NATS_URL)"
+    }
+  },
+  "channels": {
+    "websocket": {
+      "address": "/ws",
+      "title": "WebSocket stream",
+      "description": "One WebSocket connection carries every channel. Client frames are JSON text frames; every server frame is one JSON text frame. With auto-subscribe on (the default) a new connection receives every channel until it subscribes explicitly.",
+      "servers": [
+        "$ref:$.servers.gateway"
+      ],
+      "messages": {
+        "ping": {
+          "name": "ping",
+          "title": "Ping",
+          "summary": "Keep-alive; answered by pong",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "ping",
+                "x-parser-schema-id": "<anonymous-schema-1>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-3>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-4>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-2>"
+              }
+            },
+            "required": [
+              "type"
+            ],
+            "title": "Ping",
+            "description": "Keep-alive; answered by pong",
+            "examples": [
+              {
+                "type": "ping"
+              }
+            ],
+            "x-parser-schema-id": "PingPayload"
+          },
+          "examples": [
+            {
+              "name": "ping_example_1",
+              "payload": {
+                "type": "ping"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "ping"
+        },
+        "subscribe": {
+          "name": "subscribe",
+          "title": "Subscribe",
+          "summary": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "subscribe",
+                "x-parser-schema-id": "<anonymous-schema-5>"
+              },
+              "channel": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "description": "Channel name, e.g. price_updates",
+                "enum": [
+                  "portfolio",
+                  "price_updates",
+                  "signals",
+                  "trades"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-6>"
+              },
+              "symbols": {
+                "description": "Symbols to (un)subscribe; \"*\" or absent means all",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "const": "*",
+                    "x-parser-schema-id": "<anonymous-schema-8>"
+                  },
+                  {
+                    "maxItems": 1000,
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-10>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-9>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-7>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-12>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-13>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-11>"
+              }
+            },
+            "required": [
+              "type",
+              "channel"
+            ],
+            "title": "Subscribe",
+            "description": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).",
+            "examples": [
+              {
+                "type": "subscribe",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL",
+                  "MSFT"
+                ]
+              }
+            ],
+            "x-parser-schema-id": "SubscribePayload"
+          },
+          "examples": [
+            {
+              "name": "subscribe_example_1",
+              "payload": {
+                "type": "subscribe",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL",
+                  "MSFT"
+                ]
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "subscribe"
+        },
+        "unsubscribe": {
+          "name": "unsubscribe",
+          "title": "Unsubscribe",
+          "summary": "Remove symbols from a subscription, or leave the channel when symbols is absent. Answered by unsubscribed.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "unsubscribe",
+                "x-parser-schema-id": "<anonymous-schema-14>"
+              },
+              "channel": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "description": "Channel name, e.g. price_updates",
+                "enum": [
+                  "portfolio",
+                  "price_updates",
+                  "signals",
+                  "trades"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-15>"
+              },
+              "symbols": {
+                "description": "Symbols to (un)subscribe; \"*\" or absent means all",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "const": "*",
+                    "x-parser-schema-id": "<anonymous-schema-17>"
+                  },
+                  {
+                    "maxItems": 1000,
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-19>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-18>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-16>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-21>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-22>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-20>"
+              }
+            },
+            "required": [
+              "type",
+              "channel"
+            ],
+            "title": "Unsubscribe",
+            "description": "Remove symbols from a subscription, or leave the channel when symbols is absent. Answered by unsubscribed.",
+            "examples": [
+              {
+                "type": "unsubscribe",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL"
+                ]
+              }
+            ],
+            "x-parser-schema-id": "UnsubscribePayload"
+          },
+          "examples": [
+            {
+              "name": "unsubscribe_example_1",
+              "payload": {
+                "type": "unsubscribe",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL"
+                ]
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "unsubscribe"
+        },
+        "welcome": {
+          "name": "welcome",
+          "title": "Welcome",
+          "summary": "First frame on every connection: who the client is, what it is subscribed to, and the intervals",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "welcome",
+                "x-parser-schema-id": "<anonymous-schema-23>"
+              },
+              "client_id": {
+                "type": "string",
+                "description": "The client_id query parameter, or a generated UUID",
+                "x-parser-schema-id": "<anonymous-schema-24>"
+              },
+              "channels": {
+                "type": "array",
+                "items": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-26>"
+                },
+                "description": "Every channel this gateway serves",
+                "x-parser-schema-id": "<anonymous-schema-25>"
+              },
+              "subscriptions": {
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-32>"
+                },
+                "additionalProperties": {
+                  "anyOf": [
+                    {
+                      "type": "string",
+                      "const": "*",
+                      "x-parser-schema-id": "<anonymous-schema-29>"
+                    },
+                    {
+                      "type": "array",
+                      "items": {
+                        "type": "string",
+                        "x-parser-schema-id": "<anonymous-schema-31>"
+                      },
+                      "x-parser-schema-id": "<anonymous-schema-30>"
+                    }
+                  ],
+                  "x-parser-schema-id": "<anonymous-schema-28>"
+                },
+                "description": "Subscriptions the connection starts with",
+                "x-parser-schema-id": "<anonymous-schema-27>"
+              },
+              "ping_interval": {
+                "type": "number",
+                "description": "Seconds between server pings (WEBSOCKET_PING_INTERVAL)",
+                "x-parser-schema-id": "<anonymous-schema-33>"
+              },
+              "price_update_interval": {
+                "type": "number",
+                "description": "Seconds between price_update flushes",
+                "x-parser-schema-id": "<anonymous-schema-34>"
+              },
+              "portfolio_update_interval": {
+                "type": "number",
+                "description": "Seconds between portfolio_update flushes",
+                "x-parser-schema-id": "<anonymous-schema-35>"
+              },
+              "max_message_bytes": {
+                "type": "number",
+                "description": "Largest frame the client may send",
+                "x-parser-schema-id": "<anonymous-schema-36>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-37>"
+              }
+            },
+            "required": [
+              "type",
+              "client_id",
+              "channels",
+              "subscriptions",
+              "ping_interval",
+              "price_update_interval",
+              "portfolio_update_interval",
+              "max_message_bytes",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Welcome",
+            "description": "First frame on every connection: who the client is, what it is subscribed to, and the intervals",
+            "examples": [
+              {
+                "type": "welcome",
+                "client_id": "my-client-id",
+                "channels": [
+                  "portfolio",
+                  "price_updates",
+                  "signals",
+                  "trades"
+                ],
+                "subscriptions": {
+                  "portfolio": "*",
+                  "price_updates": "*",
+                  "signals": "*",
+                  "trades": "*"
+                },
+                "ping_interval": 30,
+                "price_update_interval": 3,
+                "portfolio_update_interval": 5,
+                "max_message_bytes": 4096,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "WelcomePayload"
+          },
+          "examples": [
+            {
+              "name": "welcome_example_1",
+              "payload": {
+                "type": "welcome",
+                "client_id": "my-client-id",
+                "channels": [
+                  "portfolio",
+                  "price_updates",
+                  "signals",
+                  "trades"
+                ],
+                "subscriptions": {
+                  "portfolio": "*",
+                  "price_updates": "*",
+                  "signals": "*",
+                  "trades": "*"
+                },
+                "ping_interval": 30,
+                "price_update_interval": 3,
+                "portfolio_update_interval": 5,
+                "max_message_bytes": 4096,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "welcome"
+        },
+        "subscribed": {
+          "name": "subscribed",
+          "title": "Subscribed",
+          "summary": "Acknowledges subscribe with the channel's resulting subscription",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "subscribed",
+                "x-parser-schema-id": "<anonymous-schema-38>"
+              },
+              "channel": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-39>"
+              },
+              "symbols": {
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "const": "*",
+                    "x-parser-schema-id": "<anonymous-schema-41>"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-43>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-42>"
+                  }
+                ],
+                "description": "The channel's subscription after this message",
+                "x-parser-schema-id": "<anonymous-schema-40>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-45>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-46>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-44>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-47>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "symbols",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Subscribed",
+            "description": "Acknowledges subscribe with the channel's resulting subscription",
+            "examples": [
+              {
+                "type": "subscribed",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL",
+                  "MSFT"
+                ],
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "SubscribedPayload"
+          },
+          "examples": [
+            {
+              "name": "subscribed_example_1",
+              "payload": {
+                "type": "subscribed",
+                "channel": "price_updates",
+                "symbols": [
+                  "AAPL",
+                  "MSFT"
+                ],
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "subscribed"
+        },
+        "unsubscribed": {
+          "name": "unsubscribed",
+          "title": "Unsubscribed",
+          "summary": "Acknowledges unsubscribe with the channel's resulting subscription",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "unsubscribed",
+                "x-parser-schema-id": "<anonymous-schema-48>"
+              },
+              "channel": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-49>"
+              },
+              "symbols": {
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "const": "*",
+                    "x-parser-schema-id": "<anonymous-schema-51>"
+                  },
+                  {
+                    "type": "array",
+                    "items": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-53>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-52>"
+                  }
+                ],
+                "description": "The channel's subscription after this message ([] = not subscribed)",
+                "x-parser-schema-id": "<anonymous-schema-50>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-55>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-56>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-54>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-57>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "symbols",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Unsubscribed",
+            "description": "Acknowledges unsubscribe with the channel's resulting subscription",
+            "examples": [
+              {
+                "type": "unsubscribed",
+                "channel": "price_updates",
+                "symbols": [
+                  "MSFT"
+                ],
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "UnsubscribedPayload"
+          },
+          "examples": [
+            {
+              "name": "unsubscribed_example_1",
+              "payload": {
+                "type": "unsubscribed",
+                "channel": "price_updates",
+                "symbols": [
+                  "MSFT"
+                ],
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "unsubscribed"
+        },
+        "pong": {
+          "name": "pong",
+          "title": "Pong",
+          "summary": "Reply to ping, echoing its id when it had one",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "pong",
+                "x-parser-schema-id": "<anonymous-schema-58>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-60>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-61>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-59>"
+              }
+            },
+            "required": [
+              "type"
+            ],
+            "additionalProperties": false,
+            "title": "Pong",
+            "description": "Reply to ping, echoing its id when it had one",
+            "examples": [
+              {
+                "type": "pong"
+              }
+            ],
+            "x-parser-schema-id": "PongPayload"
+          },
+          "examples": [
+            {
+              "name": "pong_example_1",
+              "payload": {
+                "type": "pong"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "pong"
+        },
+        "error": {
+          "name": "error",
+          "title": "Error",
+          "summary": "A client message could not be honoured; the connection stays open",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "error",
+                "x-parser-schema-id": "<anonymous-schema-62>"
+              },
+              "error": {
+                "type": "string",
+                "description": "Human-readable message",
+                "x-parser-schema-id": "<anonymous-schema-63>"
+              },
+              "code": {
+                "type": "string",
+                "enum": [
+                  "INVALID_MESSAGE",
+                  "UNKNOWN_MESSAGE_TYPE",
+                  "UNKNOWN_CHANNEL",
+                  "INVALID_SYMBOLS",
+                  "SUBSCRIPTION_CONFLICT"
+                ],
+                "description": "Machine-readable code (docs/errors.md)",
+                "x-parser-schema-id": "<anonymous-schema-64>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-65>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-67>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-68>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-66>"
+              }
+            },
+            "required": [
+              "type",
+              "error",
+              "code",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Error",
+            "description": "A client message could not be honoured; the connection stays open",
+            "examples": [
+              {
+                "type": "error",
+                "error": "Invalid message format",
+                "code": "INVALID_MESSAGE",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "ErrorPayload"
+          },
+          "examples": [
+            {
+              "name": "error_example_1",
+              "payload": {
+                "type": "error",
+                "error": "Invalid message format",
+                "code": "INVALID_MESSAGE",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "error"
+        },
+        "portfolio_update": {
+          "name": "portfolio_update",
+          "title": "Portfolio update",
+          "summary": "Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds",
+          "description": "Channel `portfolio`. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "portfolio_update",
+                "x-parser-schema-id": "<anonymous-schema-69>"
+              },
+              "channel": {
+                "type": "string",
+                "const": "portfolio",
+                "x-parser-schema-id": "<anonymous-schema-70>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-71>"
+              },
+              "data": {
+                "type": "object",
+                "properties": {
+                  "positions": {
+                    "type": "object",
+                    "propertyNames": {
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-81>"
+                    },
+                    "additionalProperties": {
+                      "type": "object",
+                      "properties": {
+                        "symbol": {
+                          "type": "string",
+                          "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                          "x-parser-schema-id": "<anonymous-schema-75>"
+                        },
+                        "quantity": {
+                          "type": "number",
+                          "x-parser-schema-id": "<anonymous-schema-76>"
+                        },
+                        "average_price": {
+                          "type": "number",
+                          "x-parser-schema-id": "<anonymous-schema-77>"
+                        },
+                        "market_price": {
+                          "type": "number",
+                          "x-parser-schema-id": "<anonymous-schema-78>"
+                        },
+                        "unrealized_pnl": {
+                          "type": "number",
+                          "x-parser-schema-id": "<anonymous-schema-79>"
+                        },
+                        "unrealized_pnl_pct": {
+                          "type": "number",
+                          "x-parser-schema-id": "<anonymous-schema-80>"
+                        }
+                      },
+                      "required": [
+                        "symbol",
+                        "quantity",
+                        "average_price",
+                        "market_price",
+                        "unrealized_pnl",
+                        "unrealized_pnl_pct"
+                      ],
+                      "additionalProperties": false,
+                      "x-parser-schema-id": "<anonymous-schema-74>"
+                    },
+                    "x-parser-schema-id": "<anonymous-schema-73>"
+                  },
+                  "total_pnl": {
+                    "type": "number",
+                    "x-parser-schema-id": "<anonymous-schema-82>"
+                  },
+                  "position_count": {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-83>"
+                  }
+                },
+                "required": [
+                  "positions",
+                  "total_pnl",
+                  "position_count"
+                ],
+                "additionalProperties": false,
+                "x-parser-schema-id": "<anonymous-schema-72>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "timestamp",
+              "data"
+            ],
+            "additionalProperties": false,
+            "title": "Portfolio update",
+            "description": "Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds",
+            "x-parser-schema-id": "PortfolioUpdatePayload"
+          },
+          "examples": [
+            {
+              "name": "portfolio_update_example_1",
+              "payload": {
+                "type": "portfolio_update",
+                "channel": "portfolio",
+                "timestamp": "2024-12-19T12:00:00Z",
+                "data": {
+                  "positions": {
+                    "AAPL": {
+                      "symbol": "AAPL",
+                      "quantity": 10,
+                      "average_price": 150.25,
+                      "market_price": 151.5,
+                      "unrealized_pnl": 12.5,
+                      "unrealized_pnl_pct": 0.83
+                    }
+                  },
+                  "total_pnl": 12.5,
+                  "position_count": 1
+                }
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "portfolio_update"
+        },
+        "price_update": {
+          "name": "price_update",
+          "title": "Price update",
+          "summary": "Conflated prices: one frame per interval with only the client's symbols that changed since its last frame",
+          "description": "Channel `price_updates`. Live prices. Ticks are conflated per symbol and flushed every WEBSOCKET_PRICE_UPDATE_INTERVAL seconds: each client gets one price_update per interval holding only its symbols that changed.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "price_update",
+                "x-parser-schema-id": "<anonymous-schema-84>"
+              },
+              "symbols": {
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-95>"
+                },
+                "additionalProperties": {
+                  "type": "object",
+                  "properties": {
+                    "price": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-87>"
+                    },
+                    "change": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-88>"
+                    },
+                    "change_pct": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-89>"
+                    },
+                    "volume": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-90>"
+                    },
+                    "high": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-91>"
+                    },
+                    "low": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-92>"
+                    },
+                    "open": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-93>"
+                    },
+                    "close": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-94>"
+                    }
+                  },
+                  "required": [
+                    "price"
+                  ],
+                  "additionalProperties": false,
+                  "x-parser-schema-id": "<anonymous-schema-86>"
+                },
+                "description": "Latest quote per symbol that changed since the client's last frame",
+                "x-parser-schema-id": "<anonymous-schema-85>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-96>"
+              }
+            },
+            "required": [
+              "type",
+              "symbols",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Price update",
+            "description": "Conflated prices: one frame per interval with only the client's symbols that changed since its last frame",
+            "x-parser-schema-id": "PriceUpdatePayload"
+          },
+          "examples": [
+            {
+              "name": "price_update_example_1",
+              "payload": {
+                "type": "price_update",
+                "symbols": {
+                  "AAPL": {
+                    "price": 150.25,
+                    "change": 0.5,
+                    "change_pct": 0.33,
+                    "volume": 1000000,
+                    "high": 151,
+                    "low": 149.5,
+                    "open": 150,
+                    "close": 150.25
+                  },
+                  "MSFT": {
+                    "price": 380.5,
+                    "change": -1.2,
+                    "change_pct": -0.31,
+                    "volume": 2000000
+                  }
+                },
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "price_update"
+        },
+        "signal": {
+          "name": "signal",
+          "title": "Trading signal",
+          "summary": "A trading signal, delivered as soon as it is generated",
+          "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "signal",
+                "x-parser-schema-id": "<anonymous-schema-97>"
+              },
+              "signal_type": {
+                "type": "string",
+                "enum": [
+                  "BUY",
+                  "SELL",
+                  "HOLD"
+                ],
+                "description": "What the strategy recommends",
+                "x-parser-schema-id": "<anonymous-schema-98>"
+              },
+              "symbol": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-99>"
+              },
+              "price": {
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-100>"
+              },
+              "quantity": {
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-101>"
+              },
+              "confidence": {
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-102>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-103>"
+              }
+            },
+            "required": [
+              "type",
+              "signal_type",
+              "symbol",
+              "price",
+              "quantity",
+              "confidence",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Trading signal",
+            "description": "A trading signal, delivered as soon as it is generated",
+            "x-parser-schema-id": "SignalPayload"
+          },
+          "examples": [
+            {
+              "name": "signal_example_1",
+              "payload": {
+                "type": "signal",
+                "signal_type": "BUY",
+                "symbol": "AAPL",
+                "price": 150.25,
+                "quantity": 10,
+                "confidence": 0.85,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "signal"
+        },
+        "trade_executed": {
+          "name": "trade_executed",
+          "title": "Trade executed",
+          "summary": "A trade execution notification, delivered immediately",
+          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "trade_executed",
+                "x-parser-schema-id": "<anonymous-schema-104>"
+              },
+              "symbol": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-105>"
+              },
+              "side": {
+                "type": "string",
+                "enum": [
+                  "BUY",
+                  "SELL"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-106>"
+              },
+              "quantity": {
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-107>"
+              },
+              "price": {
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-108>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-109>"
+              }
+            },
+            "required": [
+              "type",
+              "symbol",
+              "side",
+              "quantity",
+              "price",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Trade executed",
+            "description": "A trade execution notification, delivered immediately",
+            "x-parser-schema-id": "TradeExecutedPayload"
+          },
+          "examples": [
+            {
+              "name": "trade_executed_example_1",
+              "payload": {
+                "type": "trade_executed",
+                "symbol": "AAPL",
+                "side": "BUY",
+                "quantity": 10,
+                "price": 150.25,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "trade_executed"
+        }
+      },
+      "bindings": {
+        "ws": {
+          "bindingVersion": "0.1.0",
+          "method": "GET",
+          "query": {
+            "type": "object",
+            "properties": {
+              "client_id": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:-]{1,64}$",
+                "description": "Optional client id; a UUID is generated when absent. A second connection with the same id takes over (the older is closed with 4000)."
+              }
+            }
+          }
+        }
+      },
+      "x-parser-unique-object-id": "websocket"
+    },
+    "nats_portfolio": {
+      "address": "portfolio.updates",
+      "title": "NATS ingest: portfolio",
+      "description": "Upstream services publish portfolio data here as JSON. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts.",
+      "servers": [
+        "$ref:$.servers.nats"
+      ],
+      "messages": {
+        "nats_portfolio": {
+          "name": "nats_portfolio",
+          "title": "Portfolio snapshot (upstream)",
+          "summary": "The full portfolio of one account, published on portfolio.updates",
+          "description": "Published by upstream services on `portfolio.updates` (override: NATS_SUBJECT_PORTFOLIO). Invalid payloads are counted in the stream's error_count and dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "account": {
+                "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "x-parser-schema-id": "<anonymous-schema-110>"
+              },
+              "positions": {
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-119>"
+                },
+                "additionalProperties": {
+                  "type": "object",
+                  "properties": {
+                    "symbol": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                      "x-parser-schema-id": "<anonymous-schema-113>"
+                    },
+                    "quantity": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-114>"
+                    },
+                    "average_price": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-115>"
+                    },
+                    "market_price": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-116>"
+                    },
+                    "unrealized_pnl": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-117>"
+                    },
+                    "unrealized_pnl_pct": {
+                      "type": "number",
+                      "x-parser-schema-id": "<anonymous-schema-118>"
+                    }
+                  },
+                  "required": [
+                    "symbol",
+                    "quantity",
+                    "average_price",
+                    "market_price",
+                    "unrealized_pnl",
+                    "unrealized_pnl_pct"
+                  ],
+                  "x-parser-schema-id": "<anonymous-schema-112>"
+                },
+                "description": "Open positions by symbol",
+                "x-parser-schema-id": "<anonymous-schema-111>"
+              },
+              "total_pnl": {
+                "type": "number",
+                "description": "Total unrealized P&L",
+                "x-parser-schema-id": "<anonymous-schema-120>"
+              },
+              "position_count": {
+                "description": "Number of positions; counted if absent",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-121>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
+                "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
+                "x-parser-schema-id": "<anonymous-schema-122>"
+              }
+            },
+            "required": [
+              "positions",
+              "total_pnl"
+            ],
+            "title": "Portfolio snapshot (upstream)",
+            "description": "The full portfolio of one account, published on portfolio.updates",
+            "x-parser-schema-id": "NatsPortfolioPayload"
+          },
+          "examples": [
+            {
+              "name": "nats_portfolio_example_1",
+              "payload": {
+                "positions": {
+                  "AAPL": {
+                    "symbol": "AAPL",
+                    "quantity": 10,
+                    "average_price": 150.25,
+                    "market_price": 151.5,
+                    "unrealized_pnl": 12.5,
+                    "unrealized_pnl_pct": 0.83
+                  }
+                },
+                "total_pnl": 12.5,
+                "position_count": 1,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "nats_portfolio"
+        }
+      },
+      "x-parser-unique-object-id": "nats_portfolio"
+    },
+    "nats_price_updates": {
+      "address": "market.prices.>",
+      "title": "NATS ingest: price_updates",
+      "description": "Upstream services publish price_updates data here as JSON. Live prices. Ticks are conflated per symbol and flushed every WEBSOCKET_PRICE_UPDATE_INTERVAL seconds: each client gets one price_update per interval holding only its symbols that changed.",
+      "servers": [
+        "$ref:$.servers.nats"
+      ],
+      "messages": {
+        "nats_price_updates": {
+          "name": "nats_price_updates",
+          "title": "Price tick",
+          "summary": "One price tick for one symbol, published on market.prices.<SYMBOL>",
+          "description": "Published by upstream services on `market.prices.>` (override: NATS_SUBJECT_PRICE_UPDATES). Invalid payloads are counted in the stream's error_count and dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "symbol": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "description": "Instrument symbol; by convention also the last subject token",
+                "x-parser-schema-id": "<anonymous-schema-123>"
+              },
+              "price": {
+                "type": "number",
+                "description": "Last traded price",
+                "x-parser-schema-id": "<anonymous-schema-124>"
+              },
+              "change": {
+                "description": "Absolute change since the previous close",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-125>"
+              },
+              "change_pct": {
+                "description": "Change since the previous close, in percent",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-126>"
+              },
+              "volume": {
+                "description": "Traded volume",
+                "type": "number",
+                "minimum": 0,
+                "x-parser-schema-id": "<anonymous-schema-127>"
+              },
+              "high": {
+                "description": "Session high",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-128>"
+              },
+              "low": {
+                "description": "Session low",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-129>"
+              },
+              "open": {
+                "description": "Session open",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-130>"
+              },
+              "close": {
+                "description": "Previous close",
+                "type": "number",
+                "x-parser-schema-id": "<anonymous-schema-131>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
+                "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
+                "x-parser-schema-id": "<anonymous-schema-132>"
+              }
+            },
+            "required": [
+              "symbol",
+              "price"
+            ],
+            "title": "Price tick",
+            "description": "One price tick for one symbol, published on market.prices.<SYMBOL>",
+            "x-parser-schema-id": "NatsPriceUpdatesPayload"
+          },
+          "examples": [
+            {
+              "name": "nats_price_updates_example_1",
+              "payload": {
+                "symbol": "AAPL",
+                "price": 150.25,
+                "change": 0.5,
+                "change_pct": 0.33,
+                "volume": 1000000,
+                "high": 151,
+                "low": 149.5,
+                "open": 150,
+                "close": 150.25
+              }
+            },
+            {
+              "name": "nats_price_updates_example_2",
+              "payload": {
+                "symbol": "MSFT",
+                "price": 380.5,
+                "change": -1.2,
+                "change_pct": -0.31,
+                "volume": 2000000
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "nats_price_updates"
+        }
+      },
+      "x-parser-unique-object-id": "nats_price_updates"
+    },
+    "nats_signals": {
+      "address": "strategy.signals.>",
+      "title": "NATS ingest: signals",
+      "description": "Upstream services publish signals data here as JSON. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+      "servers": [
+        "$ref:$.servers.nats"
+      ],
+      "messages": {
+        "nats_signals": {
+          "name": "nats_signals",
+          "title": "Trading signal (upstream)",
+          "summary": "A trading signal, published on strategy.signals.<strategy or symbol>",
+          "description": "Published by upstream services on `strategy.signals.>` (override: NATS_SUBJECT_SIGNALS). Invalid payloads are counted in the stream's error_count and dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "signal_type": {
+                "type": "string",
+                "enum": [
+                  "BUY",
+                  "SELL",
+                  "HOLD"
+                ],
+                "description": "What the strategy recommends",
+                "x-parser-schema-id": "<anonymous-schema-133>"
+              },
+              "symbol": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "x-parser-schema-id": "<anonymous-schema-134>"
+              },
+              "price": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Reference price of the signal",
+                "x-parser-schema-id": "<anonymous-schema-135>"
+              },
+              "quantity": {
+                "type": "number",
+                "minimum": 0,
+                "description": "Suggested quantity",
+                "x-parser-schema-id": "<anonymous-schema-136>"
+              },
+              "confidence": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "Model confidence, 0 to 1",
+                "x-parser-schema-id": "<anonymous-schema-137>"
+              },
+              "timestamp": {
+                "description": "When the signal was generated; the gateway's time if absent",
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
+                "x-parser-schema-id": "<anonymous-schema-138>"
+              }
+            },
+            "required": [
+              "signal_type",
+              "symbol",
+              "price",
+              "quantity",
+              "confidence"
+            ],
+            "title": "Trading signal (upstream)",
+            "description": "A trading signal, published on strategy.signals.<strategy or symbol>",
+            "x-parser-schema-id": "NatsSignalsPayload"
+          },
+          "examples": [
+            {
+              "name": "nats_signals_example_1",
+              "payload": {
+                "signal_type": "BUY",
+                "symbol": "AAPL",
+                "price": 150.25,
+                "quantity": 10,
+                "confidence": 0.85,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "nats_signals"
+        }
+      },
+      "x-parser-unique-object-id": "nats_signals"
+    },
+    "nats_trades": {
+      "address": "execution.trades.>",
+      "title": "NATS ingest: trades",
+      "description": "Upstream services publish trades data here as JSON. Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+      "servers": [
+        "$ref:$.servers.nats"
+      ],
+      "messages": {
+        "nats_trades": {
+          "name": "nats_trades",
+          "title": "Trade execution (upstream)",
+          "summary": "A trade execution, published on execution.trades.<venue or account>",
+          "description": "Published by upstream services on `execution.trades.>` (override: NATS_SUBJECT_TRADES). Invalid payloads are counted in the stream's error_count and dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "symbol": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "x-parser-schema-id": "<anonymous-schema-139>"
+              },
+              "side": {
+                "type": "string",
+                "enum": [
+                  "BUY",
+                  "SELL"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-140>"
+              },
+              "quantity": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Executed quantity",
+                "x-parser-schema-id": "<anonymous-schema-141>"
+              },
+              "price": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Execution price",
+                "x-parser-schema-id": "<anonymous-schema-142>"
+              },
+              "timestamp": {
+                "description": "Execution time; the gateway's time if absent",
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
+                "x-parser-schema-id": "<anonymous-schema-143>"
+              },
+              "account": {
+                "description": "Account the trade belongs to",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "x-parser-schema-id": "<anonymous-schema-144>"
+              }
+            },
+            "required": [
+              "symbol",
+              "side",
+              "quantity",
+              "price"
+            ],
+            "title": "Trade execution (upstream)",
+            "description": "A trade execution, published on execution.trades.<venue or account>",
+            "x-parser-schema-id": "NatsTradesPayload"
+          },
+          "examples": [
+            {
+              "name": "nats_trades_example_1",
+              "payload": {
+                "symbol": "AAPL",
+                "side": "BUY",
+                "quantity": 10,
+                "price": 150.25,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "nats_trades"
+        }
+      },
+      "x-parser-unique-object-id": "nats_trades"
+    }
+  },
+  "operations": {
+    "receivePing": {
+      "action": "receive",
+      "title": "Client sends ping",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.ping"
+      ],
+      "x-parser-unique-object-id": "receivePing"
+    },
+    "receiveSubscribe": {
+      "action": "receive",
+      "title": "Client sends subscribe",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.subscribe"
+      ],
+      "x-parser-unique-object-id": "receiveSubscribe"
+    },
+    "receiveUnsubscribe": {
+      "action": "receive",
+      "title": "Client sends unsubscribe",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.unsubscribe"
+      ],
+      "x-parser-unique-object-id": "receiveUnsubscribe"
+    },
+    "sendWelcome": {
+      "action": "send",
+      "title": "Server sends welcome",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.welcome"
+      ],
+      "x-parser-unique-object-id": "sendWelcome"
+    },
+    "sendSubscribed": {
+      "action": "send",
+      "title": "Server sends subscribed",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.subscribed"
+      ],
+      "x-parser-unique-object-id": "sendSubscribed"
+    },
+    "sendUnsubscribed": {
+      "action": "send",
+      "title": "Server sends unsubscribed",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.unsubscribed"
+      ],
+      "x-parser-unique-object-id": "sendUnsubscribed"
+    },
+    "sendPong": {
+      "action": "send",
+      "title": "Server sends pong",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.pong"
+      ],
+      "x-parser-unique-object-id": "sendPong"
+    },
+    "sendError": {
+      "action": "send",
+      "title": "Server sends error",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.error"
+      ],
+      "x-parser-unique-object-id": "sendError"
+    },
+    "sendPortfolioUpdate": {
+      "action": "send",
+      "title": "Server sends portfolio_update",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.portfolio_update"
+      ],
+      "x-parser-unique-object-id": "sendPortfolioUpdate"
+    },
+    "sendPriceUpdate": {
+      "action": "send",
+      "title": "Server sends price_update",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.price_update"
+      ],
+      "x-parser-unique-object-id": "sendPriceUpdate"
+    },
+    "sendSignal": {
+      "action": "send",
+      "title": "Server sends signal",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.signal"
+      ],
+      "x-parser-unique-object-id": "sendSignal"
+    },
+    "sendTradeExecuted": {
+      "action": "send",
+      "title": "Server sends trade_executed",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.trade_executed"
+      ],
+      "x-parser-unique-object-id": "sendTradeExecuted"
+    },
+    "ingestPortfolio": {
+      "action": "receive",
+      "title": "Gateway receives portfolio from NATS",
+      "channel": "$ref:$.channels.nats_portfolio",
+      "messages": [
+        "$ref:$.channels.nats_portfolio.messages.nats_portfolio"
+      ],
+      "x-parser-unique-object-id": "ingestPortfolio"
+    },
+    "ingestPriceUpdates": {
+      "action": "receive",
+      "title": "Gateway receives price_updates from NATS",
+      "channel": "$ref:$.channels.nats_price_updates",
+      "messages": [
+        "$ref:$.channels.nats_price_updates.messages.nats_price_updates"
+      ],
+      "x-parser-unique-object-id": "ingestPriceUpdates"
+    },
+    "ingestSignals": {
+      "action": "receive",
+      "title": "Gateway receives signals from NATS",
+      "channel": "$ref:$.channels.nats_signals",
+      "messages": [
+        "$ref:$.channels.nats_signals.messages.nats_signals"
+      ],
+      "x-parser-unique-object-id": "ingestSignals"
+    },
+    "ingestTrades": {
+      "action": "receive",
+      "title": "Gateway receives trades from NATS",
+      "channel": "$ref:$.channels.nats_trades",
+      "messages": [
+        "$ref:$.channels.nats_trades.messages.nats_trades"
+      ],
+      "x-parser-unique-object-id": "ingestTrades"
+    }
+  },
+  "components": {
+    "schemas": {
+      "PingPayload": "$ref:$.channels.websocket.messages.ping.payload",
+      "SubscribePayload": "$ref:$.channels.websocket.messages.subscribe.payload",
+      "UnsubscribePayload": "$ref:$.channels.websocket.messages.unsubscribe.payload",
+      "WelcomePayload": "$ref:$.channels.websocket.messages.welcome.payload",
+      "SubscribedPayload": "$ref:$.channels.websocket.messages.subscribed.payload",
+      "UnsubscribedPayload": "$ref:$.channels.websocket.messages.unsubscribed.payload",
+      "PongPayload": "$ref:$.channels.websocket.messages.pong.payload",
+      "ErrorPayload": "$ref:$.channels.websocket.messages.error.payload",
+      "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
+      "PriceUpdatePayload": "$ref:$.channels.websocket.messages.price_update.payload",
+      "SignalPayload": "$ref:$.channels.websocket.messages.signal.payload",
+      "TradeExecutedPayload": "$ref:$.channels.websocket.messages.trade_executed.payload",
+      "NatsPortfolioPayload": "$ref:$.channels.nats_portfolio.messages.nats_portfolio.payload",
+      "NatsPriceUpdatesPayload": "$ref:$.channels.nats_price_updates.messages.nats_price_updates.payload",
+      "NatsSignalsPayload": "$ref:$.channels.nats_signals.messages.nats_signals.payload",
+      "NatsTradesPayload": "$ref:$.channels.nats_trades.messages.nats_trades.payload"
+    },
+    "messages": {
+      "ping": "$ref:$.channels.websocket.messages.ping",
+      "subscribe": "$ref:$.channels.websocket.messages.subscribe",
+      "unsubscribe": "$ref:$.channels.websocket.messages.unsubscribe",
+      "welcome": "$ref:$.channels.websocket.messages.welcome",
+      "subscribed": "$ref:$.channels.websocket.messages.subscribed",
+      "unsubscribed": "$ref:$.channels.websocket.messages.unsubscribed",
+      "pong": "$ref:$.channels.websocket.messages.pong",
+      "error": "$ref:$.channels.websocket.messages.error",
+      "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
+      "price_update": "$ref:$.channels.websocket.messages.price_update",
+      "signal": "$ref:$.channels.websocket.messages.signal",
+      "trade_executed": "$ref:$.channels.websocket.messages.trade_executed",
+      "nats_portfolio": "$ref:$.channels.nats_portfolio.messages.nats_portfolio",
+      "nats_price_updates": "$ref:$.channels.nats_price_updates.messages.nats_price_updates",
+      "nats_signals": "$ref:$.channels.nats_signals.messages.nats_signals",
+      "nats_trades": "$ref:$.channels.nats_trades.messages.nats_trades"
+    }
+  },
+  "x-parser-spec-parsed": true,
+  "x-parser-api-version": 3,
+  "x-parser-spec-stringified": true
+};
+    const config = {"show":{"sidebar":true},"sidebar":{"showOperations":"byDefault"}};
+    const appRoot = document.getElementById('root');
+    AsyncApiStandalone.render(
+        { schema, config, }, appRoot
+    );
+  

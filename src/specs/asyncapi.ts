@@ -1,0 +1,206 @@
+/**
+ * The AsyncAPI 3.0 document, generated from the loaded plugins' and the protocol's zod schemas.
+ *
+ * It describes both sides of the gateway:
+ * - the WebSocket server (`ws`, `/ws`, the client_id query parameter): every frame a client may
+ *   send and every frame it may receive, with the seed's examples;
+ * - the NATS ingest side: one channel per plugin subject with the payload upstream services
+ *   publish, so a service team knows exactly what to send.
+ * Titles, descriptions and examples come from the schemas' `.meta()`, never from a copy here.
+ */
+import type { z } from "zod";
+import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
+import type { LoadedChannel } from "../core/plugin.js";
+import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
+import { WEBSOCKET_PATH } from "../core/websocket-server.js";
+import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
+
+/** Timestamp used to build data-frame examples, so the document is the same on every run. */
+const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
+
+const VERSION = "1.0.0";
+
+interface MessageSpec {
+  /** Component key and message name, e.g. "price_update" or "nats_price_updates". */
+  id: string;
+  schema: z.ZodType;
+  io: "input" | "output";
+  examples: unknown[];
+  /** Extra text after the schema's own description (e.g. the plugin's). */
+  description?: string;
+  /** Post-process the generated schema (e.g. enumerate the channel names). */
+  refine?: (schema: JsonSchema) => void;
+}
+
+/** The frame type a schema's `type` literal names ("ping", "price_update", ...). */
+function frameType(schema: z.ZodType): string {
+  const shape = (schema as unknown as { shape?: { type?: { value?: unknown } } }).shape;
+  const value = shape?.type?.value;
+  if (typeof value !== "string") throw new Error("frame schema without a literal `type`");
+  return value;
+}
+
+function pascal(id: string): string {
+  return id.replace(/(^|[_.-])(\w)/g, (_match, _sep, letter: string) => letter.toUpperCase());
+}
+
+export function buildAsyncApi(
+  channels: readonly LoadedChannel[],
+  config: GatewayConfig,
+): Record<string, unknown> {
+  const names = channels.map((channel) => channel.plugin.name);
+  const enumerateChannels = (schema: JsonSchema) => {
+    const channel = (schema.properties as Record<string, JsonSchema> | undefined)?.channel;
+    if (channel) channel.enum = names;
+  };
+
+  const clientMessages: MessageSpec[] = CLIENT_FRAMES.map((schema) => ({
+    id: frameType(schema),
+    schema,
+    io: "input",
+    examples: metaOf(schema).examples ?? [],
+    refine: enumerateChannels,
+  }));
+  const serverMessages: MessageSpec[] = [
+    ...SERVER_CONTROL_FRAMES.map((schema) => ({
+      id: frameType(schema),
+      schema,
+      io: "output" as const,
+      examples: metaOf(schema).examples ?? [],
+    })),
+    ...channels.map(({ plugin }) => {
+      const inbound = plugin.examples.map((example) => plugin.inbound.parse(example));
+      const merged = plugin.delivery.mode === "conflate" && plugin.delivery.merge && plugin.mergeFrames;
+      return {
+        id: frameType(plugin.outbound),
+        schema: plugin.outbound,
+        io: "output" as const,
+        examples: merged
+          ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME)]
+          : inbound.map((message) => plugin.toFrame(message, EXAMPLE_TIME)),
+        description: `Channel \`${plugin.name}\`. ${plugin.description}`,
+      };
+    }),
+  ];
+  const ingestMessages: MessageSpec[] = channels.map(({ plugin, subject }) => ({
+    id: `nats_${plugin.name}`,
+    schema: plugin.inbound,
+    io: "input",
+    examples: plugin.examples,
+    description: `Published by upstream services on \`${subject}\` (override: ${SUBJECT_OVERRIDE_PREFIX}${plugin.name.toUpperCase()}). Invalid payloads are counted in the stream's error_count and dropped.`,
+  }));
+
+  const schemas: Record<string, JsonSchema> = {};
+  const messages: Record<string, unknown> = {};
+  for (const spec of [...clientMessages, ...serverMessages, ...ingestMessages]) {
+    const schema = toJsonSchema(spec.schema, spec.io);
+    spec.refine?.(schema);
+    const meta = metaOf(spec.schema);
+    const schemaId = `${pascal(spec.id)}Payload`;
+    schemas[schemaId] = schema;
+    messages[spec.id] = {
+      name: spec.id,
+      title: meta.title ?? spec.id,
+      summary: meta.description ?? spec.id,
+      ...(spec.description ? { description: spec.description } : {}),
+      contentType: "application/json",
+      payload: { $ref: `#/components/schemas/${schemaId}` },
+      examples: spec.examples.map((payload, position) => ({
+        name: `${spec.id}_example_${position + 1}`,
+        payload,
+      })),
+    };
+  }
+
+  const ref = (id: string) => ({ $ref: `#/components/messages/${id}` });
+  const channelsDoc: Record<string, unknown> = {
+    websocket: {
+      address: WEBSOCKET_PATH,
+      title: "WebSocket stream",
+      description:
+        "One WebSocket connection carries every channel. Client frames are JSON text frames; every server frame is one JSON text frame. " +
+        "With auto-subscribe on (the default) a new connection receives every channel until it subscribes explicitly.",
+      servers: [{ $ref: "#/servers/gateway" }],
+      messages: Object.fromEntries(
+        [...clientMessages, ...serverMessages].map((spec) => [spec.id, ref(spec.id)]),
+      ),
+      bindings: {
+        ws: {
+          bindingVersion: "0.1.0",
+          method: "GET",
+          query: {
+            type: "object",
+            properties: {
+              client_id: {
+                type: "string",
+                pattern: "^[A-Za-z0-9._:-]{1,64}$",
+                description:
+                  "Optional client id; a UUID is generated when absent. A second connection with the same id takes over (the older is closed with 4000).",
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+  const operations: Record<string, unknown> = {};
+  for (const spec of clientMessages) {
+    operations[`receive${pascal(spec.id)}`] = {
+      action: "receive",
+      title: `Client sends ${spec.id}`,
+      channel: { $ref: "#/channels/websocket" },
+      messages: [{ $ref: `#/channels/websocket/messages/${spec.id}` }],
+    };
+  }
+  for (const spec of serverMessages) {
+    operations[`send${pascal(spec.id)}`] = {
+      action: "send",
+      title: `Server sends ${spec.id}`,
+      channel: { $ref: "#/channels/websocket" },
+      messages: [{ $ref: `#/channels/websocket/messages/${spec.id}` }],
+    };
+  }
+  for (const [position, { plugin, subject }] of channels.entries()) {
+    const key = `nats_${plugin.name}`;
+    channelsDoc[key] = {
+      address: subject,
+      title: `NATS ingest: ${plugin.name}`,
+      description: `Upstream services publish ${plugin.name} data here as JSON. ${plugin.description}`,
+      servers: [{ $ref: "#/servers/nats" }],
+      messages: { [key]: ref((ingestMessages[position] as MessageSpec).id) },
+    };
+    operations[`ingest${pascal(plugin.name)}`] = {
+      action: "receive",
+      title: `Gateway receives ${plugin.name} from NATS`,
+      channel: { $ref: `#/channels/${key}` },
+      messages: [{ $ref: `#/channels/${key}/messages/${key}` }],
+    };
+  }
+
+  return {
+    asyncapi: "3.0.0",
+    info: {
+      title: "Trading stream gateway",
+      version: VERSION,
+      description:
+        "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, " +
+        "fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json.",
+    },
+    defaultContentType: "application/json",
+    servers: {
+      gateway: {
+        host: `localhost:${config.PORT}`,
+        protocol: "ws",
+        description: "The gateway's WebSocket endpoint (wss:// behind a TLS-terminating proxy in production)",
+      },
+      nats: {
+        host: "localhost:4222",
+        protocol: "nats",
+        description: "The NATS cluster upstream services publish to (NATS_URL)",
+      },
+    },
+    channels: channelsDoc,
+    operations,
+    components: { schemas, messages },
+  };
+}
