@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Every frame a test client receives is checked against asyncapi.yaml after each file.
+    setupFiles: ["test/helpers/contract-check.ts"],
     // Integration tests start real nats-server processes and gateways; give them room on a
     // shared 2-core machine, but fail fast enough that a hang is visible.
     testTimeout: 20_000,

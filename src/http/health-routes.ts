@@ -28,7 +28,7 @@ export function registerHealthRoutes(
         summary: "Liveness",
         description: "200 while the process is up.",
         tags: ["health"],
-        response: { 200: toJsonSchema(liveness, "output") },
+        response: { 200: toJsonSchema(liveness, "output", "openapi-3.0") },
       },
     },
     async (): Promise<z.output<typeof liveness>> => ({ status: "ok" }),
@@ -41,7 +41,10 @@ export function registerHealthRoutes(
         description:
           "200 once NATS (or the embedded demo broker) is connected and every channel is subscribed; 503 before and while disconnected.",
         tags: ["health"],
-        response: { 200: toJsonSchema(readiness, "output"), 503: toJsonSchema(readiness, "output") },
+        response: {
+          200: toJsonSchema(readiness, "output", "openapi-3.0"),
+          503: toJsonSchema(readiness, "output", "openapi-3.0"),
+        },
       },
     },
     async (_request, reply): Promise<z.output<typeof readiness>> => {

@@ -50,7 +50,7 @@ export function registerStatusRoute(
         summary: "WebSocket server status",
         description: "Connections, limits, intervals and per-stream health, in the seed's shape.",
         tags: ["status"],
-        response: { 200: toJsonSchema(websocketStatus, "output") },
+        response: { 200: toJsonSchema(websocketStatus, "output", "openapi-3.0") },
       },
     },
     async (): Promise<WebSocketStatus> => ({

@@ -1,0 +1,171 @@
+/**
+ * The published contract: asyncapi.yaml and specs/openapi.json are valid, complete, carry valid
+ * examples, and match what the code generates (drift check).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import Generator from "@asyncapi/generator";
+import { Parser } from "@asyncapi/parser";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import { describe, expect, it } from "vitest";
+import { ASYNCAPI_HTML } from "../../src/http/docs-routes.js";
+import { ASYNCAPI_FILE, generateContract, OPENAPI_FILE } from "../../src/specs/generate.js";
+import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
+
+const WEBSOCKET_MESSAGES = [
+  "ping",
+  "subscribe",
+  "unsubscribe",
+  "welcome",
+  "subscribed",
+  "unsubscribed",
+  "pong",
+  "error",
+  "portfolio_update",
+  "price_update",
+  "signal",
+  "trade_executed",
+];
+
+describe("asyncapi.yaml", () => {
+  it("parses with @asyncapi/parser with zero errors", async () => {
+    const { document, diagnostics } = await new Parser().parse(readFileSync(ASYNCAPI_FILE, "utf8"));
+    const errors = diagnostics.filter((diagnostic) => diagnostic.severity === 0);
+    expect(errors.map((error) => `${error.message} at ${error.path.join(".")}`)).toEqual([]);
+    expect(document?.version()).toBe("3.0.0");
+  });
+
+  it("describes every client and server frame on the WebSocket channel, each with title, summary and an example", () => {
+    const document = loadAsyncApi();
+    expect(document.channels.websocket?.address).toBe("/ws");
+    expect(Object.keys(document.channels.websocket?.messages ?? {})).toEqual(WEBSOCKET_MESSAGES);
+    for (const id of WEBSOCKET_MESSAGES) {
+      const message = document.components.messages[id];
+      expect(message?.name, id).toBe(id);
+      expect(message?.title, id).toMatch(/\w/);
+      expect(message?.summary, id).toMatch(/\w/);
+      expect(message?.examples.length, id).toBeGreaterThan(0);
+    }
+  });
+
+  it("describes the NATS ingest side: one channel per plugin subject with its payload", () => {
+    const document = loadAsyncApi();
+    const ingest = Object.fromEntries(
+      Object.entries(document.channels)
+        .filter(([key]) => key.startsWith("nats_"))
+        .map(([key, channel]) => [key, channel.address]),
+    );
+    expect(ingest).toEqual({
+      nats_portfolio: "portfolio.updates",
+      nats_price_updates: "market.prices.>",
+      nats_signals: "strategy.signals.>",
+      nats_trades: "execution.trades.>",
+    });
+    expect(document.components.messages.nats_price_updates?.examples[0]?.payload).toMatchObject({
+      symbol: "AAPL",
+      price: 150.25,
+    });
+  });
+
+  it("carries the seed's frames as examples", () => {
+    const { messages } = loadAsyncApi().components;
+    expect(messages.signal?.examples[0]?.payload).toEqual({
+      type: "signal",
+      signal_type: "BUY",
+      symbol: "AAPL",
+      price: 150.25,
+      quantity: 10,
+      confidence: 0.85,
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+    expect(messages.price_update?.examples[0]?.payload).toMatchObject({
+      type: "price_update",
+      symbols: { AAPL: { price: 150.25, change_pct: 0.33 }, MSFT: { price: 380.5, change: -1.2 } },
+    });
+    expect(messages.pong?.examples[0]?.payload).toEqual({ type: "pong" });
+    expect(messages.subscribe?.examples[0]?.payload).toEqual({
+      type: "subscribe",
+      channel: "price_updates",
+      symbols: ["AAPL", "MSFT"],
+    });
+  });
+
+  it("has every example valid against its own message schema", () => {
+    const validator = new ContractValidator(loadAsyncApi());
+    const { messages } = validator.document.components;
+    for (const [id, message] of Object.entries(messages)) {
+      for (const example of message.examples) expect(validator.problems(id, example.payload), id).toEqual([]);
+    }
+  });
+
+  it("rejects frames that break the contract (the contract check can fail)", () => {
+    const validator = new ContractValidator(loadAsyncApi());
+    expect(validator.frameProblems({ type: "pong", extra: 1 } as { type: string })).not.toEqual([]);
+    expect(validator.frameProblems({ type: "signal", symbol: "AAPL" } as { type: string })).not.toEqual([]);
+    expect(
+      validator.frameProblems({ type: "price_update", symbols: {}, timestamp: "yesterday" } as {
+        type: string;
+      }),
+    ).not.toEqual([]);
+    expect(validator.frameProblems({ type: "gossip" })).toEqual([
+      'frame type "gossip" is not a message of the websocket channel',
+    ]);
+  });
+});
+
+describe("specs/openapi.json", () => {
+  it("validates against the OpenAPI 3 schema", async () => {
+    const result = await new Validator().validate(JSON.parse(readFileSync(OPENAPI_FILE, "utf8")));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it("documents the REST routes with their response schemas", () => {
+    const openapi = JSON.parse(readFileSync(OPENAPI_FILE, "utf8"));
+    expect(Object.keys(openapi.paths).sort()).toEqual([
+      "/healthz",
+      "/metrics",
+      "/readyz",
+      "/websocket/status",
+    ]);
+    const status = openapi.paths["/websocket/status"].get.responses["200"].content["application/json"].schema;
+    expect(Object.keys(status.properties)).toEqual([
+      "enabled",
+      "active_connections",
+      "max_connections",
+      "ping_interval",
+      "price_update_interval",
+      "portfolio_update_interval",
+      "stream_health",
+    ]);
+    expect(Object.keys(openapi.paths["/readyz"].get.responses).sort()).toEqual(["200", "503"]);
+  });
+});
+
+describe("drift", () => {
+  it("the committed documents are what `npm run specs` generates", async () => {
+    const generated = await generateContract();
+    const advice =
+      "the committed contract is stale: run `npm run specs` (and `npm run docs`) and commit the result";
+    expect(readFileSync(ASYNCAPI_FILE, "utf8"), `asyncapi.yaml: ${advice}`).toBe(generated.asyncapi);
+    expect(readFileSync(OPENAPI_FILE, "utf8"), `specs/openapi.json: ${advice}`).toBe(generated.openapi);
+  });
+
+  it("the committed AsyncAPI HTML is what `npm run docs` renders from asyncapi.yaml", async () => {
+    const output = mkdtempSync(path.join(tmpdir(), "asyncapi-html-"));
+    try {
+      const generator = new Generator("@asyncapi/html-template", output, {
+        forceWrite: true,
+        templateParams: { outFilename: "index.html" },
+      });
+      await generator.generateFromFile(ASYNCAPI_FILE);
+      expect(
+        readFileSync(ASYNCAPI_HTML, "utf8") === readFileSync(path.join(output, "index.html"), "utf8"),
+        "docs/asyncapi/index.html is stale: run `npm run docs`",
+      ).toBe(true);
+    } finally {
+      rmSync(output, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
