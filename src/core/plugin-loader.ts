@@ -4,7 +4,7 @@
  * never at the first message. Plugins are loaded in folder-name order, so the result is the same
  * on every machine.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
@@ -63,7 +63,7 @@ const pluginShape = z.object({
 export async function loadPlugins(pluginsDir: string, config: GatewayConfig): Promise<LoadedChannel[]> {
   if (!existsSync(pluginsDir)) throw new PluginLoadError(pluginsDir, "plugins directory does not exist");
   const folders = readdirSync(pluginsDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && !entry.name.startsWith("."))
+    .filter((entry) => !entry.name.startsWith(".") && isFolder(pluginsDir, entry.name))
     .map((entry) => entry.name)
     .sort();
   const loaded: LoadedChannel[] = [];
@@ -92,6 +92,15 @@ export async function loadPlugins(pluginsDir: string, config: GatewayConfig): Pr
     }
   }
   return loaded;
+}
+
+/** A folder, or a link to one (plugin folders may be shared between deployments by symlink). */
+function isFolder(pluginsDir: string, name: string): boolean {
+  try {
+    return statSync(path.join(pluginsDir, name)).isDirectory();
+  } catch (error) {
+    throw new PluginLoadError(name, `cannot read the plugin folder: ${(error as Error).message}`);
+  }
 }
 
 /** Validate one plugin object and resolve its subject and interval against configuration. */

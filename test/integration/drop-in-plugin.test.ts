@@ -1,0 +1,119 @@
+/**
+ * A new channel is a new folder under plugins/ and nothing else: a fixture plugin (`news`) is
+ * dropped into a temporary plugins directory next to the four real ones, and the gateway, with no
+ * change to src/, serves it end to end: NATS publish -> subscribed client frame, stream health in
+ * /websocket/status, and a channel and messages in the live AsyncAPI document.
+ */
+import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const NEWS_FIXTURE = path.join(ROOT, "test/fixtures/plugins-news/news");
+
+describe("dropping in a plugin folder", () => {
+  // test/.tmp/<dir>/ sits at the fixture's depth, so the copied folder's relative import of
+  // src/ still resolves; the real plugins are symlinked (imports resolve from their real path).
+  const pluginsDir = path.join(ROOT, "test/.tmp", `plugins-${process.pid}-${Date.now()}`);
+  let nats: NatsServer;
+  let publisher: NatsConnection;
+  let running: RunningGateway;
+  let client: TestClient;
+
+  beforeAll(async () => {
+    mkdirSync(pluginsDir, { recursive: true });
+    for (const folder of readdirSync(path.join(ROOT, "plugins"))) {
+      symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
+    }
+    cpSync(NEWS_FIXTURE, path.join(pluginsDir, "news"), { recursive: true });
+    nats = await NatsServer.start();
+    publisher = await nats.client();
+    running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
+    await waitUntilReady(running);
+    // The committed asyncapi.yaml knows nothing of `news`: this client is checked against the
+    // live document below instead.
+    client = await TestClient.connect(running.wsUrl, { record: false });
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await running?.close();
+    await publisher?.close();
+    await nats?.stop();
+    rmSync(pluginsDir, { recursive: true, force: true });
+  });
+
+  it("announces the new channel in the welcome frame", () => {
+    expect(client.frames[0]).toMatchObject({
+      type: "welcome",
+      channels: ["news", "portfolio", "price_updates", "signals", "trades"],
+      subscriptions: { news: "*" },
+    });
+  });
+
+  it("delivers a NATS publish on the plugin's subject to a subscribed client", async () => {
+    const ack = await client.request({ type: "subscribe", channel: "news", symbols: ["AAPL"] });
+    expect(ack).toMatchObject({ type: "subscribed", channel: "news", symbols: ["AAPL"] });
+    publisher.publish(
+      "news.wire",
+      JSON.stringify({ symbol: "MSFT", headline: "Not for this client", source: "wire" }),
+    );
+    publisher.publish(
+      "news.wire",
+      JSON.stringify({
+        symbol: "AAPL",
+        headline: "Apple beats estimates",
+        source: "wire",
+        timestamp: "2024-12-19T12:00:00Z",
+      }),
+    );
+    expect(await client.next("news")).toEqual({
+      type: "news",
+      symbol: "AAPL",
+      headline: "Apple beats estimates",
+      source: "wire",
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+  });
+
+  it("reports the channel's stream health in /websocket/status", async () => {
+    publisher.publish("news.wire", JSON.stringify({ headline: "" }));
+    await publisher.flush();
+    // The invalid story is counted; a valid one after it proves it has been processed.
+    publisher.publish(
+      "news.wire",
+      JSON.stringify({ symbol: "AAPL", headline: "Second story", source: "wire" }),
+    );
+    await client.next("news", (frame) => frame.headline === "Second story");
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      stream_health: Record<string, { error_count: number; is_healthy: boolean; last_update: string | null }>;
+    };
+    expect(Object.keys(status.stream_health)).toEqual([
+      "news",
+      "portfolio",
+      "price_updates",
+      "signals",
+      "trades",
+    ]);
+    expect(status.stream_health.news).toMatchObject({
+      error_count: 1,
+      is_healthy: true,
+      last_update: expect.any(String),
+    });
+  });
+
+  it("appears in the AsyncAPI document the gateway serves, and its frames match it", async () => {
+    const document = loadAsyncApi(await (await fetch(`${running.httpUrl}/asyncapi.yaml`)).text());
+    expect(document.channels.nats_news?.address).toBe("news.>");
+    expect(Object.keys(document.channels.websocket?.messages ?? {})).toContain("news");
+    expect(document.components.messages.nats_news?.examples.length).toBe(2);
+    const validator = new ContractValidator(document);
+    for (const frame of client.frames)
+      expect(validator.frameProblems(frame), JSON.stringify(frame)).toEqual([]);
+  });
+});
