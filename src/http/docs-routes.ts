@@ -29,7 +29,8 @@ export async function registerOpenApi(fastify: FastifyInstance): Promise<void> {
     openapi: {
       openapi: "3.0.3",
       info: OPENAPI_INFO,
-      servers: [{ url: "http://localhost:8000", description: "Default local gateway" }],
+      // Relative: the document is served by the gateway it describes, on whatever port it listens.
+      servers: [{ url: "/", description: "This gateway" }],
       tags: [
         { name: "status", description: "WebSocket server status" },
         { name: "health", description: "Liveness and readiness probes" },

@@ -1,0 +1,34 @@
+/**
+ * Headless Chromium (Debian's package) driven by playwright-core. Fails with a clear message when
+ * the browser is missing: browser tests never skip.
+ */
+import { existsSync } from "node:fs";
+import { type Browser, chromium } from "playwright-core";
+
+const CANDIDATES = [
+  process.env.CHROMIUM_PATH,
+  "/usr/lib/chromium/chromium",
+  "/usr/bin/chromium",
+  "/usr/bin/chromium-browser",
+];
+
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = CANDIDATES.find((candidate) => candidate && existsSync(candidate));
+  if (!executablePath) {
+    throw new Error(
+      "Chromium not found: browser tests need it (Debian: apt-get install chromium) or set CHROMIUM_PATH.",
+    );
+  }
+  return chromium.launch({
+    executablePath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
