@@ -67,11 +67,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     ? new NatsBroker({ servers, reconnectWaitMs: config.NATS_RECONNECT_WAIT_MS, logger })
     : new EmbeddedBroker();
 
-  const index = new SubscriptionIndex(channelNames);
+  const index = new SubscriptionIndex(channelNames, config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT);
   const deliveries = new Map<string, ChannelDelivery>();
   const streams: ChannelStream[] = [];
   for (const channel of channels) {
-    const delivery = new ChannelDelivery(channel, index, logger);
+    const delivery = new ChannelDelivery(channel, index, logger, config.WEBSOCKET_MAX_CONFLATED_KEYS);
     deliveries.set(channel.plugin.name, delivery);
     streams.push(
       new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger),
@@ -94,8 +94,19 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       endpoint.disconnect(session, "SLOW_CONSUMER", "Slow consumer: lossless data could not be queued");
     },
   );
-  const handler = new ClientMessageHandler(index, deliveries);
-  const endpoint = new WebSocketEndpoint({ config, logger, index, handler, writer, channelNames });
+  const handler = new ClientMessageHandler(index, deliveries, {
+    maxSymbolsPerSubscribe: config.WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE,
+    maxSymbolsPerClient: config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT,
+  });
+  const endpoint = new WebSocketEndpoint({
+    config,
+    logger,
+    index,
+    handler,
+    writer,
+    deliveries,
+    channelNames,
+  });
 
   const fastify = Fastify({
     loggerInstance: logger.child({ component: "http" }) as FastifyBaseLogger,
@@ -111,7 +122,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         streams.map((stream, position) => [channelNames[position], stream.health.view(broker.connected)]),
       ),
   });
-  registerHealthRoutes(fastify, { ready: () => broker.connected, broker: () => broker.kind });
+  // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
+  registerHealthRoutes(fastify, {
+    ready: () => broker.connected && closing === undefined,
+    broker: () => broker.kind,
+  });
   registerMetricsRoute(
     fastify,
     createMetricsRegistry({
@@ -124,6 +139,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           name: channelNames[position] as string,
           messagesIn: stream.messagesIn,
           framesOut: deliveries.get(channelNames[position] as string)?.counters.framesOut ?? 0,
+          keysEvicted: deliveries.get(channelNames[position] as string)?.counters.keysEvicted ?? 0,
           rejected: stream.rejected,
         })),
     }),

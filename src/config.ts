@@ -48,6 +48,19 @@ export const configSchema = z.object({
   WEBSOCKET_MAX_MESSAGE_BYTES: positiveInteger
     .default(4096)
     .describe("Largest client frame accepted; a larger one closes the connection with 1009"),
+  WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE: positiveInteger
+    .default(500)
+    .describe("Most symbols one subscribe/unsubscribe may list; more is answered with TOO_MANY_SYMBOLS"),
+  WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: positiveInteger
+    .default(2000)
+    .describe(
+      "Most symbols one connection may hold across channels; a subscribe beyond it gets TOO_MANY_SYMBOLS",
+    ),
+  WEBSOCKET_MAX_CONFLATED_KEYS: positiveInteger
+    .default(10_000)
+    .describe(
+      "Most keys (symbols, accounts) a conflated channel remembers; the least recently updated is forgotten",
+    ),
   WEBSOCKET_MAX_BUFFERED_BYTES: positiveInteger
     .default(4 * 1024 * 1024)
     .describe("Bytes a client may have queued; lossless data over it disconnects the client (4001)"),
@@ -77,6 +90,16 @@ export const configSchema = z.object({
     .describe("Largest upstream payload accepted; larger ones are counted as invalid and dropped"),
 });
 
+/** Settings that must agree with each other, checked after each one is valid on its own. */
+const consistentConfigSchema = configSchema.refine(
+  (config) => config.WEBSOCKET_CONFLATED_DROP_BYTES < config.WEBSOCKET_MAX_BUFFERED_BYTES,
+  {
+    path: ["WEBSOCKET_CONFLATED_DROP_BYTES"],
+    message:
+      "must be below WEBSOCKET_MAX_BUFFERED_BYTES (conflated frames are dropped before anyone is disconnected)",
+  },
+);
+
 export type GatewayConfig = z.output<typeof configSchema> & {
   /** `NATS_SUBJECT_<CHANNEL>` overrides, keyed by channel name (e.g. `price_updates`). */
   subjectOverrides: Record<string, string>;
@@ -96,7 +119,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   // Empty strings mean "unset" in .env files and shells alike: let the default apply.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-  const result = configSchema.safeParse(present);
+  const result = consistentConfigSchema.safeParse(present);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const variable = issue.path.join(".");

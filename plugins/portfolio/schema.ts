@@ -17,9 +17,7 @@ export const position = z.object({
 
 export const portfolioSnapshot = z
   .object({
-    account: z
-      .string()
-      .regex(/^[A-Za-z0-9._:/-]{1,32}$/)
+    account: schemas.symbol
       .optional()
       .describe(`Account id; "${DEFAULT_ACCOUNT}" when absent. Clients filter on it via symbols`),
     positions: z.record(z.string(), position).describe("Open positions by symbol"),

@@ -65,7 +65,7 @@ export class ChannelStream {
       this.reject(subject, "plugin_error", { error: (error as Error).message });
       return;
     }
-    this.health.lastUpdate = new Date();
+    this.health.lastUpdate = Date.now();
   };
 
   private reject(subject: string, reason: RejectReason, details: Record<string, unknown>): void {

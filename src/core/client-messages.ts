@@ -18,6 +18,7 @@ export class ClientMessageHandler {
   constructor(
     private readonly index: SubscriptionIndex,
     private readonly deliveries: ReadonlyMap<string, ChannelDelivery>,
+    private readonly limits: { maxSymbolsPerSubscribe: number; maxSymbolsPerClient: number },
   ) {}
 
   handle(session: ClientSession, text: string): void {
@@ -33,7 +34,9 @@ export class ClientMessageHandler {
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
       if (typeof type === "string" && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
-        this.sendError(session, "UNKNOWN_MESSAGE_TYPE", id, `Unknown message type: ${truncate(type)}`);
+        // DESIGN.md section 4: a frame that fails the schema gets exactly "Invalid message format";
+        // the code tells the client which way it failed.
+        this.sendError(session, "UNKNOWN_MESSAGE_TYPE", id);
       } else {
         this.sendError(session, "INVALID_MESSAGE", id);
       }
@@ -54,9 +57,19 @@ export class ClientMessageHandler {
       this.sendError(session, "INVALID_SYMBOLS", frame.id, invalidSymbolsMessage(frame.symbols));
       return;
     }
+    if (symbols !== "*" && symbols.length > this.limits.maxSymbolsPerSubscribe) {
+      const message = `Too many symbols: at most ${this.limits.maxSymbolsPerSubscribe} per message`;
+      this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
+      return;
+    }
     if (frame.type === "subscribe") {
-      const state = this.index.subscribe(session, frame.channel, symbols);
-      this.sendAck(session, "subscribed", frame.channel, state, frame.id);
+      const result = this.index.subscribe(session, frame.channel, symbols);
+      if (!result.ok) {
+        const message = `Too many symbols: at most ${this.limits.maxSymbolsPerClient} per connection`;
+        this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
+        return;
+      }
+      this.sendAck(session, "subscribed", frame.channel, result.state, frame.id);
       delivery.snapshot(session, symbols);
       return;
     }

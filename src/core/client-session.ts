@@ -13,6 +13,8 @@ export type ChannelSubscription = "*" | Set<string>;
 export class ClientSession {
   /** Channel name -> subscription. */
   readonly subscriptions = new Map<string, ChannelSubscription>();
+  /** Symbols held across all channels (bounded by WEBSOCKET_MAX_SYMBOLS_PER_CLIENT). */
+  symbolCount = 0;
   /** Channels still on the auto-subscribe default; the first explicit subscribe replaces it. */
   readonly implicit = new Set<string>();
   /** Cleared when a protocol ping goes out, set by the pong (or any message). */
@@ -22,8 +24,6 @@ export class ClientSession {
   pendingBytes = 0;
   /** Set once a close has started: nothing more is queued. */
   closing = false;
-  /** Conflated frames skipped because the client was reading slowly. */
-  droppedFrames = 0;
 
   constructor(
     readonly clientId: string,
@@ -45,10 +45,17 @@ export class ClientSession {
     this.closing = true;
     this.pending = undefined;
     this.pendingBytes = 0;
-    this.socket.close(CloseCodes[name].code, reason);
-    // A peer that never answers the close frame (or never reads at all) must not hold memory.
-    const timer = setTimeout(() => this.socket.terminate(), graceMs);
-    timer.unref();
-    this.socket.once("close", () => clearTimeout(timer));
+    closeWithGrace(this.socket, CloseCodes[name].code, reason, graceMs);
   }
+}
+
+/**
+ * Start the close handshake, and drop the socket if the peer has not answered within `graceMs`:
+ * a peer that never answers the close frame (or never reads at all) must not hold memory.
+ */
+export function closeWithGrace(socket: WebSocket, code: number, reason: string, graceMs: number): void {
+  socket.close(code, reason);
+  const timer = setTimeout(() => socket.terminate(), graceMs);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }

@@ -12,7 +12,7 @@ export const ErrorCodes = {
     meaning: "The frame is not JSON, not an object, or does not match the schema of its type.",
   },
   UNKNOWN_MESSAGE_TYPE: {
-    message: "Unknown message type",
+    message: "Invalid message format",
     meaning: "`type` is not one of ping, subscribe, unsubscribe.",
   },
   UNKNOWN_CHANNEL: {
@@ -23,6 +23,11 @@ export const ErrorCodes = {
     message: "Invalid symbols",
     meaning:
       'A symbol breaks the syntax (1 to 32 of A-Z a-z 0-9 . _ : / -), or `symbols` is empty; use "*" for all.',
+  },
+  TOO_MANY_SYMBOLS: {
+    message: "Too many symbols",
+    meaning:
+      "The request lists more than WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE symbols, or would take the connection past WEBSOCKET_MAX_SYMBOLS_PER_CLIENT. Nothing changed.",
   },
   SUBSCRIPTION_CONFLICT: {
     message: "Cannot unsubscribe single symbols from a '*' subscription",

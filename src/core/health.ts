@@ -13,14 +13,15 @@ export interface StreamHealthView {
 }
 
 export class StreamHealth {
-  lastUpdate: Date | null = null;
+  /** Epoch ms of the last valid message (a number: it is set on every message, read rarely). */
+  lastUpdate: number | null = null;
   errorCount = 0;
   recoveryAttempts = 0;
   readonly startedAt = new Date();
 
   view(brokerConnected: boolean): StreamHealthView {
     return {
-      last_update: this.lastUpdate?.toISOString() ?? null,
+      last_update: this.lastUpdate === null ? null : new Date(this.lastUpdate).toISOString(),
       error_count: this.errorCount,
       recovery_attempts: this.recoveryAttempts,
       // The stream is live exactly when the broker is connected: subscriptions are made on

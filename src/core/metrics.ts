@@ -16,7 +16,13 @@ export interface MetricSources {
     messagesIn: number;
   };
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
-  channels(): { name: string; messagesIn: number; framesOut: number; rejected: Record<string, number> }[];
+  channels(): {
+    name: string;
+    messagesIn: number;
+    framesOut: number;
+    keysEvicted: number;
+    rejected: Record<string, number>;
+  }[];
 }
 
 export function createMetricsRegistry(sources: MetricSources): Registry {
@@ -115,6 +121,16 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     collect() {
       this.reset();
       for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.framesOut);
+    },
+  });
+  new Counter({
+    name: "gateway_conflated_keys_evicted_total",
+    help: "Conflation keys forgotten per channel because WEBSOCKET_MAX_CONFLATED_KEYS was reached",
+    labelNames: ["channel"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.keysEvicted);
     },
   });
   return registry;

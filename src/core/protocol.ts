@@ -28,7 +28,7 @@ const channelName = z.string().min(1).max(64).describe("Channel name, e.g. price
  * not the generic "Invalid message format".
  */
 const symbolsField = z
-  .union([z.literal("*"), z.array(z.string()).max(1000)])
+  .union([z.literal("*"), z.array(z.string())])
   .optional()
   .describe('Symbols to (un)subscribe; "*" or absent means all');
 

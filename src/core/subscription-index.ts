@@ -4,8 +4,10 @@
  * sessions, never the whole client list.
  *
  * This is also the one place where the subscription semantics of DESIGN.md section 4 live.
+ * Every change is incremental (only the symbols a request names are touched), and a session's
+ * symbol count is bounded, so no request can make the index expensive to update.
  */
-import type { ChannelSubscription, ClientSession } from "./client-session.js";
+import type { ClientSession } from "./client-session.js";
 import type { SubscriptionStateView } from "./protocol.js";
 
 export interface ChannelSubscribers {
@@ -13,12 +15,21 @@ export interface ChannelSubscribers {
   bySymbol: Map<string, Set<ClientSession>>;
 }
 
-export type UnsubscribeResult = { ok: true; state: SubscriptionStateView } | { ok: false; conflict: true };
+export type SubscribeResult =
+  | { ok: true; state: SubscriptionStateView }
+  | { ok: false; reason: "TOO_MANY_SYMBOLS" };
+export type UnsubscribeResult =
+  | { ok: true; state: SubscriptionStateView }
+  | { ok: false; reason: "SUBSCRIPTION_CONFLICT" };
 
 export class SubscriptionIndex {
   private readonly channels = new Map<string, ChannelSubscribers>();
 
-  constructor(channelNames: readonly string[]) {
+  constructor(
+    channelNames: readonly string[],
+    /** WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: symbols one session may hold across channels. */
+    private readonly maxSymbolsPerSession: number,
+  ) {
     for (const name of channelNames) this.channels.set(name, { all: new Set(), bySymbol: new Map() });
   }
 
@@ -51,23 +62,27 @@ export class SubscriptionIndex {
   /** The auto-subscribe default: "*" on every channel, replaced by the first explicit subscribe. */
   subscribeImplicitly(session: ClientSession): void {
     for (const channel of this.channels.keys()) {
-      this.setState(session, channel, "*");
+      this.subscribeAll(session, channel);
       session.implicit.add(channel);
     }
   }
 
-  /** Subscribe to all (`"*"`) or add symbols. Returns the resulting state. */
-  subscribe(session: ClientSession, channel: string, symbols: "*" | string[]): SubscriptionStateView {
-    if (session.implicit.delete(channel)) this.setState(session, channel, undefined);
-    const current = session.subscriptions.get(channel);
-    if (symbols === "*" || current === "*") {
-      this.setState(session, channel, "*");
-    } else {
-      const next = new Set(current ?? []);
-      for (const symbol of symbols) next.add(symbol);
-      this.setState(session, channel, next);
+  /** Subscribe to all (`"*"`) or add symbols. Nothing changes when the result would be too big. */
+  subscribe(session: ClientSession, channel: string, symbols: "*" | string[]): SubscribeResult {
+    const replacesDefault = session.implicit.has(channel);
+    const current = replacesDefault ? undefined : session.subscriptions.get(channel);
+    if (symbols !== "*" && current !== "*") {
+      const added = symbols.filter((symbol) => !current?.has(symbol)).length;
+      if (session.symbolCount + added > this.maxSymbolsPerSession)
+        return { ok: false, reason: "TOO_MANY_SYMBOLS" };
     }
-    return this.view(session, channel);
+    if (replacesDefault) {
+      session.implicit.delete(channel);
+      this.leave(session, channel);
+    }
+    if (symbols === "*") this.subscribeAll(session, channel);
+    else if (current !== "*") this.addSymbols(session, channel, symbols);
+    return { ok: true, state: this.view(session, channel) };
   }
 
   /**
@@ -77,21 +92,16 @@ export class SubscriptionIndex {
   unsubscribe(session: ClientSession, channel: string, symbols: "*" | string[]): UnsubscribeResult {
     const current = session.subscriptions.get(channel);
     // A refused request changes nothing, not even whether the channel is still on the default.
-    if (symbols !== "*" && current === "*") return { ok: false, conflict: true };
+    if (symbols !== "*" && current === "*") return { ok: false, reason: "SUBSCRIPTION_CONFLICT" };
     session.implicit.delete(channel);
-    if (symbols === "*") {
-      this.setState(session, channel, undefined);
-    } else if (current !== undefined) {
-      const next = new Set(current);
-      for (const symbol of symbols) next.delete(symbol);
-      this.setState(session, channel, next.size > 0 ? next : undefined);
-    }
+    if (symbols === "*") this.leave(session, channel);
+    else if (current !== undefined) this.removeSymbols(session, channel, symbols);
     return { ok: true, state: this.view(session, channel) };
   }
 
   /** Forget a session entirely (on disconnect). */
   removeSession(session: ClientSession): void {
-    for (const channel of [...session.subscriptions.keys()]) this.setState(session, channel, undefined);
+    for (const channel of [...session.subscriptions.keys()]) this.leave(session, channel);
     session.implicit.clear();
   }
 
@@ -101,35 +111,54 @@ export class SubscriptionIndex {
     return state === "*" ? "*" : [...state];
   }
 
-  /** Replace one channel's state, keeping the index in step with the session. */
-  private setState(session: ClientSession, channel: string, next: ChannelSubscription | undefined): void {
-    const subscribers = this.subscribers(channel);
-    const previous = session.subscriptions.get(channel);
-    if (previous === "*") {
-      subscribers.all.delete(session);
-    } else if (previous !== undefined) {
-      for (const symbol of previous) {
-        const sessions = subscribers.bySymbol.get(symbol);
-        sessions?.delete(session);
-        if (sessions?.size === 0) subscribers.bySymbol.delete(symbol);
-      }
+  private subscribeAll(session: ClientSession, channel: string): void {
+    this.leave(session, channel);
+    session.subscriptions.set(channel, "*");
+    this.subscribers(channel).all.add(session);
+  }
+
+  private addSymbols(session: ClientSession, channel: string, symbols: string[]): void {
+    const { bySymbol } = this.subscribers(channel);
+    let current = session.subscriptions.get(channel) as Set<string> | undefined;
+    if (!current) {
+      current = new Set();
+      session.subscriptions.set(channel, current);
     }
-    if (next === undefined) {
-      session.subscriptions.delete(channel);
-      return;
-    }
-    session.subscriptions.set(channel, next);
-    if (next === "*") {
-      subscribers.all.add(session);
-      return;
-    }
-    for (const symbol of next) {
-      let sessions = subscribers.bySymbol.get(symbol);
+    for (const symbol of symbols) {
+      if (current.has(symbol)) continue;
+      current.add(symbol);
+      session.symbolCount++;
+      let sessions = bySymbol.get(symbol);
       if (!sessions) {
         sessions = new Set();
-        subscribers.bySymbol.set(symbol, sessions);
+        bySymbol.set(symbol, sessions);
       }
       sessions.add(session);
+    }
+  }
+
+  private removeSymbols(session: ClientSession, channel: string, symbols: Iterable<string>): void {
+    const current = session.subscriptions.get(channel);
+    if (current === undefined || current === "*") return;
+    const { bySymbol } = this.subscribers(channel);
+    for (const symbol of symbols) {
+      if (!current.delete(symbol)) continue;
+      session.symbolCount--;
+      const sessions = bySymbol.get(symbol);
+      sessions?.delete(session);
+      if (sessions?.size === 0) bySymbol.delete(symbol);
+    }
+    if (current.size === 0) session.subscriptions.delete(channel);
+  }
+
+  /** Drop the channel's subscription, whatever it is. */
+  private leave(session: ClientSession, channel: string): void {
+    const current = session.subscriptions.get(channel);
+    if (current === "*") {
+      this.subscribers(channel).all.delete(session);
+      session.subscriptions.delete(channel);
+    } else if (current !== undefined) {
+      this.removeSymbols(session, channel, [...current]);
     }
   }
 }

@@ -10,7 +10,8 @@ import type { Logger } from "pino";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { GatewayConfig } from "../config.js";
 import type { ClientMessageHandler } from "./client-messages.js";
-import { ClientSession } from "./client-session.js";
+import { ClientSession, closeWithGrace } from "./client-session.js";
+import type { ChannelDelivery } from "./delivery/channel-delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
@@ -33,6 +34,7 @@ export interface WebSocketEndpointOptions {
   index: SubscriptionIndex;
   handler: ClientMessageHandler;
   writer: OutboundWriter;
+  deliveries: ReadonlyMap<string, ChannelDelivery>;
   channelNames: readonly string[];
 }
 
@@ -89,7 +91,14 @@ export class WebSocketEndpoint {
 
   private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", () => socket.destroy());
-    const url = new URL(request.url ?? "/", "http://gateway");
+    let url: URL;
+    try {
+      url = new URL(request.url ?? "/", "http://gateway");
+    } catch {
+      // An unparsable request line (e.g. "GET //[") must be refused, not thrown out of the listener.
+      refuse(socket, { status: 400, statusText: "Bad Request", message: "Malformed request URL" });
+      return;
+    }
     const requested = url.searchParams.get("client_id");
     const refusal = this.refusalFor(url.pathname, requested);
     if (refusal) {
@@ -124,7 +133,7 @@ export class WebSocketEndpoint {
   }
 
   private connected(ws: WebSocket, clientId: string): void {
-    const { config, logger, index, handler, writer } = this.options;
+    const { config, logger, index, handler, writer, deliveries } = this.options;
     ws.on("error", (error) => logger.debug({ err: error, clientId }, "WebSocket error"));
     const previous = this.clients.get(clientId);
     if (!previous && this.clients.size >= config.WEBSOCKET_MAX_CONNECTIONS) {
@@ -133,12 +142,8 @@ export class WebSocketEndpoint {
         { clientId, max: config.WEBSOCKET_MAX_CONNECTIONS },
         "connection refused: maximum connections reached",
       );
-      ws.close(
-        CloseCodes.TRY_AGAIN_LATER.code,
-        `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`,
-      );
-      const timer = setTimeout(() => ws.terminate(), config.WEBSOCKET_CLOSE_GRACE_MS);
-      ws.once("close", () => clearTimeout(timer));
+      const reason = `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`;
+      closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
       return;
     }
     if (previous) {
@@ -156,15 +161,27 @@ export class WebSocketEndpoint {
     this.counters.accepted++;
     if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session);
     session.send(this.welcome(session), true);
+    // The auto-subscribe default is a subscription like any other: the client gets the latest
+    // known prices and portfolios at once instead of waiting for them to change.
+    if (config.WEBSOCKET_AUTO_SUBSCRIBE)
+      for (const delivery of deliveries.values()) delivery.snapshot(session, "*");
 
     ws.on("message", (data, isBinary) => {
+      // A connection being closed (replaced, slow consumer) no longer acts: it could otherwise
+      // subscribe itself back into the index during its close grace period.
+      if (session.closing) return;
       session.alive = true;
       this.counters.messagesIn++;
       if (isBinary) {
         handler.sendError(session, "INVALID_MESSAGE", undefined);
         return;
       }
-      handler.handle(session, data.toString());
+      try {
+        handler.handle(session, data.toString());
+      } catch (error) {
+        // A bug (ours or a plugin's) on one message must not take the process down.
+        logger.error({ err: error, clientId }, "client message handling failed");
+      }
     });
     ws.on("pong", () => {
       session.alive = true;

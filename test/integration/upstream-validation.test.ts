@@ -51,9 +51,11 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/** A connected client with the connect-time snapshot (latest prices, portfolios) consumed. */
 async function connect(): Promise<TestClient> {
   const client = await TestClient.connect(running.wsUrl);
   clients.push(client);
+  await client.drainUntilPong();
   return client;
 }
 

@@ -116,7 +116,6 @@
                     "x-parser-schema-id": "<anonymous-schema-8>"
                   },
                   {
-                    "maxItems": 1000,
                     "type": "array",
                     "items": {
                       "type": "string",
@@ -213,7 +212,6 @@
                     "x-parser-schema-id": "<anonymous-schema-17>"
                   },
                   {
-                    "maxItems": 1000,
                     "type": "array",
                     "items": {
                       "type": "string",
@@ -697,6 +695,7 @@
                   "UNKNOWN_MESSAGE_TYPE",
                   "UNKNOWN_CHANNEL",
                   "INVALID_SYMBOLS",
+                  "TOO_MANY_SYMBOLS",
                   "SUBSCRIPTION_CONFLICT"
                 ],
                 "description": "Machine-readable code (docs/errors.md)",

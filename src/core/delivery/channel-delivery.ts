@@ -19,13 +19,18 @@ import { encodeFrame } from "./frame-encoder.js";
 const NO_KEY = "\u0000";
 
 export interface DeliveryCounters {
-  /** Frames queued to clients (one per recipient). */
+  /** Frames handed to clients' outbound queues (one per recipient). */
   framesOut: number;
+  /** Conflation keys forgotten because the channel held WEBSOCKET_MAX_CONFLATED_KEYS already. */
+  keysEvicted: number;
 }
 
 export class ChannelDelivery {
-  readonly counters: DeliveryCounters = { framesOut: 0 };
-  /** Conflation state: latest message per key, and the keys changed since the last flush. */
+  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0 };
+  /**
+   * Conflation state: latest message per key, least recently updated first (bounded by
+   * maxConflatedKeys), and the keys changed since the last flush.
+   */
   private readonly latest = new Map<string, unknown>();
   private readonly changed = new Set<string>();
   /**
@@ -40,6 +45,7 @@ export class ChannelDelivery {
     private readonly channel: LoadedChannel,
     private readonly index: SubscriptionIndex,
     private readonly logger: Logger,
+    private readonly maxConflatedKeys: number,
   ) {}
 
   get name(): string {
@@ -75,11 +81,15 @@ export class ChannelDelivery {
     const { plugin } = this.channel;
     const key = plugin.key(message);
     if (this.conflated) {
+      // Build the frame once now, so that a message the plugin cannot render is rejected at
+      // ingest (counted as plugin_error) instead of breaking every later flush and snapshot.
+      plugin.toFrame(message, new Date());
       const slot = key ?? NO_KEY;
-      // Re-insert so that iteration order follows recency; the latest value wins.
+      // Re-insert so that iteration order follows recency: the first key is the stalest.
       this.latest.delete(slot);
       this.latest.set(slot, message);
       this.changed.add(slot);
+      if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
       return;
     }
     const frame = encodeFrame(plugin.toFrame(message, new Date()));
@@ -87,6 +97,14 @@ export class ChannelDelivery {
       session.send(frame, true);
       this.counters.framesOut++;
     });
+  }
+
+  /** Upstream keeps inventing keys (symbols, accounts): forget the one not updated for longest. */
+  private evictStalest(): void {
+    const stalest = this.latest.keys().next().value as string;
+    this.latest.delete(stalest);
+    this.changed.delete(stalest);
+    this.counters.keysEvicted++;
   }
 
   /** Send a newly subscribed client the latest known values of what it just subscribed to. */
@@ -124,6 +142,7 @@ export class ChannelDelivery {
 
   /** Did this client's subscribe snapshot already carry the slot's current value? */
   private alreadySent(session: ClientSession, slot: string): boolean {
+    if (this.snapshotted.size === 0) return false;
     const sent = this.snapshotted.get(session);
     return sent?.has(slot) === true && sent.get(slot) === this.latest.get(slot);
   }
@@ -146,10 +165,12 @@ export class ChannelDelivery {
   private flushMerged(changed: string[]): void {
     const now = new Date();
     const { all, bySymbol } = this.index.subscribers(this.name);
-    // Clients that want the same keys get the same bytes: frames are cached by their key list.
+    // Clients that want the same keys get the same bytes: frames are cached by their key list
+    // (JSON-encoded, so no key can make two different lists look alike).
     const shared = new Map<string, Buffer>();
-    const sendSlots = (session: ClientSession, slots: string[], cacheKey = slots.join(NO_KEY)) => {
+    const sendSlots = (session: ClientSession, slots: string[]) => {
       if (slots.length === 0) return;
+      const cacheKey = JSON.stringify(slots);
       let frame = shared.get(cacheKey);
       if (!frame) {
         frame = encodeFrame(this.merge(slots, now));
@@ -157,28 +178,38 @@ export class ChannelDelivery {
       }
       this.sendTo(session, frame);
     };
-    const everything = changed.join(NO_KEY);
+    let everything: Buffer | undefined;
     for (const session of all) {
-      if (this.snapshotted.has(session))
+      if (this.snapshotted.has(session)) {
         sendSlots(
           session,
           changed.filter((slot) => !this.alreadySent(session, slot)),
         );
-      else sendSlots(session, changed, everything);
+      } else {
+        everything ??= encodeFrame(this.merge(changed, now));
+        this.sendTo(session, everything);
+      }
     }
     if (bySymbol.size === 0) return;
     // Which changed keys each symbol-subscribed client wants. `changed` has one order for
     // everybody, so two clients wanting the same keys get equal lists and share one frame.
+    // A message about no key in particular is wanted by every subscriber.
     const wanted = new Map<ClientSession, string[]>();
+    const want = (session: ClientSession, slot: string) => {
+      if (this.alreadySent(session, slot)) return;
+      const slots = wanted.get(session);
+      if (slots) slots.push(slot);
+      else wanted.set(session, [slot]);
+    };
     for (const slot of changed) {
-      const sessions = bySymbol.get(slot);
-      if (!sessions) continue;
-      for (const session of sessions) {
-        if (this.alreadySent(session, slot)) continue;
-        const slots = wanted.get(session);
-        if (slots) slots.push(slot);
-        else wanted.set(session, [slot]);
+      if (slot === NO_KEY) {
+        const everyone = new Set<ClientSession>();
+        for (const sessions of bySymbol.values()) for (const session of sessions) everyone.add(session);
+        for (const session of everyone) want(session, slot);
+        continue;
       }
+      const sessions = bySymbol.get(slot);
+      if (sessions) for (const session of sessions) want(session, slot);
     }
     for (const [session, slots] of wanted) sendSlots(session, slots);
   }

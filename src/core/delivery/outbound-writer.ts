@@ -38,8 +38,11 @@ export class OutboundWriter {
     if (session.closing) return;
     // bufferedAmount is what ws and the socket hold in user space; pending is this turn's share.
     const queued = session.socket.bufferedAmount + session.pendingBytes;
-    if (!lossless && queued > this.limits.conflatedDropBytes) {
-      session.droppedFrames++;
+    // Conflated data is never worth a disconnect: it is skipped, and the next flush carries newer values.
+    if (
+      !lossless &&
+      (queued > this.limits.conflatedDropBytes || queued + frame.length > this.limits.maxBufferedBytes)
+    ) {
       this.counters.framesDropped++;
       return;
     }

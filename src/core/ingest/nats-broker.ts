@@ -7,6 +7,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Broker, BrokerEvent, MessageHandler } from "./broker.js";
 
+/** Random extra wait added to each reconnect attempt, so a fleet of gateways does not reconnect in lockstep. */
+const RECONNECT_JITTER_MS = 100;
+
 export interface NatsBrokerOptions {
   servers: string[];
   reconnectWaitMs: number;
@@ -21,6 +24,8 @@ export class NatsBroker implements Broker {
   private closing = false;
   private readonly pending: { subject: string; handler: MessageHandler }[] = [];
   private readonly listeners: ((event: BrokerEvent) => void)[] = [];
+  /** Cuts the pause between first-connection attempts short (on close). */
+  private wake: () => void = () => {};
 
   constructor(private readonly options: NatsBrokerOptions) {}
 
@@ -45,6 +50,7 @@ export class NatsBroker implements Broker {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.wake();
     const connection = this.connection;
     this.connection = undefined;
     this.connected = false;
@@ -58,21 +64,26 @@ export class NatsBroker implements Broker {
 
   private async connectForever(): Promise<void> {
     const { servers, reconnectWaitMs, logger } = this.options;
-    let connection: NatsConnection;
-    try {
-      connection = await connect({
-        servers,
-        name: "trading-stream-gateway",
-        // Absent at start is a normal state (NATS may come up after us): keep trying, forever.
-        waitOnFirstConnect: true,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: reconnectWaitMs,
-        reconnectJitter: Math.min(100, reconnectWaitMs),
-      });
-    } catch (error) {
-      logger.error({ err: error, servers }, "NATS connection failed for good");
-      return;
+    let connection: NatsConnection | undefined;
+    // Absent at start is a normal state (NATS may come up after us): keep trying until closed.
+    // Our own loop rather than the library's waitOnFirstConnect, so that close() can stop it.
+    for (let attempt = 0; !this.closing; attempt++) {
+      try {
+        connection = await connect({
+          servers,
+          name: "trading-stream-gateway",
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: reconnectWaitMs,
+          reconnectJitter: Math.min(RECONNECT_JITTER_MS, reconnectWaitMs),
+        });
+        break;
+      } catch (error) {
+        if (attempt === 0)
+          logger.warn({ err: error, servers }, "NATS not reachable yet; retrying until it is");
+        await this.pause(reconnectWaitMs);
+      }
     }
+    if (!connection) return;
     if (this.closing) {
       await connection.close();
       return;
@@ -81,11 +92,23 @@ export class NatsBroker implements Broker {
     for (const { subject, handler } of this.pending.splice(0)) this.attach(connection, subject, handler);
     // A round trip proves the server has processed our SUBs: only then are we really subscribed.
     await connection.flush().catch(() => undefined);
+    if (this.closing) return; // close() took over the connection meanwhile
     this.connected = true;
     const server = connection.getServer();
     logger.info({ server }, "connected to NATS");
     this.emit({ type: "connected", server });
     void this.watchStatus(connection);
+  }
+
+  /** A sleep that close() cuts short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private attach(connection: NatsConnection, subject: string, handler: MessageHandler): void {

@@ -1,0 +1,207 @@
+/**
+ * What clients and publishers must not be able to do to the gateway: crash it with a malformed
+ * request, grow its memory without bound, or get healthy clients disconnected; plus the
+ * connect-time snapshot and readiness during shutdown.
+ */
+import { connect as tcpConnect } from "node:net";
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+
+async function gateway(env: Record<string, string> = {}, pluginsDir?: string): Promise<RunningGateway> {
+  const running = await startGateway(
+    { NATS_URL: nats.url, WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", ...env },
+    pluginsDir,
+  );
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+async function client(url: string, options: { record?: boolean } = {}): Promise<TestClient> {
+  const connected = await TestClient.connect(url, options);
+  clients.push(connected);
+  return connected;
+}
+
+function tick(symbol: string, price: number): void {
+  publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price }));
+}
+
+async function metrics(running: RunningGateway): Promise<string> {
+  return (await fetch(`${running.httpUrl}/metrics`)).text();
+}
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((each) => each.close()));
+});
+
+afterAll(async () => {
+  for (const running of gateways) await running.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+describe("malformed upgrade requests", () => {
+  it("answers an unparsable request URL with 400 and keeps serving", async () => {
+    const running = await gateway();
+    const response = await new Promise<string>((resolve) => {
+      const socket = tcpConnect(running.port, "127.0.0.1", () => {
+        socket.write(
+          "GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+      });
+      let text = "";
+      socket.on("data", (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on("close", () => resolve(text));
+    });
+    expect(response).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    const healthy = await client(running.wsUrl);
+    expect((await healthy.request({ type: "ping" })).type).toBe("pong");
+  });
+});
+
+describe("symbol limits", () => {
+  it("refuses a subscribe listing more than WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE symbols, changing nothing", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE: "3" });
+    const connected = await client(running.wsUrl);
+    const reply = await connected.request(
+      { type: "subscribe", channel: "signals", symbols: ["A", "B", "C", "D"] },
+      1,
+    );
+    expect(reply).toMatchObject({
+      type: "error",
+      code: "TOO_MANY_SYMBOLS",
+      error: "Too many symbols: at most 3 per message",
+      id: 1,
+    });
+    // Still on the auto-subscribe default: the refused request did not replace it.
+    expect(
+      await connected.request({ type: "subscribe", channel: "signals", symbols: ["A"] }, 2),
+    ).toMatchObject({
+      type: "subscribed",
+      symbols: ["A"],
+    });
+  });
+
+  it("refuses a subscribe that would take the connection past WEBSOCKET_MAX_SYMBOLS_PER_CLIENT", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: "4" });
+    const connected = await client(running.wsUrl);
+    expect(
+      await connected.request({ type: "subscribe", channel: "signals", symbols: ["A", "B", "C"] }, 1),
+    ).toMatchObject({
+      type: "subscribed",
+      symbols: ["A", "B", "C"],
+    });
+    // Re-listing held symbols costs nothing; two new ones would make 5.
+    expect(
+      await connected.request({ type: "subscribe", channel: "trades", symbols: ["A", "B"] }, 2),
+    ).toMatchObject({
+      type: "error",
+      code: "TOO_MANY_SYMBOLS",
+      error: "Too many symbols: at most 4 per connection",
+    });
+    expect(
+      await connected.request({ type: "subscribe", channel: "signals", symbols: ["A", "B", "C", "D"] }, 3),
+    ).toMatchObject({
+      type: "subscribed",
+      symbols: ["A", "B", "C", "D"],
+    });
+    // Freeing symbols makes room again.
+    await connected.request({ type: "unsubscribe", channel: "signals", symbols: ["A", "B"] }, 4);
+    expect(
+      await connected.request({ type: "subscribe", channel: "trades", symbols: ["X", "Y"] }, 5),
+    ).toMatchObject({
+      type: "subscribed",
+      symbols: ["X", "Y"],
+    });
+  });
+});
+
+describe("conflated data under pressure", () => {
+  it("skips a conflated frame that does not fit a client's buffer instead of disconnecting the client", async () => {
+    const running = await gateway({
+      WEBSOCKET_MAX_BUFFERED_BYTES: "4096",
+      WEBSOCKET_CONFLATED_DROP_BYTES: "2048",
+    });
+    const connected = await client(running.wsUrl);
+    for (let i = 0; i < 200; i++) tick(`SYM${i}`, i + 1); // one merged frame of ~5 KB
+    await waitForIngest(running, publisher, "price_updates", 200);
+    running.gateway.deliveries.get("price_updates")?.flush();
+    expect(await connected.drainUntilPong()).toEqual([]);
+    expect(connected.closeEvent).toBeUndefined();
+    expect(await metrics(running)).toContain("gateway_frames_dropped_total 1");
+  });
+
+  it("remembers at most WEBSOCKET_MAX_CONFLATED_KEYS keys per channel, forgetting the stalest", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_CONFLATED_KEYS: "3" });
+    for (const [position, symbol] of ["A", "B", "C", "D", "E"].entries()) tick(symbol, position + 1);
+    tick("C", 30); // C becomes the freshest: A and B are the stalest and go
+    await waitForIngest(running, publisher, "price_updates", 6);
+    const connected = await client(running.wsUrl);
+    const snapshot = await connected.next("price_update");
+    expect(Object.keys(snapshot.symbols as object)).toEqual(["D", "E", "C"]);
+    expect(await metrics(running)).toContain(
+      'gateway_conflated_keys_evicted_total{channel="price_updates"} 2',
+    );
+  });
+});
+
+describe("a plugin that throws on valid data", () => {
+  it("rejects that message as plugin_error at ingest; the channel and the process carry on", async () => {
+    const running = await gateway({}, path.resolve(import.meta.dirname, "../fixtures/plugins-throwing"));
+    publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "boom" }));
+    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
+    await waitForIngest(running, publisher, "quotes", 2);
+    const connected = await client(running.wsUrl, { record: false });
+    expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "2" });
+    expect(
+      await connected.request({ type: "subscribe", channel: "quotes", symbols: ["AAPL", "MSFT"] }, 1),
+    ).toMatchObject({
+      type: "subscribed",
+    });
+    expect(await metrics(running)).toContain(
+      'gateway_upstream_invalid_total{channel="quotes",reason="plugin_error"} 1',
+    );
+  });
+});
+
+describe("connect-time snapshot", () => {
+  it("gives an auto-subscribed client the latest prices right after the welcome frame", async () => {
+    const running = await gateway();
+    tick("AAPL", 150.25);
+    tick("AAPL", 151);
+    await waitForIngest(running, publisher, "price_updates", 2);
+    const connected = await client(running.wsUrl);
+    const [snapshot] = await connected.drainUntilPong();
+    expect(snapshot).toMatchObject({ type: "price_update", symbols: { AAPL: { price: 151 } } });
+  });
+});
+
+describe("shutdown", () => {
+  it("reports not ready as soon as shutdown begins", async () => {
+    const running = await startGateway({ NATS_URL: nats.url });
+    await waitUntilReady(running);
+    await client(running.wsUrl);
+    expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
+    const closing = running.close();
+    const during = await fetch(`${running.httpUrl}/readyz`);
+    expect(during.status).toBe(503);
+    await closing;
+  });
+});
