@@ -10,17 +10,26 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { ConfigError, type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
-import type { ChannelPlugin, LoadedChannel } from "./plugin.js";
+import { type ChannelPlugin, frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "./protocol.js";
 
 export class PluginLoadError extends Error {
   override name = "PluginLoadError";
-  constructor(
-    readonly plugin: string,
-    problem: string,
-  ) {
-    super(`Plugin "${plugin}": ${problem}`);
+  /** The channel name when the plugin has one, else its folder. */
+  readonly plugin: string;
+  constructor(folder: string, problem: string, channelName?: string) {
+    const named = channelName !== undefined && channelName !== folder;
+    super(
+      named ? `Plugin "${channelName}" (folder "${folder}"): ${problem}` : `Plugin "${folder}": ${problem}`,
+    );
+    this.plugin = channelName ?? folder;
   }
 }
+
+/** Frame types of the protocol itself: a channel's frames must not be mistaken for them. */
+const PROTOCOL_FRAME_TYPES = new Set(
+  [...CLIENT_FRAMES, ...SERVER_CONTROL_FRAMES].map((schema) => frameTypeOf(schema)),
+);
 
 const ENTRY_FILES = ["index.ts", "index.mts", "index.js", "index.mjs"];
 
@@ -113,18 +122,22 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     const problems = shape.error.issues.map((issue) =>
       issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message,
     );
-    throw new PluginLoadError(describe(folder, candidate), problems.join("; "));
+    throw new PluginLoadError(folder, problems.join("; "), nameOf(candidate));
   }
   const plugin = candidate as ChannelPlugin;
-  const label = describe(folder, plugin);
+  const fail = (problem: string): never => {
+    throw new PluginLoadError(folder, problem, plugin.name);
+  };
+  const type = frameTypeOf(plugin.outbound);
+  if (type === undefined) fail('outbound must be a z.object whose `type` is a z.literal("...")');
+  if (type !== undefined && PROTOCOL_FRAME_TYPES.has(type)) {
+    fail(`outbound frame type "${type}" is a protocol frame type; choose another`);
+  }
   const overrideVariable = `${SUBJECT_OVERRIDE_PREFIX}${plugin.name.toUpperCase()}`;
   const subject = config.subjectOverrides[plugin.name] ?? plugin.subject;
   if (!isValidSubject(subject)) {
     const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
-    throw new PluginLoadError(
-      label,
-      `subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`,
-    );
+    fail(`subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
   }
   const { delivery } = plugin;
   let intervalMs: number | undefined;
@@ -132,15 +145,12 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     intervalMs =
       typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
-      throw new PluginLoadError(
-        label,
-        `delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`,
-      );
+      fail(`delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
     }
   }
   const merges = delivery.mode === "conflate" && delivery.merge;
   if (merges && typeof plugin.mergeFrames !== "function") {
-    throw new PluginLoadError(label, "delivery.merge is true, so mergeFrames(messages, now) is required");
+    fail("delivery.merge is true, so mergeFrames(messages, now) is required");
   }
   // Build frames from the examples and check them against the outbound schema: a plugin whose
   // hooks and schemas disagree fails here, at start-up, not in front of a client.
@@ -148,48 +158,56 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     const inbound = plugin.inbound.safeParse(example);
     if (!inbound.success) {
       const message = inbound.error.issues[0]?.message;
-      throw new PluginLoadError(label, `examples[${position}] fails the inbound schema: ${message}`);
+      fail(`examples[${position}] fails the inbound schema: ${message}`);
     }
-    checkFrame(label, `toFrame(examples[${position}])`, plugin, () =>
+    checkFrame(fail, `toFrame(examples[${position}])`, plugin, () =>
       plugin.toFrame(inbound.data, new Date()),
     );
     return inbound.data;
   });
   if (merges)
-    checkFrame(label, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
+    checkFrame(fail, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
   return { plugin, subject, intervalMs, source: folder };
 }
 
 /** Run a frame-building hook and check its result against the plugin's outbound schema. */
-function checkFrame(label: string, call: string, plugin: ChannelPlugin, build: () => unknown): void {
+function checkFrame(
+  fail: (problem: string) => never,
+  call: string,
+  plugin: ChannelPlugin,
+  build: () => unknown,
+): void {
   let frame: unknown;
   try {
     frame = build();
   } catch (error) {
-    throw new PluginLoadError(label, `${call} threw: ${(error as Error).message}`);
+    fail(`${call} threw: ${(error as Error).message}`);
   }
   const outbound = plugin.outbound.safeParse(frame);
   if (!outbound.success) {
     const issue = outbound.error.issues[0];
     const at = issue?.path.join(".") || "(root)";
-    throw new PluginLoadError(label, `${call} fails the outbound schema at ${at}: ${issue?.message}`);
+    fail(`${call} fails the outbound schema at ${at}: ${issue?.message}`);
   }
 }
 
 /** Problems only visible across plugins: duplicate names and subjects that overlap. */
 function checkTogether(loaded: LoadedChannel[]): void {
   for (const [position, channel] of loaded.entries()) {
+    const fail = (problem: string): never => {
+      throw new PluginLoadError(channel.source, problem, channel.plugin.name);
+    };
     for (const earlier of loaded.slice(0, position)) {
-      const label = describe(channel.source, channel.plugin);
       if (earlier.plugin.name === channel.plugin.name) {
-        throw new PluginLoadError(
-          label,
-          `duplicate channel name; folder "${earlier.source}" already defines it`,
+        fail(`duplicate channel name; folder "${earlier.source}" already defines it`);
+      }
+      if (frameTypeOf(earlier.plugin.outbound) === frameTypeOf(channel.plugin.outbound)) {
+        fail(
+          `outbound frame type "${frameTypeOf(channel.plugin.outbound)}" is already used by plugin "${earlier.plugin.name}"`,
         );
       }
       if (subjectsOverlap(earlier.subject, channel.subject)) {
-        throw new PluginLoadError(
-          label,
+        fail(
           `subject ${JSON.stringify(channel.subject)} clashes with ${JSON.stringify(earlier.subject)} of plugin "${earlier.plugin.name}" (folder "${earlier.source}")`,
         );
       }
@@ -197,7 +215,7 @@ function checkTogether(loaded: LoadedChannel[]): void {
   }
 }
 
-function describe(folder: string, candidate: unknown): string {
+function nameOf(candidate: unknown): string | undefined {
   const name = (candidate as { name?: unknown }).name;
-  return typeof name === "string" && name !== folder ? `${name}" (folder "${folder}` : folder;
+  return typeof name === "string" ? name : undefined;
 }

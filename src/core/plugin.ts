@@ -68,3 +68,9 @@ export interface LoadedChannel {
   /** Folder the plugin came from, for error messages and logs. */
   source: string;
 }
+
+/** The `type` literal a frame schema declares ("price_update", "pong", ...), if it declares one. */
+export function frameTypeOf(schema: z.ZodType): string | undefined {
+  const value = (schema as unknown as { shape?: { type?: { value?: unknown } } }).shape?.type?.value;
+  return typeof value === "string" ? value : undefined;
+}

@@ -10,7 +10,7 @@
  */
 import type { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
-import type { LoadedChannel } from "../core/plugin.js";
+import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
@@ -32,12 +32,11 @@ interface MessageSpec {
   refine?: (schema: JsonSchema) => void;
 }
 
-/** The frame type a schema's `type` literal names ("ping", "price_update", ...). */
+/** The frame type a schema's `type` literal names (the loader guarantees plugins have one). */
 function frameType(schema: z.ZodType): string {
-  const shape = (schema as unknown as { shape?: { type?: { value?: unknown } } }).shape;
-  const value = shape?.type?.value;
-  if (typeof value !== "string") throw new Error("frame schema without a literal `type`");
-  return value;
+  const type = frameTypeOf(schema);
+  if (type === undefined) throw new Error("frame schema without a literal `type`");
+  return type;
 }
 
 function pascal(id: string): string {

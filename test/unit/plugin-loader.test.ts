@@ -117,6 +117,27 @@ describe("malformed plugins stop loading with an error naming the plugin and the
     expect(error.message).toContain('folder "a"');
   });
 
+  it("an outbound schema without a literal type", async () => {
+    const error = await loadError(fixture("plugins-frame-type-missing"));
+    expect(error.message).toBe(
+      'Plugin "bad": outbound must be a z.object whose `type` is a z.literal("...")',
+    );
+  });
+
+  it("an outbound frame type that is a protocol frame type", async () => {
+    const error = await loadError(fixture("plugins-frame-type-protocol"));
+    expect(error.message).toBe(
+      'Plugin "bad": outbound frame type "error" is a protocol frame type; choose another',
+    );
+  });
+
+  it("two plugins with the same outbound frame type", async () => {
+    const error = await loadError(fixture("plugins-frame-type-duplicate"));
+    expect(error.message).toBe(
+      'Plugin "beta" (folder "b"): outbound frame type "alert" is already used by plugin "alpha"',
+    );
+  });
+
   it("two plugins whose subjects overlap (a.> and a.b)", async () => {
     const error = await loadError(fixture("plugins-clash"));
     expect(error.message).toContain('Plugin "two"');
