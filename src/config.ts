@@ -21,6 +21,10 @@ export const configSchema = z.object({
   // --- HTTP / WebSocket listener -------------------------------------------------------------
   PORT: z.coerce.number().int().min(0).max(65535).default(8000).describe("HTTP and WebSocket port"),
   HOST: z.string().min(1).default("0.0.0.0").describe("Interface to listen on"),
+  PLUGINS_DIR: z
+    .string()
+    .optional()
+    .describe("Folder of channel plugins (one subfolder each); unset: plugins/ of this installation"),
   LOG_LEVEL: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info")

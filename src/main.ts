@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   if (existsSync(".env")) process.loadEnvFile(".env");
   const config = loadConfig();
   const logger = pino({ level: config.LOG_LEVEL });
-  const gateway = await buildGateway({ config, logger });
+  const gateway = await buildGateway({ config, logger, pluginsDir: config.PLUGINS_DIR });
 
   let market: SimulatedMarket | undefined;
   if (gateway.broker.kind === "embedded") {
