@@ -1,0 +1,109 @@
+/**
+ * One client of a benchmark target, as a load worker opens it: connect, hand every data message's
+ * text to `onMessage`, and close without waiting. Each target speaks its own protocol; this file
+ * hides the difference so workers measure all four the same way.
+ */
+import { wsconnect } from "@nats-io/nats-core";
+import { io, type ManagerOptions, type SocketOptions } from "socket.io-client";
+import WebSocket from "ws";
+import type { TargetName } from "./targets.js";
+
+export interface BenchClient {
+  close(): void;
+  /**
+   * Stop reading from the socket (the client stays connected), for slow-consumer scenarios: the
+   * kernel buffers fill and the server sees a client that cannot keep up. Only the plain `ws`
+   * clients (gateway, naive-ws) can do this; Socket.IO and nats.ws hide their socket.
+   */
+  pause?(): void;
+}
+
+export interface ConnectClientOptions {
+  /** Source address (127.0.0.2, 127.0.0.3, …) so many clients do not exhaust one address's ports. */
+  localAddress?: string;
+  /** NATS subject, for nats-ws clients, which subscribe themselves. */
+  subject: string;
+  onMessage: (text: string) => void;
+  onClose?: (code: number) => void;
+}
+
+/** The gateway's bench frames start like this (JSON.stringify keeps `type` first). */
+const BENCH_FRAME_PREFIX = '{"type":"bench"';
+
+export async function connectClient(
+  target: TargetName,
+  url: string,
+  opts: ConnectClientOptions,
+): Promise<BenchClient> {
+  switch (target) {
+    case "gateway":
+      // The welcome frame and other channels' frames are skipped with a prefix check, not a parse.
+      return connectWebSocket(url, opts, (text) => text.startsWith(BENCH_FRAME_PREFIX));
+    case "naive-ws":
+      return connectWebSocket(url, opts, () => true);
+    case "socketio":
+      return connectSocketIo(url, opts);
+    case "nats-ws":
+      return connectNatsWebSocket(url, opts);
+  }
+}
+
+function connectWebSocket(
+  url: string,
+  opts: ConnectClientOptions,
+  isData: (text: string) => boolean,
+): Promise<BenchClient> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { localAddress: opts.localAddress, perMessageDeflate: false });
+    socket.on("message", (data) => {
+      const text = data.toString();
+      if (isData(text)) opts.onMessage(text);
+    });
+    socket.once("open", () => {
+      socket.off("error", reject);
+      // After open, errors are followed by "close", which is what callers hear about.
+      socket.on("error", () => {});
+      resolve({ close: () => socket.close(), pause: () => socket.pause() });
+    });
+    socket.once("error", reject);
+    socket.once("close", (code) => opts.onClose?.(code));
+  });
+}
+
+function connectSocketIo(url: string, opts: ConnectClientOptions): Promise<BenchClient> {
+  // engine.io-client 6 copies `localAddress` from its options into the `ws` constructor in Node
+  // (transports/websocket.js picks it along with agent, ca, …), but its types do not declare it.
+  const options: Partial<ManagerOptions & SocketOptions> & { localAddress?: string } = {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnection: false,
+    localAddress: opts.localAddress,
+  };
+  return new Promise((resolve, reject) => {
+    const socket = io(url, options);
+    socket.on("m", (text: string) => opts.onMessage(text));
+    socket.once("connect", () => {
+      socket.off("connect_error", reject);
+      resolve({ close: () => socket.disconnect() });
+    });
+    socket.once("connect_error", reject);
+    // Socket.IO reports reasons, not close codes: 1000 for a disconnect we asked for, 1006 otherwise.
+    socket.on("disconnect", (reason) => opts.onClose?.(reason === "io client disconnect" ? 1000 : 1006));
+  });
+}
+
+async function connectNatsWebSocket(url: string, opts: ConnectClientOptions): Promise<BenchClient> {
+  // nats-core's WebSocket transport uses the global WebSocket, which Node 20 lacks; `ws` fills in.
+  // It constructs the socket itself from a URL only, so `localAddress` cannot be passed: nats-ws
+  // clients all connect from 127.0.0.1.
+  (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+  const nc = await wsconnect({ servers: url, noEcho: true, reconnect: false });
+  nc.subscribe(opts.subject, { callback: (_error, msg) => opts.onMessage(msg.string()) });
+  // The subscription is live only once the server has processed it: publishing may start after.
+  await nc.flush();
+  if (opts.onClose) {
+    const onClose = opts.onClose;
+    void nc.closed().then((error) => onClose(error ? 1006 : 1000));
+  }
+  return { close: () => void nc.close().catch(() => undefined) };
+}

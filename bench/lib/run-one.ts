@@ -1,0 +1,219 @@
+/**
+ * One measurement: a fresh nats-server, one target server, its clients spread over worker
+ * processes and source addresses, one publisher, and everything the issue asks to measure.
+ * Every process started here is stopped here, whatever happens.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import path from "node:path";
+import type { PublisherJob, PublisherReport } from "../load/publisher.js";
+import type { WorkerCommand, WorkerReport } from "../load/worker.js";
+import { startNatsServer } from "../peers/nats-websocket.js";
+import { LatencyHistogram } from "./histogram.js";
+import { cpuPercent, cpuSample, rssBytes } from "./proc-stats.js";
+import { type RunningTarget, startTarget, type TargetName } from "./targets.js";
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const TSX = ["--import", "tsx"];
+/** Clients per worker process: each worker is one single-threaded receiver. */
+const CLIENTS_PER_WORKER = 2500;
+/** A worker above this share of one core was probably the bottleneck, not the server. */
+const GENERATOR_SATURATION_PERCENT = 85;
+/** After the publisher finishes, how long in-flight messages get to arrive. */
+const DRAIN_MS = 1500;
+
+export interface Scenario {
+  id: string;
+  title: string;
+  clients: number;
+  ratePerSecond: number;
+  payloadBytes: number;
+  durationMs: number;
+  /** Fraction of clients that stop reading for the whole run (slow consumers). */
+  stalledFraction?: number;
+  /** Idle scenario: connect, measure memory, publish nothing. */
+  idle?: boolean;
+}
+
+export interface RunResult {
+  scenario: string;
+  target: TargetName;
+  clients: number;
+  ratePerSecond: number;
+  payloadBytes: number;
+  published: number;
+  expected: number;
+  received: number;
+  lost: number;
+  deliveredPerSecond: number;
+  latencyMs: { p50: number; p99: number; p999: number; max: number };
+  serverCpuPercent: { user: number; system: number };
+  serverRssBytes: { idle: number; connected: number; busy: number };
+  rssPerConnectionBytes: number;
+  connectMs: number;
+  connectFailures: number;
+  closedByServer: number;
+  generatorCpuPercent: number;
+  generatorLimited: boolean;
+  publisherMaxLagMs: number;
+}
+
+interface Worker {
+  child: ChildProcess;
+  ask<T>(command: WorkerCommand, replyType: string): Promise<T>;
+}
+
+function startWorker(): Worker {
+  const child = fork(path.join(HERE, "../load/worker.ts"), [], {
+    execArgv: TSX,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  return {
+    child,
+    ask: <T>(command: WorkerCommand, replyType: string) =>
+      new Promise<T>((resolve, reject) => {
+        const onMessage = (message: { type: string }) => {
+          if (message.type !== replyType) return;
+          child.off("message", onMessage);
+          resolve(message as T);
+        };
+        child.on("message", onMessage);
+        child.once("exit", (code) => reject(new Error(`load worker exited (${code})`)));
+        child.send(command);
+      }),
+  };
+}
+
+function runPublisher(job: PublisherJob): Promise<PublisherReport> {
+  const child = fork(path.join(HERE, "../load/publisher.ts"), [], {
+    execArgv: TSX,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  return new Promise((resolve, reject) => {
+    child.on("message", (message: { type: string; report: PublisherReport }) => {
+      if (message.type === "done") resolve(message.report);
+    });
+    child.once("exit", (code) => code !== 0 && reject(new Error(`publisher exited (${code})`)));
+    child.send(job);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runOne(scenario: Scenario, targetName: TargetName): Promise<RunResult> {
+  const nats = await startNatsServer({ withWebSocket: targetName === "nats-ws" });
+  let target: RunningTarget | undefined;
+  const workers: Worker[] = [];
+  try {
+    target = await startTarget(targetName, { natsUrl: nats.url, natsWsUrl: nats.wsUrl, natsPid: nats.pid });
+    const rssIdle = rssBytes(target.pid);
+
+    // Clients, spread over workers and source addresses 127.0.0.2, .3, ...
+    const workerCount = Math.max(1, Math.ceil(scenario.clients / CLIENTS_PER_WORKER));
+    const connected = await Promise.all(
+      Array.from({ length: workerCount }, async (_, index) => {
+        const worker = startWorker();
+        workers.push(worker);
+        const count =
+          Math.floor(scenario.clients / workerCount) + (index < scenario.clients % workerCount ? 1 : 0);
+        return worker.ask<{ ms: number; failed: number }>(
+          {
+            type: "connect",
+            target: targetName,
+            url: target?.url ?? "",
+            count,
+            localAddress: `127.0.0.${2 + index}`,
+            subject: "bench.>",
+          },
+          "connected",
+        );
+      }),
+    );
+    const connectMs = Math.max(...connected.map((reply) => reply.ms));
+    const connectFailures = connected.reduce((sum, reply) => sum + reply.failed, 0);
+    // Let the server settle (GC of handshake garbage) before reading its memory.
+    await sleep(1000);
+    const rssConnected = rssBytes(target.pid);
+
+    let stalled = 0;
+    if (scenario.stalledFraction) {
+      const perWorker = Math.round((scenario.clients * scenario.stalledFraction) / workerCount);
+      const replies = await Promise.all(
+        workers.map((worker) =>
+          worker.ask<{ count: number }>({ type: "stall", count: perWorker }, "stalled"),
+        ),
+      );
+      stalled = replies.reduce((sum, reply) => sum + reply.count, 0);
+    }
+
+    await Promise.all(workers.map((worker) => worker.ask({ type: "reset" }, "reset-done")));
+    const cpuBefore = cpuSample(target.pid);
+    const started = Date.now();
+    const publisher = scenario.idle
+      ? { published: 0, maxLagMs: 0 }
+      : await runPublisher({
+          natsUrl: nats.url,
+          subject: "bench.feed",
+          ratePerSecond: scenario.ratePerSecond,
+          durationMs: scenario.durationMs,
+          payloadBytes: scenario.payloadBytes,
+          kind: "bench",
+        });
+    await sleep(scenario.idle ? scenario.durationMs : DRAIN_MS);
+    const cpuAfter = cpuSample(target.pid);
+    const rssBusy = rssBytes(target.pid);
+    const elapsedMs = Date.now() - started;
+
+    const reports = await Promise.all(
+      workers.map((worker) => worker.ask<{ report: WorkerReport }>({ type: "report" }, "report")),
+    );
+    const histogram = new LatencyHistogram();
+    let received = 0;
+    let generatorCpuMs = 0;
+    let busiestWorkerPercent = 0;
+    let closedByServer = 0;
+    for (const { report } of reports) {
+      histogram.merge(report.histogram);
+      received += report.received;
+      closedByServer += report.closedByServer;
+      const workerCpuMs = report.cpuUserMs + report.cpuSystemMs;
+      generatorCpuMs += workerCpuMs;
+      busiestWorkerPercent = Math.max(busiestWorkerPercent, (workerCpuMs / elapsedMs) * 100);
+    }
+    const expected = publisher.published * (scenario.clients - stalled);
+    const cpu = cpuPercent(cpuBefore, cpuAfter);
+    return {
+      scenario: scenario.id,
+      target: targetName,
+      clients: scenario.clients,
+      ratePerSecond: scenario.ratePerSecond,
+      payloadBytes: scenario.payloadBytes,
+      published: publisher.published,
+      expected,
+      received,
+      lost: Math.max(0, expected - received),
+      deliveredPerSecond: scenario.idle ? 0 : received / (scenario.durationMs / 1000),
+      latencyMs: {
+        p50: histogram.percentile(0.5),
+        p99: histogram.percentile(0.99),
+        p999: histogram.percentile(0.999),
+        max: histogram.max / 1000,
+      },
+      serverCpuPercent: cpu,
+      serverRssBytes: { idle: rssIdle, connected: rssConnected, busy: rssBusy },
+      rssPerConnectionBytes: Math.max(0, (rssConnected - rssIdle) / scenario.clients),
+      connectMs,
+      connectFailures,
+      closedByServer,
+      generatorCpuPercent: (generatorCpuMs / elapsedMs) * 100,
+      generatorLimited: busiestWorkerPercent > GENERATOR_SATURATION_PERCENT,
+      publisherMaxLagMs: publisher.maxLagMs,
+    };
+  } finally {
+    for (const worker of workers) {
+      worker.child.send({ type: "close" });
+      if (worker.child.exitCode === null) await new Promise((resolve) => worker.child.once("exit", resolve));
+    }
+    await target?.stop();
+    await nats.stop();
+  }
+}

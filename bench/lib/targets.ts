@@ -1,0 +1,250 @@
+/**
+ * Starting each benchmark target (the gateway and its peers) as a child process, and stopping it.
+ *
+ * Every TypeScript child runs as `node --import tsx <file>`, not through tsx's CLI: the CLI is a
+ * parent process that spawns a second node for the code, so its pid would be the wrong one to read
+ * CPU and RSS from. With the loader hook the pid we return is the process doing the work.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { configSchema, SUBJECT_OVERRIDE_PREFIX } from "../../src/config.js";
+import { freePort } from "../../test/helpers/free-port.js";
+
+export type TargetName = "gateway" | "naive-ws" | "nats-ws" | "socketio";
+
+export interface RunningTarget {
+  name: TargetName;
+  /** Where clients connect: ws://… for the WebSocket targets, http://… for Socket.IO. */
+  url: string;
+  /** The process that serves the clients (for /proc/<pid>/stat and /proc/<pid>/status). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface StartTargetOptions {
+  natsUrl: string;
+  /** nats-server's WebSocket listener; required for "nats-ws". */
+  natsWsUrl?: string;
+  /** nats-server's pid; "nats-ws" is served by it. */
+  natsPid?: number;
+  /** Extra or overriding gateway settings (e.g. WEBSOCKET_MAX_BUFFERED_BYTES). */
+  gatewayEnv?: Record<string, string>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BENCH_PLUGIN_DIR = fileURLToPath(new URL("../plugins/bench/", import.meta.url));
+const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+const PEER_FILES: Record<"naive-ws" | "socketio", string> = {
+  "naive-ws": fileURLToPath(new URL("../peers/naive-ws.ts", import.meta.url)),
+  socketio: fileURLToPath(new URL("../peers/socketio.ts", import.meta.url)),
+};
+
+const START_TIMEOUT_MS = 20_000;
+const READY_POLL_MS = 100;
+const GATEWAY_STOP_GRACE_MS = 10_000;
+const PEER_STOP_GRACE_MS = 5_000;
+const LOG_RING_LINES = 50;
+
+export function serverPid(target: RunningTarget): number {
+  return target.pid;
+}
+
+export async function startTarget(name: TargetName, opts: StartTargetOptions): Promise<RunningTarget> {
+  switch (name) {
+    case "gateway":
+      return startGateway(opts);
+    case "naive-ws":
+    case "socketio":
+      return startPeer(name, opts);
+    case "nats-ws":
+      return natsServerWebSocket(opts);
+  }
+}
+
+async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
+  const port = await freePort();
+  const workDir = mkdtempSync(path.join(tmpdir(), "bench-gateway-"));
+  const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
+  let child: TrackedChild | undefined;
+  try {
+    const pluginsDir = linkPluginsDir(workDir);
+    child = spawnTypeScript(path.join(REPO_ROOT, "src/main.ts"), {
+      // Runs from the scratch folder so a developer's .env in the repository cannot leak in.
+      cwd: workDir,
+      env: {
+        ...inheritedEnvWithoutGatewaySettings(),
+        NATS_URL: opts.natsUrl,
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        LOG_LEVEL: "warn",
+        PLUGINS_DIR: pluginsDir,
+        WEBSOCKET_MAX_CONNECTIONS: "60000",
+        // Seconds: keep protocol pings out of the measurement.
+        WEBSOCKET_PING_INTERVAL: "300",
+        ...opts.gatewayEnv,
+      },
+    });
+    await child.until(() => isReady(`http://127.0.0.1:${port}/readyz`), "GET /readyz returned 200");
+  } catch (error) {
+    if (child) await child.stop(GATEWAY_STOP_GRACE_MS);
+    removeWorkDir();
+    throw error;
+  }
+  const running = child;
+  return {
+    name: "gateway",
+    url: `ws://127.0.0.1:${port}/ws`,
+    pid: running.pid,
+    async stop() {
+      await running.stop(GATEWAY_STOP_GRACE_MS);
+      removeWorkDir();
+    },
+  };
+}
+
+/**
+ * A PLUGINS_DIR holding links to the real plugin folders plus the bench plugin, so the gateway
+ * serves its real channels and the benchmark one. The loader follows symlinks and resolves imports
+ * from the real path, so nothing is copied.
+ */
+function linkPluginsDir(workDir: string): string {
+  const pluginsDir = path.join(workDir, "plugins");
+  mkdirSync(pluginsDir);
+  const realPlugins = path.join(REPO_ROOT, "plugins");
+  for (const entry of readdirSync(realPlugins, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
+    if (entry.name === "bench") throw new Error("plugins/bench exists: it would clash with the bench plugin");
+    symlinkSync(path.join(realPlugins, entry.name), path.join(pluginsDir, entry.name), "dir");
+  }
+  symlinkSync(BENCH_PLUGIN_DIR, path.join(pluginsDir, "bench"), "dir");
+  return pluginsDir;
+}
+
+/** The parent's environment minus any gateway setting, so a run is configured only by this file. */
+function inheritedEnvWithoutGatewaySettings(): Record<string, string> {
+  const gatewayKeys = new Set(Object.keys(configSchema.shape));
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || gatewayKeys.has(key) || key.startsWith(SUBJECT_OVERRIDE_PREFIX)) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+async function isReady(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await response.body?.cancel();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function startPeer(name: "naive-ws" | "socketio", opts: StartTargetOptions): Promise<RunningTarget> {
+  const port = await freePort();
+  const child = spawnTypeScript(PEER_FILES[name], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, PORT: String(port), NATS_URL: opts.natsUrl },
+  });
+  try {
+    await child.until(() => child.stdoutLines.some((line) => line === `READY ${port}`), `READY ${port}`);
+  } catch (error) {
+    await child.stop(PEER_STOP_GRACE_MS);
+    throw error;
+  }
+  return {
+    name,
+    url: name === "socketio" ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}/`,
+    pid: child.pid,
+    stop: () => child.stop(PEER_STOP_GRACE_MS),
+  };
+}
+
+/** nats-server serves its own WebSocket clients: nothing to start, and the orchestrator stops it. */
+function natsServerWebSocket(opts: StartTargetOptions): RunningTarget {
+  if (!opts.natsWsUrl || opts.natsPid === undefined) {
+    throw new Error("nats-ws needs natsWsUrl and natsPid: start nats-server with its WebSocket listener");
+  }
+  return { name: "nats-ws", url: opts.natsWsUrl, pid: opts.natsPid, stop: async () => {} };
+}
+
+interface TrackedChild {
+  pid: number;
+  /** Lines the child printed on stdout (peers print only their READY line; capped at the ring size). */
+  stdoutLines: string[];
+  /** Resolve once `check` holds; reject with the child's recent output if it exits or times out. */
+  until(check: () => boolean | Promise<boolean>, what: string): Promise<void>;
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once the process is gone. */
+  stop(graceMs: number): Promise<void>;
+}
+
+function spawnTypeScript(file: string, options: { cwd: string; env: NodeJS.ProcessEnv }): TrackedChild {
+  const child = spawn(process.execPath, ["--max-old-space-size=4096", "--import", TSX_LOADER_URL, file], {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const recentLog: string[] = [];
+  const stdoutLines: string[] = [];
+  const remember = (ring: string[], line: string) => {
+    ring.push(line);
+    if (ring.length > LOG_RING_LINES) ring.shift();
+  };
+  // Reading both pipes for the child's whole life also keeps it from blocking on a full pipe.
+  if (child.stdout) {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      remember(stdoutLines, line);
+      remember(recentLog, line);
+    });
+  }
+  if (child.stderr) createInterface({ input: child.stderr }).on("line", (line) => remember(recentLog, line));
+
+  let exitDescription: string | undefined;
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exitDescription = signal ? `signal ${signal}` : `code ${code}`;
+      resolve();
+    });
+    child.once("error", (error) => {
+      spawnError = error;
+      exitDescription ??= `spawn error: ${error.message}`;
+      resolve();
+    });
+  });
+  const describe = (problem: string) =>
+    new Error(
+      `${path.relative(REPO_ROOT, file)} ${problem}; last output:\n${recentLog.join("\n") || "(none)"}`,
+      { cause: spawnError },
+    );
+
+  return {
+    get pid() {
+      return child.pid ?? -1;
+    },
+    stdoutLines,
+    async until(check, what) {
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (;;) {
+        if (exitDescription !== undefined) throw describe(`exited (${exitDescription}) before ${what}`);
+        if (await check()) return;
+        if (Date.now() > deadline)
+          throw describe(`not ready after ${START_TIMEOUT_MS} ms (waiting for ${what})`);
+        await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+      }
+    },
+    async stop(graceMs) {
+      if (exitDescription !== undefined || child.pid === undefined) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
