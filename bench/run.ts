@@ -20,6 +20,10 @@ const SUSTAINED_P99_MS = 100;
 
 const quick = process.argv.includes("--quick");
 const only = process.argv.find((argument) => argument.startsWith("--only="))?.slice("--only=".length);
+/** `--rate=N` with --quick: measure the quick scenario at another offered rate. */
+const quickRate = Number(
+  process.argv.find((argument) => argument.startsWith("--rate="))?.slice("--rate=".length) ?? 160,
+);
 
 function scenario(
   clients: number,
@@ -46,7 +50,7 @@ interface Plan {
 }
 
 function plan(): Plan[] {
-  if (quick) return [{ label: "quick", scenario: scenario(1000, 160, 300), targets: PEERS }];
+  if (quick) return [{ label: "quick", scenario: scenario(1000, quickRate, 300), targets: PEERS }];
   const steps: Plan[] = [];
   for (const clients of [1000, 10000]) {
     for (const rate of clients === 1000 ? [10, 40, 160, 640] : [10, 40, 160]) {
@@ -57,6 +61,15 @@ function plan(): Plan[] {
       }
     }
   }
+  steps.push({
+    label: "price",
+    scenario: scenario(1000, 5000, 0, {
+      id: "price-1000c-500s-5000tps",
+      title: "price channel: 500 symbols, 5,000 ticks/s, 1,000 clients x 20 symbols, 1 s interval",
+      price: { symbols: 500, perClient: 20, intervalSeconds: 1 },
+    }),
+    targets: ["gateway"],
+  });
   steps.push({
     label: "stalled",
     scenario: scenario(1000, 160, 300, {

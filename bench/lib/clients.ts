@@ -25,6 +25,11 @@ export interface ConnectClientOptions {
   subject: string;
   onMessage: (text: string) => void;
   onClose?: (code: number) => void;
+  /**
+   * Gateway only: subscribe to these symbols of this channel once open (resolving after the ack),
+   * and take that channel's frames as the data instead of the bench channel's.
+   */
+  subscribe?: { channel: string; frameType: string; symbols: string[] };
 }
 
 /** The gateway's bench frames start like this (JSON.stringify keeps `type` first). */
@@ -38,6 +43,10 @@ export async function connectClient(
   switch (target) {
     case "gateway":
       // The welcome frame and other channels' frames are skipped with a prefix check, not a parse.
+      if (opts.subscribe) {
+        const prefix = `{"type":"${opts.subscribe.frameType}"`;
+        return connectWebSocket(url, opts, (text) => text.startsWith(prefix));
+      }
       return connectWebSocket(url, opts, (text) => text.startsWith(BENCH_FRAME_PREFIX));
     case "naive-ws":
       return connectWebSocket(url, opts, () => true);
@@ -63,7 +72,19 @@ function connectWebSocket(
       socket.off("error", reject);
       // After open, errors are followed by "close", which is what callers hear about.
       socket.on("error", () => {});
-      resolve({ close: () => socket.close(), pause: () => socket.pause() });
+      const client = { close: () => socket.close(), pause: () => socket.pause() };
+      if (!opts.subscribe) {
+        resolve(client);
+        return;
+      }
+      const { channel, symbols } = opts.subscribe;
+      const onAck = (data: unknown) => {
+        if (!String(data).startsWith('{"type":"subscribed"')) return;
+        socket.off("message", onAck);
+        resolve(client);
+      };
+      socket.on("message", onAck);
+      socket.send(JSON.stringify({ type: "subscribe", channel, symbols }));
     });
     socket.once("error", reject);
     socket.once("close", (code) => opts.onClose?.(code));

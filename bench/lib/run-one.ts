@@ -32,6 +32,13 @@ export interface Scenario {
   stalledFraction?: number;
   /** Idle scenario: connect, measure memory, publish nothing. */
   idle?: boolean;
+  /** Extra gateway settings for this scenario (other peers ignore them). */
+  gatewayEnv?: Record<string, string>;
+  /**
+   * Price scenario (gateway only): `ratePerSecond` ticks spread over `symbols` symbols, each
+   * client subscribed to `perClient` of them, flushed every `intervalSeconds`.
+   */
+  price?: { symbols: number; perClient: number; intervalSeconds: number };
 }
 
 export interface RunResult {
@@ -55,6 +62,8 @@ export interface RunResult {
   generatorCpuPercent: number;
   generatorLimited: boolean;
   publisherMaxLagMs: number;
+  /** Price scenario: frames per client (expected one per interval) and foreign symbols seen. */
+  price?: { expectedPerClient: number; minPerClient: number; maxPerClient: number; foreignSymbols: number };
 }
 
 interface Worker {
@@ -104,7 +113,17 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
   let target: RunningTarget | undefined;
   const workers: Worker[] = [];
   try {
-    target = await startTarget(targetName, { natsUrl: nats.url, natsWsUrl: nats.wsUrl, natsPid: nats.pid });
+    target = await startTarget(targetName, {
+      natsUrl: nats.url,
+      natsWsUrl: nats.wsUrl,
+      natsPid: nats.pid,
+      gatewayEnv: scenario.price
+        ? { WEBSOCKET_PRICE_UPDATE_INTERVAL: String(scenario.price.intervalSeconds), ...scenario.gatewayEnv }
+        : scenario.gatewayEnv,
+    });
+    const universe = scenario.price
+      ? Array.from({ length: scenario.price.symbols }, (_, i) => `S${String(i).padStart(3, "0")}`)
+      : [];
     const rssIdle = rssBytes(target.pid);
 
     // Clients, spread over workers and source addresses 127.0.0.2, .3, ...
@@ -113,8 +132,10 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
       Array.from({ length: workerCount }, async (_, index) => {
         const worker = startWorker();
         workers.push(worker);
-        const count =
-          Math.floor(scenario.clients / workerCount) + (index < scenario.clients % workerCount ? 1 : 0);
+        const perWorker = Math.ceil(scenario.clients / workerCount);
+        const firstClient = index * perWorker;
+        const count = Math.max(0, Math.min(perWorker, scenario.clients - firstClient));
+        const price = scenario.price && { universe, perClient: scenario.price.perClient, firstClient };
         return worker.ask<{ ms: number; failed: number }>(
           {
             type: "connect",
@@ -123,6 +144,7 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
             count,
             localAddress: `127.0.0.${2 + index}`,
             subject: "bench.>",
+            price,
           },
           "connected",
         );
@@ -152,11 +174,12 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
       ? { published: 0, maxLagMs: 0 }
       : await runPublisher({
           natsUrl: nats.url,
-          subject: "bench.feed",
+          subject: scenario.price ? "market.prices" : "bench.feed",
           ratePerSecond: scenario.ratePerSecond,
           durationMs: scenario.durationMs,
           payloadBytes: scenario.payloadBytes,
-          kind: "bench",
+          kind: scenario.price ? "price" : "bench",
+          symbols: universe,
         });
     await sleep(scenario.idle ? scenario.durationMs : DRAIN_MS);
     const cpuAfter = cpuSample(target.pid);
@@ -171,7 +194,13 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
     let generatorCpuMs = 0;
     let busiestWorkerPercent = 0;
     let closedByServer = 0;
+    let foreignSymbols = 0;
+    let minPerClient = Number.POSITIVE_INFINITY;
+    let maxPerClient = 0;
     for (const { report } of reports) {
+      foreignSymbols += report.foreignSymbols;
+      minPerClient = Math.min(minPerClient, report.minPerClient);
+      maxPerClient = Math.max(maxPerClient, report.maxPerClient);
       histogram.merge(report.histogram);
       received += report.received;
       closedByServer += report.closedByServer;
@@ -179,7 +208,8 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
       generatorCpuMs += workerCpuMs;
       busiestWorkerPercent = Math.max(busiestWorkerPercent, (workerCpuMs / elapsedMs) * 100);
     }
-    const expected = publisher.published * (scenario.clients - stalled);
+    // Conflated price frames are not one per message: their expectations are in `price` below.
+    const expected = scenario.price ? received : publisher.published * (scenario.clients - stalled);
     const cpu = cpuPercent(cpuBefore, cpuAfter);
     return {
       scenario: scenario.id,
@@ -207,6 +237,12 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
       generatorCpuPercent: (generatorCpuMs / elapsedMs) * 100,
       generatorLimited: busiestWorkerPercent > GENERATOR_SATURATION_PERCENT,
       publisherMaxLagMs: publisher.maxLagMs,
+      price: scenario.price && {
+        expectedPerClient: scenario.durationMs / 1000 / scenario.price.intervalSeconds,
+        minPerClient,
+        maxPerClient,
+        foreignSymbols,
+      },
     };
   } finally {
     for (const worker of workers) {

@@ -17,7 +17,16 @@ import { preciseNow } from "../lib/now.js";
 import type { TargetName } from "../lib/targets.js";
 
 export type WorkerCommand =
-  | { type: "connect"; target: TargetName; url: string; count: number; localAddress: string; subject: string }
+  | {
+      type: "connect";
+      target: TargetName;
+      url: string;
+      count: number;
+      localAddress: string;
+      subject: string;
+      /** Price scenario: each client subscribes to `perClient` of these symbols. */
+      price?: { universe: string[]; perClient: number; firstClient: number };
+    }
   | { type: "reset" }
   | { type: "stall"; count: number }
   | { type: "report" }
@@ -31,6 +40,8 @@ export interface WorkerReport {
   cpuUserMs: number;
   cpuSystemMs: number;
   closedByServer: number;
+  /** Price scenario: symbols received that the client had not subscribed to (must be 0). */
+  foreignSymbols: number;
 }
 
 const CONNECT_CONCURRENCY = 50;
@@ -41,6 +52,12 @@ let stalled = 0;
 let histogram = new LatencyHistogram();
 let cpuAtReset = process.cpuUsage();
 let closedByServer = 0;
+let foreignSymbols = 0;
+
+/** The symbols client `index` (global numbering) watches: a fixed, overlapping selection. */
+export function watchlist(universe: string[], perClient: number, index: number): string[] {
+  return Array.from({ length: perClient }, (_, k) => universe[(index * 7 + k) % universe.length] as string);
+}
 
 /** The scheduled publish time stamped in the message: the number after `"t":`. */
 function stampOf(text: string): number {
@@ -56,11 +73,26 @@ async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>):
     while (next < command.count) {
       const index = next++;
       try {
+        const price = command.price;
+        const watched = price
+          ? new Set(watchlist(price.universe, price.perClient, price.firstClient + index))
+          : undefined;
         clients[index] = await connectClient(command.target, command.url, {
           localAddress: command.localAddress,
           subject: command.subject,
+          subscribe: watched && {
+            channel: "price_updates",
+            frameType: "price_update",
+            symbols: [...watched],
+          },
           onMessage: (text) => {
             counts[index] = (counts[index] ?? 0) + 1;
+            if (watched) {
+              // Conflated frames carry no publish stamp; check they hold only this client's symbols.
+              const frame = JSON.parse(text) as { symbols: Record<string, unknown> };
+              for (const symbol of Object.keys(frame.symbols)) if (!watched.has(symbol)) foreignSymbols++;
+              return;
+            }
             const t = stampOf(text);
             if (!Number.isNaN(t)) histogram.record(preciseNow() - t);
           },
@@ -97,6 +129,7 @@ function report(): WorkerReport {
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
     closedByServer,
+    foreignSymbols,
   };
 }
 
@@ -113,6 +146,7 @@ process.on("message", async (command: WorkerCommand) => {
       histogram = new LatencyHistogram();
       cpuAtReset = process.cpuUsage();
       closedByServer = 0;
+      foreignSymbols = 0;
       process.send?.({ type: "reset-done" });
       break;
     case "stall":
