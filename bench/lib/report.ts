@@ -2,7 +2,7 @@
  * BENCHMARKS.md and its chart (bench/results/chart.svg), written from a full run's results.
  * Every target of the benchmark issue is listed as met or not, with the figure that decides it.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { RunResult } from "./run-one.js";
 import type { TargetName } from "./targets.js";
@@ -110,6 +110,7 @@ function chart(results: RunResult[]): string {
   const y = (value: number) => bottom - ((bottom - top) * value) / maxValue;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    "<title>Delivered messages per second by peer and offered rate, 1,000 clients, 300 B payloads</title>",
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">Delivered messages/s, 1,000 clients, 300 B payloads, by offered rate</text>`,
     `<line x1="${left}" y1="${bottom}" x2="${width - 10}" y2="${bottom}" stroke="black"/>`,
@@ -143,6 +144,12 @@ function chart(results: RunResult[]): string {
   return parts.join("\n");
 }
 
+/** The hand-kept tuning log (bench/tuning.md): what was changed and what each change bought. */
+function tuningLog(): string {
+  const file = path.join(ROOT, "bench/tuning.md");
+  return existsSync(file) ? `\n${readFileSync(file, "utf8")}` : "";
+}
+
 export function writeReport(document: BenchDocument): void {
   writeFileSync(path.join(ROOT, "bench/results/chart.svg"), `${chart(document.results)}\n`);
   const markdown = `# Benchmarks
@@ -164,14 +171,14 @@ receipt (no coordinated omission).
 
 ${targetsTable(document)}
 
-Maximum sustained rate (1,000 clients, 300 B, stepping 160, 320, 640, ... msg/s; sustained = nothing
-lost and p99 < 100 ms): ${PEERS.map((peer) => `${peer} ${document.maxRates[peer] ?? "?"} msg/s`).join(", ")}.
+Maximum sustained rate (1,000 clients, 300 B, stepping 10, 20, 40, 60, 80, 120, 160, 240, ... msg/s;
+sustained = nothing lost and p99 < 100 ms): ${PEERS.map((peer) => `${peer} ${document.maxRates[peer] ?? "?"} msg/s`).join(", ")}.
 
 ![Delivered messages per second](bench/results/chart.svg)
 
 ## All runs
 
 ${resultsTable(document.results)}
-`;
+${tuningLog()}`;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
 }

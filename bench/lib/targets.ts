@@ -185,11 +185,18 @@ interface TrackedChild {
 }
 
 function spawnTypeScript(file: string, options: { cwd: string; env: NodeJS.ProcessEnv }): TrackedChild {
-  const child = spawn(process.execPath, ["--max-old-space-size=4096", "--import", TSX_LOADER_URL, file], {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // BENCH_NODE_ARGS adds node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // to profile the servers under load (the profile is written when the target exits on SIGTERM).
+  const extra = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    ["--max-old-space-size=4096", ...extra, "--import", TSX_LOADER_URL, file],
+    {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const recentLog: string[] = [];
   const stdoutLines: string[] = [];
   const remember = (ring: string[], line: string) => {
