@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(ROOT, "test/fixtures/seed-client.js");
@@ -91,35 +92,10 @@ describe("the seed's JavaScript client example", () => {
     vm.runInContext(`${script}\nglobalThis.__client = client;`, context);
 
     await logged("WebSocket connected");
-    publisher.publish(
-      "market.prices.AAPL",
-      JSON.stringify({ symbol: "AAPL", price: 150.25, change: 0.5, change_pct: 0.33, volume: 1000000 }),
-    );
-    publisher.publish(
-      "strategy.signals.s",
-      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 150.25, quantity: 10, confidence: 0.85 }),
-    );
-    publisher.publish(
-      "execution.trades.t",
-      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25 }),
-    );
-    publisher.publish(
-      "portfolio.updates",
-      JSON.stringify({
-        positions: {
-          AAPL: {
-            symbol: "AAPL",
-            quantity: 10,
-            average_price: 150.25,
-            market_price: 151.5,
-            unrealized_pnl: 12.5,
-            unrealized_pnl_pct: 0.83,
-          },
-        },
-        total_pnl: 12.5,
-        position_count: 1,
-      }),
-    );
+    publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
+    publisher.publish("strategy.signals.s", JSON.stringify(SEED_UPSTREAM.signal));
+    publisher.publish("execution.trades.t", JSON.stringify(SEED_UPSTREAM.trade));
+    publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
     await logged("AAPL: $150.25 (+0.33%)");
     await logged("Signal: BUY AAPL @ $150.25 (confidence: 0.85)");
     await logged("Trade: BUY 10 AAPL @ $150.25");

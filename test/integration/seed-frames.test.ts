@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { TestClient } from "../helpers/test-client.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
@@ -32,24 +33,8 @@ describe("seed frames from NATS", () => {
   });
 
   it("price_update: the seed's frame, conflated from ticks on market.prices.<SYMBOL>", async () => {
-    publisher.publish(
-      "market.prices.AAPL",
-      JSON.stringify({
-        symbol: "AAPL",
-        price: 150.25,
-        change: 0.5,
-        change_pct: 0.33,
-        volume: 1000000,
-        high: 151.0,
-        low: 149.5,
-        open: 150.0,
-        close: 150.25,
-      }),
-    );
-    publisher.publish(
-      "market.prices.MSFT",
-      JSON.stringify({ symbol: "MSFT", price: 380.5, change: -1.2, change_pct: -0.31, volume: 2000000 }),
-    );
+    publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
+    publisher.publish("market.prices.MSFT", JSON.stringify(SEED_UPSTREAM.msftTick));
     await publisher.flush();
     const frame = await client.next("price_update", (f) => Object.keys(f.symbols as object).length === 2);
     expect(frame).toEqual({
@@ -72,17 +57,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("signal: the seed's frame, delivered immediately", async () => {
-    publisher.publish(
-      "strategy.signals.momentum",
-      JSON.stringify({
-        signal_type: "BUY",
-        symbol: "AAPL",
-        price: 150.25,
-        quantity: 10,
-        confidence: 0.85,
-        timestamp: "2024-12-19T12:00:00Z",
-      }),
-    );
+    publisher.publish("strategy.signals.momentum", JSON.stringify(SEED_UPSTREAM.signal));
     const frame = await client.next("signal");
     expect(JSON.stringify(frame)).toBe(
       '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
@@ -90,16 +65,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("trade_executed: the seed's frame, delivered immediately", async () => {
-    publisher.publish(
-      "execution.trades.nyse",
-      JSON.stringify({
-        symbol: "AAPL",
-        side: "BUY",
-        quantity: 10,
-        price: 150.25,
-        timestamp: "2024-12-19T12:00:00Z",
-      }),
-    );
+    publisher.publish("execution.trades.nyse", JSON.stringify(SEED_UPSTREAM.trade));
     const frame = await client.next("trade_executed");
     expect(JSON.stringify(frame)).toBe(
       '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
@@ -107,24 +73,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("portfolio_update: the seed's frame, conflated per account", async () => {
-    publisher.publish(
-      "portfolio.updates",
-      JSON.stringify({
-        positions: {
-          AAPL: {
-            symbol: "AAPL",
-            quantity: 10,
-            average_price: 150.25,
-            market_price: 151.5,
-            unrealized_pnl: 12.5,
-            unrealized_pnl_pct: 0.83,
-          },
-        },
-        total_pnl: 12.5,
-        position_count: 1,
-        timestamp: "2024-12-19T12:00:00Z",
-      }),
-    );
+    publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
     const frame = await client.next("portfolio_update");
     expect(frame).toEqual({
       type: "portfolio_update",
