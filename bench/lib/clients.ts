@@ -23,7 +23,8 @@ export interface ConnectClientOptions {
   localAddress?: string;
   /** NATS subject, for nats-ws clients, which subscribe themselves. */
   subject: string;
-  onMessage: (text: string) => void;
+  /** Raw bytes where the library hands them over (ws), text where it only offers text. */
+  onMessage: (message: string | Buffer) => void;
   onClose?: (code: number) => void;
   /**
    * Gateway only: subscribe to these symbols of this channel once open (resolving after the ack),
@@ -33,7 +34,12 @@ export interface ConnectClientOptions {
 }
 
 /** The gateway's bench frames start like this (JSON.stringify keeps `type` first). */
-const BENCH_FRAME_PREFIX = '{"type":"bench"';
+const BENCH_FRAME_PREFIX = Buffer.from('{"type":"bench"');
+
+/** Does the message start with these bytes? (No string is made: receiving is the generator's hot path.) */
+function startsWith(message: Buffer, prefix: Buffer): boolean {
+  return message.length >= prefix.length && message.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
+}
 
 export async function connectClient(
   target: TargetName,
@@ -44,10 +50,10 @@ export async function connectClient(
     case "gateway":
       // The welcome frame and other channels' frames are skipped with a prefix check, not a parse.
       if (opts.subscribe) {
-        const prefix = `{"type":"${opts.subscribe.frameType}"`;
-        return connectWebSocket(url, opts, (text) => text.startsWith(prefix));
+        const prefix = Buffer.from(`{"type":"${opts.subscribe.frameType}"`);
+        return connectWebSocket(url, opts, (message) => startsWith(message, prefix));
       }
-      return connectWebSocket(url, opts, (text) => text.startsWith(BENCH_FRAME_PREFIX));
+      return connectWebSocket(url, opts, (message) => startsWith(message, BENCH_FRAME_PREFIX));
     case "naive-ws":
       return connectWebSocket(url, opts, () => true);
     case "socketio":
@@ -60,13 +66,19 @@ export async function connectClient(
 function connectWebSocket(
   url: string,
   opts: ConnectClientOptions,
-  isData: (text: string) => boolean,
+  isData: (message: Buffer) => boolean,
 ): Promise<BenchClient> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { localAddress: opts.localAddress, perMessageDeflate: false });
+    // skipUTF8Validation: the generator trusts the servers' bytes; validating 100,000s of frames
+    // per second would spend the CPU the servers under test need.
+    const socket = new WebSocket(url, {
+      localAddress: opts.localAddress,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+    });
     socket.on("message", (data) => {
-      const text = data.toString();
-      if (isData(text)) opts.onMessage(text);
+      const message = data as Buffer;
+      if (isData(message)) opts.onMessage(message);
     });
     socket.once("open", () => {
       socket.off("error", reject);

@@ -69,7 +69,8 @@ async function checkDelivery(
     clients.push(
       await connectClient(name, target.url, {
         subject: SUBJECT,
-        onMessage: (text) => {
+        onMessage: (message) => {
+          const text = message.toString();
           const seq = SEQ_PATTERN.exec(text)?.[1];
           if (seq === undefined || !TIME_PATTERN.test(text)) {
             malformed++;

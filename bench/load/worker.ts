@@ -60,9 +60,14 @@ export function watchlist(universe: string[], perClient: number, index: number):
 }
 
 /** The scheduled publish time stamped in the message: the number after `"t":`. */
-function stampOf(text: string): number {
-  const at = text.indexOf('"t":');
-  return at < 0 ? Number.NaN : Number.parseFloat(text.slice(at + 4, at + 40));
+function stampOf(message: string | Buffer): number {
+  const at = message.indexOf('"t":');
+  if (at < 0) return Number.NaN;
+  const digits =
+    typeof message === "string"
+      ? message.slice(at + 4, at + 30)
+      : message.toString("latin1", at + 4, at + 30);
+  return Number.parseFloat(digits);
 }
 
 async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>): Promise<number> {
@@ -89,7 +94,7 @@ async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>):
             counts[index] = (counts[index] ?? 0) + 1;
             if (watched) {
               // Conflated frames carry no publish stamp; check they hold only this client's symbols.
-              const frame = JSON.parse(text) as { symbols: Record<string, unknown> };
+              const frame = JSON.parse(text.toString()) as { symbols: Record<string, unknown> };
               for (const symbol of Object.keys(frame.symbols)) if (!watched.has(symbol)) foreignSymbols++;
               return;
             }
