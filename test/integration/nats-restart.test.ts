@@ -94,3 +94,39 @@ describe("NATS restart mid-stream", () => {
     expect(client.closeEvent).toBeUndefined();
   });
 });
+
+describe("NATS absent at start", () => {
+  let nats: NatsServer | undefined;
+  let running: RunningGateway | undefined;
+  let client: TestClient | undefined;
+  let publisher: NatsConnection | undefined;
+
+  afterAll(async () => {
+    await client?.close();
+    await running?.close();
+    await publisher?.close();
+    await nats?.stop();
+  });
+
+  it("starts, serves REST and clients while not ready, then streams once NATS comes up", async () => {
+    nats = await NatsServer.start();
+    await nats.stop();
+    running = await startGateway({ NATS_URL: nats.url, NATS_RECONNECT_WAIT_MS: "100" });
+    expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(503);
+    const before = await status(running);
+    expect(before.stream_health.signals?.is_healthy).toBe(false);
+    client = await TestClient.connect(running.wsUrl);
+    expect((await client.request({ type: "ping" })).type).toBe("pong");
+
+    await nats.restart();
+    await waitUntilReady(running);
+    expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
+    expect((await status(running)).stream_health.signals?.is_healthy).toBe(true);
+    publisher = await nats.client();
+    publisher.publish(
+      "strategy.signals.a",
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 }),
+    );
+    expect(await client.next("signal")).toMatchObject({ symbol: "AAPL", signal_type: "BUY" });
+  });
+});
