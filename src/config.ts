@@ -52,6 +52,15 @@ export const configSchema = z.object({
   WEBSOCKET_MAX_MESSAGE_BYTES: positiveInteger
     .default(4096)
     .describe("Largest client frame accepted; a larger one closes the connection with 1009"),
+  WEBSOCKET_RATE_LIMIT_PER_SECOND: positiveSeconds
+    .default(20)
+    .describe("Client frames per second a connection may send on average (token bucket refill rate)"),
+  WEBSOCKET_RATE_LIMIT_BURST: positiveInteger
+    .default(40)
+    .describe("Client frames a connection may send in a burst (token bucket size); more get RATE_LIMITED"),
+  WEBSOCKET_RATE_LIMIT_STRIKES: positiveInteger
+    .default(100)
+    .describe("Frames refused for rate in a row that close the connection with 1008 (sustained abuse)"),
   WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE: positiveInteger
     .default(500)
     .describe("Most symbols one subscribe/unsubscribe may list; more is answered with TOO_MANY_SYMBOLS"),

@@ -6,6 +6,7 @@ import type { WebSocket } from "ws";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import type { CloseCodeName } from "./errors.js";
 import { CloseCodes } from "./errors.js";
+import type { TokenBucket } from "./rate-limiter.js";
 
 /** A channel's subscription: every symbol, or the listed ones. No entry: not subscribed. */
 export type ChannelSubscription = "*" | Set<string>;
@@ -22,6 +23,8 @@ export class ClientSession {
   /** Frames owed to the socket in this event-loop turn, written together by the OutboundWriter. */
   pending: Buffer[] | undefined;
   pendingBytes = 0;
+  /** Client frames refused for rate in a row (reset by any accepted frame). */
+  rateStrikes = 0;
   /** Set once a close has started: nothing more is queued. */
   closing = false;
 
@@ -29,6 +32,8 @@ export class ClientSession {
     readonly clientId: string,
     readonly socket: WebSocket,
     private readonly writer: OutboundWriter,
+    /** Inbound rate limit: each client frame takes a token. */
+    readonly bucket: TokenBucket,
   ) {}
 
   /**

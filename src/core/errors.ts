@@ -29,6 +29,11 @@ export const ErrorCodes = {
     meaning:
       "The request lists more than WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE symbols, or would take the connection past WEBSOCKET_MAX_SYMBOLS_PER_CLIENT. Nothing changed.",
   },
+  RATE_LIMITED: {
+    message: "Rate limit exceeded",
+    meaning:
+      "The connection sent frames faster than WEBSOCKET_RATE_LIMIT_PER_SECOND (bursts up to WEBSOCKET_RATE_LIMIT_BURST); the frame was not processed. Slow down; sustained abuse closes the connection with 1008.",
+  },
   SUBSCRIPTION_CONFLICT: {
     message: "Cannot unsubscribe single symbols from a '*' subscription",
     meaning:
@@ -47,6 +52,12 @@ export const CloseCodes = {
     code: 1001,
     reconnect: true,
     meaning: "The gateway is shutting down; reconnect (another instance).",
+  },
+  POLICY_VIOLATION: {
+    code: 1008,
+    reconnect: false,
+    meaning:
+      "The client kept sending past the rate limit (WEBSOCKET_RATE_LIMIT_STRIKES refused frames in a row); fix the client.",
   },
   MESSAGE_TOO_BIG: {
     code: 1009,

@@ -14,6 +14,7 @@ export interface MetricSources {
     replaced: number;
     deadTerminated: number;
     messagesIn: number;
+    rateLimited: number;
   };
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
   channels(): {
@@ -78,6 +79,11 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     "gateway_client_messages_total",
     "Frames received from clients",
     () => sources.connections().messagesIn,
+  );
+  counterFrom(
+    "gateway_client_messages_rate_limited_total",
+    "Client frames refused with RATE_LIMITED",
+    () => sources.connections().rateLimited,
   );
   counterFrom(
     "gateway_frames_dropped_total",

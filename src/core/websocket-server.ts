@@ -16,6 +16,7 @@ import { encodeFrame } from "./delivery/frame-encoder.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
 import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
+import { TokenBucket } from "./rate-limiter.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
 export const WEBSOCKET_PATH = "/ws";
@@ -26,6 +27,7 @@ export interface ConnectionCounters {
   replaced: number;
   deadTerminated: number;
   messagesIn: number;
+  rateLimited: number;
 }
 
 export interface WebSocketEndpointOptions {
@@ -47,6 +49,7 @@ export class WebSocketEndpoint {
     replaced: 0,
     deadTerminated: 0,
     messagesIn: 0,
+    rateLimited: 0,
   };
   private readonly wss: WebSocketServer;
   private accepting = true;
@@ -156,7 +159,15 @@ export class WebSocketEndpoint {
         config.WEBSOCKET_CLOSE_GRACE_MS,
       );
     }
-    const session = new ClientSession(clientId, ws, writer);
+    const session = new ClientSession(
+      clientId,
+      ws,
+      writer,
+      new TokenBucket({
+        ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,
+        burst: config.WEBSOCKET_RATE_LIMIT_BURST,
+      }),
+    );
     this.clients.set(clientId, session);
     this.counters.accepted++;
     if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session);
@@ -172,6 +183,17 @@ export class WebSocketEndpoint {
       if (session.closing) return;
       session.alive = true;
       this.counters.messagesIn++;
+      if (!session.bucket.take()) {
+        this.counters.rateLimited++;
+        if (++session.rateStrikes >= config.WEBSOCKET_RATE_LIMIT_STRIKES) {
+          logger.warn({ clientId }, "closing a client that keeps sending past its rate limit");
+          this.disconnect(session, "POLICY_VIOLATION", "Rate limit exceeded repeatedly");
+          return;
+        }
+        handler.sendError(session, "RATE_LIMITED", undefined);
+        return;
+      }
+      session.rateStrikes = 0;
       if (isBinary) {
         handler.sendError(session, "INVALID_MESSAGE", undefined);
         return;

@@ -205,3 +205,34 @@ describe("shutdown", () => {
     await closing;
   });
 });
+
+describe("inbound rate limit", () => {
+  it("answers frames beyond the burst with RATE_LIMITED, processes nothing for them, and recovers", async () => {
+    const running = await gateway({ WEBSOCKET_RATE_LIMIT_BURST: "5", WEBSOCKET_RATE_LIMIT_PER_SECOND: "1" });
+    const connected = await client(running.wsUrl);
+    for (let i = 0; i < 8; i++) connected.send({ type: "ping", id: i });
+    const replies = await Promise.all(Array.from({ length: 8 }, () => connected.next()));
+    expect(replies.slice(0, 5).map((frame) => [frame.type, frame.id])).toEqual(
+      [0, 1, 2, 3, 4].map((id) => ["pong", id]),
+    );
+    for (const frame of replies.slice(5)) {
+      expect(frame).toMatchObject({ type: "error", code: "RATE_LIMITED", error: "Rate limit exceeded" });
+    }
+    expect(connected.closeEvent).toBeUndefined();
+    expect(await metrics(running)).toContain("gateway_client_messages_rate_limited_total 3");
+  });
+
+  it("closes a connection that keeps sending past the limit with 1008", async () => {
+    const running = await gateway({
+      WEBSOCKET_RATE_LIMIT_BURST: "2",
+      WEBSOCKET_RATE_LIMIT_PER_SECOND: "1",
+      WEBSOCKET_RATE_LIMIT_STRIKES: "10",
+    });
+    const abuser = await client(running.wsUrl);
+    const bystander = await client(running.wsUrl);
+    for (let i = 0; i < 50; i++) abuser.send({ type: "ping" });
+    expect(await abuser.waitForClose()).toEqual({ code: 1008, reason: "Rate limit exceeded repeatedly" });
+    expect(abuser.frames.filter((frame) => frame.code === "RATE_LIMITED")).toHaveLength(9);
+    expect((await bystander.request({ type: "ping" })).type).toBe("pong");
+  });
+});

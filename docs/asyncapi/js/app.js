@@ -696,6 +696,7 @@
                   "UNKNOWN_CHANNEL",
                   "INVALID_SYMBOLS",
                   "TOO_MANY_SYMBOLS",
+                  "RATE_LIMITED",
                   "SUBSCRIPTION_CONFLICT"
                 ],
                 "description": "Machine-readable code (docs/errors.md)",
