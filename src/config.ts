@@ -32,6 +32,16 @@ export const configSchema = z.object({
 
   // --- The seed's variables ------------------------------------------------------------------
   WEBSOCKET_ENABLED: booleanFlag.default(true).describe("false: /ws refuses upgrades (503), REST stays up"),
+  WEBSOCKET_ALLOWED_ORIGINS: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .describe("Comma-separated browser origins allowed to open /ws (others get 403); empty allows all"),
   WEBSOCKET_PING_INTERVAL: positiveSeconds
     .default(30)
     .describe("Seconds between protocol pings; a peer that misses one is terminated"),

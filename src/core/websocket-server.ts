@@ -103,7 +103,7 @@ export class WebSocketEndpoint {
       return;
     }
     const requested = url.searchParams.get("client_id");
-    const refusal = this.refusalFor(url.pathname, requested);
+    const refusal = this.refusalFor(url.pathname, requested, request.headers.origin);
     if (refusal) {
       refuse(socket, refusal);
       return;
@@ -113,7 +113,11 @@ export class WebSocketEndpoint {
   }
 
   /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
-  private refusalFor(pathname: string, clientId: string | null): Refusal | undefined {
+  private refusalFor(
+    pathname: string,
+    clientId: string | null,
+    origin: string | undefined,
+  ): Refusal | undefined {
     if (pathname !== WEBSOCKET_PATH)
       return { status: 404, statusText: "Not Found", message: "No WebSocket endpoint here; use /ws" };
     if (!this.options.config.WEBSOCKET_ENABLED) {
@@ -125,6 +129,17 @@ export class WebSocketEndpoint {
     }
     if (!this.accepting)
       return { status: 503, statusText: "Service Unavailable", message: "Server is shutting down" };
+    // Browsers always send Origin on a WebSocket upgrade: a page from another site must not open
+    // a connection with the user's cookies (cross-site WebSocket hijacking). Clients that are not
+    // browsers send none and are not concerned.
+    const allowed = this.options.config.WEBSOCKET_ALLOWED_ORIGINS;
+    if (allowed.length > 0 && origin !== undefined && !allowed.includes(origin)) {
+      return {
+        status: 403,
+        statusText: "Forbidden",
+        message: "Origin not allowed (WEBSOCKET_ALLOWED_ORIGINS)",
+      };
+    }
     if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
       return {
         status: 400,

@@ -269,3 +269,35 @@ describe("dead peers", () => {
     expect(status.active_connections).toBe(1);
   });
 });
+
+describe("WEBSOCKET_ALLOWED_ORIGINS", () => {
+  /** HTTP status of an upgrade sent with this Origin header, or "open" when it was accepted. */
+  function upgradeWithOrigin(url: string, origin?: string): Promise<number | "open"> {
+    return new Promise((resolve) => {
+      const socket = new WebSocket(url, origin === undefined ? {} : { origin });
+      socket.on("unexpected-response", (_request, response) => {
+        resolve(response.statusCode ?? 0);
+        socket.terminate();
+      });
+      socket.on("open", () => {
+        resolve("open");
+        socket.close();
+      });
+      socket.on("error", () => {});
+    });
+  }
+
+  it("refuses browsers from other origins with 403 and lets allowed origins and non-browser clients in", async () => {
+    const running = await gateway({
+      WEBSOCKET_ALLOWED_ORIGINS: "https://app.example.com, https://desk.example.com",
+    });
+    expect(await upgradeWithOrigin(running.wsUrl, "https://evil.example.net")).toBe(403);
+    expect(await upgradeWithOrigin(running.wsUrl, "https://desk.example.com")).toBe("open");
+    expect(await upgradeWithOrigin(running.wsUrl)).toBe("open");
+  });
+
+  it("allows every origin when unset (the seed's behaviour)", async () => {
+    const running = await gateway();
+    expect(await upgradeWithOrigin(running.wsUrl, "https://anywhere.example.org")).toBe("open");
+  });
+});
