@@ -121,7 +121,8 @@ function idOf(raw: unknown): MessageId {
   if (typeof raw !== "object" || raw === null) return undefined;
   const id = (raw as { id?: unknown }).id;
   if (typeof id === "string" && id.length <= 64) return id;
-  if (typeof id === "number" && Number.isInteger(id)) return id;
+  // The same rule as the frame schema: only ids a client can round-trip exactly are echoed.
+  if (typeof id === "number" && Number.isSafeInteger(id)) return id;
   return undefined;
 }
 
