@@ -236,3 +236,35 @@ describe("inbound rate limit", () => {
     expect((await bystander.request({ type: "ping" })).type).toBe("pong");
   });
 });
+
+describe("upstream storm", () => {
+  it("counts and drops 50,000 invalid messages in a burst while the valid ones among them keep flowing", async () => {
+    const running = await gateway();
+    const connected = await client(running.wsUrl);
+    const invalid = [
+      "not json",
+      '{"signal_type":"MAYBE"}',
+      JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: -1, quantity: 1, confidence: 0.5 }),
+    ];
+    let valid = 0;
+    for (let i = 0; i < 50_000; i++) {
+      publisher.publish("strategy.signals.storm", invalid[i % invalid.length] as string);
+      if (i % 1000 === 999) {
+        valid++;
+        publisher.publish(
+          "strategy.signals.storm",
+          JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: valid, quantity: 1, confidence: 0.5 }),
+        );
+      }
+    }
+    await publisher.flush();
+    const last = await connected.next("signal", (frame) => frame.price === valid, 20_000);
+    expect(last.price).toBe(50);
+    const prices = connected.frames.filter((frame) => frame.type === "signal").map((frame) => frame.price);
+    expect(prices).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      stream_health: { signals: { error_count: number; is_healthy: boolean } };
+    };
+    expect(status.stream_health.signals).toMatchObject({ error_count: 50_000, is_healthy: true });
+  }, 60_000);
+});
