@@ -56,6 +56,11 @@ export const configSchema = z.object({
     .describe("Maximum concurrent WebSocket connections; the one over it is closed with 1013"),
 
   // --- Protocol decisions beyond the seed ----------------------------------------------------
+  WEBSOCKET_MAX_CONNECTIONS_PER_IP: positiveInteger
+    .default(100)
+    .describe(
+      "Most concurrent connections from one client address (1013 over it); behind a proxy all clients share one",
+    ),
   WEBSOCKET_AUTO_SUBSCRIBE: booleanFlag
     .default(true)
     .describe("New clients start subscribed to every symbol of every channel (the seed's MVP)"),

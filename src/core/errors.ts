@@ -68,7 +68,8 @@ export const CloseCodes = {
   TRY_AGAIN_LATER: {
     code: 1013,
     reconnect: true,
-    meaning: "WEBSOCKET_MAX_CONNECTIONS reached; reconnect with backoff.",
+    meaning:
+      "WEBSOCKET_MAX_CONNECTIONS (or WEBSOCKET_MAX_CONNECTIONS_PER_IP for this address) reached; reconnect with backoff.",
   },
   REPLACED: {
     code: 4000,

@@ -53,6 +53,8 @@ export class WebSocketEndpoint {
   };
   private readonly wss: WebSocketServer;
   private accepting = true;
+  /** Open connections per client address (WEBSOCKET_MAX_CONNECTIONS_PER_IP). */
+  private readonly perAddress = new Map<string, number>();
   private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WebSocketEndpointOptions) {
@@ -109,7 +111,8 @@ export class WebSocketEndpoint {
       return;
     }
     const clientId = requested ?? randomUUID();
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, clientId));
+    const address = request.socket.remoteAddress ?? "unknown";
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, clientId, address));
   }
 
   /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
@@ -150,7 +153,7 @@ export class WebSocketEndpoint {
     return undefined;
   }
 
-  private connected(ws: WebSocket, clientId: string): void {
+  private connected(ws: WebSocket, clientId: string, address: string): void {
     const { config, logger, index, handler, writer, deliveries } = this.options;
     ws.on("error", (error) => logger.debug({ err: error, clientId }, "WebSocket error"));
     const previous = this.clients.get(clientId);
@@ -164,6 +167,25 @@ export class WebSocketEndpoint {
       closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
       return;
     }
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (!previous && fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
+      this.counters.rejectedMaxConnections++;
+      logger.warn(
+        { clientId, address, max: config.WEBSOCKET_MAX_CONNECTIONS_PER_IP },
+        "connection refused: too many from one address",
+      );
+      const reason = `Too many connections from this address (${config.WEBSOCKET_MAX_CONNECTIONS_PER_IP})`;
+      closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
+      return;
+    }
+    // Counted from here until the socket closes (a replaced connection still holds its slot
+    // during its close grace period).
+    this.perAddress.set(address, fromAddress + 1);
+    ws.once("close", () => {
+      const remaining = (this.perAddress.get(address) ?? 1) - 1;
+      if (remaining > 0) this.perAddress.set(address, remaining);
+      else this.perAddress.delete(address);
+    });
     if (previous) {
       this.counters.replaced++;
       logger.info({ clientId }, "client_id reconnected; closing the older connection");

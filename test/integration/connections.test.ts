@@ -301,3 +301,54 @@ describe("WEBSOCKET_ALLOWED_ORIGINS", () => {
     expect(await upgradeWithOrigin(running.wsUrl, "https://anywhere.example.org")).toBe("open");
   });
 });
+
+describe("WEBSOCKET_MAX_CONNECTIONS_PER_IP", () => {
+  /** Open a connection from a given loopback source address; resolve with its fate. */
+  function connectFrom(
+    url: string,
+    localAddress: string,
+  ): Promise<{
+    socket: WebSocket;
+    closed: Promise<{ code: number; reason: string }>;
+    firstFrame: Promise<string>;
+  }> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { localAddress });
+      const closed = new Promise<{ code: number; reason: string }>((done) =>
+        socket.on("close", (code, reason) => done({ code, reason: reason.toString() })),
+      );
+      // Listening from the start: the welcome frame can arrive together with the upgrade response.
+      const firstFrame = new Promise<string>((done) =>
+        socket.once("message", (data) => done(data.toString())),
+      );
+      socket.on("error", () => {});
+      socket.once("open", () => resolve({ socket, closed, firstFrame }));
+      socket.once("unexpected-response", () => reject(new Error("upgrade refused")));
+    });
+  }
+
+  it("closes the connection over the per-address limit with 1013, leaving other addresses alone", async () => {
+    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS_PER_IP: "2" });
+    const first = await connectFrom(running.wsUrl, "127.0.0.2");
+    const second = await connectFrom(running.wsUrl, "127.0.0.2");
+    const third = await connectFrom(running.wsUrl, "127.0.0.2");
+    expect(await third.closed).toEqual({ code: 1013, reason: "Too many connections from this address (2)" });
+    const elsewhere = await connectFrom(running.wsUrl, "127.0.0.3");
+    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+      active_connections: number;
+    };
+    expect(status.active_connections).toBe(3);
+    // A freed slot is usable again.
+    first.socket.close();
+    await first.closed;
+    // The client hears its close before the gateway's socket has closed and freed the slot.
+    const deadline = Date.now() + 5000;
+    while (running.gateway.endpoint.clients.size > 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const again = await connectFrom(running.wsUrl, "127.0.0.2");
+    expect(JSON.parse(await again.firstFrame).type).toBe("welcome");
+    for (const connection of [second, elsewhere, again]) connection.socket.close();
+    await Promise.all([second.closed, elsewhere.closed, again.closed]);
+  });
+});
