@@ -64,4 +64,54 @@ describe("graceful shutdown", () => {
     expect(started.output()).toContain('"NATS connection drained and closed"');
     expect(started.output()).toContain('"shutdown complete"');
   });
+
+  it("under load (50 clients, 2,000 signals/s), SIGTERM still closes everyone with 1001 and exits 0 within the grace period", async () => {
+    const loadNats = await NatsServer.start();
+    const port = await freePort();
+    const started = await startProcess({
+      NATS_URL: loadNats.url,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      SHUTDOWN_GRACE_MS: "5000",
+    });
+    child = started.child;
+    const url = `ws://127.0.0.1:${port}/ws`;
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, () => TestClient.connect(url, { record: false })),
+    );
+    const publisher = await loadNats.client();
+    let published = 0;
+    const load = setInterval(() => {
+      for (let i = 0; i < 20; i++) {
+        published++;
+        publisher.publish(
+          "strategy.signals.load",
+          JSON.stringify({
+            signal_type: "BUY",
+            symbol: "LOAD",
+            price: published,
+            quantity: 1,
+            confidence: 0.5,
+          }),
+        );
+      }
+    }, 10);
+    try {
+      // Load is flowing: every client has received signals before the signal to stop.
+      await Promise.all(clients.map((client) => client.next("signal", () => true, 10_000)));
+      const exited = new Promise<number | null>((resolve) =>
+        started.child.once("exit", (code) => resolve(code)),
+      );
+      const sentAt = Date.now();
+      started.child.kill("SIGTERM");
+      const closes = await Promise.all(clients.map((client) => client.waitForClose()));
+      expect(new Set(closes.map((close) => close.code))).toEqual(new Set([1001]));
+      expect(await exited).toBe(0);
+      expect(Date.now() - sentAt).toBeLessThan(5000);
+    } finally {
+      clearInterval(load);
+      await publisher.close();
+      await loadNats.stop();
+    }
+  }, 30_000);
 });
