@@ -26,7 +26,10 @@ export function natsServerBinary(): string {
 
 export class NatsServer {
   private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+  ) {}
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
@@ -41,7 +44,7 @@ export class NatsServer {
   /** (Re)start on the same port and resolve once it accepts client connections. */
   async restart(): Promise<void> {
     if (this.child) throw new Error("nats-server is already running");
-    const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(this.port)], {
+    const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(this.port), ...this.extraArgs], {
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.child = child;
@@ -59,6 +62,26 @@ export class NatsServer {
     });
     // Keep draining stderr so the child never blocks on a full pipe.
     child.stderr?.resume();
+  }
+
+  /** A full mesh of `size` servers on loopback, each routing to all the others. */
+  static async startCluster(size: number): Promise<NatsServer[]> {
+    const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const routes = routePorts.map((port) => `nats://127.0.0.1:${port}`).join(",");
+    const servers = clientPorts.map(
+      (port, index) =>
+        new NatsServer(port, [
+          "--cluster_name",
+          "test",
+          "--cluster",
+          `nats://127.0.0.1:${routePorts[index]}`,
+          "--routes",
+          routes,
+        ]),
+    );
+    await Promise.all(servers.map((server) => server.restart()));
+    return servers;
   }
 
   /** Stop (SIGKILL: immediate, like a crash) and wait until the process is gone. */

@@ -20,6 +20,8 @@ export interface Broker {
   readonly kind: "nats" | "embedded";
   /** True while connected and subscriptions are live. */
   readonly connected: boolean;
+  /** The server currently connected to ("host:port"; "embedded" in demo mode), if any. */
+  currentServer(): string | undefined;
   /** Start connecting (in the background; watch events). Idempotent. */
   start(): void;
   /** Subscribe; may be called before the connection exists and is applied once it does. */

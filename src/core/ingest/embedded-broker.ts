@@ -14,6 +14,10 @@ export class EmbeddedBroker implements Broker {
   private readonly subscriptions: { subject: string; handler: MessageHandler }[] = [];
   private readonly listeners: ((event: BrokerEvent) => void)[] = [];
 
+  currentServer(): string | undefined {
+    return this.connected ? "embedded" : undefined;
+  }
+
   start(): void {
     if (this.connected) return;
     this.connected = true;

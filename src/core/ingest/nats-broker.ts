@@ -29,6 +29,10 @@ export class NatsBroker implements Broker {
 
   constructor(private readonly options: NatsBrokerOptions) {}
 
+  currentServer(): string | undefined {
+    return this.connected ? this.connection?.getServer() : undefined;
+  }
+
   start(): void {
     if (this.starting) return;
     this.starting = true;
