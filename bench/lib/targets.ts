@@ -84,6 +84,7 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
         LOG_LEVEL: "warn",
         PLUGINS_DIR: pluginsDir,
         WEBSOCKET_MAX_CONNECTIONS: "60000",
+        WEBSOCKET_MAX_CONNECTIONS_PER_IP: "60000",
         // Seconds: keep protocol pings out of the measurement.
         WEBSOCKET_PING_INTERVAL: "300",
         ...opts.gatewayEnv,

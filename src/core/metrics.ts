@@ -3,7 +3,7 @@
  * them; prom-client reads them at scrape time through `collect()`, so delivering a frame never
  * touches a label map. Each gateway gets its own registry (tests run several side by side).
  */
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 
 export interface MetricSources {
   activeConnections(): number;
@@ -28,6 +28,8 @@ export interface MetricSources {
 
 export function createMetricsRegistry(sources: MetricSources): Registry {
   const registry = new Registry();
+  // Node's own: event-loop delay (nodejs_eventloop_lag_*), heap, GC, CPU, open handles.
+  collectDefaultMetrics({ register: registry });
   const counterFrom = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
