@@ -3,7 +3,7 @@
  * request, grow its memory without bound, or get healthy clients disconnected; plus the
  * connect-time snapshot and readiness during shutdown.
  */
-import { connect as tcpConnect } from "node:net";
+import { type Socket, connect as tcpConnect } from "node:net";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -195,14 +195,19 @@ describe("connect-time snapshot", () => {
 
 describe("shutdown", () => {
   it("reports not ready as soon as shutdown begins", async () => {
-    const running = await startGateway({ NATS_URL: nats.url });
+    const running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_CLOSE_GRACE_MS: "3000" });
     await waitUntilReady(running);
-    await client(running.wsUrl);
+    const connected = await client(running.wsUrl);
     expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
+    // A client that stops reading holds shutdown in its close grace period, so the request below
+    // surely lands while the gateway is shutting down, not after it has stopped listening.
+    (connected.socket as unknown as { _socket: Socket })._socket.pause();
     const closing = running.close();
     const during = await fetch(`${running.httpUrl}/readyz`);
     expect(during.status).toBe(503);
     await closing;
+    (connected.socket as unknown as { _socket: Socket })._socket.resume();
+    await connected.waitForClose();
   });
 });
 
