@@ -9,6 +9,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import pino, { type Logger } from "pino";
 import { stringify as toYaml } from "yaml";
 import { type GatewayConfig, natsServers } from "./config.js";
+import { SessionAuth } from "./core/auth/session-auth.js";
+import { TokenVerifier } from "./core/auth/token-verifier.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
 import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
@@ -98,6 +100,17 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     maxSymbolsPerSubscribe: config.WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE,
     maxSymbolsPerClient: config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT,
   });
+  const verifier = TokenVerifier.fromConfig(config);
+  const sessionAuth =
+    verifier &&
+    new SessionAuth({
+      verifier,
+      index,
+      logger,
+      sendError: (session, code, id, message) => handler.sendError(session, code, id, message),
+      disconnect: (session, name, reason) => endpoint.disconnect(session, name, reason),
+    });
+  if (sessionAuth) handler.refreshToken = (session, token, id) => sessionAuth.refresh(session, token, id);
   const endpoint = new WebSocketEndpoint({
     config,
     logger,
@@ -106,9 +119,16 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     writer,
     deliveries,
     channelNames,
+    auth: verifier && sessionAuth && { verifier, sessions: sessionAuth },
   });
 
   const fastify = Fastify({
+    // Node drops a socket that has not sent its complete request headers in time, whether it sends
+    // nothing or drips a byte at a time (slowloris); WebSocket upgrades are requests like any other.
+    http: {
+      headersTimeout: config.WEBSOCKET_HANDSHAKE_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1000, config.WEBSOCKET_HANDSHAKE_TIMEOUT_MS),
+    },
     loggerInstance: logger.child({ component: "http" }) as FastifyBaseLogger,
     // Status and metrics are polled constantly; a log line per request would drown the rest.
     logController: new LogController({ disableRequestLogging: true }),

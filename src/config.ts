@@ -100,6 +100,32 @@ export const configSchema = z.object({
     .describe(
       "Milliseconds a closing client may take to answer the close frame before its socket is dropped",
     ),
+  WEBSOCKET_HANDSHAKE_TIMEOUT_MS: positiveInteger
+    .default(10_000)
+    .describe(
+      "Milliseconds a client may take to send its complete HTTP upgrade request; slower sockets are dropped",
+    ),
+
+  // --- Authentication (off by default: the seed's open behaviour) ----------------------------
+  WEBSOCKET_AUTH: z
+    .enum(["none", "jwt"])
+    .default("none")
+    .describe("jwt: every connection must present a valid JWT (header, token query parameter or auth frame)"),
+  WEBSOCKET_JWT_SECRET: z
+    .string()
+    .min(32, "an HS256 secret must be at least 32 characters")
+    .optional()
+    .describe("HS256 shared secret (at least 32 characters); or use WEBSOCKET_JWT_PUBLIC_KEY_FILE"),
+  WEBSOCKET_JWT_PUBLIC_KEY_FILE: z
+    .string()
+    .optional()
+    .describe("PEM public key (RSA for RS256, P-256 EC for ES256) that verifies tokens"),
+  WEBSOCKET_JWT_ISSUER: z.string().optional().describe("Required `iss` claim, when set"),
+  WEBSOCKET_JWT_AUDIENCE: z.string().optional().describe("Required `aud` claim, when set"),
+  WEBSOCKET_AUTH_TIMEOUT_MS: positiveInteger
+    .default(5000)
+    .describe("Milliseconds a connection without a token has to send its auth frame (else close 4408)"),
+
   SHUTDOWN_GRACE_MS: positiveInteger
     .default(10_000)
     .describe("Milliseconds graceful shutdown may take before the process exits anyway"),
@@ -119,14 +145,22 @@ export const configSchema = z.object({
 });
 
 /** Settings that must agree with each other, checked after each one is valid on its own. */
-const consistentConfigSchema = configSchema.refine(
-  (config) => config.WEBSOCKET_CONFLATED_DROP_BYTES < config.WEBSOCKET_MAX_BUFFERED_BYTES,
-  {
+const consistentConfigSchema = configSchema
+  .refine((config) => config.WEBSOCKET_CONFLATED_DROP_BYTES < config.WEBSOCKET_MAX_BUFFERED_BYTES, {
     path: ["WEBSOCKET_CONFLATED_DROP_BYTES"],
     message:
       "must be below WEBSOCKET_MAX_BUFFERED_BYTES (conflated frames are dropped before anyone is disconnected)",
-  },
-);
+  })
+  .refine(
+    (config) =>
+      config.WEBSOCKET_AUTH === "none" ||
+      (config.WEBSOCKET_JWT_SECRET === undefined) !== (config.WEBSOCKET_JWT_PUBLIC_KEY_FILE === undefined),
+    {
+      path: ["WEBSOCKET_AUTH"],
+      message:
+        "jwt needs exactly one of WEBSOCKET_JWT_SECRET (HS256) or WEBSOCKET_JWT_PUBLIC_KEY_FILE (RS256/ES256)",
+    },
+  );
 
 export type GatewayConfig = z.output<typeof configSchema> & {
   /** `NATS_SUBJECT_<CHANNEL>` overrides, keyed by channel name (e.g. `price_updates`). */

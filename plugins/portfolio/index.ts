@@ -5,7 +5,8 @@ export default definePlugin({
   name: "portfolio",
   description:
     "Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL " +
-    "seconds. On this channel, subscribe `symbols` name accounts.",
+    "seconds. On this channel, subscribe `symbols` name accounts. With WEBSOCKET_AUTH=jwt, a client receives only " +
+    'the portfolios of the accounts its token lists (an update naming no account belongs to account "default").',
   subject: "portfolio.updates",
   inbound: portfolioSnapshot,
   outbound: portfolioUpdateFrame,
@@ -32,9 +33,12 @@ export default definePlugin({
     merge: false,
   },
   key: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
+  account: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
   toFrame: (snapshot, now) => ({
     type: "portfolio_update" as const,
     channel: "portfolio" as const,
+    // Only when upstream named one, so that the seed's frames stay exactly the seed's.
+    ...(snapshot.account === undefined ? {} : { account: snapshot.account }),
     timestamp: frameTimestamp(snapshot.timestamp, now),
     data: {
       positions: snapshot.positions,

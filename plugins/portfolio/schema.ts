@@ -39,6 +39,7 @@ export const portfolioUpdateFrame = z
   .object({
     type: z.literal("portfolio_update"),
     channel: z.literal("portfolio"),
+    account: z.string().optional().describe("The portfolio's account, when upstream named one"),
     timestamp: schemas.utcTimestamp,
     data: z.object({
       positions: z.record(z.string(), position),

@@ -3,13 +3,16 @@ import { tradeExecutedFrame, tradeExecution } from "./schema.js";
 
 export default definePlugin({
   name: "trades",
-  description: "Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+  description:
+    "Trade execution notifications, delivered immediately. Never conflated, never dropped. " +
+    "With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
   subject: "execution.trades.>",
   inbound: tradeExecution,
   outbound: tradeExecutedFrame,
   examples: [{ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }],
   delivery: { mode: "immediate" },
   key: (trade) => trade.symbol,
+  account: (trade) => trade.account,
   toFrame: (trade, now) => ({
     type: "trade_executed" as const,
     symbol: trade.symbol,
@@ -17,5 +20,7 @@ export default definePlugin({
     quantity: trade.quantity,
     price: trade.price,
     timestamp: frameTimestamp(trade.timestamp, now),
+    // Only when upstream named one, so that the seed's frames stay exactly the seed's.
+    ...(trade.account === undefined ? {} : { account: trade.account }),
   }),
 });

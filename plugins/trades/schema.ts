@@ -10,7 +10,9 @@ export const tradeExecution = z
     quantity: schemas.number.positive().describe("Executed quantity"),
     price: schemas.number.positive().describe("Execution price"),
     timestamp: schemas.timestamp.optional().describe("Execution time; the gateway's time if absent"),
-    account: z.string().min(1).max(64).optional().describe("Account the trade belongs to"),
+    account: schemas.symbol
+      .optional()
+      .describe("Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade"),
   })
   .meta({
     title: "Trade execution (upstream)",
@@ -25,5 +27,6 @@ export const tradeExecutedFrame = z
     quantity: z.number(),
     price: z.number(),
     timestamp: schemas.utcTimestamp,
+    account: z.string().optional().describe("The trade's account, when upstream named one"),
   })
   .meta({ title: "Trade executed", description: "A trade execution notification, delivered immediately" });

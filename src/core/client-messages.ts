@@ -2,6 +2,7 @@
  * What the gateway does with each client frame. Every frame gets exactly one reply (pong, an ack
  * or an error frame) and a bad frame never closes the connection.
  */
+import { mayUseChannel } from "./auth/grant.js";
 import type { ClientSession } from "./client-session.js";
 import type { ChannelDelivery } from "./delivery/channel-delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
@@ -15,6 +16,12 @@ type MessageId = string | number | undefined;
 const PONG = encodeFrame({ type: "pong" });
 
 export class ClientMessageHandler {
+  /**
+   * Token refresh (`auth` frame on an open connection), set when WEBSOCKET_AUTH=jwt; the reply
+   * comes later, once the token is verified.
+   */
+  refreshToken: ((session: ClientSession, token: string, id: MessageId) => void) | undefined;
+
   constructor(
     private readonly index: SubscriptionIndex,
     private readonly deliveries: ReadonlyMap<string, ChannelDelivery>,
@@ -47,9 +54,23 @@ export class ClientMessageHandler {
       session.send(frame.id === undefined ? PONG : encodeFrame({ type: "pong", id: frame.id }), true);
       return;
     }
+    if (frame.type === "auth") {
+      if (this.refreshToken) this.refreshToken(session, frame.token, frame.id);
+      else this.sendError(session, "AUTH_DISABLED", frame.id);
+      return;
+    }
     const delivery = this.deliveries.get(frame.channel);
     if (!delivery) {
       this.sendError(session, "UNKNOWN_CHANNEL", frame.id, `Unknown channel: ${truncate(frame.channel)}`);
+      return;
+    }
+    if (frame.type === "subscribe" && !mayUseChannel(session.grant, frame.channel)) {
+      this.sendError(
+        session,
+        "FORBIDDEN",
+        frame.id,
+        `${ErrorCodes.FORBIDDEN.message}: ${truncate(frame.channel)}`,
+      );
       return;
     }
     const symbols = normaliseSymbols(frame.symbols);

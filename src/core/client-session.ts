@@ -3,6 +3,7 @@
  * is still alive. Kept small: an idle connection should cost a few kilobytes at most.
  */
 import type { WebSocket } from "ws";
+import type { Grant } from "./auth/grant.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import type { CloseCodeName } from "./errors.js";
 import { CloseCodes } from "./errors.js";
@@ -27,6 +28,10 @@ export class ClientSession {
   rateStrikes = 0;
   /** Set once a close has started: nothing more is queued. */
   closing = false;
+  /** What the connection's token allows (WEBSOCKET_AUTH=jwt); undefined when auth is off. */
+  grant: Grant | undefined;
+  /** Closes the connection when its token expires (WEBSOCKET_AUTH=jwt). */
+  expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly clientId: string,

@@ -13,7 +13,7 @@ export const ErrorCodes = {
   },
   UNKNOWN_MESSAGE_TYPE: {
     message: "Invalid message format",
-    meaning: "`type` is not one of ping, subscribe, unsubscribe.",
+    meaning: "`type` is not one of ping, subscribe, unsubscribe, auth.",
   },
   UNKNOWN_CHANNEL: {
     message: "Unknown channel",
@@ -38,6 +38,20 @@ export const ErrorCodes = {
     message: "Cannot unsubscribe single symbols from a '*' subscription",
     meaning:
       'The channel is subscribed to "*"; unsubscribe the channel, then subscribe to the symbols wanted.',
+  },
+  FORBIDDEN: {
+    message: "Channel not allowed by your token",
+    meaning:
+      "With WEBSOCKET_AUTH=jwt, the token's `channels` claim does not include this channel. Nothing changed.",
+  },
+  INVALID_TOKEN: {
+    message: "Invalid token",
+    meaning:
+      "An `auth` frame on an authenticated connection carried a token that failed verification (signature, expiry, issuer, audience, or another subject). The connection keeps its current token until that expires.",
+  },
+  AUTH_DISABLED: {
+    message: "Authentication is not enabled on this gateway",
+    meaning: "An `auth` frame was sent to a gateway running with WEBSOCKET_AUTH=none; nothing changed.",
   },
 } as const;
 
@@ -80,6 +94,24 @@ export const CloseCodes = {
     code: 4001,
     reconnect: true,
     meaning: "The client read too slowly and lossless data could not be queued; reconnect and read faster.",
+  },
+  AUTH_FAILED: {
+    code: 4401,
+    reconnect: false,
+    meaning:
+      "WEBSOCKET_AUTH=jwt: the token (header, query or first `auth` frame) is missing, malformed, badly signed, expired, for another issuer or audience, or the first frame was not `auth`. Get a valid token before reconnecting.",
+  },
+  TOKEN_EXPIRED: {
+    code: 4402,
+    reconnect: true,
+    meaning:
+      "The connection's token expired and no `auth` frame with a fresh one arrived in time; reconnect with a fresh token.",
+  },
+  AUTH_TIMEOUT: {
+    code: 4408,
+    reconnect: false,
+    meaning:
+      "WEBSOCKET_AUTH=jwt and the connection brought no token and sent no `auth` frame within WEBSOCKET_AUTH_TIMEOUT_MS; send the token at once.",
   },
 } as const;
 

@@ -15,6 +15,7 @@ export interface MetricSources {
     deadTerminated: number;
     messagesIn: number;
     rateLimited: number;
+    authFailed: number;
   };
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
   channels(): {
@@ -86,6 +87,11 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     "gateway_client_messages_rate_limited_total",
     "Client frames refused with RATE_LIMITED",
     () => sources.connections().rateLimited,
+  );
+  counterFrom(
+    "gateway_auth_failures_total",
+    "Connections closed for a missing, invalid or late token (4401, 4408)",
+    () => sources.connections().authFailed,
   );
   counterFrom(
     "gateway_frames_dropped_total",

@@ -66,6 +66,7 @@ const pluginShape = z.object({
   key: fn("key must be a function"),
   toFrame: fn("toFrame must be a function"),
   mergeFrames: fn("mergeFrames must be a function").optional(),
+  account: fn("account must be a function").optional(),
 });
 
 /** Load and validate every plugin folder under `pluginsDir`. */
@@ -151,6 +152,11 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
   const merges = delivery.mode === "conflate" && delivery.merge;
   if (merges && typeof plugin.mergeFrames !== "function") {
     fail("delivery.merge is true, so mergeFrames(messages, now) is required");
+  }
+  // A merged frame mixes keys, so it could not be filtered per account: account-scoped data is
+  // delivered per message (immediate) or per key (conflate without merge).
+  if (merges && typeof plugin.account === "function") {
+    fail("account(message) cannot be combined with delivery.merge: true (a merged frame mixes accounts)");
   }
   // Build frames from the examples and check them against the outbound schema: a plugin whose
   // hooks and schemas disagree fails here, at start-up, not in front of a client.

@@ -42,6 +42,12 @@ export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.Z
    * about nothing in particular and goes to every subscriber of the channel.
    */
   key(message: z.output<In>): string | undefined;
+  /**
+   * Makes the channel account-scoped: the account a message belongs to. With WEBSOCKET_AUTH=jwt a
+   * client receives the message only when its token's `accounts` claim lists that account (a
+   * message of no account only with `accounts: ["*"]`). Not allowed with merged conflation.
+   */
+  account?(message: z.output<In>): string | undefined;
   /** Build the outbound frame for one message. Pure, no I/O. */
   toFrame(message: z.output<In>, now: Date): z.input<Out>;
   /**

@@ -56,9 +56,30 @@ export const unsubscribeFrame = z
     examples: [{ type: "unsubscribe", channel: "price_updates", symbols: ["AAPL"] }],
   });
 
-export const clientFrame = z.discriminatedUnion("type", [pingFrame, subscribeFrame, unsubscribeFrame]);
+/** Longest token an `auth` frame may carry (a JWT with generous claims stays far below). */
+export const MAX_TOKEN_LENGTH = 3072;
+
+export const authFrame = z
+  .object({
+    type: z.literal("auth"),
+    token: z.string().min(1).max(MAX_TOKEN_LENGTH).describe("A JWT (compact serialisation)"),
+    id: messageId,
+  })
+  .meta({
+    title: "Auth",
+    description:
+      "Only with WEBSOCKET_AUTH=jwt. Sent first (within WEBSOCKET_AUTH_TIMEOUT_MS) by a client that brought no token in the Authorization header or the token query parameter: answered by welcome, or close 4401. Sent later with a fresh token before the current one expires: answered by authenticated, or an INVALID_TOKEN error.",
+    examples: [{ type: "auth", token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl" }],
+  });
+
+export const clientFrame = z.discriminatedUnion("type", [
+  pingFrame,
+  subscribeFrame,
+  unsubscribeFrame,
+  authFrame,
+]);
 export type ClientFrame = z.output<typeof clientFrame>;
-export const CLIENT_FRAME_TYPES = ["ping", "subscribe", "unsubscribe"] as const;
+export const CLIENT_FRAME_TYPES = ["ping", "subscribe", "unsubscribe", "auth"] as const;
 
 // --- Server -> client control frames ----------------------------------------------------------
 
@@ -109,6 +130,12 @@ export const welcomeFrame = z
     price_update_interval: z.number().describe("Seconds between price_update flushes"),
     portfolio_update_interval: z.number().describe("Seconds between portfolio_update flushes"),
     max_message_bytes: z.number().describe("Largest frame the client may send"),
+    expires_at: z.iso
+      .datetime()
+      .optional()
+      .describe(
+        "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
+      ),
     timestamp,
   })
   .meta({
@@ -174,8 +201,30 @@ export const unsubscribedFrame = z
     ],
   });
 
+export const authenticatedFrame = z
+  .object({
+    type: z.literal("authenticated"),
+    client_id: z.string().describe("The token's subject, the connection's client_id"),
+    expires_at: z.iso.datetime().describe("When the fresh token expires"),
+    id: messageId,
+    timestamp,
+  })
+  .meta({
+    title: "Authenticated",
+    description:
+      "Acknowledges an auth frame that refreshed the token of an open connection; its claims apply from now on",
+    examples: [
+      {
+        type: "authenticated",
+        client_id: "alice",
+        expires_at: "2024-12-19T13:00:00.000Z",
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
+
 /** Client -> server frames, in the order the contract lists them. */
-export const CLIENT_FRAMES = [pingFrame, subscribeFrame, unsubscribeFrame] as const;
+export const CLIENT_FRAMES = [pingFrame, subscribeFrame, unsubscribeFrame, authFrame] as const;
 
 /** Server -> client control frames (channel data frames come from the plugins). */
 export const SERVER_CONTROL_FRAMES = [
@@ -184,6 +233,7 @@ export const SERVER_CONTROL_FRAMES = [
   unsubscribedFrame,
   pongFrame,
   errorFrame,
+  authenticatedFrame,
 ] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */

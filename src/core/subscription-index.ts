@@ -60,8 +60,8 @@ export class SubscriptionIndex {
   }
 
   /** The auto-subscribe default: "*" on every channel, replaced by the first explicit subscribe. */
-  subscribeImplicitly(session: ClientSession): void {
-    for (const channel of this.channels.keys()) {
+  subscribeImplicitly(session: ClientSession, channels: Iterable<string> = this.channels.keys()): void {
+    for (const channel of channels) {
       this.subscribeAll(session, channel);
       session.implicit.add(channel);
     }

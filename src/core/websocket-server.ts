@@ -7,8 +7,12 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { type WebSocket, WebSocketServer } from "ws";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { GatewayConfig } from "../config.js";
+import { authenticateConnection, tokenOfRequest } from "./auth/connection-auth.js";
+import { type Grant, mayUseChannel } from "./auth/grant.js";
+import type { SessionAuth } from "./auth/session-auth.js";
+import type { TokenVerifier } from "./auth/token-verifier.js";
 import type { ClientMessageHandler } from "./client-messages.js";
 import { ClientSession, closeWithGrace } from "./client-session.js";
 import type { ChannelDelivery } from "./delivery/channel-delivery.js";
@@ -28,6 +32,8 @@ export interface ConnectionCounters {
   deadTerminated: number;
   messagesIn: number;
   rateLimited: number;
+  /** Connections closed for a missing, bad or late token (WEBSOCKET_AUTH=jwt). */
+  authFailed: number;
 }
 
 export interface WebSocketEndpointOptions {
@@ -38,6 +44,8 @@ export interface WebSocketEndpointOptions {
   writer: OutboundWriter;
   deliveries: ReadonlyMap<string, ChannelDelivery>;
   channelNames: readonly string[];
+  /** Present with WEBSOCKET_AUTH=jwt. */
+  auth?: { verifier: TokenVerifier; sessions: SessionAuth } | undefined;
 }
 
 export class WebSocketEndpoint {
@@ -50,11 +58,14 @@ export class WebSocketEndpoint {
     deadTerminated: 0,
     messagesIn: 0,
     rateLimited: 0,
+    authFailed: 0,
   };
   private readonly wss: WebSocketServer;
   private accepting = true;
   /** Open connections per client address (WEBSOCKET_MAX_CONNECTIONS_PER_IP). */
   private readonly perAddress = new Map<string, number>();
+  /** Upgraded sockets still proving who they are (WEBSOCKET_AUTH=jwt); they count as connections. */
+  private readonly authenticating = new Set<WebSocket>();
   private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WebSocketEndpointOptions) {
@@ -88,8 +99,12 @@ export class WebSocketEndpoint {
           else session.socket.once("close", () => resolve());
         }),
     );
-    for (const session of sessions)
-      session.close("GOING_AWAY", "Server shutting down", this.options.config.WEBSOCKET_CLOSE_GRACE_MS);
+    const graceMs = this.options.config.WEBSOCKET_CLOSE_GRACE_MS;
+    for (const ws of this.authenticating) {
+      gone.push(new Promise<void>((resolve) => ws.once("close", () => resolve())));
+      closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
+    }
+    for (const session of sessions) session.close("GOING_AWAY", "Server shutting down", graceMs);
     await Promise.all(gone);
     this.wss.close();
   }
@@ -110,9 +125,9 @@ export class WebSocketEndpoint {
       refuse(socket, refusal);
       return;
     }
-    const clientId = requested ?? randomUUID();
     const address = request.socket.remoteAddress ?? "unknown";
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.connected(ws, clientId, address));
+    const token = this.options.auth ? tokenOfRequest(request, url) : undefined;
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.upgraded(ws, requested, address, token));
   }
 
   /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
@@ -153,39 +168,89 @@ export class WebSocketEndpoint {
     return undefined;
   }
 
-  private connected(ws: WebSocket, clientId: string, address: string): void {
-    const { config, logger, index, handler, writer, deliveries } = this.options;
-    ws.on("error", (error) => logger.debug({ err: error, clientId }, "WebSocket error"));
-    const previous = this.clients.get(clientId);
-    if (!previous && this.clients.size >= config.WEBSOCKET_MAX_CONNECTIONS) {
+  /** A socket past the upgrade: within the limits, then authenticated (when on), then a client. */
+  private upgraded(
+    ws: WebSocket,
+    requested: string | null,
+    address: string,
+    token: string | undefined,
+  ): void {
+    const { config, logger, auth } = this.options;
+    ws.on("error", (error) => logger.debug({ err: error, clientId: requested }, "WebSocket error"));
+    const takesOver = requested !== null && this.clients.has(requested);
+    if (!this.admit(ws, takesOver, address)) return;
+    if (!auth) {
+      this.register(ws, requested ?? randomUUID(), undefined);
+      return;
+    }
+    this.authenticating.add(ws);
+    const graceMs = config.WEBSOCKET_CLOSE_GRACE_MS;
+    authenticateConnection(ws, token, {
+      verifier: auth.verifier,
+      timeoutMs: config.WEBSOCKET_AUTH_TIMEOUT_MS,
+      maxEarlyFrames: config.WEBSOCKET_RATE_LIMIT_BURST,
+      requestedClientId: requested,
+      close: (name, reason) => {
+        this.counters.authFailed++;
+        logger.info({ address, reason }, "connection refused: authentication failed");
+        closeWithGrace(ws, CloseCodes[name].code, reason, graceMs);
+      },
+    }).then((result) => {
+      this.authenticating.delete(ws);
+      if (!result) return;
+      if (!this.accepting) {
+        closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
+        return;
+      }
+      const session = this.register(ws, result.grant.subject, result.grant);
+      for (const { data, isBinary } of result.early) this.receive(session, data, isBinary);
+    });
+  }
+
+  /**
+   * Enforce WEBSOCKET_MAX_CONNECTIONS and WEBSOCKET_MAX_CONNECTIONS_PER_IP (a takeover of an
+   * existing client_id needs no new slot), and count the socket against its address until it closes.
+   */
+  private admit(ws: WebSocket, takesOver: boolean, address: string): boolean {
+    const { config, logger } = this.options;
+    const open = this.clients.size + this.authenticating.size;
+    if (!takesOver && open >= config.WEBSOCKET_MAX_CONNECTIONS) {
       this.counters.rejectedMaxConnections++;
       logger.warn(
-        { clientId, max: config.WEBSOCKET_MAX_CONNECTIONS },
+        { address, max: config.WEBSOCKET_MAX_CONNECTIONS },
         "connection refused: maximum connections reached",
       );
       const reason = `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`;
       closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
-      return;
+      return false;
     }
     const fromAddress = this.perAddress.get(address) ?? 0;
-    if (!previous && fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
+    if (!takesOver && fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
       this.counters.rejectedMaxConnections++;
       logger.warn(
-        { clientId, address, max: config.WEBSOCKET_MAX_CONNECTIONS_PER_IP },
+        { address, max: config.WEBSOCKET_MAX_CONNECTIONS_PER_IP },
         "connection refused: too many from one address",
       );
       const reason = `Too many connections from this address (${config.WEBSOCKET_MAX_CONNECTIONS_PER_IP})`;
       closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
-      return;
+      return false;
     }
     // Counted from here until the socket closes (a replaced connection still holds its slot
     // during its close grace period).
     this.perAddress.set(address, fromAddress + 1);
     ws.once("close", () => {
+      this.authenticating.delete(ws);
       const remaining = (this.perAddress.get(address) ?? 1) - 1;
       if (remaining > 0) this.perAddress.set(address, remaining);
       else this.perAddress.delete(address);
     });
+    return true;
+  }
+
+  /** The socket becomes the client `clientId`: registered, welcomed, and listened to. */
+  private register(ws: WebSocket, clientId: string, grant: Grant | undefined): ClientSession {
+    const { config, logger, index, deliveries, auth } = this.options;
+    const previous = this.clients.get(clientId);
     if (previous) {
       this.counters.replaced++;
       logger.info({ clientId }, "client_id reconnected; closing the older connection");
@@ -199,71 +264,86 @@ export class WebSocketEndpoint {
     const session = new ClientSession(
       clientId,
       ws,
-      writer,
+      this.options.writer,
       new TokenBucket({
         ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,
         burst: config.WEBSOCKET_RATE_LIMIT_BURST,
       }),
     );
+    if (grant) auth?.sessions.begin(session, grant);
     this.clients.set(clientId, session);
     this.counters.accepted++;
-    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session);
+    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, this.channelsOf(session));
     session.send(this.welcome(session), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known prices and portfolios at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
-      for (const delivery of deliveries.values()) delivery.snapshot(session, "*");
+      for (const channel of this.channelsOf(session)) deliveries.get(channel)?.snapshot(session, "*");
 
-    ws.on("message", (data, isBinary) => {
-      // A connection being closed (replaced, slow consumer) no longer acts: it could otherwise
-      // subscribe itself back into the index during its close grace period.
-      if (session.closing) return;
-      session.alive = true;
-      this.counters.messagesIn++;
-      if (!session.bucket.take()) {
-        this.counters.rateLimited++;
-        if (++session.rateStrikes >= config.WEBSOCKET_RATE_LIMIT_STRIKES) {
-          logger.warn({ clientId }, "closing a client that keeps sending past its rate limit");
-          this.disconnect(session, "POLICY_VIOLATION", "Rate limit exceeded repeatedly");
-          return;
-        }
-        handler.sendError(session, "RATE_LIMITED", undefined);
-        return;
-      }
-      session.rateStrikes = 0;
-      if (isBinary) {
-        handler.sendError(session, "INVALID_MESSAGE", undefined);
-        return;
-      }
-      try {
-        handler.handle(session, data.toString());
-      } catch (error) {
-        // A bug (ours or a plugin's) on one message must not take the process down.
-        logger.error({ err: error, clientId }, "client message handling failed");
-      }
-    });
+    ws.on("message", (data, isBinary) => this.receive(session, data, isBinary));
     ws.on("pong", () => {
       session.alive = true;
     });
     ws.on("close", () => {
       session.closing = true;
+      auth?.sessions.end(session);
       this.forget(session);
     });
+    return session;
+  }
+
+  /** One client frame: rate limit, then the message handler. */
+  private receive(session: ClientSession, data: RawData, isBinary: boolean): void {
+    const { config, logger, handler } = this.options;
+    // A connection being closed (replaced, slow consumer) no longer acts: it could otherwise
+    // subscribe itself back into the index during its close grace period.
+    if (session.closing) return;
+    session.alive = true;
+    this.counters.messagesIn++;
+    if (!session.bucket.take()) {
+      this.counters.rateLimited++;
+      if (++session.rateStrikes >= config.WEBSOCKET_RATE_LIMIT_STRIKES) {
+        logger.warn(
+          { clientId: session.clientId },
+          "closing a client that keeps sending past its rate limit",
+        );
+        this.disconnect(session, "POLICY_VIOLATION", "Rate limit exceeded repeatedly");
+        return;
+      }
+      handler.sendError(session, "RATE_LIMITED", undefined);
+      return;
+    }
+    session.rateStrikes = 0;
+    if (isBinary) {
+      handler.sendError(session, "INVALID_MESSAGE", undefined);
+      return;
+    }
+    try {
+      handler.handle(session, data.toString());
+    } catch (error) {
+      // A bug (ours or a plugin's) on one message must not take the process down.
+      logger.error({ err: error, clientId: session.clientId }, "client message handling failed");
+    }
+  }
+
+  /** The channels a session may use: all of them, unless its token's `channels` claim narrows them. */
+  private channelsOf(session: ClientSession): string[] {
+    return this.options.channelNames.filter((channel) => mayUseChannel(session.grant, channel));
   }
 
   private welcome(session: ClientSession): Buffer {
-    const { config, channelNames, index } = this.options;
+    const { config, index } = this.options;
+    const channels = this.channelsOf(session);
     return encodeFrame({
       type: "welcome",
       client_id: session.clientId,
-      channels: channelNames,
-      subscriptions: Object.fromEntries(
-        channelNames.map((channel) => [channel, index.view(session, channel)]),
-      ),
+      channels,
+      subscriptions: Object.fromEntries(channels.map((channel) => [channel, index.view(session, channel)])),
       ping_interval: config.WEBSOCKET_PING_INTERVAL,
       price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
       portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
       max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
+      expires_at: session.grant ? new Date(session.grant.expiresAt).toISOString() : undefined,
       timestamp: isoNow(),
     });
   }

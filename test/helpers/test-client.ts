@@ -42,9 +42,9 @@ export class TestClient {
    */
   static async connect(
     url: string,
-    options: { welcome?: boolean; record?: boolean } = {},
+    options: { welcome?: boolean; record?: boolean; headers?: Record<string, string> } = {},
   ): Promise<TestClient> {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, { headers: options.headers });
     const client = new TestClient(socket, options.record !== false);
     await new Promise<void>((resolve, reject) => {
       socket.once("open", () => resolve());

@@ -543,6 +543,7 @@ describe("price snapshot and conflation", () => {
     const acct1Frame = {
       type: "portfolio_update",
       channel: "portfolio",
+      account: "acct-1",
       timestamp: "2024-12-19T12:00:00Z",
       data: {
         positions: { AAPL: position("AAPL", 2), TSLA: position("TSLA", 3) },
@@ -553,6 +554,7 @@ describe("price snapshot and conflation", () => {
     const acct2Frame = {
       type: "portfolio_update",
       channel: "portfolio",
+      account: "acct-2",
       timestamp: expect.stringMatching(ISO_UTC),
       data: { positions: { MSFT: position("MSFT", 5) }, total_pnl: 5, position_count: 1 },
     };

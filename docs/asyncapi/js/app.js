@@ -271,6 +271,69 @@
           ],
           "x-parser-unique-object-id": "unsubscribe"
         },
+        "auth": {
+          "name": "auth",
+          "title": "Auth",
+          "summary": "Only with WEBSOCKET_AUTH=jwt. Sent first (within WEBSOCKET_AUTH_TIMEOUT_MS) by a client that brought no token in the Authorization header or the token query parameter: answered by welcome, or close 4401. Sent later with a fresh token before the current one expires: answered by authenticated, or an INVALID_TOKEN error.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "auth",
+                "x-parser-schema-id": "<anonymous-schema-23>"
+              },
+              "token": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 3072,
+                "description": "A JWT (compact serialisation)",
+                "x-parser-schema-id": "<anonymous-schema-24>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-26>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-27>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-25>"
+              }
+            },
+            "required": [
+              "type",
+              "token"
+            ],
+            "title": "Auth",
+            "description": "Only with WEBSOCKET_AUTH=jwt. Sent first (within WEBSOCKET_AUTH_TIMEOUT_MS) by a client that brought no token in the Authorization header or the token query parameter: answered by welcome, or close 4401. Sent later with a fresh token before the current one expires: answered by authenticated, or an INVALID_TOKEN error.",
+            "examples": [
+              {
+                "type": "auth",
+                "token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+              }
+            ],
+            "x-parser-schema-id": "AuthPayload"
+          },
+          "examples": [
+            {
+              "name": "auth_example_1",
+              "payload": {
+                "type": "auth",
+                "token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "auth"
+        },
         "welcome": {
           "name": "welcome",
           "title": "Welcome",
@@ -282,75 +345,82 @@
               "type": {
                 "type": "string",
                 "const": "welcome",
-                "x-parser-schema-id": "<anonymous-schema-23>"
+                "x-parser-schema-id": "<anonymous-schema-28>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The client_id query parameter, or a generated UUID",
-                "x-parser-schema-id": "<anonymous-schema-24>"
+                "x-parser-schema-id": "<anonymous-schema-29>"
               },
               "channels": {
                 "type": "array",
                 "items": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-26>"
+                  "x-parser-schema-id": "<anonymous-schema-31>"
                 },
                 "description": "Every channel this gateway serves",
-                "x-parser-schema-id": "<anonymous-schema-25>"
+                "x-parser-schema-id": "<anonymous-schema-30>"
               },
               "subscriptions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-32>"
+                  "x-parser-schema-id": "<anonymous-schema-37>"
                 },
                 "additionalProperties": {
                   "anyOf": [
                     {
                       "type": "string",
                       "const": "*",
-                      "x-parser-schema-id": "<anonymous-schema-29>"
+                      "x-parser-schema-id": "<anonymous-schema-34>"
                     },
                     {
                       "type": "array",
                       "items": {
                         "type": "string",
-                        "x-parser-schema-id": "<anonymous-schema-31>"
+                        "x-parser-schema-id": "<anonymous-schema-36>"
                       },
-                      "x-parser-schema-id": "<anonymous-schema-30>"
+                      "x-parser-schema-id": "<anonymous-schema-35>"
                     }
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-28>"
+                  "x-parser-schema-id": "<anonymous-schema-33>"
                 },
                 "description": "Subscriptions the connection starts with",
-                "x-parser-schema-id": "<anonymous-schema-27>"
+                "x-parser-schema-id": "<anonymous-schema-32>"
               },
               "ping_interval": {
                 "type": "number",
                 "description": "Seconds between server pings (WEBSOCKET_PING_INTERVAL)",
-                "x-parser-schema-id": "<anonymous-schema-33>"
+                "x-parser-schema-id": "<anonymous-schema-38>"
               },
               "price_update_interval": {
                 "type": "number",
                 "description": "Seconds between price_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-34>"
+                "x-parser-schema-id": "<anonymous-schema-39>"
               },
               "portfolio_update_interval": {
                 "type": "number",
                 "description": "Seconds between portfolio_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-35>"
+                "x-parser-schema-id": "<anonymous-schema-40>"
               },
               "max_message_bytes": {
                 "type": "number",
                 "description": "Largest frame the client may send",
-                "x-parser-schema-id": "<anonymous-schema-36>"
+                "x-parser-schema-id": "<anonymous-schema-41>"
+              },
+              "expires_at": {
+                "description": "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "x-parser-schema-id": "<anonymous-schema-42>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-37>"
+                "x-parser-schema-id": "<anonymous-schema-43>"
               }
             },
             "required": [
@@ -431,30 +501,30 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-38>"
+                "x-parser-schema-id": "<anonymous-schema-44>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-39>"
+                "x-parser-schema-id": "<anonymous-schema-45>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-41>"
+                    "x-parser-schema-id": "<anonymous-schema-47>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-43>"
+                      "x-parser-schema-id": "<anonymous-schema-49>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-42>"
+                    "x-parser-schema-id": "<anonymous-schema-48>"
                   }
                 ],
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-40>"
+                "x-parser-schema-id": "<anonymous-schema-46>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -462,23 +532,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-45>"
+                    "x-parser-schema-id": "<anonymous-schema-51>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-46>"
+                    "x-parser-schema-id": "<anonymous-schema-52>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-44>"
+                "x-parser-schema-id": "<anonymous-schema-50>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-47>"
+                "x-parser-schema-id": "<anonymous-schema-53>"
               }
             },
             "required": [
@@ -530,30 +600,30 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-48>"
+                "x-parser-schema-id": "<anonymous-schema-54>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-49>"
+                "x-parser-schema-id": "<anonymous-schema-55>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-51>"
+                    "x-parser-schema-id": "<anonymous-schema-57>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-53>"
+                      "x-parser-schema-id": "<anonymous-schema-59>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-52>"
+                    "x-parser-schema-id": "<anonymous-schema-58>"
                   }
                 ],
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-50>"
+                "x-parser-schema-id": "<anonymous-schema-56>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -561,23 +631,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-55>"
+                    "x-parser-schema-id": "<anonymous-schema-61>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-56>"
+                    "x-parser-schema-id": "<anonymous-schema-62>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-54>"
+                "x-parser-schema-id": "<anonymous-schema-60>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-57>"
+                "x-parser-schema-id": "<anonymous-schema-63>"
               }
             },
             "required": [
@@ -627,7 +697,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-64>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -635,16 +705,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-60>"
+                    "x-parser-schema-id": "<anonymous-schema-66>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-61>"
+                    "x-parser-schema-id": "<anonymous-schema-67>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-59>"
+                "x-parser-schema-id": "<anonymous-schema-65>"
               }
             },
             "required": [
@@ -681,12 +751,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-62>"
+                "x-parser-schema-id": "<anonymous-schema-68>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-63>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "code": {
                 "type": "string",
@@ -697,17 +767,20 @@
                   "INVALID_SYMBOLS",
                   "TOO_MANY_SYMBOLS",
                   "RATE_LIMITED",
-                  "SUBSCRIPTION_CONFLICT"
+                  "SUBSCRIPTION_CONFLICT",
+                  "FORBIDDEN",
+                  "INVALID_TOKEN",
+                  "AUTH_DISABLED"
                 ],
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-64>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -715,16 +788,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-67>"
+                    "x-parser-schema-id": "<anonymous-schema-73>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-68>"
+                    "x-parser-schema-id": "<anonymous-schema-74>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-66>"
+                "x-parser-schema-id": "<anonymous-schema-72>"
               }
             },
             "required": [
@@ -759,11 +832,93 @@
           ],
           "x-parser-unique-object-id": "error"
         },
+        "authenticated": {
+          "name": "authenticated",
+          "title": "Authenticated",
+          "summary": "Acknowledges an auth frame that refreshed the token of an open connection; its claims apply from now on",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "authenticated",
+                "x-parser-schema-id": "<anonymous-schema-75>"
+              },
+              "client_id": {
+                "type": "string",
+                "description": "The token's subject, the connection's client_id",
+                "x-parser-schema-id": "<anonymous-schema-76>"
+              },
+              "expires_at": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "When the fresh token expires",
+                "x-parser-schema-id": "<anonymous-schema-77>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-79>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-80>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-78>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-81>"
+              }
+            },
+            "required": [
+              "type",
+              "client_id",
+              "expires_at",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Authenticated",
+            "description": "Acknowledges an auth frame that refreshed the token of an open connection; its claims apply from now on",
+            "examples": [
+              {
+                "type": "authenticated",
+                "client_id": "alice",
+                "expires_at": "2024-12-19T13:00:00.000Z",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "AuthenticatedPayload"
+          },
+          "examples": [
+            {
+              "name": "authenticated_example_1",
+              "payload": {
+                "type": "authenticated",
+                "client_id": "alice",
+                "expires_at": "2024-12-19T13:00:00.000Z",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "authenticated"
+        },
         "portfolio_update": {
           "name": "portfolio_update",
           "title": "Portfolio update",
           "summary": "Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds",
-          "description": "Channel `portfolio`. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts.",
+          "description": "Channel `portfolio`. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts. With WEBSOCKET_AUTH=jwt, a client receives only the portfolios of the accounts its token lists (an update naming no account belongs to account \"default\").",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -771,19 +926,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-82>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-70>"
+                "x-parser-schema-id": "<anonymous-schema-83>"
+              },
+              "account": {
+                "description": "The portfolio's account, when upstream named one",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-84>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-71>"
+                "x-parser-schema-id": "<anonymous-schema-85>"
               },
               "data": {
                 "type": "object",
@@ -792,7 +952,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-81>"
+                      "x-parser-schema-id": "<anonymous-schema-95>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -800,27 +960,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-75>"
+                          "x-parser-schema-id": "<anonymous-schema-89>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-76>"
+                          "x-parser-schema-id": "<anonymous-schema-90>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-77>"
+                          "x-parser-schema-id": "<anonymous-schema-91>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-78>"
+                          "x-parser-schema-id": "<anonymous-schema-92>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-79>"
+                          "x-parser-schema-id": "<anonymous-schema-93>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-80>"
+                          "x-parser-schema-id": "<anonymous-schema-94>"
                         }
                       },
                       "required": [
@@ -832,19 +992,19 @@
                         "unrealized_pnl_pct"
                       ],
                       "additionalProperties": false,
-                      "x-parser-schema-id": "<anonymous-schema-74>"
+                      "x-parser-schema-id": "<anonymous-schema-88>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-73>"
+                    "x-parser-schema-id": "<anonymous-schema-87>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-82>"
+                    "x-parser-schema-id": "<anonymous-schema-96>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-83>"
+                    "x-parser-schema-id": "<anonymous-schema-97>"
                   }
                 },
                 "required": [
@@ -853,7 +1013,7 @@
                   "position_count"
                 ],
                 "additionalProperties": false,
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-86>"
               }
             },
             "required": [
@@ -905,65 +1065,65 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-84>"
+                "x-parser-schema-id": "<anonymous-schema-98>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-95>"
+                  "x-parser-schema-id": "<anonymous-schema-109>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-87>"
+                      "x-parser-schema-id": "<anonymous-schema-101>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-88>"
+                      "x-parser-schema-id": "<anonymous-schema-102>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-89>"
+                      "x-parser-schema-id": "<anonymous-schema-103>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-90>"
+                      "x-parser-schema-id": "<anonymous-schema-104>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-91>"
+                      "x-parser-schema-id": "<anonymous-schema-105>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-92>"
+                      "x-parser-schema-id": "<anonymous-schema-106>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-93>"
+                      "x-parser-schema-id": "<anonymous-schema-107>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-94>"
+                      "x-parser-schema-id": "<anonymous-schema-108>"
                     }
                   },
                   "required": [
                     "price"
                   ],
                   "additionalProperties": false,
-                  "x-parser-schema-id": "<anonymous-schema-86>"
+                  "x-parser-schema-id": "<anonymous-schema-100>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-96>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               }
             },
             "required": [
@@ -1017,7 +1177,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-97>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               },
               "signal_type": {
                 "type": "string",
@@ -1027,30 +1187,30 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-98>"
+                "x-parser-schema-id": "<anonymous-schema-112>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-99>"
+                "x-parser-schema-id": "<anonymous-schema-113>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-100>"
+                "x-parser-schema-id": "<anonymous-schema-114>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-115>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-102>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-103>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               }
             },
             "required": [
@@ -1087,7 +1247,7 @@
           "name": "trade_executed",
           "title": "Trade executed",
           "summary": "A trade execution notification, delivered immediately",
-          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -1095,11 +1255,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-104>"
+                "x-parser-schema-id": "<anonymous-schema-118>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-105>"
+                "x-parser-schema-id": "<anonymous-schema-119>"
               },
               "side": {
                 "type": "string",
@@ -1107,22 +1267,27 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-106>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-121>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-122>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-123>"
+              },
+              "account": {
+                "description": "The trade's account, when upstream named one",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-124>"
               }
             },
             "required": [
@@ -1175,7 +1340,7 @@
     "nats_portfolio": {
       "address": "portfolio.updates",
       "title": "NATS ingest: portfolio",
-      "description": "Upstream services publish portfolio data here as JSON. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts.",
+      "description": "Upstream services publish portfolio data here as JSON. Portfolio positions and P&L, conflated per account and flushed every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds. On this channel, subscribe `symbols` name accounts. With WEBSOCKET_AUTH=jwt, a client receives only the portfolios of the accounts its token lists (an update naming no account belongs to account \"default\").",
       "servers": [
         "$ref:$.servers.nats"
       ],
@@ -1193,13 +1358,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-125>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-119>"
+                  "x-parser-schema-id": "<anonymous-schema-134>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -1207,27 +1372,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-113>"
+                      "x-parser-schema-id": "<anonymous-schema-128>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-114>"
+                      "x-parser-schema-id": "<anonymous-schema-129>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-115>"
+                      "x-parser-schema-id": "<anonymous-schema-130>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-116>"
+                      "x-parser-schema-id": "<anonymous-schema-131>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-117>"
+                      "x-parser-schema-id": "<anonymous-schema-132>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-118>"
+                      "x-parser-schema-id": "<anonymous-schema-133>"
                     }
                   },
                   "required": [
@@ -1238,29 +1403,29 @@
                     "unrealized_pnl",
                     "unrealized_pnl_pct"
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-112>"
+                  "x-parser-schema-id": "<anonymous-schema-127>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-111>"
+                "x-parser-schema-id": "<anonymous-schema-126>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "x-parser-schema-id": "<anonymous-schema-135>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-121>"
+                "x-parser-schema-id": "<anonymous-schema-136>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-122>"
+                "x-parser-schema-id": "<anonymous-schema-137>"
               }
             },
             "required": [
@@ -1317,55 +1482,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-138>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-124>"
+                "x-parser-schema-id": "<anonymous-schema-139>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-125>"
+                "x-parser-schema-id": "<anonymous-schema-140>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-126>"
+                "x-parser-schema-id": "<anonymous-schema-141>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-127>"
+                "x-parser-schema-id": "<anonymous-schema-142>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-128>"
+                "x-parser-schema-id": "<anonymous-schema-143>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-129>"
+                "x-parser-schema-id": "<anonymous-schema-144>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-130>"
+                "x-parser-schema-id": "<anonymous-schema-145>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-131>"
+                "x-parser-schema-id": "<anonymous-schema-146>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-132>"
+                "x-parser-schema-id": "<anonymous-schema-147>"
               }
             },
             "required": [
@@ -1432,38 +1597,38 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-133>"
+                "x-parser-schema-id": "<anonymous-schema-148>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-134>"
+                "x-parser-schema-id": "<anonymous-schema-149>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-150>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-151>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-152>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-153>"
               }
             },
             "required": [
@@ -1498,7 +1663,7 @@
     "nats_trades": {
       "address": "execution.trades.>",
       "title": "NATS ingest: trades",
-      "description": "Upstream services publish trades data here as JSON. Trade execution notifications, delivered immediately. Never conflated, never dropped.",
+      "description": "Upstream services publish trades data here as JSON. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
       "servers": [
         "$ref:$.servers.nats"
       ],
@@ -1515,7 +1680,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-139>"
+                "x-parser-schema-id": "<anonymous-schema-154>"
               },
               "side": {
                 "type": "string",
@@ -1523,33 +1688,32 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-140>"
+                "x-parser-schema-id": "<anonymous-schema-155>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-141>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-142>"
+                "x-parser-schema-id": "<anonymous-schema-157>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-143>"
+                "x-parser-schema-id": "<anonymous-schema-158>"
               },
               "account": {
-                "description": "Account the trade belongs to",
+                "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
-                "minLength": 1,
-                "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-144>"
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "x-parser-schema-id": "<anonymous-schema-159>"
               }
             },
             "required": [
@@ -1608,6 +1772,15 @@
       ],
       "x-parser-unique-object-id": "receiveUnsubscribe"
     },
+    "receiveAuth": {
+      "action": "receive",
+      "title": "Client sends auth",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.auth"
+      ],
+      "x-parser-unique-object-id": "receiveAuth"
+    },
     "sendWelcome": {
       "action": "send",
       "title": "Server sends welcome",
@@ -1652,6 +1825,15 @@
         "$ref:$.channels.websocket.messages.error"
       ],
       "x-parser-unique-object-id": "sendError"
+    },
+    "sendAuthenticated": {
+      "action": "send",
+      "title": "Server sends authenticated",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.authenticated"
+      ],
+      "x-parser-unique-object-id": "sendAuthenticated"
     },
     "sendPortfolioUpdate": {
       "action": "send",
@@ -1731,11 +1913,13 @@
       "PingPayload": "$ref:$.channels.websocket.messages.ping.payload",
       "SubscribePayload": "$ref:$.channels.websocket.messages.subscribe.payload",
       "UnsubscribePayload": "$ref:$.channels.websocket.messages.unsubscribe.payload",
+      "AuthPayload": "$ref:$.channels.websocket.messages.auth.payload",
       "WelcomePayload": "$ref:$.channels.websocket.messages.welcome.payload",
       "SubscribedPayload": "$ref:$.channels.websocket.messages.subscribed.payload",
       "UnsubscribedPayload": "$ref:$.channels.websocket.messages.unsubscribed.payload",
       "PongPayload": "$ref:$.channels.websocket.messages.pong.payload",
       "ErrorPayload": "$ref:$.channels.websocket.messages.error.payload",
+      "AuthenticatedPayload": "$ref:$.channels.websocket.messages.authenticated.payload",
       "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
       "PriceUpdatePayload": "$ref:$.channels.websocket.messages.price_update.payload",
       "SignalPayload": "$ref:$.channels.websocket.messages.signal.payload",
@@ -1749,11 +1933,13 @@
       "ping": "$ref:$.channels.websocket.messages.ping",
       "subscribe": "$ref:$.channels.websocket.messages.subscribe",
       "unsubscribe": "$ref:$.channels.websocket.messages.unsubscribe",
+      "auth": "$ref:$.channels.websocket.messages.auth",
       "welcome": "$ref:$.channels.websocket.messages.welcome",
       "subscribed": "$ref:$.channels.websocket.messages.subscribed",
       "unsubscribed": "$ref:$.channels.websocket.messages.unsubscribed",
       "pong": "$ref:$.channels.websocket.messages.pong",
       "error": "$ref:$.channels.websocket.messages.error",
+      "authenticated": "$ref:$.channels.websocket.messages.authenticated",
       "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
       "price_update": "$ref:$.channels.websocket.messages.price_update",
       "signal": "$ref:$.channels.websocket.messages.signal",

@@ -7,8 +7,12 @@
  *   only the changed keys it wants. Clients that want the same keys share the same bytes.
  *
  * Frames are encoded once per distinct content, never once per client.
+ *
+ * On an account-scoped channel (the plugin has `account`), a client whose token does not list a
+ * message's account never gets that message: not live, not in a snapshot.
  */
 import type { Logger } from "pino";
+import { mayReceiveAccount } from "../auth/grant.js";
 import type { ClientSession } from "../client-session.js";
 import type { LoadedChannel } from "../plugin.js";
 import type { SubscriptionStateView } from "../protocol.js";
@@ -93,10 +97,20 @@ export class ChannelDelivery {
       return;
     }
     const frame = encodeFrame(plugin.toFrame(message, new Date()));
+    const account = plugin.account?.(message);
+    const scoped = plugin.account !== undefined;
     this.index.forEachRecipient(this.name, key, (session) => {
+      if (scoped && !mayReceiveAccount(session.grant, account)) return;
       session.send(frame, true);
       this.counters.framesOut++;
     });
+  }
+
+  /** May this client see the latest message of this conflation slot? */
+  private mayReceive(session: ClientSession, slot: string): boolean {
+    const { account } = this.channel.plugin;
+    if (account === undefined || session.grant === undefined) return true;
+    return mayReceiveAccount(session.grant, account(this.latest.get(slot)));
   }
 
   /** Upstream keeps inventing keys (symbols, accounts): forget the one not updated for longest. */
@@ -110,8 +124,9 @@ export class ChannelDelivery {
   /** Send a newly subscribed client the latest known values of what it just subscribed to. */
   snapshot(session: ClientSession, symbols: SubscriptionStateView | "*"): void {
     if (!this.conflated || this.latest.size === 0) return;
-    const slots =
-      symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol));
+    const slots = (
+      symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol))
+    ).filter((slot) => this.mayReceive(session, slot));
     if (slots.length === 0) return;
     const now = new Date();
     for (const slot of slots) {
@@ -157,7 +172,7 @@ export class ChannelDelivery {
     for (const slot of changed) {
       const frame = encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now));
       this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
-        if (!this.alreadySent(session, slot)) this.sendTo(session, frame);
+        if (this.mayReceive(session, slot) && !this.alreadySent(session, slot)) this.sendTo(session, frame);
       });
     }
   }

@@ -1,0 +1,353 @@
+/**
+ * WEBSOCKET_AUTH=jwt: where tokens come from, which ones are refused and with which close code,
+ * expiry and refresh on an open connection, and the `channels` claim. Real gateway, real NATS,
+ * real tokens signed with jose (HS256, RS256, ES256).
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens.js";
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const ALL_CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+let hs256: RunningGateway;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+
+async function gateway(env: Record<string, string>): Promise<RunningGateway> {
+  const running = await startGateway({
+    NATS_URL: nats.url,
+    WEBSOCKET_AUTH: "jwt",
+    WEBSOCKET_AUTH_TIMEOUT_MS: "300",
+    ...env,
+  });
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+async function client(
+  url: string,
+  options: { welcome?: boolean; headers?: Record<string, string> } = {},
+): Promise<TestClient> {
+  const connected = await TestClient.connect(url, options);
+  clients.push(connected);
+  return connected;
+}
+
+/** Connect without a token, and authenticate with an auth frame: resolves with the welcome. */
+async function authenticate(url: string, token: string) {
+  const connection = await client(url, { welcome: false });
+  connection.send({ type: "auth", token });
+  return { connection, welcome: await connection.next("welcome") };
+}
+
+/** Connect and expect the gateway to close without a welcome. */
+async function refused(url: string, first?: unknown, headers?: Record<string, string>) {
+  const connection = await client(url, { welcome: false, headers });
+  if (first !== undefined) connection.send(first);
+  const closed = await connection.waitForClose();
+  expect(connection.frames).toEqual([]);
+  return closed;
+}
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+  hs256 = await gateway({ WEBSOCKET_JWT_SECRET: TEST_SECRET });
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((each) => each.close()));
+});
+
+afterAll(async () => {
+  for (const running of gateways) await running.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+describe("where the token comes from", () => {
+  it("Authorization: Bearer header: the welcome names the token's subject and expiry", async () => {
+    const token = await signToken({ sub: "alice" });
+    const connection = await client(hs256.wsUrl, {
+      welcome: false,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(await connection.next("welcome")).toEqual({
+      type: "welcome",
+      client_id: "alice",
+      channels: ALL_CHANNELS,
+      subscriptions: Object.fromEntries(ALL_CHANNELS.map((channel) => [channel, "*"])),
+      ping_interval: 30,
+      price_update_interval: 0.2,
+      portfolio_update_interval: 0.2,
+      max_message_bytes: 4096,
+      expires_at: expiryOf(token),
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+  });
+
+  it("token query parameter (what a browser can send)", async () => {
+    const token = await signToken({ sub: "bob" });
+    const connection = await client(`${hs256.wsUrl}?token=${token}`, { welcome: false });
+    expect(await connection.next("welcome")).toMatchObject({ client_id: "bob", expires_at: expiryOf(token) });
+  });
+
+  it("an auth frame sent first; frames sent right behind it are handled after the welcome, in order", async () => {
+    const token = await signToken({ sub: "carol" });
+    const connection = await client(hs256.wsUrl, { welcome: false });
+    connection.send({ type: "auth", token });
+    connection.send({ type: "subscribe", channel: "signals", symbols: ["AAPL"], id: "s1" });
+    connection.send({ type: "ping", id: "p1" });
+    expect((await connection.next()).type).toBe("welcome");
+    expect(await connection.next()).toEqual({
+      type: "subscribed",
+      channel: "signals",
+      symbols: ["AAPL"],
+      id: "s1",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    expect(await connection.next()).toEqual({ type: "pong", id: "p1" });
+  });
+
+  it("the same subject connecting twice takes over like the same client_id does (4000)", async () => {
+    const token = await signToken({ sub: "dave" });
+    const first = await client(`${hs256.wsUrl}?token=${token}`);
+    await client(`${hs256.wsUrl}?token=${token}`);
+    expect(await first.waitForClose()).toEqual({
+      code: 4000,
+      reason: "Replaced by a newer connection with the same client_id",
+    });
+  });
+});
+
+describe("refusals: close codes, never a welcome", () => {
+  it("4408 when no token comes within WEBSOCKET_AUTH_TIMEOUT_MS", async () => {
+    expect(await refused(hs256.wsUrl)).toEqual({ code: 4408, reason: "No token within 300 ms" });
+  });
+
+  it("4401 when the first frame is not auth", async () => {
+    expect(await refused(hs256.wsUrl, { type: "subscribe", channel: "trades" })).toEqual({
+      code: 4401,
+      reason: "Authentication required: send an auth frame first",
+    });
+  });
+
+  it.each([
+    [
+      "a bad signature",
+      () => signToken({ sub: "eve" }, new TextEncoder().encode("x".repeat(40))),
+      "Token signature invalid",
+    ],
+    ["an expired token", () => signToken({ sub: "eve", expiresIn: -10 }), "Token expired"],
+    ["no exp claim", () => signToken({ sub: "eve", noExpiry: true }), "Token rejected: exp claim invalid"],
+    ["no sub claim", () => signToken({}), "Token rejected: sub claim invalid"],
+    [
+      "a sub that is not a valid client_id",
+      () => signToken({ sub: "eve smith" }),
+      expect.stringMatching(/^Invalid token claims: sub/),
+    ],
+    ["garbage", async () => "not.a.jwt", "Token malformed"],
+  ])("4401 for %s, whichever way it comes", async (_case, token, reason) => {
+    const jwt = await token();
+    const expected = { code: 4401, reason };
+    expect(await refused(hs256.wsUrl, { type: "auth", token: jwt })).toEqual(expected);
+    expect(await refused(`${hs256.wsUrl}?token=${encodeURIComponent(jwt)}`)).toEqual(expected);
+    expect(await refused(hs256.wsUrl, undefined, { Authorization: `Bearer ${jwt}` })).toEqual(expected);
+  });
+
+  it("4401 for an unsigned token (alg none) and for one claiming another algorithm", async () => {
+    const header = (alg: string) => Buffer.from(JSON.stringify({ alg, typ: "JWT" })).toString("base64url");
+    const payload = Buffer.from(
+      JSON.stringify({ sub: "mallory", exp: Math.floor(Date.now() / 1000) + 60 }),
+    ).toString("base64url");
+    expect(await refused(`${hs256.wsUrl}?token=${header("none")}.${payload}.`)).toEqual({
+      code: 4401,
+      reason: "Token algorithm not allowed",
+    });
+    const rs = keyPairFile("rsa");
+    const rs256 = await signToken({ sub: "mallory" }, rs.privateKey, "RS256");
+    expect(await refused(`${hs256.wsUrl}?token=${rs256}`)).toEqual({
+      code: 4401,
+      reason: "Token algorithm not allowed",
+    });
+  });
+
+  it("4401 when client_id differs from the token's subject", async () => {
+    const token = await signToken({ sub: "alice" });
+    expect(await refused(`${hs256.wsUrl}?client_id=bob&token=${token}`)).toEqual({
+      code: 4401,
+      reason: "client_id does not match the token's subject",
+    });
+  });
+
+  it("4401 for the wrong issuer or audience when they are required", async () => {
+    const strict = await gateway({
+      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+      WEBSOCKET_JWT_ISSUER: "https://auth.example.com/",
+      WEBSOCKET_JWT_AUDIENCE: "gateway",
+    });
+    const good = await signToken({ sub: "ivy", issuer: "https://auth.example.com/", audience: "gateway" });
+    await client(`${strict.wsUrl}?token=${good}`);
+    const otherIssuer = await signToken({
+      sub: "ivy",
+      issuer: "https://evil.example.com/",
+      audience: "gateway",
+    });
+    expect(await refused(`${strict.wsUrl}?token=${otherIssuer}`)).toEqual({
+      code: 4401,
+      reason: "Token rejected: iss claim invalid",
+    });
+    const otherAudience = await signToken({
+      sub: "ivy",
+      issuer: "https://auth.example.com/",
+      audience: "other",
+    });
+    expect(await refused(`${strict.wsUrl}?token=${otherAudience}`)).toEqual({
+      code: 4401,
+      reason: "Token rejected: aud claim invalid",
+    });
+  });
+
+  it("counts refusals in gateway_auth_failures_total", async () => {
+    const before = await authFailures(hs256);
+    await refused(hs256.wsUrl, { type: "ping" });
+    expect(await authFailures(hs256)).toBe(before + 1);
+  });
+});
+
+async function authFailures(running: RunningGateway): Promise<number> {
+  const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
+  const line = text.split("\n").find((each) => each.startsWith("gateway_auth_failures_total "));
+  return Number(line?.split(" ")[1]);
+}
+
+describe("public-key algorithms from WEBSOCKET_JWT_PUBLIC_KEY_FILE", () => {
+  it.each([
+    ["RS256", "rsa"],
+    ["ES256", "ec"],
+  ] as const)("%s: accepts the key's tokens, refuses another key's", async (algorithm, type) => {
+    const pair = keyPairFile(type);
+    const running = await gateway({ WEBSOCKET_JWT_PUBLIC_KEY_FILE: pair.publicKeyFile });
+    const token = await signToken({ sub: `${type}-user` }, pair.privateKey, algorithm);
+    const { welcome } = await authenticate(running.wsUrl, token);
+    expect(welcome).toMatchObject({ client_id: `${type}-user` });
+    const stranger = await signToken({ sub: "stranger" }, keyPairFile(type).privateKey, algorithm);
+    expect(await refused(running.wsUrl, { type: "auth", token: stranger })).toEqual({
+      code: 4401,
+      reason: "Token signature invalid",
+    });
+  });
+});
+
+describe("expiry and refresh", () => {
+  it("closes with 4402 when the token expires on an open connection", async () => {
+    // 2 s: `exp` has whole seconds, so this expires in 1 to 2 s, never before the welcome.
+    const token = await signToken({ sub: "frank", expiresIn: 2 });
+    const { connection } = await authenticate(hs256.wsUrl, token);
+    expect(await connection.waitForClose()).toEqual({ code: 4402, reason: "Token expired" });
+  });
+
+  it("an auth frame with a fresh token keeps the connection past the old expiry", async () => {
+    const old = await signToken({ sub: "grace", expiresIn: 2 });
+    const { connection } = await authenticate(hs256.wsUrl, old);
+    const fresh = await signToken({ sub: "grace", expiresIn: 600 });
+    expect(await connection.request({ type: "auth", token: fresh }, "r1")).toEqual({
+      type: "authenticated",
+      client_id: "grace",
+      expires_at: expiryOf(fresh),
+      id: "r1",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    // Let the old token's expiry pass: the connection must still answer.
+    await new Promise((resolve) => setTimeout(resolve, Date.parse(expiryOf(old)) - Date.now() + 300));
+    expect(await connection.request({ type: "ping" }, "alive")).toEqual({ type: "pong", id: "alive" });
+    expect(connection.closeEvent).toBeUndefined();
+  });
+
+  it("refuses a refresh of another subject or a bad token with INVALID_TOKEN and keeps the connection", async () => {
+    const { connection } = await authenticate(hs256.wsUrl, await signToken({ sub: "heidi" }));
+    expect(await connection.request({ type: "auth", token: await signToken({ sub: "ivan" }) }, "r2")).toEqual(
+      {
+        type: "error",
+        error: "Invalid token: its subject is not this connection's",
+        code: "INVALID_TOKEN",
+        id: "r2",
+        timestamp: expect.stringMatching(ISO_UTC),
+      },
+    );
+    expect(
+      await connection.request(
+        { type: "auth", token: await signToken({ sub: "heidi", expiresIn: -5 }) },
+        "r3",
+      ),
+    ).toEqual({
+      type: "error",
+      error: "Invalid token: Token expired",
+      code: "INVALID_TOKEN",
+      id: "r3",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    expect(await connection.request({ type: "ping" }, "p")).toEqual({ type: "pong", id: "p" });
+  });
+
+  it("a refreshed token with fewer channels leaves the channels it no longer allows", async () => {
+    const { connection } = await authenticate(hs256.wsUrl, await signToken({ sub: "judy" }));
+    const narrower = await signToken({ sub: "judy", channels: ["price_updates", "signals"] });
+    connection.send({ type: "auth", token: narrower, id: "r4" });
+    const frames = [await connection.next(), await connection.next(), await connection.next()];
+    expect(frames).toEqual([
+      { type: "unsubscribed", channel: "portfolio", symbols: [], timestamp: expect.stringMatching(ISO_UTC) },
+      { type: "unsubscribed", channel: "trades", symbols: [], timestamp: expect.stringMatching(ISO_UTC) },
+      expect.objectContaining({ type: "authenticated", id: "r4" }),
+    ]);
+  });
+});
+
+describe("the channels claim", () => {
+  it("narrows the welcome and the auto-subscription, and a subscribe elsewhere gets FORBIDDEN", async () => {
+    const token = await signToken({ sub: "kim", channels: ["price_updates"] });
+    const { connection, welcome } = await authenticate(hs256.wsUrl, token);
+    expect(welcome).toMatchObject({ channels: ["price_updates"], subscriptions: { price_updates: "*" } });
+    expect(await connection.request({ type: "subscribe", channel: "trades" }, "f1")).toEqual({
+      type: "error",
+      error: 'Channel not allowed by your token: "trades"',
+      code: "FORBIDDEN",
+      id: "f1",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    expect(
+      await connection.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] }, "f2"),
+    ).toEqual(expect.objectContaining({ type: "subscribed", channel: "price_updates", symbols: ["AAPL"] }));
+    // Nothing from a forbidden channel arrives, even data published after the refusal.
+    publisher.publish(
+      "execution.trades.AAPL",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }),
+    );
+    await publisher.flush();
+    expect((await connection.drainUntilPong()).filter((frame) => frame.type === "trade_executed")).toEqual(
+      [],
+    );
+  });
+});
+
+describe("authentication off (the default)", () => {
+  it("answers an auth frame with AUTH_DISABLED and changes nothing", async () => {
+    const open = await startGateway({ NATS_URL: nats.url });
+    gateways.push(open);
+    const connection = await client(open.wsUrl);
+    expect(await connection.request({ type: "auth", token: "x" }, "a")).toEqual({
+      type: "error",
+      error: "Authentication is not enabled on this gateway",
+      code: "AUTH_DISABLED",
+      id: "a",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+  });
+});
