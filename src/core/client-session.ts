@@ -64,8 +64,16 @@ export class ClientSession {
  * a peer that never answers the close frame (or never reads at all) must not hold memory.
  */
 export function closeWithGrace(socket: WebSocket, code: number, reason: string, graceMs: number): void {
-  socket.close(code, reason);
+  socket.close(code, fitCloseReason(reason));
   const timer = setTimeout(() => socket.terminate(), graceMs);
   timer.unref();
   socket.once("close", () => clearTimeout(timer));
+}
+
+/** RFC 6455 allows 123 bytes of close reason, and `ws` throws beyond: cut longer ones (UTF-8 safe). */
+export function fitCloseReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(`${cut}...`) > 123) cut = cut.slice(0, -1);
+  return `${cut}...`;
 }
