@@ -1,0 +1,76 @@
+/**
+ * Reconnect delays: exponential backoff with full jitter (AWS architecture blog, "Exponential
+ * Backoff And Jitter"). Full jitter spreads the clients of a restarted gateway over the whole
+ * window instead of bringing them back in synchronised waves.
+ */
+
+export interface BackoffOptions {
+  /** Ceiling of the first retry's delay, in ms. */
+  initialDelayMs: number;
+  /** Growth of the ceiling per failed attempt (at least 1). */
+  factor: number;
+  /** The ceiling never exceeds this, in ms. */
+  maxDelayMs: number;
+  /**
+   * A connection that stays open this long (ms, from its welcome frame) resets the attempt
+   * counter, so that the next disconnection starts again from `initialDelayMs`.
+   */
+  stableAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = {
+  initialDelayMs: 500,
+  factor: 2,
+  maxDelayMs: 30_000,
+  stableAfterMs: 10_000,
+};
+
+/** The upper bound of retry number `attempt` (1 = first retry): min(cap, initial * factor^(attempt-1)). */
+export function backoffCeiling(attempt: number, options: BackoffOptions): number {
+  return Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** (attempt - 1));
+}
+
+/** Full jitter: a uniformly random delay in [0, ceiling], whole milliseconds. */
+export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number): number {
+  return Math.round(random() * backoffCeiling(attempt, options));
+}
+
+/** Complete options from partial ones, rejecting values that make no schedule. */
+export function backoffOptions(partial: Partial<BackoffOptions> = {}): BackoffOptions {
+  const options = { ...DEFAULT_BACKOFF, ...partial };
+  const { initialDelayMs, factor, maxDelayMs, stableAfterMs } = options;
+  if (!(Number.isFinite(initialDelayMs) && initialDelayMs >= 0))
+    throw new RangeError(`backoff.initialDelayMs must be a finite number >= 0, got ${initialDelayMs}`);
+  if (!(Number.isFinite(factor) && factor >= 1))
+    throw new RangeError(`backoff.factor must be a finite number >= 1, got ${factor}`);
+  if (!(Number.isFinite(maxDelayMs) && maxDelayMs >= initialDelayMs))
+    throw new RangeError(`backoff.maxDelayMs must be finite and >= initialDelayMs, got ${maxDelayMs}`);
+  if (!(Number.isFinite(stableAfterMs) && stableAfterMs >= 0))
+    throw new RangeError(`backoff.stableAfterMs must be a finite number >= 0, got ${stableAfterMs}`);
+  return options;
+}
+
+/** The attempt counter between a connection loss and the next stable connection. */
+export class ReconnectBackoff {
+  private attempts = 0;
+
+  constructor(
+    readonly options: BackoffOptions,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Retries scheduled since the last reset. */
+  get attempt(): number {
+    return this.attempts;
+  }
+
+  /** Count one more retry and draw its delay. */
+  next(): { attempt: number; delayMs: number } {
+    this.attempts++;
+    return { attempt: this.attempts, delayMs: backoffDelay(this.attempts, this.options, this.random) };
+  }
+
+  reset(): void {
+    this.attempts = 0;
+  }
+}

@@ -1,0 +1,605 @@
+/**
+ * The gateway's client: one logical connection that survives disconnections. It reconnects with
+ * backoff, re-sends what the client subscribed to, keeps the connection alive and notices when it
+ * is dead, validates every frame against the server's own schemas, and tells its user what it is
+ * doing through typed events.
+ *
+ * Browser-safe: no Node imports. The browser's WebSocket is the default; in Node 20 (no global
+ * WebSocket) pass `ws`, or import from ./node.js which does.
+ */
+import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
+import { type Clock, systemClock, type TimerHandle } from "./clock.js";
+import { ABNORMAL_CLOSURE, TERMINAL_CLOSE_CODES } from "./close-codes.js";
+import { Emitter } from "./emitter.js";
+import {
+  type AuthenticatedFrame,
+  DATA_FRAME_CHANNELS,
+  type DataFrame,
+  dataFrameFor,
+  type ErrorFrame,
+  type FrameIssue,
+  isDataFrame,
+  parseServerFrame,
+  type ServerFrame,
+  type ServerFrameOf,
+  type ServerFrameType,
+  type SubscribedFrame,
+  type UnknownFrame,
+  type UnsubscribedFrame,
+  type WelcomeFrame,
+} from "./frames.js";
+import {
+  checkSubscriptionArguments,
+  DesiredSubscriptions,
+  type SubscriptionView,
+  subscriptionFrames,
+} from "./subscriptions.js";
+import { CLOSED, OPEN, type WebSocketConstructor, type WebSocketLike } from "./websocket-like.js";
+
+/** A token, or a function that returns a fresh one; it is called before every connection. */
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface GatewayClientOptions {
+  /** `ws://host:port/ws` (http(s) URLs are accepted and mapped to ws(s); in a browser, relative too). */
+  url: string;
+  /** Sent as the `client_id` query parameter; the gateway generates one when absent. */
+  clientId?: string;
+  /**
+   * Sent as the `token` query parameter (WEBSOCKET_AUTH=jwt). A function is called before each
+   * connection, and shortly before the connection's token expires to refresh it with an `auth`
+   * frame.
+   */
+  token?: TokenSource;
+  /** WebSocket implementation; default `globalThis.WebSocket` (browsers, Node 22+). */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect schedule: see BackoffOptions (defaults 500 ms, x2, 30 s cap, 10 s stable). */
+  backoff?: Partial<BackoffOptions>;
+  /** Keep-alive ping period in ms; default the welcome frame's `ping_interval`. */
+  pingIntervalMs?: number;
+  /** A connection that receives nothing this long (ms) after a ping is dead; default 10,000. */
+  pongTimeoutMs?: number;
+  /** A connection attempt without a welcome frame after this long (ms) is given up; default 10,000. */
+  connectTimeoutMs?: number;
+  /** Refresh the token this long (ms) before it expires (at the latest halfway); default 30,000. */
+  tokenRefreshLeadMs?: number;
+  /** Timers and time (tests). */
+  clock?: Clock;
+  /** Uniform random number in [0, 1) for the backoff jitter (tests). */
+  random?: () => number;
+}
+
+export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+
+/** Problems on the client side; never thrown, always emitted as `error`. */
+export type ClientError =
+  | {
+      /** A received frame that is not JSON, not an object, or fails its type's schema. */
+      kind: "invalid_frame";
+      message: string;
+      /** The parsed JSON, or the raw data when it did not parse. */
+      data: unknown;
+      issues: FrameIssue[];
+    }
+  | {
+      /** The token function threw, rejected or returned no token. */
+      kind: "token";
+      message: string;
+      cause: unknown;
+    };
+
+/** One event per known frame type, named after it; the server's `error` frame is `server_error`. */
+export type FrameEvents = { [T in Exclude<ServerFrameType, "error">]: ServerFrameOf<T> } & {
+  server_error: ErrorFrame;
+};
+
+export interface ConnectionEvents {
+  /** A connection attempt starts; `attempt` is 0 for the first, else the retry number. */
+  connecting: { attempt: number; url: string };
+  /** The welcome frame arrived: the connection is usable and subscriptions have been re-sent. */
+  open: { welcome: WelcomeFrame };
+  /** A retry is scheduled in `delayMs` (attempt 1 = first retry since the last stable connection). */
+  reconnecting: { attempt: number; delayMs: number };
+  /**
+   * A connection (or attempt) ended. `error` carries the socket's error message when it gave
+   * one (`ws` does: "connect ECONNREFUSED ...", "Unexpected server response: 503").
+   */
+  closed: { code: number; reason: string; willReconnect: boolean; error?: string };
+  /** See ClientError. */
+  error: ClientError;
+  /** Every frame delivered, known (validated) or of an unknown type (as is). */
+  frame: ServerFrame | UnknownFrame;
+}
+
+export type GatewayClientEvents = ConnectionEvents & FrameEvents;
+
+const DEFAULT_PONG_TIMEOUT_MS = 10_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_TOKEN_REFRESH_LEAD_MS = 30_000;
+/** setTimeout's ceiling (about 24.8 days); a later deadline is reached in several steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The browser lets a client close with 1000 or 3000-4999 only. */
+const NORMAL_CLOSURE = 1000;
+
+/** One WebSocket and what belongs to it alone. */
+interface Connection {
+  socket: WebSocketLike;
+  welcome: WelcomeFrame | undefined;
+  /** Channels still on the gateway's default on this connection: no ack for them yet. */
+  atDefault: Set<string>;
+  /** Each channel's state as the gateway last reported it on this connection. */
+  server: Record<string, SubscriptionView>;
+  /** Id of the last (un)subscribe sent per channel: its answer settles the desired state. */
+  latest: Map<string, string | number>;
+  timers: Partial<Record<"connect" | "ping" | "pong" | "stable" | "refresh", TimerHandle>>;
+  /** The socket's last error message, reported with its close. */
+  error: string | undefined;
+}
+
+export class GatewayClient extends Emitter<GatewayClientEvents> {
+  private readonly url: URL;
+  private readonly WebSocketImpl: WebSocketConstructor;
+  private readonly clock: Clock;
+  private readonly backoff: ReconnectBackoff;
+  private readonly desired = new DesiredSubscriptions();
+  private current: ConnectionState = "idle";
+  private connection: Connection | undefined;
+  private reconnectTimer: TimerHandle | undefined;
+  /** Bumped by every attempt and by close(): stale async work (token fetches) checks it. */
+  private generation = 0;
+  private ids = 0;
+
+  constructor(private readonly options: GatewayClientOptions) {
+    super();
+    this.url = gatewayUrl(options.url);
+    if (options.clientId !== undefined) this.url.searchParams.set("client_id", options.clientId);
+    const implementation =
+      options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!implementation)
+      throw new TypeError(
+        "No WebSocket implementation: pass the `WebSocket` option (e.g. from the ws package), or in Node import the SDK from src/client/node.js",
+      );
+    this.WebSocketImpl = implementation;
+    this.clock = options.clock ?? systemClock;
+    this.backoff = new ReconnectBackoff(backoffOptions(options.backoff), options.random ?? Math.random);
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** The welcome frame of the open connection, if there is one. */
+  get welcome(): WelcomeFrame | undefined {
+    return this.current === "open" ? this.connection?.welcome : undefined;
+  }
+
+  /**
+   * What the client asked for, per channel it mentioned ("*" or sorted symbols; [] = left the
+   * channel). Re-sent on every connection; channels not listed stay on the gateway's default.
+   */
+  get subscriptions(): Record<string, SubscriptionView> {
+    return this.desired.view();
+  }
+
+  /** Every channel's subscription on the open connection, as the gateway reported it. */
+  get activeSubscriptions(): Record<string, SubscriptionView> | undefined {
+    const connection = this.current === "open" ? this.connection : undefined;
+    return connection ? { ...connection.server } : undefined;
+  }
+
+  /** Start connecting (again, after close() or a terminal close code). */
+  connect(): void {
+    if (this.current !== "idle" && this.current !== "closed") return;
+    this.backoff.reset();
+    this.attempt(0);
+  }
+
+  /**
+   * Close for good: no reconnection until connect() is called again. Emits `closed` at once and
+   * resolves when the socket has closed.
+   */
+  close(code = NORMAL_CLOSURE, reason = "Client closed"): Promise<void> {
+    const wasActive = this.current !== "idle" && this.current !== "closed";
+    this.generation++;
+    this.cancelReconnect();
+    const connection = this.connection;
+    this.connection = undefined;
+    this.current = "closed";
+    let closed = Promise.resolve();
+    if (connection) {
+      this.clearTimers(connection);
+      const { socket } = connection;
+      closed =
+        socket.readyState === CLOSED
+          ? Promise.resolve()
+          : new Promise((resolve) => socket.addEventListener("close", () => resolve()));
+      try {
+        socket.close(code, reason);
+      } catch {
+        // A code the browser refuses (not 1000 or 3000-4999): close normally instead.
+        socket.close();
+      }
+    }
+    if (wasActive) this.emit("closed", { code, reason, willReconnect: false });
+    return closed;
+  }
+
+  /**
+   * Subscribe to `symbols` of `channel` ("*" or absent: all), now if connected and again after
+   * every reconnection. Throws on a malformed channel or symbol; refusals by the gateway arrive
+   * as `server_error` and are dropped from the remembered subscriptions.
+   */
+  subscribe(channel: string, symbols?: "*" | readonly string[]): void {
+    checkSubscriptionArguments(channel, symbols);
+    this.desired.subscribe(channel, symbols);
+    this.request("subscribe", channel, symbols);
+  }
+
+  /** Unsubscribe `symbols` of `channel`, or leave the channel when `symbols` is absent or "*". */
+  unsubscribe(channel: string, symbols?: "*" | readonly string[]): void {
+    checkSubscriptionArguments(channel, symbols);
+    const leave = symbols === undefined || symbols === "*" || symbols.includes("*");
+    this.desired.unsubscribe(channel, leave ? undefined : (symbols as readonly string[]));
+    this.request("unsubscribe", channel, leave ? undefined : symbols);
+  }
+
+  // --- Connection lifecycle -----------------------------------------------------------------
+
+  private attempt(attempt: number): void {
+    const generation = ++this.generation;
+    this.current = "connecting";
+    this.emit("connecting", { attempt, url: this.url.toString() });
+    if (generation !== this.generation) return; // a listener closed the client
+    const source = this.options.token;
+    if (typeof source !== "function") {
+      this.open(source);
+      return;
+    }
+    fetchToken(source).then(
+      (token) => {
+        if (generation === this.generation) this.open(token);
+      },
+      (error: unknown) => {
+        if (generation !== this.generation) return;
+        this.emit("error", {
+          kind: "token",
+          message: `Token function failed: ${messageOf(error)}`,
+          cause: error,
+        });
+        if (generation === this.generation) this.retry();
+      },
+    );
+  }
+
+  private open(token: string | undefined): void {
+    const url = new URL(this.url);
+    if (token !== undefined) url.searchParams.set("token", token);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketImpl(url.toString());
+    } catch (error) {
+      // E.g. a browser's SecurityError: report it like a failed connection and try again later.
+      this.current = "reconnecting";
+      this.emit("closed", {
+        code: ABNORMAL_CLOSURE,
+        reason: "",
+        willReconnect: true,
+        error: messageOf(error),
+      });
+      if (this.current === "reconnecting") this.retry();
+      return;
+    }
+    const connection: Connection = {
+      socket,
+      welcome: undefined,
+      atDefault: new Set(),
+      server: {},
+      latest: new Map(),
+      timers: {},
+      error: undefined,
+    };
+    this.connection = connection;
+    socket.addEventListener("message", (event) => this.received(connection, event.data));
+    socket.addEventListener("close", (event) => this.ended(connection, event.code, event.reason));
+    socket.addEventListener("error", (event) => {
+      connection.error = event.message || connection.error;
+    });
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    connection.timers.connect = this.clock.setTimeout(
+      () => this.abandon(connection, `No welcome frame within ${timeoutMs} ms`),
+      timeoutMs,
+    );
+  }
+
+  /** Drop a connection that is dead or never became usable, without waiting for its close. */
+  private abandon(connection: Connection, reason: string): void {
+    if (this.connection !== connection) return;
+    const { socket } = connection;
+    try {
+      if (socket.terminate) socket.terminate();
+      else socket.close();
+    } catch {
+      // Already closing: nothing more to do with it.
+    }
+    this.ended(connection, ABNORMAL_CLOSURE, reason);
+  }
+
+  /** The connection is over: say so, and reconnect unless the code is terminal. */
+  private ended(connection: Connection, code: number, reason: string): void {
+    if (this.connection !== connection) return;
+    this.connection = undefined;
+    this.clearTimers(connection);
+    const willReconnect = !TERMINAL_CLOSE_CODES.has(code);
+    this.current = willReconnect ? "reconnecting" : "closed";
+    this.emit("closed", {
+      code,
+      reason,
+      willReconnect,
+      ...(connection.error === undefined ? {} : { error: connection.error }),
+    });
+    // A `closed` listener may have called close() (or connect()): then there is nothing to schedule.
+    if (willReconnect && this.current === "reconnecting" && this.reconnectTimer === undefined) this.retry();
+  }
+
+  private retry(): void {
+    const { attempt, delayMs } = this.backoff.next();
+    this.current = "reconnecting";
+    this.reconnectTimer = this.clock.setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.attempt(attempt);
+    }, delayMs);
+    this.emit("reconnecting", { attempt, delayMs });
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer === undefined) return;
+    this.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private clearTimers(connection: Connection): void {
+    for (const handle of Object.values(connection.timers))
+      if (handle !== undefined) this.clock.clearTimeout(handle);
+    connection.timers = {};
+  }
+
+  // --- Received frames ----------------------------------------------------------------------
+
+  private received(connection: Connection, data: unknown): void {
+    if (this.connection !== connection) return;
+    // Anything at all from the server proves the connection alive.
+    if (connection.timers.pong !== undefined) {
+      this.clock.clearTimeout(connection.timers.pong);
+      connection.timers.pong = undefined;
+    }
+    const parsed = parseServerFrame(data);
+    if (!parsed.ok) {
+      const { message, data: frameData, issues } = parsed;
+      this.emit("error", { kind: "invalid_frame", message, data: frameData, issues });
+      return;
+    }
+    if (!parsed.known) {
+      this.emit("frame", parsed.frame);
+      return;
+    }
+    let frame: ServerFrame | undefined = parsed.frame;
+    switch (frame.type) {
+      case "welcome":
+        this.welcomed(connection, frame);
+        break;
+      case "subscribed":
+      case "unsubscribed":
+        this.acknowledged(connection, frame);
+        break;
+      case "error":
+        this.refused(connection, frame);
+        break;
+      case "authenticated":
+        this.reauthenticated(connection, frame);
+        break;
+      default:
+        if (isDataFrame(frame)) frame = this.wanted(connection, frame);
+    }
+    if (frame === undefined || this.connection !== connection) return;
+    const event = frame.type === "error" ? "server_error" : frame.type;
+    this.emit(event, frame as never);
+    this.emit("frame", frame);
+  }
+
+  private welcomed(connection: Connection, welcome: WelcomeFrame): void {
+    this.clearTimers(connection);
+    connection.welcome = welcome;
+    connection.server = { ...welcome.subscriptions };
+    connection.atDefault = new Set(welcome.channels);
+    connection.latest.clear();
+    this.current = "open";
+    connection.timers.stable = this.clock.setTimeout(
+      () => this.backoff.reset(),
+      this.backoff.options.stableAfterMs,
+    );
+    this.schedulePing(connection);
+    this.scheduleRefresh(connection, welcome.expires_at);
+    // A new connection starts on the default again: restore what the client asked for.
+    for (const channel of this.desired.channels()) this.restore(connection, channel);
+    this.emit("open", { welcome });
+  }
+
+  private acknowledged(connection: Connection, ack: SubscribedFrame | UnsubscribedFrame): void {
+    connection.atDefault.delete(ack.channel);
+    connection.server[ack.channel] = ack.symbols;
+    // Only the answer to the last request for the channel is the state the client will have.
+    if (ack.id !== undefined && connection.latest.get(ack.channel) === ack.id) {
+      connection.latest.delete(ack.channel);
+      this.desired.set(ack.channel, ack.symbols);
+    }
+  }
+
+  /**
+   * The gateway refused the last request for a channel: it changed nothing there, so the desired
+   * state goes back to what the gateway has (the default when it never acked the channel).
+   */
+  private refused(connection: Connection, error: ErrorFrame): void {
+    if (error.id === undefined) return;
+    for (const [channel, id] of connection.latest) {
+      if (id !== error.id) continue;
+      connection.latest.delete(channel);
+      const server = connection.atDefault.has(channel) ? undefined : connection.server[channel];
+      if (server === undefined) this.desired.forget(channel);
+      else this.desired.set(channel, server);
+    }
+  }
+
+  /**
+   * Until the gateway has applied the client's subscription to a channel, that channel still
+   * delivers the auto-subscribe default: keep only what the client asked for.
+   */
+  private wanted(connection: Connection, frame: DataFrame): DataFrame | undefined {
+    const channel = DATA_FRAME_CHANNELS[frame.type];
+    if (!connection.atDefault.has(channel)) return frame;
+    const desired = this.desired.get(channel);
+    if (desired === undefined || desired === "*") return frame;
+    return dataFrameFor(frame, desired);
+  }
+
+  // --- Sent frames --------------------------------------------------------------------------
+
+  private request(
+    type: "subscribe" | "unsubscribe",
+    channel: string,
+    symbols?: "*" | readonly string[],
+  ): void {
+    const connection = this.connection;
+    // Before the welcome the request is only remembered: welcomed() sends the whole state.
+    if (this.current !== "open" || !connection?.welcome) return;
+    this.sendSubscription(connection, type, channel, symbols);
+  }
+
+  /** Re-send one channel's desired state on a fresh connection. */
+  private restore(connection: Connection, channel: string): void {
+    const desired = this.desired.get(channel);
+    if (desired === undefined) return;
+    if (desired === "*") this.sendSubscription(connection, "subscribe", channel, "*");
+    else if (desired.size === 0) this.sendSubscription(connection, "unsubscribe", channel, undefined);
+    else this.sendSubscription(connection, "subscribe", channel, [...desired]);
+  }
+
+  private sendSubscription(
+    connection: Connection,
+    type: "subscribe" | "unsubscribe",
+    channel: string,
+    symbols: "*" | readonly string[] | undefined,
+  ): void {
+    const maxBytes = connection.welcome?.max_message_bytes ?? Number.POSITIVE_INFINITY;
+    for (const frame of subscriptionFrames(type, channel, symbols, maxBytes, () => this.nextId("sub"))) {
+      if (!this.transmit(connection, frame)) return;
+      if (frame.id !== undefined) connection.latest.set(channel, frame.id);
+    }
+  }
+
+  private transmit(connection: Connection, frame: object): boolean {
+    if (connection.socket.readyState !== OPEN) return false;
+    try {
+      connection.socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      // The socket is closing: its close event follows and the state is re-sent after reconnecting.
+      return false;
+    }
+  }
+
+  private nextId(prefix: string): string {
+    return `${prefix}-${++this.ids}`;
+  }
+
+  // --- Keep-alive ---------------------------------------------------------------------------
+
+  private schedulePing(connection: Connection): void {
+    const intervalMs = Math.max(
+      10,
+      this.options.pingIntervalMs ?? (connection.welcome?.ping_interval ?? 30) * 1000,
+    );
+    connection.timers.ping = this.clock.setTimeout(() => {
+      if (this.connection !== connection) return;
+      this.transmit(connection, { type: "ping", id: this.nextId("ping") });
+      // Armed by the first unanswered ping; any frame received clears it.
+      if (connection.timers.pong === undefined) {
+        const timeoutMs = this.options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
+        connection.timers.pong = this.clock.setTimeout(
+          () => this.abandon(connection, `Dead connection: no pong within ${timeoutMs} ms`),
+          timeoutMs,
+        );
+      }
+      this.schedulePing(connection);
+    }, intervalMs);
+  }
+
+  // --- Token refresh ------------------------------------------------------------------------
+
+  private reauthenticated(connection: Connection, frame: AuthenticatedFrame): void {
+    this.scheduleRefresh(connection, frame.expires_at);
+  }
+
+  /** Send a fresh token (auth frame) shortly before the connection's token expires. */
+  private scheduleRefresh(connection: Connection, expiresAt: string | undefined): void {
+    if (connection.timers.refresh !== undefined) this.clock.clearTimeout(connection.timers.refresh);
+    connection.timers.refresh = undefined;
+    const source = this.options.token;
+    if (expiresAt === undefined || typeof source !== "function") return;
+    const remaining = Date.parse(expiresAt) - this.clock.now();
+    if (!(remaining > 0)) return;
+    const lead = this.options.tokenRefreshLeadMs ?? DEFAULT_TOKEN_REFRESH_LEAD_MS;
+    // Halfway at the latest, so that a short-lived token does not refresh in a tight loop.
+    const delay = Math.max(remaining / 2, remaining - lead);
+    if (delay > MAX_TIMER_MS) {
+      connection.timers.refresh = this.clock.setTimeout(
+        () => this.scheduleRefresh(connection, expiresAt),
+        MAX_TIMER_MS,
+      );
+      return;
+    }
+    connection.timers.refresh = this.clock.setTimeout(() => {
+      connection.timers.refresh = undefined;
+      fetchToken(source).then(
+        (token) => {
+          if (this.connection === connection)
+            this.transmit(connection, { type: "auth", token, id: this.nextId("auth") });
+        },
+        (error: unknown) => {
+          if (this.connection !== connection) return;
+          this.emit("error", {
+            kind: "token",
+            message: `Token refresh failed: ${messageOf(error)}`,
+            cause: error,
+          });
+        },
+      );
+    }, delay);
+  }
+}
+
+/** Call a token function and insist on a non-empty string. */
+async function fetchToken(source: () => string | Promise<string>): Promise<string> {
+  const token = await source();
+  if (typeof token !== "string" || token.length === 0)
+    throw new TypeError(`expected a non-empty string, got ${typeof token}`);
+  return token;
+}
+
+/** The WebSocket URL: ws(s) as given, http(s) mapped to ws(s), relative resolved against the page. */
+function gatewayUrl(input: string): URL {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  let url: URL;
+  try {
+    url = new URL(input, base);
+  } catch {
+    throw new TypeError(`Invalid gateway URL: ${JSON.stringify(input)}`);
+  }
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  if (url.protocol !== "ws:" && url.protocol !== "wss:")
+    throw new TypeError(`Gateway URL must be ws:// or wss:// (or http(s)://), got ${JSON.stringify(input)}`);
+  return url;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

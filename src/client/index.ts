@@ -1,0 +1,48 @@
+/**
+ * The gateway's client SDK, browser entry (no Node imports; bundle it with esbuild or Vite).
+ * Node 20 has no global WebSocket: import ./node.js there, which passes the `ws` package.
+ */
+export {
+  type BackoffOptions,
+  backoffCeiling,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  ReconnectBackoff,
+} from "./backoff.js";
+export { type Clock, systemClock, type TimerHandle } from "./clock.js";
+export { closeCodeName, TERMINAL_CLOSE_CODES } from "./close-codes.js";
+export type { Listener } from "./emitter.js";
+export {
+  type AuthenticatedFrame,
+  DATA_FRAME_CHANNELS,
+  type DataFrame,
+  type DataFrameType,
+  type ErrorFrame,
+  type FrameIssue,
+  type PongFrame,
+  type PortfolioUpdateFrame,
+  type PriceUpdateFrame,
+  parseServerFrame,
+  SERVER_FRAME_SCHEMAS,
+  type ServerFrame,
+  type ServerFrameOf,
+  type ServerFrameType,
+  type SignalFrame,
+  type SubscribedFrame,
+  type TradeExecutedFrame,
+  type UnknownFrame,
+  type UnsubscribedFrame,
+  type WelcomeFrame,
+} from "./frames.js";
+export {
+  type ClientError,
+  type ConnectionEvents,
+  type ConnectionState,
+  type FrameEvents,
+  GatewayClient,
+  type GatewayClientEvents,
+  type GatewayClientOptions,
+  type TokenSource,
+} from "./gateway-client.js";
+export type { SubscriptionView } from "./subscriptions.js";
+export type { WebSocketConstructor, WebSocketLike } from "./websocket-like.js";
