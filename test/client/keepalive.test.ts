@@ -1,0 +1,122 @@
+/**
+ * Keep-alive and the stable period, against the real gateway through a loopback TCP relay that
+ * the test can freeze (a hung path: nothing arrives, nothing closes) or cut.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { ManualClock } from "./helpers/manual-clock.js";
+import { ClientRecorder } from "./helpers/recorder.js";
+import { TcpProxy } from "./helpers/tcp-proxy.js";
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+let running: RunningGateway;
+let proxy: TcpProxy;
+const clients: GatewayClient[] = [];
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+  running = await startGateway({ NATS_URL: nats.url });
+  await waitUntilReady(running);
+});
+
+afterEach(async () => {
+  for (const sdk of clients.splice(0)) await sdk.close();
+  await proxy?.close();
+});
+
+afterAll(async () => {
+  await running?.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+async function throughProxy(
+  options: Omit<GatewayClientOptions, "url">,
+): Promise<{ sdk: GatewayClient; events: ClientRecorder }> {
+  proxy = await TcpProxy.start(running.port);
+  const sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, ...options });
+  clients.push(sdk);
+  return { sdk, events: new ClientRecorder(sdk) };
+}
+
+describe("dead connection", () => {
+  it("pongs that stop coming close the connection, and the client reconnects", async () => {
+    const PONG_TIMEOUT_MS = 1500;
+    const { sdk, events } = await throughProxy({
+      clientId: "sdk-keepalive",
+      pingIntervalMs: 100,
+      pongTimeoutMs: PONG_TIMEOUT_MS,
+      backoff: { initialDelayMs: 20, factor: 2, maxDelayMs: 100 },
+    });
+    sdk.connect();
+    await events.next("open");
+    // The keep-alive runs and the gateway answers it.
+    await events.next("pong");
+    await events.next("pong");
+    expect(events.all("closed")).toEqual([]);
+
+    proxy.freeze();
+    const frozenAt = Date.now();
+    expect(await events.next("closed")).toEqual({
+      code: 1006,
+      reason: `Dead connection: no pong within ${PONG_TIMEOUT_MS} ms`,
+      willReconnect: true,
+    });
+    expect(Date.now() - frozenAt).toBeGreaterThanOrEqual(PONG_TIMEOUT_MS - 100);
+    expect(await events.next("reconnecting")).toMatchObject({ attempt: 1 });
+
+    // The new connection (the relay only froze the old one) takes over the client_id; the old
+    // one's 4000 REPLACED never reaches the client, which has let go of it.
+    await events.next("open");
+    expect(sdk.state).toBe("open");
+    publisher.publish(
+      "strategy.signals.x",
+      JSON.stringify({ signal_type: "SELL", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }),
+    );
+    expect(await events.next("signal")).toMatchObject({ signal_type: "SELL", symbol: "AAPL" });
+    expect(events.all("closed")).toHaveLength(1);
+  });
+});
+
+describe("stable period", () => {
+  it("the attempt counter keeps growing across short-lived connections and resets after a stable one", async () => {
+    const clock = new ManualClock();
+    const { sdk, events } = await throughProxy({
+      clock,
+      random: () => 0.5,
+      backoff: { initialDelayMs: 100, factor: 2, maxDelayMs: 1000, stableAfterMs: 5000 },
+    });
+    sdk.connect();
+    await events.next("open");
+
+    proxy.dropAll();
+    expect(await events.next("closed")).toMatchObject({ code: 1006, willReconnect: true });
+    expect(await events.next("reconnecting")).toEqual({ attempt: 1, delayMs: 50 });
+    clock.advance(50);
+    await events.next("open");
+
+    // Dropped again before the stable period: the schedule carries on.
+    proxy.dropAll();
+    expect(await events.next("reconnecting")).toEqual({ attempt: 2, delayMs: 100 });
+    clock.advance(100);
+    await events.next("open");
+
+    // Open for the whole stable period: the next drop starts from the first delay again.
+    clock.advance(5000);
+    proxy.dropAll();
+    expect(await events.next("reconnecting")).toEqual({ attempt: 1, delayMs: 50 });
+    clock.advance(50);
+    await events.next("open");
+    expect(events.names(["connecting", "open", "closed", "reconnecting"])).toEqual([
+      "connecting",
+      "open",
+      ...Array(3).fill(["closed", "reconnecting", "connecting", "open"]).flat(),
+    ]);
+    expect(events.all("connecting").map((event) => event.attempt)).toEqual([0, 1, 2, 1]);
+  });
+});

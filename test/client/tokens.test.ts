@@ -1,0 +1,114 @@
+/**
+ * The SDK with WEBSOCKET_AUTH=jwt on the real gateway: a token function is asked before every
+ * connection and again shortly before the token expires (refresh on the open connection with an
+ * `auth` frame); a fixed token that expires gets 4402 (reconnectable), and when reconnecting with
+ * it is refused with 4401 (terminal) the client stops.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { GatewayClient } from "../../src/client/node.js";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { ClientRecorder } from "./helpers/recorder.js";
+
+let nats: NatsServer;
+let running: RunningGateway;
+const clients: GatewayClient[] = [];
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  running = await startGateway({
+    NATS_URL: nats.url,
+    WEBSOCKET_AUTH: "jwt",
+    WEBSOCKET_JWT_SECRET: TEST_SECRET,
+  });
+  await waitUntilReady(running);
+});
+
+afterEach(async () => {
+  for (const sdk of clients.splice(0)) await sdk.close();
+});
+
+afterAll(async () => {
+  await running?.close();
+  await nats?.stop();
+});
+
+describe("token function", () => {
+  it("is asked before connecting and again before the token expires; the refresh keeps the connection", async () => {
+    const issued: string[] = [];
+    const sdk = new GatewayClient({
+      url: running.wsUrl,
+      clientId: "alice",
+      // Three-second tokens (JWT expiry has whole seconds), refreshed at most 2 s before expiry.
+      token: async () => {
+        const token = await signToken({ sub: "alice", expiresIn: 3 });
+        issued.push(token);
+        return token;
+      },
+      tokenRefreshLeadMs: 2000,
+    });
+    clients.push(sdk);
+    const events = new ClientRecorder(sdk);
+    sdk.connect();
+
+    const { url } = await events.next("connecting");
+    expect(url).toBe(`${running.wsUrl}?client_id=alice`); // the token is not in what the SDK reports
+    const { welcome } = await events.next("open");
+    expect(welcome).toMatchObject({ client_id: "alice", expires_at: expiryOf(issued[0] as string) });
+
+    const refreshed = await events.next("authenticated");
+    expect(issued).toHaveLength(2);
+    expect(refreshed).toMatchObject({ client_id: "alice", expires_at: expiryOf(issued[1] as string) });
+    expect(Date.parse(refreshed.expires_at)).toBeGreaterThan(Date.parse(welcome.expires_at as string));
+    expect(events.all("closed")).toEqual([]);
+    expect(events.all("server_error")).toEqual([]);
+  });
+
+  it("a token function that fails is an error event, and the client retries", async () => {
+    let calls = 0;
+    const sdk = new GatewayClient({
+      url: running.wsUrl,
+      clientId: "bob",
+      token: () => {
+        calls++;
+        if (calls === 1) throw new Error("identity provider unavailable");
+        return signToken({ sub: "bob" });
+      },
+      backoff: { initialDelayMs: 10, maxDelayMs: 10 },
+    });
+    clients.push(sdk);
+    const events = new ClientRecorder(sdk);
+    sdk.connect();
+    expect(await events.next("error")).toMatchObject({
+      kind: "token",
+      message: "Token function failed: identity provider unavailable",
+    });
+    expect(await events.next("reconnecting")).toMatchObject({ attempt: 1 });
+    expect((await events.next("open")).welcome.client_id).toBe("bob");
+    expect(calls).toBe(2);
+  });
+});
+
+describe("fixed token", () => {
+  it("expiry closes with 4402 and the client reconnects; refused with 4401 it stops", async () => {
+    // Two seconds: expires soon, but surely not before the first connection is verified.
+    const token = await signToken({ sub: "carol", expiresIn: 2 });
+    const sdk = new GatewayClient({
+      url: running.wsUrl,
+      clientId: "carol",
+      token,
+      backoff: { initialDelayMs: 10, maxDelayMs: 10 },
+    });
+    clients.push(sdk);
+    const events = new ClientRecorder(sdk);
+    sdk.connect();
+    await events.next("open");
+
+    expect(await events.next("closed")).toEqual({ code: 4402, reason: "Token expired", willReconnect: true });
+    const refused = await events.next("closed");
+    expect(refused).toMatchObject({ code: 4401, willReconnect: false });
+    expect(sdk.state).toBe("closed");
+    expect(events.all("reconnecting")).toHaveLength(1);
+  });
+});
