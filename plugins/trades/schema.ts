@@ -10,7 +10,10 @@ export const tradeExecution = z
     quantity: schemas.number.positive().describe("Executed quantity"),
     price: schemas.number.positive().describe("Execution price"),
     timestamp: schemas.timestamp.optional().describe("Execution time; the gateway's time if absent"),
-    account: schemas.symbol
+    account: z
+      .string()
+      .min(1)
+      .max(64)
       .optional()
       .describe("Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade"),
   })

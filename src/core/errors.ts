@@ -71,7 +71,7 @@ export const CloseCodes = {
     code: 1008,
     reconnect: false,
     meaning:
-      "The client kept sending past the rate limit (WEBSOCKET_RATE_LIMIT_STRIKES refused frames in a row); fix the client.",
+      "The client kept sending past the rate limit (WEBSOCKET_RATE_LIMIT_STRIKES refused frames in a row), or sent more than WEBSOCKET_RATE_LIMIT_BURST frames while its token was being verified; fix the client.",
   },
   MESSAGE_TOO_BIG: {
     code: 1009,

@@ -177,7 +177,10 @@ export class WebSocketEndpoint {
   ): void {
     const { config, logger, auth } = this.options;
     ws.on("error", (error) => logger.debug({ err: error, clientId: requested }, "WebSocket error"));
-    const takesOver = requested !== null && this.clients.has(requested);
+    // Without auth, a reconnect under the same client_id replaces a connection, so it needs no new
+    // slot overall. With auth, who is taking over is known only after verification: no exemption,
+    // or any unauthenticated socket could name a connected client_id and get past the cap.
+    const takesOver = !auth && requested !== null && this.clients.has(requested);
     if (!this.admit(ws, takesOver, address)) return;
     if (!auth) {
       this.register(ws, requested ?? randomUUID(), undefined);
@@ -195,21 +198,29 @@ export class WebSocketEndpoint {
         logger.info({ address, reason }, "connection refused: authentication failed");
         closeWithGrace(ws, CloseCodes[name].code, reason, graceMs);
       },
-    }).then((result) => {
-      this.authenticating.delete(ws);
-      if (!result) return;
-      if (!this.accepting) {
-        closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
-        return;
-      }
-      const session = this.register(ws, result.grant.subject, result.grant);
-      for (const { data, isBinary } of result.early) this.receive(session, data, isBinary);
-    });
+    })
+      .then((result) => {
+        // A refused socket stays counted as authenticating until it has closed (admit's close hook).
+        if (!result) return;
+        this.authenticating.delete(ws);
+        if (!this.accepting) {
+          closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
+          return;
+        }
+        const session = this.register(ws, result.grant.subject, result.grant);
+        for (const { data, isBinary } of result.early) this.receive(session, data, isBinary);
+      })
+      .catch((error: unknown) => {
+        // A bug here must cost this connection, never the process (an unhandled rejection).
+        logger.error({ err: error, address }, "registering an authenticated connection failed");
+        ws.terminate();
+      });
   }
 
   /**
-   * Enforce WEBSOCKET_MAX_CONNECTIONS and WEBSOCKET_MAX_CONNECTIONS_PER_IP (a takeover of an
-   * existing client_id needs no new slot), and count the socket against its address until it closes.
+   * Enforce WEBSOCKET_MAX_CONNECTIONS (a takeover of an existing client_id needs no new slot) and
+   * WEBSOCKET_MAX_CONNECTIONS_PER_IP (always: replaced sockets still hold theirs while closing),
+   * and count the socket against its address until it closes.
    */
   private admit(ws: WebSocket, takesOver: boolean, address: string): boolean {
     const { config, logger } = this.options;
@@ -225,7 +236,7 @@ export class WebSocketEndpoint {
       return false;
     }
     const fromAddress = this.perAddress.get(address) ?? 0;
-    if (!takesOver && fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
+    if (fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
       this.counters.rejectedMaxConnections++;
       logger.warn(
         { address, max: config.WEBSOCKET_MAX_CONNECTIONS_PER_IP },

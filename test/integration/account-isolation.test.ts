@@ -146,6 +146,21 @@ describe("per-account authorization", () => {
     running.gateway.deliveries.get("portfolio")?.flush();
     expect((await clientA.drainUntilPong()).filter((frame) => frame.type === "portfolio_update")).toEqual([]);
 
+    // A refreshed token that no longer lists acct-A stops A's trades at once.
+    const withoutAccounts = await signToken({ sub: "client-a", accounts: [] });
+    expect(await clientA.request({ type: "auth", token: withoutAccounts }, "refresh")).toMatchObject({
+      type: "authenticated",
+    });
+    publisher.publish(
+      "execution.trades.AAPL",
+      JSON.stringify({ symbol: "AAPL", side: "SELL", quantity: 1, price: 100, account: "acct-A" }),
+    );
+    await waitForIngest(running, publisher, "trades", tradesPublished + 1);
+    expect(await everyone.next("trade_executed", (frame) => frame.side === "SELL")).toMatchObject({
+      account: "acct-A",
+    });
+    expect((await clientA.drainUntilPong()).filter((frame) => frame.type === "trade_executed")).toEqual([]);
+
     await Promise.all([clientA, clientB, everyone, nobody].map((connection) => connection.close()));
   });
 });

@@ -5,7 +5,13 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import {
+  type RunningGateway,
+  startGateway,
+  upstreamMessages,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens.js";
@@ -23,7 +29,6 @@ async function gateway(env: Record<string, string>): Promise<RunningGateway> {
   const running = await startGateway({
     NATS_URL: nats.url,
     WEBSOCKET_AUTH: "jwt",
-    WEBSOCKET_AUTH_TIMEOUT_MS: "300",
     ...env,
   });
   gateways.push(running);
@@ -129,7 +134,29 @@ describe("where the token comes from", () => {
 
 describe("refusals: close codes, never a welcome", () => {
   it("4408 when no token comes within WEBSOCKET_AUTH_TIMEOUT_MS", async () => {
-    expect(await refused(hs256.wsUrl)).toEqual({ code: 4408, reason: "No token within 300 ms" });
+    const impatient = await gateway({ WEBSOCKET_JWT_SECRET: TEST_SECRET, WEBSOCKET_AUTH_TIMEOUT_MS: "300" });
+    expect(await refused(impatient.wsUrl)).toEqual({ code: 4408, reason: "No token within 300 ms" });
+  });
+
+  it("1008 when a client sends more than a burst of frames while its token is being verified", async () => {
+    const connection = await client(hs256.wsUrl, { welcome: false });
+    // The auth frame and 41 pings leave in one TCP write, so the gateway reads them all in one go,
+    // before the (asynchronous) verification of the token can finish.
+    const tcp = (connection.socket as unknown as { _socket: import("node:net").Socket })._socket;
+    tcp.cork();
+    connection.send({ type: "auth", token: await signToken({ sub: "flooder" }) });
+    for (let i = 0; i <= 40; i++) connection.send({ type: "ping" });
+    tcp.uncork();
+    expect(await connection.waitForClose()).toEqual({
+      code: 1008,
+      reason: "Too many frames before authentication",
+    });
+  });
+
+  it("4401 for an exp no date can hold, and the gateway carries on", async () => {
+    const huge = await signToken({ sub: "far-future", expiresIn: 1e13 });
+    expect(await refused(hs256.wsUrl, { type: "auth", token: huge })).toMatchObject({ code: 4401 });
+    await client(`${hs256.wsUrl}?token=${await signToken({ sub: "after-huge" })}`);
   });
 
   it("4401 when the first frame is not auth", async () => {
@@ -265,8 +292,10 @@ describe("expiry and refresh", () => {
       id: "r1",
       timestamp: expect.stringMatching(ISO_UTC),
     });
-    // Let the old token's expiry pass: the connection must still answer.
-    await new Promise((resolve) => setTimeout(resolve, Date.parse(expiryOf(old)) - Date.now() + 300));
+    // The gateway holds the fresh expiry...
+    expect(hs256.gateway.endpoint.clients.get("grace")?.grant?.expiresAt).toBe(Date.parse(expiryOf(fresh)));
+    // ...and the old token's expiry passes (with a margin for a busy machine) without a close.
+    await new Promise((resolve) => setTimeout(resolve, Date.parse(expiryOf(old)) - Date.now() + 1000));
     expect(await connection.request({ type: "ping" }, "alive")).toEqual({ type: "pong", id: "alive" });
     expect(connection.closeEvent).toBeUndefined();
   });
@@ -312,12 +341,15 @@ describe("expiry and refresh", () => {
 
 describe("the channels claim", () => {
   it("narrows the welcome and the auto-subscription, and a subscribe elsewhere gets FORBIDDEN", async () => {
-    const token = await signToken({ sub: "kim", channels: ["price_updates"] });
+    const token = await signToken({ sub: "kim", channels: ["price_updates", "trades"] });
     const { connection, welcome } = await authenticate(hs256.wsUrl, token);
-    expect(welcome).toMatchObject({ channels: ["price_updates"], subscriptions: { price_updates: "*" } });
-    expect(await connection.request({ type: "subscribe", channel: "trades" }, "f1")).toEqual({
+    expect(welcome).toMatchObject({
+      channels: ["price_updates", "trades"],
+      subscriptions: { price_updates: "*", trades: "*" },
+    });
+    expect(await connection.request({ type: "subscribe", channel: "signals" }, "f1")).toEqual({
       type: "error",
-      error: 'Channel not allowed by your token: "trades"',
+      error: 'Channel not allowed by your token: "signals"',
       code: "FORBIDDEN",
       id: "f1",
       timestamp: expect.stringMatching(ISO_UTC),
@@ -325,15 +357,19 @@ describe("the channels claim", () => {
     expect(
       await connection.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] }, "f2"),
     ).toEqual(expect.objectContaining({ type: "subscribed", channel: "price_updates", symbols: ["AAPL"] }));
-    // Nothing from a forbidden channel arrives, even data published after the refusal.
+    // Nothing from a forbidden channel arrives (signals: market data, no account filter in the way),
+    // while a client whose token allows the channel gets it.
+    const allowed = await client(
+      `${hs256.wsUrl}?token=${await signToken({ sub: "lee", channels: ["signals"] })}`,
+    );
+    const before = await upstreamMessages(hs256, "signals");
     publisher.publish(
-      "execution.trades.AAPL",
-      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }),
+      "strategy.signals.AAPL",
+      JSON.stringify({ symbol: "AAPL", signal_type: "BUY", price: 1, quantity: 1, confidence: 0.5 }),
     );
-    await publisher.flush();
-    expect((await connection.drainUntilPong()).filter((frame) => frame.type === "trade_executed")).toEqual(
-      [],
-    );
+    await waitForIngest(hs256, publisher, "signals", before + 1);
+    expect(await allowed.next("signal")).toMatchObject({ symbol: "AAPL" });
+    expect((await connection.drainUntilPong()).filter((frame) => frame.type === "signal")).toEqual([]);
   });
 });
 
@@ -349,5 +385,30 @@ describe("authentication off (the default)", () => {
       id: "a",
       timestamp: expect.stringMatching(ISO_UTC),
     });
+  });
+});
+
+describe("connection caps count sockets that are still authenticating", () => {
+  it("refuses the socket over WEBSOCKET_MAX_CONNECTIONS with 1013, even one naming a connected client_id", async () => {
+    const capped = await gateway({ WEBSOCKET_JWT_SECRET: TEST_SECRET, WEBSOCKET_MAX_CONNECTIONS: "2" });
+    await client(`${capped.wsUrl}?token=${await signToken({ sub: "alice" })}`);
+    // One socket without a token takes the second slot while it has time to authenticate.
+    await client(capped.wsUrl, { welcome: false });
+    const over = { code: 1013, reason: "Maximum connections reached (2)" };
+    expect(await refused(capped.wsUrl)).toEqual(over);
+    // Naming a connected client_id is no way round the cap before the token is verified.
+    expect(await refused(`${capped.wsUrl}?client_id=alice`)).toEqual(over);
+  });
+
+  it("closes sockets still authenticating with 1001 on shutdown", async () => {
+    const stopping = await startGateway({
+      NATS_URL: nats.url,
+      WEBSOCKET_AUTH: "jwt",
+      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+    });
+    const waiting = await client(stopping.wsUrl, { welcome: false });
+    await stopping.close();
+    expect(await waiting.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down" });
+    expect(waiting.frames).toEqual([]);
   });
 });

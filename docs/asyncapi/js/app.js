@@ -1712,7 +1712,8 @@
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
-                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "minLength": 1,
+                "maxLength": 64,
                 "x-parser-schema-id": "<anonymous-schema-159>"
               }
             },

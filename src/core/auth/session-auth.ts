@@ -76,7 +76,12 @@ export class SessionAuth {
         const reason = error instanceof TokenRejected ? error.message : "Token rejected";
         this.options.sendError(session, "INVALID_TOKEN", id, `Invalid token: ${reason}`);
       },
-    );
+    )
+      .catch((error: unknown) => {
+        // A bug here must cost this connection, never the process (an unhandled rejection).
+        this.options.logger.error({ err: error, clientId: session.clientId }, "token refresh failed");
+        session.socket.terminate();
+      });
   }
 
   private armExpiry(session: ClientSession): void {

@@ -17,7 +17,8 @@ import { type Grant, grantFromClaims } from "./grant.js";
 /** Claims the gateway reads; anything else in the token is ignored. */
 const gatewayClaims = z.object({
   sub: z.string().regex(CLIENT_ID_PATTERN, "sub must be a valid client_id (1 to 64 of A-Z a-z 0-9 . _ : -)"),
-  exp: z.number(),
+  // Bounded so that every expiry is a valid date (year 9999 at most): `exp: 1e13` must not throw later.
+  exp: z.number().int().positive().max(253_402_300_799),
   channels: z.array(z.string().max(64)).max(256).optional(),
   accounts: z.array(z.string().max(64)).max(1024).optional(),
 });
