@@ -1,0 +1,106 @@
+/**
+ * `gateway <command>`: the command line of the gateway's client side. `tail` follows frames live
+ * through the SDK (so it reconnects like any SDK user); `status` reads GET /websocket/status.
+ * Arguments are parsed with node:util's parseArgs: no CLI dependency.
+ */
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { status } from "./status.js";
+import { tail } from "./tail.js";
+
+export const USAGE = `Usage: gateway <command> [options]
+
+Commands:
+  tail     Print the gateway's frames live, one line each, reconnecting when the connection drops.
+           Data frames go to stdout; connection state and replies go to stderr.
+  status   Print GET /websocket/status as a table.
+
+tail options:
+  --url <url>           WebSocket endpoint (default ws://localhost:8000/ws)
+  --channel <name>      Follow this channel only; repeat for several (default: every channel)
+  --symbols <A,B,...>   Only these symbols of the --channel(s) (accounts, on portfolio)
+  --client-id <id>      client_id to connect with
+  --token <jwt>         Token for WEBSOCKET_AUTH=jwt (default: the GATEWAY_TOKEN variable)
+  --json                One frame per line as JSON, instead of human-readable lines
+
+status options:
+  --url <url>           The gateway's HTTP address (default http://localhost:8000)
+  --json                The status document as JSON
+
+  -h, --help            This help
+
+Times are UTC. Examples:
+  gateway tail --channel price_updates --symbols AAPL,MSFT
+  gateway tail --json | jq .
+  gateway status --url http://localhost:8000`;
+
+/** Exit statuses: 0 done, 1 failed (gateway unreachable, connection refused for good), 2 usage. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    process.stderr.write(`gateway: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...extra] = positionals;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const usageError = (message: string) => {
+    process.stderr.write(`gateway: ${message}\n\n${USAGE}\n`);
+    return 2;
+  };
+  if (extra.length > 0) return usageError(`unexpected argument: ${extra[0]}`);
+  switch (command) {
+    case "tail": {
+      if (values.symbols !== undefined && values.channel === undefined)
+        return usageError("--symbols needs --channel (which channel are they symbols of?)");
+      const symbols = values.symbols
+        ?.split(",")
+        .map((symbol) => symbol.trim())
+        .filter(Boolean);
+      if (symbols !== undefined && symbols.length === 0) return usageError("--symbols is empty");
+      return tail({
+        url: values.url ?? "ws://localhost:8000/ws",
+        channels: values.channel ?? [],
+        symbols,
+        clientId: values["client-id"],
+        token: values.token ?? (process.env.GATEWAY_TOKEN || undefined),
+        json: values.json ?? false,
+      });
+    }
+    case "status":
+      for (const option of ["channel", "symbols", "client-id", "token"] as const)
+        if (values[option] !== undefined) return usageError(`--${option} is a tail option`);
+      return status({ url: values.url ?? "http://localhost:8000", json: values.json ?? false });
+    case undefined:
+      return usageError("a command is needed");
+    default:
+      return usageError(`unknown command: ${command}`);
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      url: { type: "string" },
+      channel: { type: "string", multiple: true },
+      symbols: { type: "string" },
+      "client-id": { type: "string" },
+      token: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+// Run when executed directly (tsx src/cli/main.ts, npm run cli); the bin launcher calls main().
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,103 @@
+/**
+ * `gateway tail`: follow the gateway's frames through the SDK, so the command reconnects (and
+ * restores its subscriptions) like any SDK user. Data frames go to stdout, one line each (or one
+ * JSON object each with --json); connection state and control replies go to stderr, so that the
+ * output pipes cleanly.
+ */
+import { GatewayClient } from "../client/node.js";
+import { describeClose, formatFrame, timeOf } from "./format.js";
+
+export interface TailOptions {
+  url: string;
+  /** Follow only these channels (empty: the auto-subscribe default, every channel). */
+  channels: string[];
+  /** Only these symbols of those channels (absent: all). */
+  symbols: string[] | undefined;
+  clientId: string | undefined;
+  token: string | undefined;
+  json: boolean;
+}
+
+const CONTROL = new Set(["welcome", "subscribed", "unsubscribed", "pong", "error", "authenticated"]);
+
+/** Resolves with the exit status: 0 after SIGINT/SIGTERM, 1 when the gateway closes for good, 2 on bad input. */
+export function tail(options: TailOptions): Promise<number> {
+  const note = (text: string) => process.stderr.write(`${timeOf(undefined)}  ${text}\n`);
+  let client: GatewayClient;
+  try {
+    client = new GatewayClient({ url: options.url, clientId: options.clientId, token: options.token });
+    for (const channel of options.channels) client.subscribe(channel, options.symbols ?? "*");
+  } catch (error) {
+    process.stderr.write(`gateway: ${(error as Error).message}\n`);
+    return Promise.resolve(2);
+  }
+
+  return new Promise<number>((resolve) => {
+    let finished = false;
+    const finish = (code: number) => {
+      if (finished) return;
+      finished = true;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      client.close().then(() => resolve(code));
+    };
+    const onSignal = () => finish(0);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    // `gateway tail | head`: the reader went away; stop quietly.
+    process.stdout.on("error", () => finish(0));
+
+    client.on("connecting", ({ attempt, url }) =>
+      note(attempt === 0 ? `connecting to ${url}` : `connecting to ${url} (attempt ${attempt})`),
+    );
+    client.on("open", ({ welcome }) => {
+      note(`connected as ${welcome.client_id}; channels: ${welcome.channels.join(", ")}`);
+      if (options.channels.length === 0) return;
+      const unknown = options.channels.filter((channel) => !welcome.channels.includes(channel));
+      if (unknown.length > 0) {
+        note(`unknown channel ${unknown.join(", ")}: this gateway serves ${welcome.channels.join(", ")}`);
+        finish(2);
+        return;
+      }
+      // Leave every other channel (they start on the auto-subscribe default); remembered like the
+      // subscriptions, so a reconnection restores exactly this view.
+      for (const channel of welcome.channels)
+        if (!options.channels.includes(channel) && client.subscriptions[channel] === undefined)
+          client.unsubscribe(channel);
+    });
+    client.on("reconnecting", ({ attempt, delayMs }) =>
+      note(`reconnecting in ${(delayMs / 1000).toFixed(2)} s (attempt ${attempt})`),
+    );
+    client.on("closed", ({ code, reason, willReconnect, error }) => {
+      if (finished) return;
+      note(`connection closed: ${describeClose(code, reason, error)}`);
+      if (!willReconnect) {
+        note("not reconnecting: the gateway closed this connection for good");
+        finish(1);
+      }
+    });
+    client.on("subscribed", ({ channel, symbols }) =>
+      note(`subscribed ${channel}: ${symbols === "*" ? "all symbols" : symbols.join(", ")}`),
+    );
+    client.on("unsubscribed", ({ channel, symbols }) =>
+      note(
+        `unsubscribed ${channel}${Array.isArray(symbols) && symbols.length > 0 ? `; still ${symbols.join(", ")}` : ""}`,
+      ),
+    );
+    client.on("server_error", ({ code, error }) => note(`error ${code}: ${error}`));
+    client.on("authenticated", ({ expires_at }) => note(`token refreshed; expires ${expires_at}`));
+    client.on("error", (problem) =>
+      note(
+        problem.kind === "invalid_frame"
+          ? `${problem.message}: ${JSON.stringify(problem.data)}`
+          : problem.message,
+      ),
+    );
+    client.on("frame", (frame) => {
+      if (CONTROL.has(frame.type)) return;
+      process.stdout.write(`${options.json ? JSON.stringify(frame) : formatFrame(frame)}\n`);
+    });
+
+    client.connect();
+  });
+}

@@ -1,0 +1,251 @@
+/**
+ * The `gateway` command end to end: the bin launcher spawned as a process against a real gateway
+ * fed by a real nats-server, its output checked line by line. `tail` prints only the channel and
+ * symbols asked for, reconnects by itself when the gateway restarts (saying so on stderr), prints
+ * one JSON frame per line with --json, and stops for good on a terminal close code; `status`
+ * prints the status document as a table.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/free-port.js";
+import { type RunningGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { TestClient } from "../helpers/test-client.js";
+import { CliProcess } from "./helpers/cli-process.js";
+import { startGatewayAt } from "./helpers/gateway-at.js";
+
+/** Conflated channels flush only when the test says so. */
+const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
+const TIME = /^\d{2}:\d{2}:\d{2}\.\d{3} {2}/;
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+let port: number;
+let running: RunningGateway;
+const processes: CliProcess[] = [];
+const witnesses: TestClient[] = [];
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+  port = await freePort();
+  running = await startGatewayAt(port, { NATS_URL: nats.url, ...MANUAL_FLUSH });
+  await waitUntilReady(running);
+});
+
+afterEach(async () => {
+  for (const cli of processes.splice(0)) {
+    cli.kill();
+    await cli.exited;
+  }
+  await Promise.all(witnesses.splice(0).map((witness) => witness.close()));
+});
+
+afterAll(async () => {
+  await running?.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+function cli(args: string[]): CliProcess {
+  const started = CliProcess.start(args);
+  processes.push(started);
+  return started;
+}
+
+async function witness(): Promise<TestClient> {
+  const client = await TestClient.connect(running.wsUrl);
+  witnesses.push(client);
+  return client;
+}
+
+function publish(subject: string, payload: unknown): void {
+  publisher.publish(subject, JSON.stringify(payload));
+}
+
+function flushPrices(): void {
+  running.gateway.deliveries.get("price_updates")?.flush();
+}
+
+const SIGNAL = {
+  signal_type: "BUY",
+  symbol: "AAPL",
+  price: 150.25,
+  quantity: 10,
+  confidence: 0.85,
+  timestamp: "2024-12-19T12:00:00Z",
+};
+
+describe("gateway tail", () => {
+  it("prints only the chosen channel and symbols, one readable line per frame, and comes back after a gateway restart", async () => {
+    const tail = cli([
+      "tail",
+      "--url",
+      running.wsUrl,
+      "--channel",
+      "price_updates",
+      "--symbols",
+      "AAPL,MSFT",
+    ]);
+    await tail.nextErr(/connecting to ws:\/\/127\.0\.0\.1:\d+\/ws$/);
+    await tail.nextErr(/connected as [0-9a-f-]{36}; channels: portfolio, price_updates, signals, trades$/);
+    await tail.nextErr(/subscribed price_updates: AAPL, MSFT$/);
+    for (const channel of ["portfolio", "signals", "trades"])
+      await tail.nextErr(new RegExp(`unsubscribed ${channel}$`));
+
+    let ticks = 0;
+    const tick = async (symbol: string, payload: Record<string, unknown>) => {
+      publish(`market.prices.${symbol}`, { symbol, ...payload });
+      await waitForIngest(running, publisher, "price_updates", ++ticks);
+    };
+    await tick("AAPL", { price: 150.25, change: 0.5, change_pct: 0.33, volume: 1_000_000 });
+    flushPrices();
+    expect(await tail.nextOut(/price_update/)).toMatch(
+      /^\d{2}:\d{2}:\d{2}\.\d{3} {2}price_update {6}AAPL 150\.25 \+0\.5 \(\+0\.33%\) vol 1,000,000$/,
+    );
+
+    // A signal (other channel) and GOOG (other symbol) are not printed: the witness proves the
+    // gateway dispatched the signal before the next price frame, which is the next line.
+    const watcher = await witness();
+    publish("strategy.signals.x", SIGNAL);
+    await watcher.next("signal");
+    await tick("GOOG", { price: 170 });
+    await tick("MSFT", { price: 380.5, change: -1.2 });
+    flushPrices();
+    expect(await tail.nextOut(/./)).toMatch(/ {2}price_update {6}MSFT 380\.5 -1\.2$/);
+    await watcher.close();
+
+    // The gateway goes away and comes back on the same port: the tail reconnects by itself.
+    await running.close();
+    await tail.nextErr(/connection closed: 1001 GOING_AWAY: Server shutting down$/);
+    await tail.nextErr(/reconnecting in \d+\.\d{2} s \(attempt 1\)$/);
+    running = await startGatewayAt(port, { NATS_URL: nats.url, ...MANUAL_FLUSH });
+    await waitUntilReady(running);
+    await tail.nextErr(/connected as /);
+    await tail.nextErr(/subscribed price_updates: AAPL, MSFT$/);
+    ticks = 0;
+    await tick("GOOG", { price: 171 });
+    await tick("AAPL", { price: 151 });
+    flushPrices();
+    expect(await tail.nextOut(/./)).toMatch(/ {2}price_update {6}AAPL 151$/);
+
+    expect(await tail.interrupt()).toBe(0);
+    expect(tail.stdout.lines.filter((line) => line !== "")).toHaveLength(3);
+    for (const line of tail.stdout.lines.filter(Boolean)) expect(line).toMatch(TIME);
+  });
+
+  it("prints signals, trades and portfolios in words", async () => {
+    const tail = cli(["tail", "--url", running.wsUrl]);
+    await tail.nextErr(/connected as /);
+    publish("strategy.signals.x", SIGNAL);
+    publish("execution.trades.x", {
+      symbol: "MSFT",
+      side: "SELL",
+      quantity: 5,
+      price: 380.5,
+      account: "acct-1",
+      timestamp: "2024-12-19T12:00:01Z",
+    });
+    publish("portfolio.updates", {
+      account: "acct-1",
+      positions: {
+        AAPL: {
+          symbol: "AAPL",
+          quantity: 10,
+          average_price: 150,
+          market_price: 151.25,
+          unrealized_pnl: 12.5,
+          unrealized_pnl_pct: 0.83,
+        },
+      },
+      total_pnl: 12.5,
+      timestamp: "2024-12-19T12:00:02Z",
+    });
+    await waitForIngest(running, publisher, "portfolio", 1);
+    running.gateway.deliveries.get("portfolio")?.flush();
+    expect(await tail.nextOut(/ signal /)).toBe(
+      "12:00:00.000  signal            BUY AAPL @ 150.25  qty 10  confidence 0.85",
+    );
+    expect(await tail.nextOut(/ trade_executed /)).toBe(
+      "12:00:01.000  trade_executed    SELL 5 MSFT @ 380.5  account acct-1",
+    );
+    expect(await tail.nextOut(/ portfolio_update /)).toBe(
+      "12:00:02.000  portfolio_update  acct-1  1 position  P&L +12.5  AAPL 10 (+12.5)",
+    );
+  });
+
+  it("--json prints each frame as one JSON line, exactly as the gateway sent it", async () => {
+    const tail = cli(["tail", "--url", running.wsUrl, "--channel", "signals", "--json"]);
+    await tail.nextErr(/subscribed signals: all symbols$/);
+    await tail.nextErr(/unsubscribed trades$/);
+    const watcher = await witness();
+    publish("strategy.signals.x", SIGNAL);
+    const sent = await watcher.next("signal");
+    const line = await tail.nextOut(/./);
+    expect(line).toBe(JSON.stringify(sent));
+    expect(line).toBe(
+      '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+    );
+  });
+
+  it("stops with status 1 when the gateway closes the connection for good (4000 REPLACED)", async () => {
+    const tail = cli(["tail", "--url", running.wsUrl, "--client-id", "cli-dup"]);
+    await tail.nextErr(/connected as cli-dup; /);
+    const newer = await TestClient.connect(`${running.wsUrl}?client_id=cli-dup`);
+    witnesses.push(newer);
+    await tail.nextErr(
+      /connection closed: 4000 REPLACED: Replaced by a newer connection with the same client_id$/,
+    );
+    await tail.nextErr(/not reconnecting/);
+    expect(await tail.exited).toBe(1);
+    expect(tail.stderr.lines.some((line) => /reconnecting in/.test(line))).toBe(false);
+  });
+
+  it("refuses bad arguments with status 2 and the usage", async () => {
+    const tail = cli(["tail", "--symbols", "AAPL"]);
+    expect(await tail.exited).toBe(2);
+    expect(tail.stderr.lines[0]).toBe(
+      "gateway: --symbols needs --channel (which channel are they symbols of?)",
+    );
+    expect(tail.stderr.lines).toContain("Usage: gateway <command> [options]");
+  });
+});
+
+describe("gateway status", () => {
+  it("prints /websocket/status as a table", async () => {
+    const status = cli(["status", "--url", running.httpUrl]);
+    expect(await status.exited).toBe(0);
+    const out = status.stdout.lines;
+    expect(out.slice(0, 6)).toEqual([
+      `Gateway ${running.httpUrl}`,
+      "  WebSocket enabled          yes",
+      expect.stringMatching(/^ {2}Connections {16}\d+ of 100$/),
+      "  Ping interval              30 s",
+      "  Price update interval      3600 s",
+      "  Portfolio update interval  3600 s",
+    ]);
+    expect(out[6]).toBe("");
+    expect(out[7]).toMatch(/^CHANNEL {8}HEALTHY {2}LAST UPDATE {15}ERRORS {2}RECOVERIES {2}STARTED$/);
+    const rows = out.slice(8).filter(Boolean);
+    expect(rows.map((row) => row.split(/\s+/).slice(0, 2))).toEqual([
+      ["portfolio", "yes"],
+      ["price_updates", "yes"],
+      ["signals", "yes"],
+      ["trades", "yes"],
+    ]);
+  });
+
+  it("--json prints the document; an unreachable gateway is status 1", async () => {
+    const json = cli(["status", "--url", running.wsUrl, "--json"]);
+    expect(await json.exited).toBe(0);
+    const document = JSON.parse(json.stdout.lines.join("\n"));
+    expect(document).toMatchObject({ enabled: true, max_connections: 100, ping_interval: 30 });
+    expect(Object.keys(document.stream_health)).toEqual(["portfolio", "price_updates", "signals", "trades"]);
+
+    const down = cli(["status", "--url", `http://127.0.0.1:${await freePort()}`]);
+    expect(await down.exited).toBe(1);
+    expect(down.stderr.lines[0]).toMatch(
+      /^gateway: cannot read http:\/\/127\.0\.0\.1:\d+\/websocket\/status: .*ECONNREFUSED/,
+    );
+  });
+});
