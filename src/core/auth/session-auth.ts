@@ -45,38 +45,40 @@ export class SessionAuth {
    * stays in force until it expires.
    */
   refresh(session: ClientSession, token: string, id: MessageId): void {
-    this.options.verifier.verify(token).then(
-      (grant) => {
-        if (session.closing) return;
-        if (grant.subject !== session.clientId) {
-          this.options.sendError(
-            session,
-            "INVALID_TOKEN",
-            id,
-            "Invalid token: its subject is not this connection's",
+    this.options.verifier
+      .verify(token)
+      .then(
+        (grant) => {
+          if (session.closing) return;
+          if (grant.subject !== session.clientId) {
+            this.options.sendError(
+              session,
+              "INVALID_TOKEN",
+              id,
+              "Invalid token: its subject is not this connection's",
+            );
+            return;
+          }
+          this.end(session);
+          this.begin(session, grant);
+          this.dropForbiddenChannels(session);
+          session.send(
+            encodeFrame({
+              type: "authenticated",
+              client_id: session.clientId,
+              expires_at: new Date(grant.expiresAt).toISOString(),
+              id,
+              timestamp: isoNow(),
+            }),
+            true,
           );
-          return;
-        }
-        this.end(session);
-        this.begin(session, grant);
-        this.dropForbiddenChannels(session);
-        session.send(
-          encodeFrame({
-            type: "authenticated",
-            client_id: session.clientId,
-            expires_at: new Date(grant.expiresAt).toISOString(),
-            id,
-            timestamp: isoNow(),
-          }),
-          true,
-        );
-      },
-      (error: unknown) => {
-        if (session.closing) return;
-        const reason = error instanceof TokenRejected ? error.message : "Token rejected";
-        this.options.sendError(session, "INVALID_TOKEN", id, `Invalid token: ${reason}`);
-      },
-    )
+        },
+        (error: unknown) => {
+          if (session.closing) return;
+          const reason = error instanceof TokenRejected ? error.message : "Token rejected";
+          this.options.sendError(session, "INVALID_TOKEN", id, `Invalid token: ${reason}`);
+        },
+      )
       .catch((error: unknown) => {
         // A bug here must cost this connection, never the process (an unhandled rejection).
         this.options.logger.error({ err: error, clientId: session.clientId }, "token refresh failed");
