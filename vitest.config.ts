@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Every frame a test client receives is checked against asyncapi.yaml after each file.
     setupFiles: ["test/helpers/contract-check.ts"],
+    // The dashboard bundle served at `/` is built from the current sources first.
+    globalSetup: ["test/helpers/build-dashboard.setup.ts"],
     // Integration tests start real nats-server processes and gateways; give them room on a
     // shared 2-core machine, but fail fast enough that a hang is visible.
     testTimeout: 20_000,

@@ -24,6 +24,7 @@ import type { LoadedChannel } from "./core/plugin.js";
 import { loadPlugins } from "./core/plugin-loader.js";
 import { SubscriptionIndex } from "./core/subscription-index.js";
 import { WebSocketEndpoint } from "./core/websocket-server.js";
+import { registerDashboardRoutes } from "./http/dashboard-route.js";
 import { registerDocsRoutes, registerOpenApi } from "./http/docs-routes.js";
 import { registerHealthRoutes } from "./http/health-routes.js";
 import { registerMetricsRoute } from "./http/metrics-route.js";
@@ -166,6 +167,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   );
 
   await registerDocsRoutes(fastify, toYaml(buildAsyncApi(channels, config)));
+  await registerDashboardRoutes(fastify);
 
   let started = false;
   const start = (): void => {

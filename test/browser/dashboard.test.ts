@@ -1,0 +1,220 @@
+/**
+ * The dashboard at `/`, in Chromium: live prices from the embedded demo feed and from real NATS
+ * publishes, signals, trades and the portfolio, a subscribe control that changes which symbols
+ * arrive, and the reconnect state when the gateway goes away and comes back. Screenshots are
+ * saved to test-results/screenshots/; no console error, no request leaves the gateway.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { EmbeddedBroker } from "../../src/core/ingest/embedded-broker.js";
+import { SimulatedMarket } from "../../src/demo/simulated-market.js";
+import { startGatewayAt } from "../client/helpers/gateway-at.js";
+import { launchChromium } from "../helpers/browser.js";
+import { freePort } from "../helpers/free-port.js";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+
+const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
+/** What Chromium itself logs when a WebSocket connection attempt is refused (no page code involved). */
+const REFUSED_CONNECTION = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/;
+
+let browser: Browser;
+let nats: NatsServer;
+let publisher: NatsConnection;
+const gateways: RunningGateway[] = [];
+const pages: Page[] = [];
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+}, 30_000);
+
+afterEach(async () => {
+  for (const page of pages.splice(0)) await page.close();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const running of gateways) await running.close();
+  await publisher?.close();
+  await nats?.stop();
+});
+
+async function natsGateway(): Promise<RunningGateway> {
+  const running = await startGateway({ NATS_URL: nats.url });
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+/** Open the dashboard, recording console errors, page errors and requests to other origins. */
+async function openDashboard(running: RunningGateway) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  pages.push(page);
+  const problems: string[] = [];
+  const foreign: string[] = [];
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  page.on("request", (request) => {
+    const target = request.url();
+    if (!target.startsWith(running.httpUrl) && !target.startsWith("data:")) foreign.push(target);
+  });
+  await page.goto(`${running.httpUrl}/`);
+  await expectState(page, "Live");
+  return { page, problems, foreign };
+}
+
+async function expectState(page: Page, text: string | RegExp): Promise<void> {
+  await expect
+    .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 10_000 })
+    .toMatch(text);
+}
+
+const priceCell = (page: Page, symbol: string) =>
+  page.locator(`[data-testid=prices] tr[data-symbol="${symbol}"] td.price`);
+
+function tick(symbol: string, price: number, extra: Record<string, number> = {}): void {
+  publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price, ...extra }));
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+}
+
+describe("dashboard", () => {
+  it("shows prices that change over time from the embedded demo feed", async () => {
+    // No NATS_URL: the embedded broker, fed by the simulated market exactly as `npm start` does.
+    const demo = await startGateway({});
+    gateways.push(demo);
+    const market = new SimulatedMarket(
+      (subject, payload) => (demo.gateway.broker as EmbeddedBroker).publish(subject, payload),
+      { tickMs: 20, signalEveryMs: 300, tradeEveryMs: 300, portfolioEveryMs: 300 },
+    );
+    market.start();
+    try {
+      const { page, problems, foreign } = await openDashboard(demo);
+      const rows = page.locator("[data-testid=prices] tbody tr");
+      await expect.poll(() => rows.count()).toBe(6);
+      const first = await priceCell(page, "AAPL").textContent();
+      // Prices move: AAPL's cell shows another value within a few flushes.
+      await expect.poll(() => priceCell(page, "AAPL").textContent(), { timeout: 10_000 }).not.toBe(first);
+      await expect.poll(() => page.locator("[data-testid=signals] li").count()).toBeGreaterThan(0);
+      await expect.poll(() => page.locator("[data-testid=trades] li").count()).toBeGreaterThan(0);
+      await expect.poll(() => page.getByTestId("total-pnl").textContent()).toMatch(/^[+−]?[\d,]+\.\d\d$/);
+      await shot(page, "dashboard-demo.png");
+      expect(problems).toEqual([]);
+      expect(foreign).toEqual([]);
+    } finally {
+      market.stop();
+    }
+  });
+
+  it("shows prices, signals, trades and the portfolio published to real NATS", async () => {
+    const running = await natsGateway();
+    const { page, problems } = await openDashboard(running);
+    tick("AAPL", 101, { change: 1, change_pct: 1, volume: 1200 });
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("101.00");
+    tick("AAPL", 102.5, { change: 2.5, change_pct: 2.5, volume: 1300 });
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("102.50");
+    // A rise flashes green, and the change columns are coloured by sign.
+    expect(await priceCell(page, "AAPL").getAttribute("class")).toContain("flash-up");
+    const row = page.locator('[data-testid=prices] tr[data-symbol="AAPL"]');
+    expect(await row.locator("td").allTextContents()).toEqual([
+      "AAPL",
+      "102.50",
+      "+2.50",
+      "+2.50%",
+      "1,300",
+      "–",
+      "–",
+      expect.stringMatching(/^\d\d:\d\d:\d\d$/),
+    ]);
+
+    publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
+    publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
+    publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
+    const signal = page.locator("[data-testid=signals] li").first();
+    await expect.poll(() => signal.textContent()).toContain("BUY");
+    expect(await signal.textContent()).toContain("AAPL");
+    expect(await signal.textContent()).toContain("@ 150.25");
+    await expect
+      .poll(() => page.locator("[data-testid=trades] li").first().textContent())
+      .toContain("10 @ 150.25");
+    await expect.poll(() => page.getByTestId("total-pnl").textContent()).toBe("+12.50");
+    await shot(page, "dashboard-nats.png");
+    expect(problems).toEqual([]);
+  });
+
+  it("changes which symbols arrive with the subscribe controls", async () => {
+    const running = await natsGateway();
+    const { page, problems } = await openDashboard(running);
+    tick("AAPL", 10);
+    tick("MSFT", 20);
+    await expect.poll(() => priceCell(page, "MSFT").textContent()).toBe("20.00");
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("10.00");
+
+    const control = page.locator('[data-testid=subscriptions] [data-channel="price_updates"]');
+    await control.locator("input").fill("aapl");
+    await control.locator("[data-action=subscribe]").click();
+    await expect.poll(() => control.locator(".chip").textContent()).toBe("AAPL");
+    await expect.poll(() => priceCell(page, "MSFT").count()).toBe(0);
+
+    // MSFT is published first: had it been delivered, its row would be back by the time AAPL's is.
+    tick("MSFT", 21);
+    tick("AAPL", 11);
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("11.00");
+    expect(await priceCell(page, "MSFT").count()).toBe(0);
+    await shot(page, "dashboard-subscribed-aapl.png");
+
+    await control.locator("[data-action=all]").click();
+    await expect.poll(() => control.locator(".chip").textContent()).toBe("all symbols");
+    tick("MSFT", 22);
+    await expect.poll(() => priceCell(page, "MSFT").textContent()).toBe("22.00");
+    expect(problems).toEqual([]);
+  });
+
+  it("shows the reconnect countdown while the gateway is down, then live data again", async () => {
+    const port = await freePort();
+    let running = await startGatewayAt(port, { NATS_URL: nats.url });
+    await waitUntilReady(running);
+    const { page, problems } = await openDashboard(running);
+    tick("NVDA", 500);
+    await expect.poll(() => priceCell(page, "NVDA").textContent()).toBe("500.00");
+
+    // Record every text the connection label shows from now on.
+    // Each text the label is given, even several in one task: the added text nodes say it.
+    // (A string, because this file is type-checked without the DOM library.)
+    await page.evaluate(`
+      const label = document.querySelector("[data-testid=connection-state]");
+      globalThis.labels = [];
+      new MutationObserver((records) => {
+        for (const record of records) for (const node of record.addedNodes) globalThis.labels.push(node.textContent);
+      }).observe(label, { childList: true });
+    `);
+    await running.close();
+    await expectState(page, /^Reconnecting in \d+\.\d s$/);
+    await shot(page, "dashboard-reconnecting.png");
+
+    running = await startGatewayAt(port, { NATS_URL: nats.url });
+    gateways.push(running);
+    await waitUntilReady(running);
+    await expectState(page, "Live");
+    tick("NVDA", 505);
+    await expect.poll(() => priceCell(page, "NVDA").textContent()).toBe("505.00");
+    await shot(page, "dashboard-reconnected.png");
+
+    const labels = (await page.evaluate("globalThis.labels")) as string[];
+    expect(labels).toContain("Connection lost");
+    expect(labels.at(-1)).toBe("Live");
+    // Refused connection attempts while the gateway was down are logged by Chromium itself.
+    expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
+  }, 40_000);
+});
