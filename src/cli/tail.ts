@@ -25,7 +25,13 @@ export function tail(options: TailOptions): Promise<number> {
   const note = (text: string) => process.stderr.write(`${timeOf(undefined)}  ${text}\n`);
   let client: GatewayClient;
   try {
-    client = new GatewayClient({ url: options.url, clientId: options.clientId, token: options.token });
+    client = new GatewayClient({
+      url: options.url,
+      clientId: options.clientId,
+      token: options.token,
+      // One interactive client, not a fleet: come back within seconds of the gateway.
+      backoff: { initialDelayMs: 250, maxDelayMs: 5000 },
+    });
     for (const channel of options.channels) client.subscribe(channel, options.symbols ?? "*");
   } catch (error) {
     process.stderr.write(`gateway: ${(error as Error).message}\n`);

@@ -7,6 +7,7 @@
  * Browser-safe: no Node imports. The browser's WebSocket is the default; in Node 20 (no global
  * WebSocket) pass `ws`, or import from ./node.js which does.
  */
+import { CLIENT_ID_PATTERN } from "../core/protocol.js";
 import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { ABNORMAL_CLOSURE, TERMINAL_CLOSE_CODES } from "./close-codes.js";
@@ -151,7 +152,14 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   constructor(private readonly options: GatewayClientOptions) {
     super();
     this.url = gatewayUrl(options.url);
-    if (options.clientId !== undefined) this.url.searchParams.set("client_id", options.clientId);
+    if (options.clientId !== undefined) {
+      // The gateway refuses the upgrade (HTTP 400) forever: better said at once than retried.
+      if (!CLIENT_ID_PATTERN.test(options.clientId))
+        throw new TypeError(
+          `clientId must be 1 to 64 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.clientId)}`,
+        );
+      this.url.searchParams.set("client_id", options.clientId);
+    }
     const implementation =
       options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!implementation)

@@ -172,5 +172,8 @@ describe("requests", () => {
     expect(() => sdk.subscribe("signals", [])).toThrow(TypeError);
     expect(() => sdk.subscribe("", ["AAPL"])).toThrow(TypeError);
     expect(sdk.subscriptions).toEqual({});
+    // A client_id the gateway would refuse (HTTP 400, on every attempt) is refused here.
+    expect(() => new GatewayClient({ url: running.wsUrl, clientId: "has space" })).toThrow(TypeError);
+    expect(() => new GatewayClient({ url: "http//nowhere" })).toThrow(/Invalid gateway URL|ws:\/\//);
   });
 });

@@ -40,9 +40,10 @@ describe("token function", () => {
     const sdk = new GatewayClient({
       url: running.wsUrl,
       clientId: "alice",
-      // Three-second tokens (JWT expiry has whole seconds), refreshed at most 2 s before expiry.
+      // Four-second tokens (JWT expiry has whole seconds), refreshed 2 s before expiry: about
+      // 2 s into the test, with 2 s to spare before the gateway would close with 4402.
       token: async () => {
-        const token = await signToken({ sub: "alice", expiresIn: 3 });
+        const token = await signToken({ sub: "alice", expiresIn: 4 });
         issued.push(token);
         return token;
       },
