@@ -11,7 +11,6 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedBroker } from "../../src/core/ingest/embedded-broker.js";
 import { SimulatedMarket } from "../../src/demo/simulated-market.js";
-import { startGatewayAt } from "../client/helpers/gateway-at.js";
 import { launchChromium } from "../helpers/browser.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
@@ -183,7 +182,7 @@ describe("dashboard", () => {
 
   it("shows the reconnect countdown while the gateway is down, then live data again", async () => {
     const port = await freePort();
-    let running = await startGatewayAt(port, { NATS_URL: nats.url });
+    let running = await startGateway({ NATS_URL: nats.url }, undefined, port);
     await waitUntilReady(running);
     const { page, problems } = await openDashboard(running);
     tick("NVDA", 500);
@@ -203,7 +202,7 @@ describe("dashboard", () => {
     await expectState(page, /^Reconnecting in \d+\.\d s$/);
     await shot(page, "dashboard-reconnecting.png");
 
-    running = await startGatewayAt(port, { NATS_URL: nats.url });
+    running = await startGateway({ NATS_URL: nats.url }, undefined, port);
     gateways.push(running);
     await waitUntilReady(running);
     await expectState(page, "Live");

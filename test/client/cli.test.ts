@@ -8,11 +8,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { CliProcess } from "./helpers/cli-process.js";
-import { startGatewayAt } from "./helpers/gateway-at.js";
 
 /** Conflated channels flush only when the test says so. */
 const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
@@ -29,7 +28,7 @@ beforeAll(async () => {
   nats = await NatsServer.start();
   publisher = await nats.client();
   port = await freePort();
-  running = await startGatewayAt(port, { NATS_URL: nats.url, ...MANUAL_FLUSH });
+  running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
   await waitUntilReady(running);
 });
 
@@ -119,7 +118,7 @@ describe("gateway tail", () => {
     await running.close();
     await tail.nextErr(/connection closed: 1001 GOING_AWAY: Server shutting down$/);
     await tail.nextErr(/reconnecting in \d+\.\d{2} s \(attempt 1\)$/);
-    running = await startGatewayAt(port, { NATS_URL: nats.url, ...MANUAL_FLUSH });
+    running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
     await waitUntilReady(running);
     await tail.nextErr(/connected as /);
     await tail.nextErr(/subscribed price_updates: AAPL, MSFT$/);

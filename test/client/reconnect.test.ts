@@ -8,9 +8,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { backoffCeiling, GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
-import { startGatewayAt } from "./helpers/gateway-at.js";
 import { ClientRecorder } from "./helpers/recorder.js";
 
 /** Conflated channels flush only when the test says so. */
@@ -37,7 +36,7 @@ afterAll(async () => {
 });
 
 async function gatewayAt(port: number): Promise<RunningGateway> {
-  const running = await startGatewayAt(port, { NATS_URL: nats.url, ...MANUAL_FLUSH });
+  const running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
   gateways.push(running);
   await waitUntilReady(running);
   return running;

@@ -15,9 +15,14 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/**
+ * `port`: 0 (a free one) unless a test must stop the gateway and start another where its clients
+ * expect it (take one from freePort()).
+ */
 export async function startGateway(
   env: Record<string, string> = {},
   pluginsDir?: string,
+  port = 0,
 ): Promise<RunningGateway> {
   const config = loadConfig({
     WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.2",
@@ -26,13 +31,13 @@ export async function startGateway(
     ...env,
   });
   const gateway = await buildGateway({ config, pluginsDir, logger: pino({ level: config.LOG_LEVEL }) });
-  await gateway.fastify.listen({ port: 0, host: "127.0.0.1" });
-  const { port } = gateway.fastify.server.address() as { port: number };
+  await gateway.fastify.listen({ port, host: "127.0.0.1" });
+  const listening = (gateway.fastify.server.address() as { port: number }).port;
   return {
     gateway,
-    port,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    httpUrl: `http://127.0.0.1:${port}`,
+    port: listening,
+    wsUrl: `ws://127.0.0.1:${listening}/ws`,
+    httpUrl: `http://127.0.0.1:${listening}`,
     close: () => gateway.close(),
   };
 }
