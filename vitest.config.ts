@@ -14,5 +14,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     allowOnly: false,
+    // expect.poll waits for an event the page or gateway shows; give a loaded machine time.
+    expect: { poll: { timeout: 5000 } },
   },
 });

@@ -80,6 +80,17 @@ export function tail(options: TailOptions): Promise<number> {
       if (!willReconnect) {
         note("not reconnecting: the gateway closed this connection for good");
         finish(1);
+        return;
+      }
+      // 400, 403 or 404 to the upgrade (a wrong path, a refused Origin or client_id) will not
+      // change by retrying, unlike 503 while a gateway restarts: one person at a terminal wants
+      // to be told, not to watch retries scroll by.
+      const refused = /Unexpected server response: (4\d\d)/.exec(error ?? "");
+      if (refused) {
+        note(
+          `not reconnecting: the gateway refused the WebSocket upgrade with HTTP ${refused[1]}; check --url`,
+        );
+        finish(1);
       }
     });
     client.on("subscribed", ({ channel, symbols }) =>

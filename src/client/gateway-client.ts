@@ -118,6 +118,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_TOKEN_REFRESH_LEAD_MS = 30_000;
 /** setTimeout's ceiling (about 24.8 days); a later deadline is reached in several steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long close() waits for the gateway to answer the close frame before dropping the socket. */
+const CLOSE_GRACE_MS = 1000;
 /** The browser lets a client close with 1000 or 3000-4999 only. */
 const NORMAL_CLOSURE = 1000;
 
@@ -219,7 +221,18 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       closed =
         socket.readyState === CLOSED
           ? Promise.resolve()
-          : new Promise((resolve) => socket.addEventListener("close", () => resolve()));
+          : new Promise((resolve) => {
+              // A peer that never answers the close frame (a hung connection) must not hold close()
+              // for the 30 s `ws` would wait: after a short grace the socket is dropped.
+              const grace = this.clock.setTimeout(() => {
+                socket.terminate?.();
+                resolve();
+              }, CLOSE_GRACE_MS);
+              socket.addEventListener("close", () => {
+                this.clock.clearTimeout(grace);
+                resolve();
+              });
+            });
       try {
         socket.close(code, reason);
       } catch {
@@ -605,6 +618,8 @@ function gatewayUrl(input: string): URL {
   else if (url.protocol === "https:") url.protocol = "wss:";
   if (url.protocol !== "ws:" && url.protocol !== "wss:")
     throw new TypeError(`Gateway URL must be ws:// or wss:// (or http(s)://), got ${JSON.stringify(input)}`);
+  // "http://host:8000", the address people copy from the status page, means the gateway's /ws.
+  if (url.pathname === "/") url.pathname = "/ws";
   return url;
 }
 

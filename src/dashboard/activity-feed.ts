@@ -7,19 +7,31 @@ import * as format from "./format.js";
 
 const MAX_ITEMS = 50;
 
-function feed(testId: string, emptyText: string) {
-  const list = el("ol", { class: "feed", "data-testid": testId });
+function feed(client: GatewayClient, channel: string, emptyText: string) {
+  const list = el("ol", { class: "feed", "data-testid": channel });
   const empty = el("p", { class: "empty" }, emptyText);
   const add = (item: HTMLElement) => {
     empty.remove();
     list.prepend(item);
     while (list.children.length > MAX_ITEMS) list.lastElementChild?.remove();
   };
+  // After a (un)subscribe, keep only what the subscription still covers: nothing shown is stale.
+  const keep = ({ channel: changed, symbols }: { channel: string; symbols: "*" | string[] }) => {
+    if (changed !== channel || symbols === "*") return;
+    for (const item of [...list.children] as HTMLElement[])
+      if (!symbols.includes(item.dataset.symbol ?? "")) item.remove();
+    if (list.children.length === 0) {
+      empty.textContent = symbols.length === 0 ? `Not subscribed to ${channel}` : emptyText;
+      list.after(empty);
+    }
+  };
+  client.on("subscribed", keep);
+  client.on("unsubscribed", keep);
   return { element: el("div", { class: "scroll" }, list, empty), add };
 }
 
 export function signalsFeed(client: GatewayClient): HTMLElement {
-  const { element, add } = feed("signals", "No signals yet");
+  const { element, add } = feed(client, "signals", "No signals yet");
   client.on("signal", (signal: SignalFrame) => {
     const confidence = Math.round(signal.confidence * 100);
     add(
@@ -42,7 +54,7 @@ export function signalsFeed(client: GatewayClient): HTMLElement {
 }
 
 export function tradesFeed(client: GatewayClient): HTMLElement {
-  const { element, add } = feed("trades", "No trades yet");
+  const { element, add } = feed(client, "trades", "No trades yet");
   client.on("trade_executed", (trade: TradeExecutedFrame) => {
     add(
       el(

@@ -15,11 +15,3 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   for (const child of children) if (child) element.append(child);
   return element;
 }
-
-/** Restart a CSS animation class (e.g. the flash of a changed price) even if it is still running. */
-export function replay(element: HTMLElement, className: string, others: string[] = []): void {
-  element.classList.remove(className, ...others);
-  // Reading layout forces the removal to take effect before the class comes back.
-  void element.offsetWidth;
-  element.classList.add(className);
-}

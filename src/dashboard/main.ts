@@ -13,13 +13,20 @@ import { pricesTable } from "./prices-table.js";
 import { subscriptionControls } from "./subscription-controls.js";
 
 const params = new URLSearchParams(location.search);
-const client = new GatewayClient({
-  url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
-  clientId: params.get("client_id") ?? undefined,
-  token: params.get("token") ?? undefined,
-  // A dashboard should come back quickly after a deploy, but not hammer a gateway that is down.
-  backoff: { initialDelayMs: 500, maxDelayMs: 10_000 },
-});
+let client: GatewayClient;
+try {
+  client = new GatewayClient({
+    url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
+    clientId: params.get("client_id") ?? undefined,
+    token: params.get("token") ?? undefined,
+    // A dashboard should come back quickly after a deploy, but not hammer a gateway that is down.
+    backoff: { initialDelayMs: 500, maxDelayMs: 10_000 },
+  });
+} catch (error) {
+  // A malformed ?client_id= (the SDK refuses it up front): say so instead of a blank page.
+  document.body.append(el("p", { class: "message fatal" }, `Cannot start: ${(error as Error).message}`));
+  throw error;
+}
 
 function card(title: string, content: HTMLElement, className = ""): HTMLElement {
   return el("section", { class: `card ${className}` }, el("h2", {}, title), content);

@@ -76,6 +76,24 @@ export function portfolioPanel(client: GatewayClient): HTMLElement {
     );
   };
 
+  // After a (un)subscribe, forget the accounts the subscription no longer covers.
+  const keep = ({ channel, symbols }: { channel: string; symbols: "*" | string[] }) => {
+    if (channel !== "portfolio" || symbols === "*") return;
+    for (const account of [...latest.keys()]) if (!symbols.includes(account)) latest.delete(account);
+    if (selected !== undefined && !latest.has(selected)) selected = latest.keys().next().value;
+    if (latest.size === 0) {
+      total.textContent = "–";
+      total.dataset.trend = "flat";
+      count.textContent = "";
+      body.replaceChildren();
+      empty.textContent = symbols.length === 0 ? "Not subscribed to portfolio" : "Waiting for the portfolio…";
+      table.after(empty);
+    }
+    render();
+  };
+  client.on("subscribed", keep);
+  client.on("unsubscribed", keep);
+
   client.on("portfolio_update", (frame) => {
     const account = frame.account ?? DEFAULT_ACCOUNT;
     latest.set(account, frame);

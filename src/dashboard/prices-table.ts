@@ -3,7 +3,7 @@
  * when the price moves. Rows of symbols the client no longer subscribes to are removed.
  */
 import type { GatewayClient, PriceUpdateFrame } from "../client/index.js";
-import { el, replay } from "./dom.js";
+import { el } from "./dom.js";
 import * as format from "./format.js";
 
 type Quote = PriceUpdateFrame["symbols"][string];
@@ -79,8 +79,8 @@ export function pricesTable(client: GatewayClient): HTMLElement {
     row.cells.price.textContent = format.price(quote.price);
     row.cells.change.textContent = format.signed(quote.change);
     row.cells.change_pct.textContent = format.signed(quote.change_pct, "%");
-    for (const name of ["change", "change_pct"] as const)
-      row.cells[name].dataset.trend = format.direction(quote.change);
+    row.cells.change.dataset.trend = format.direction(quote.change);
+    row.cells.change_pct.dataset.trend = format.direction(quote.change_pct);
     row.cells.volume.textContent = format.volume(quote.volume);
     row.cells.high.textContent = format.price(quote.high);
     row.cells.low.textContent = format.price(quote.low);
@@ -88,7 +88,8 @@ export function pricesTable(client: GatewayClient): HTMLElement {
     row.price = quote.price;
     row.updates++;
     row.element.dataset.updates = String(row.updates);
-    if (moved !== "flat") replay(row.cells.price, `flash-${moved}`, ["flash-up", "flash-down"]);
+    row.cells.price.dataset.moved = moved;
+    if (moved !== "flat") flash(row.cells.price, moved);
   };
 
   client.on("price_update", (frame) => {
@@ -109,4 +110,17 @@ export function pricesTable(client: GatewayClient): HTMLElement {
   client.on("unsubscribed", (frame) => frame.channel === "price_updates" && prune(frame.symbols));
 
   return el("div", { class: "scroll" }, table, empty);
+}
+
+const FLASH = { up: "rgb(31 199 126 / 45%)", down: "rgb(255 92 108 / 45%)" };
+
+/**
+ * Green or red behind a price that moved, fading out. The Web Animations API restarts it without
+ * forcing a layout per cell, which matters when hundreds of symbols change in one frame.
+ */
+function flash(cell: HTMLElement, moved: "up" | "down"): void {
+  cell.animate([{ backgroundColor: FLASH[moved] }, { backgroundColor: "transparent" }], {
+    duration: 900,
+    easing: "ease-out",
+  });
 }

@@ -35,7 +35,8 @@ export function subscriptionControls(client: GatewayClient): HTMLElement {
     const symbols = () =>
       input.value
         .split(/[\s,]+/)
-        .map((symbol) => symbol.trim().toUpperCase())
+        // As typed: symbols and accounts are case-sensitive ("default" is not "DEFAULT").
+        .map((symbol) => symbol.trim())
         .filter(Boolean);
     const act = (label: string, run: () => void) => {
       const button = el("button", { type: "button", "data-action": label.toLowerCase() }, label);

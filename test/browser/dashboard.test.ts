@@ -122,10 +122,16 @@ describe("dashboard", () => {
     tick("AAPL", 101, { change: 1, change_pct: 1, volume: 1200 });
     await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("101.00");
     tick("AAPL", 102.5, { change: 2.5, change_pct: 2.5, volume: 1300 });
-    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("102.50");
-    // A rise flashes green, and the change columns are coloured by sign.
-    expect(await priceCell(page, "AAPL").getAttribute("class")).toContain("flash-up");
     const row = page.locator('[data-testid=prices] tr[data-symbol="AAPL"]');
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("102.50");
+    // A rise flashes green (the cell is animating), and the change columns are coloured by sign.
+    expect(await priceCell(page, "AAPL").getAttribute("data-moved")).toBe("up");
+    expect(
+      await priceCell(page, "AAPL").evaluate(
+        (cell: unknown) => (cell as { getAnimations(): unknown[] }).getAnimations().length,
+      ),
+    ).toBe(1);
+    expect(await row.locator("td[data-trend=up]").count()).toBe(2);
     expect(await row.locator("td").allTextContents()).toEqual([
       "AAPL",
       "102.50",
@@ -161,7 +167,7 @@ describe("dashboard", () => {
     await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("10.00");
 
     const control = page.locator('[data-testid=subscriptions] [data-channel="price_updates"]');
-    await control.locator("input").fill("aapl");
+    await control.locator("input").fill("AAPL");
     await control.locator("[data-action=subscribe]").click();
     await expect.poll(() => control.locator(".chip").textContent()).toBe("AAPL");
     await expect.poll(() => priceCell(page, "MSFT").count()).toBe(0);
@@ -172,6 +178,14 @@ describe("dashboard", () => {
     await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("11.00");
     expect(await priceCell(page, "MSFT").count()).toBe(0);
     await shot(page, "dashboard-subscribed-aapl.png");
+
+    // "None" on a feed leaves the channel, and the feed stops showing what it no longer gets.
+    publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
+    const signals = page.getByTestId("signals");
+    await expect.poll(() => signals.locator("li").count()).toBe(1);
+    await page.locator('[data-testid=subscriptions] [data-channel="signals"] [data-action=none]').click();
+    await expect.poll(() => signals.locator("li").count()).toBe(0);
+    expect(await page.getByText("Not subscribed to signals").count()).toBe(1);
 
     await control.locator("[data-action=all]").click();
     await expect.poll(() => control.locator(".chip").textContent()).toBe("all symbols");

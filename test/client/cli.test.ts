@@ -200,6 +200,17 @@ describe("gateway tail", () => {
     expect(tail.stderr.lines.some((line) => /reconnecting in/.test(line))).toBe(false);
   });
 
+  it("takes the http:// address of the gateway, and stops with status 1 when the upgrade is refused (404)", async () => {
+    const tail = cli(["tail", "--url", running.httpUrl, "--channel", "signals"]);
+    await tail.nextErr(/connected as /);
+    expect(await tail.interrupt()).toBe(0);
+    const wrongPath = cli(["tail", "--url", `${running.httpUrl}/nowhere`]);
+    await wrongPath.nextErr(
+      /not reconnecting: the gateway refused the WebSocket upgrade with HTTP 404; check --url$/,
+    );
+    expect(await wrongPath.exited).toBe(1);
+  });
+
   it("refuses bad arguments with status 2 and the usage", async () => {
     const tail = cli(["tail", "--symbols", "AAPL"]);
     expect(await tail.exited).toBe(2);

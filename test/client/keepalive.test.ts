@@ -44,7 +44,36 @@ async function throughProxy(
   return { sdk, events: new ClientRecorder(sdk) };
 }
 
+describe("keep-alive interval", () => {
+  it("pings at the ping_interval the welcome frame announces when none is set", async () => {
+    const quick = await startGateway({ NATS_URL: nats.url, WEBSOCKET_PING_INTERVAL: "0.1" });
+    try {
+      const sdk = new GatewayClient({ url: quick.wsUrl });
+      clients.push(sdk);
+      const events = new ClientRecorder(sdk);
+      sdk.connect();
+      expect((await events.next("open")).welcome.ping_interval).toBe(0.1);
+      // The gateway never sends pong unprompted: two pongs mean the SDK pinged twice by itself.
+      await events.next("pong");
+      await events.next("pong");
+    } finally {
+      for (const sdk of clients.splice(0)) await sdk.close();
+      await quick.close();
+    }
+  });
+});
+
 describe("dead connection", () => {
+  it("close() returns even when the gateway never answers the close frame", async () => {
+    const { sdk, events } = await throughProxy({ clientId: "sdk-hung-close" });
+    sdk.connect();
+    await events.next("open");
+    proxy.freeze();
+    // `ws` alone would wait 30 s for the closing handshake; the SDK drops the socket after 1 s.
+    await sdk.close();
+    expect(sdk.state).toBe("closed");
+  }, 5000);
+
   it("pongs that stop coming close the connection, and the client reconnects", async () => {
     const PONG_TIMEOUT_MS = 2500;
     const { sdk, events } = await throughProxy({

@@ -3,7 +3,7 @@
  * written to PEM files for the gateway's WEBSOCKET_JWT_PUBLIC_KEY_FILE.
  */
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type JWTPayload, SignJWT } from "jose";
@@ -39,14 +39,26 @@ export async function signToken(
   return jwt.sign(key);
 }
 
+let folder: string | undefined;
+let keyFiles = 0;
+
+/** One temporary folder per test process, removed when the process exits. */
+function keyFolder(): string {
+  if (folder === undefined) {
+    const created = mkdtempSync(path.join(tmpdir(), "gateway-jwt-"));
+    process.once("exit", () => rmSync(created, { recursive: true, force: true }));
+    folder = created;
+  }
+  return folder;
+}
+
 /** A key pair whose public half is in a PEM file, as an operator would deploy it. */
 export function keyPairFile(type: "rsa" | "ec"): { privateKey: KeyObject; publicKeyFile: string } {
   const { privateKey, publicKey } =
     type === "rsa"
       ? generateKeyPairSync("rsa", { modulusLength: 2048 })
       : generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const folder = mkdtempSync(path.join(tmpdir(), "gateway-jwt-"));
-  const publicKeyFile = path.join(folder, `${type}-public.pem`);
+  const publicKeyFile = path.join(keyFolder(), `${type}-${++keyFiles}-public.pem`);
   writeFileSync(publicKeyFile, publicKey.export({ type: "spki", format: "pem" }));
   return { privateKey, publicKeyFile };
 }
