@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
+import { signToken, TEST_SECRET } from "../helpers/tokens.js";
 
 const CYCLES = 2000;
 const KILLS = 500;
@@ -85,5 +86,43 @@ describe("connection churn", () => {
     // retained socket (60 KB or more per connection); smaller per-session leaks are what the
     // registry, index and timer checks above catch.
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(150 * 1024 * 1024);
+  }, 60_000);
+
+  it("with WEBSOCKET_AUTH=jwt, token-expiry and authentication timers go with their sockets", async () => {
+    const secured = await startGateway({
+      NATS_URL: nats.url,
+      WEBSOCKET_MAX_CONNECTIONS: "1000",
+      WEBSOCKET_AUTH: "jwt",
+      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+    });
+    try {
+      await waitUntilReady(secured);
+      const timersBefore = activeTimers();
+      let n = 0;
+      // Authenticated sessions (each arms an expiry timer), closed cleanly or killed abruptly...
+      await repeat(500, async () => {
+        const sub = `churner-${n++}`;
+        const token = await signToken({ sub });
+        const client = await TestClient.connect(`${secured.wsUrl}?token=${token}`, { record: false });
+        if (n % 2 === 0) await client.close();
+        else (client.socket as unknown as { _socket: Socket })._socket.destroy();
+      });
+      // ...and sockets killed while the gateway still waits for their auth frame (a timeout each).
+      await repeat(200, async () => {
+        const client = await TestClient.connect(secured.wsUrl, { record: false, welcome: false });
+        (client.socket as unknown as { _socket: Socket })._socket.destroy();
+      });
+      const deadline = Date.now() + 10_000;
+      while (secured.gateway.endpoint.clients.size > 0 || activeTimers() > timersBefore) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `${secured.gateway.endpoint.clients.size} clients and ${activeTimers() - timersBefore} extra timers left`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
+    } finally {
+      await secured.close();
+    }
   }, 60_000);
 });

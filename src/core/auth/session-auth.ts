@@ -86,6 +86,10 @@ export class SessionAuth {
       });
   }
 
+  /**
+   * Not unref'd: the connection's close handler clears it (end), so a leaked one is visible as an
+   * active handle (the churn test counts them) rather than silently kept.
+   */
   private armExpiry(session: ClientSession): void {
     const remaining = (session.grant as Grant).expiresAt - Date.now();
     session.expiryTimer = setTimeout(
@@ -99,7 +103,6 @@ export class SessionAuth {
       },
       Math.min(Math.max(remaining, 0), MAX_TIMER_MS),
     );
-    session.expiryTimer.unref();
   }
 
   /** A refreshed token may allow fewer channels: leave those, and tell the client so. */
