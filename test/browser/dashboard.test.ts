@@ -16,6 +16,7 @@ import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { signToken, TEST_SECRET } from "../helpers/tokens.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
 /** What Chromium itself logs when a WebSocket connection attempt is refused (no page code involved). */
@@ -230,4 +231,32 @@ describe("dashboard", () => {
     // Refused connection attempts while the gateway was down are logged by Chromium itself.
     expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
   }, 40_000);
+
+  it("with WEBSOCKET_AUTH=jwt: streams with ?token=, and says why when there is none", async () => {
+    const secured = await startGateway({
+      NATS_URL: nats.url,
+      WEBSOCKET_AUTH: "jwt",
+      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+      WEBSOCKET_AUTH_TIMEOUT_MS: "300",
+    });
+    gateways.push(secured);
+    await waitUntilReady(secured);
+    const page = await browser.newPage();
+    pages.push(page);
+    const token = await signToken({ sub: "dashboard-user", accounts: ["acct-1"] });
+    await page.goto(`${secured.httpUrl}/?token=${token}`);
+    await expectState(page, "Live");
+    expect(await page.getByTestId("connection-detail").textContent()).toBe("client dashboard-user");
+
+    // No token: the gateway closes with 4408, a code that says "do not retry", and the page says so.
+    const anonymous = await browser.newPage();
+    pages.push(anonymous);
+    await anonymous.goto(`${secured.httpUrl}/`);
+    await expectState(anonymous, "Disconnected");
+    expect(await anonymous.getByTestId("connection-detail").textContent()).toBe(
+      "4408 · AUTH_TIMEOUT · No token within 300 ms",
+    );
+    expect(await anonymous.getByRole("button", { name: "Reconnect" }).isVisible()).toBe(true);
+    await shot(anonymous, "dashboard-auth-timeout.png");
+  });
 });
