@@ -284,12 +284,13 @@ export class WebSocketEndpoint {
     if (grant) auth?.sessions.begin(session, grant);
     this.clients.set(clientId, session);
     this.counters.accepted++;
-    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, this.channelsOf(session));
-    session.send(this.welcome(session), true);
+    const channels = this.channelsOf(session);
+    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, channels);
+    session.send(this.welcome(session, channels), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known prices and portfolios at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
-      for (const channel of this.channelsOf(session)) deliveries.get(channel)?.snapshot(session, "*");
+      for (const channel of channels) deliveries.get(channel)?.snapshot(session, "*");
 
     ws.on("message", (data, isBinary) => this.receive(session, data, isBinary));
     ws.on("pong", () => {
@@ -342,9 +343,9 @@ export class WebSocketEndpoint {
     return this.options.channelNames.filter((channel) => mayUseChannel(session.grant, channel));
   }
 
-  private welcome(session: ClientSession): Buffer {
+  /** The welcome frame: `channels` are those the session may use (see channelsOf). */
+  private welcome(session: ClientSession, channels: readonly string[]): Buffer {
     const { config, index } = this.options;
-    const channels = this.channelsOf(session);
     return encodeFrame({
       type: "welcome",
       client_id: session.clientId,

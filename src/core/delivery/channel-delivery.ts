@@ -19,6 +19,9 @@ import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { encodeFrame } from "./frame-encoder.js";
 
+/** The audience of a message on a channel that is not account-scoped. */
+const EVERYBODY = (_session: ClientSession): boolean => true;
+
 /** Key under which conflation keeps messages that are about no key in particular. */
 const NO_KEY = "\u0000";
 
@@ -97,20 +100,23 @@ export class ChannelDelivery {
       return;
     }
     const frame = encodeFrame(plugin.toFrame(message, new Date()));
-    const account = plugin.account?.(message);
-    const scoped = plugin.account !== undefined;
+    const mayReceive = this.audienceOf(message);
     this.index.forEachRecipient(this.name, key, (session) => {
-      if (scoped && !mayReceiveAccount(session.grant, account)) return;
+      if (!mayReceive(session)) return;
       session.send(frame, true);
       this.counters.framesOut++;
     });
   }
 
-  /** May this client see the latest message of this conflation slot? */
-  private mayReceive(session: ClientSession, slot: string): boolean {
+  /**
+   * Who may see this message: everybody, or on an account-scoped channel the holders of its
+   * account. Worked out once per message, so each recipient costs one set lookup at most.
+   */
+  private audienceOf(message: unknown): (session: ClientSession) => boolean {
     const { account } = this.channel.plugin;
-    if (account === undefined || session.grant === undefined) return true;
-    return mayReceiveAccount(session.grant, account(this.latest.get(slot)));
+    if (account === undefined) return EVERYBODY;
+    const owner = account(message);
+    return (session) => mayReceiveAccount(session.grant, owner);
   }
 
   /** Upstream keeps inventing keys (symbols, accounts): forget the one not updated for longest. */
@@ -126,7 +132,7 @@ export class ChannelDelivery {
     if (!this.conflated || this.latest.size === 0) return;
     const slots = (
       symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol))
-    ).filter((slot) => this.mayReceive(session, slot));
+    ).filter((slot) => this.audienceOf(this.latest.get(slot))(session));
     if (slots.length === 0) return;
     const now = new Date();
     for (const slot of slots) {
@@ -170,9 +176,11 @@ export class ChannelDelivery {
   private flushPerKey(changed: string[]): void {
     const now = new Date();
     for (const slot of changed) {
-      const frame = encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now));
+      const message = this.latest.get(slot);
+      const frame = encodeFrame(this.channel.plugin.toFrame(message, now));
+      const mayReceive = this.audienceOf(message);
       this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
-        if (this.mayReceive(session, slot) && !this.alreadySent(session, slot)) this.sendTo(session, frame);
+        if (mayReceive(session) && !this.alreadySent(session, slot)) this.sendTo(session, frame);
       });
     }
   }
