@@ -142,6 +142,48 @@ export const configSchema = z.object({
   NATS_MAX_PAYLOAD_BYTES: positiveInteger
     .default(64 * 1024)
     .describe("Largest upstream payload accepted; larger ones are counted as invalid and dropped"),
+
+  // --- History and resume of lossless channels (docs: README "Delivery guarantees") ----------
+  NATS_JETSTREAM: z
+    .enum(["auto", "off"])
+    .default("auto")
+    .describe(
+      "auto: keep lossless channels' history in JetStream streams when the NATS server has JetStream; off: in-memory ring only",
+    ),
+  NATS_STREAM_MAX_AGE_SECONDS: positiveInteger
+    .default(86_400)
+    .describe("Retention of the streams the gateway creates (seconds); older positions cannot be resumed"),
+  NATS_STREAM_MAX_BYTES: positiveInteger
+    .default(1024 * 1024 * 1024)
+    .describe("Size limit of each stream the gateway creates (bytes); the oldest messages go first"),
+  NATS_STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe("Replicas of each stream the gateway creates (3 on a production cluster)"),
+  NATS_STREAM_DUPLICATE_WINDOW_SECONDS: positiveInteger
+    .default(120)
+    .describe("Messages published again with the same Nats-Msg-Id within this window are stored once"),
+  NATS_REPLAY_CONSUMERS_MAX: positiveInteger
+    .default(8)
+    .describe(
+      "Most short-lived JetStream consumers replaying history at once; further resumes wait their turn",
+    ),
+  NATS_REPLAY_WAIT_MS: positiveInteger
+    .default(5000)
+    .describe(
+      "How long a resume that needs JetStream waits for the NATS link before answering upstream_unavailable",
+    ),
+  WEBSOCKET_MAX_REPLAY: positiveInteger
+    .default(10_000)
+    .describe("Most messages (counted before filtering) a resume may replay; further back: replay_limit"),
+  WEBSOCKET_HISTORY_SIZE: positiveInteger
+    .default(10_000)
+    .describe(
+      "Messages per lossless channel kept in memory for resume (the ring); older ones come from JetStream",
+    ),
 });
 
 /** Settings that must agree with each other, checked after each one is valid on its own. */
@@ -165,10 +207,15 @@ const consistentConfigSchema = configSchema
 export type GatewayConfig = z.output<typeof configSchema> & {
   /** `NATS_SUBJECT_<CHANNEL>` overrides, keyed by channel name (e.g. `price_updates`). */
   subjectOverrides: Record<string, string>;
+  /** `NATS_STREAM_NAME_<CHANNEL>` overrides, keyed by channel name (e.g. `trades`). */
+  streamNameOverrides: Record<string, string>;
 };
 
 /** Prefix of the variables that override a plugin's NATS subject: NATS_SUBJECT_PRICE_UPDATES etc. */
 export const SUBJECT_OVERRIDE_PREFIX = "NATS_SUBJECT_";
+
+/** Prefix of the variables that name the JetStream stream of a lossless channel: NATS_STREAM_NAME_TRADES. */
+export const STREAM_NAME_OVERRIDE_PREFIX = "NATS_STREAM_NAME_";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -189,13 +236,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   }
-  const subjectOverrides: Record<string, string> = {};
-  for (const [variable, value] of Object.entries(present)) {
-    if (!variable.startsWith(SUBJECT_OVERRIDE_PREFIX) || value === undefined) continue;
-    const channel = variable.slice(SUBJECT_OVERRIDE_PREFIX.length).toLowerCase();
-    subjectOverrides[channel] = value.trim();
+  return {
+    ...result.data,
+    subjectOverrides: overridesByChannel(present, SUBJECT_OVERRIDE_PREFIX),
+    streamNameOverrides: overridesByChannel(present, STREAM_NAME_OVERRIDE_PREFIX),
+  };
+}
+
+/** `<PREFIX><CHANNEL>=value` variables, keyed by the channel name in lower case. */
+function overridesByChannel(env: Record<string, string | undefined>, prefix: string): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const [variable, value] of Object.entries(env)) {
+    if (!variable.startsWith(prefix) || value === undefined) continue;
+    overrides[variable.slice(prefix.length).toLowerCase()] = value.trim();
   }
-  return { ...result.data, subjectOverrides };
+  return overrides;
 }
 
 /** The NATS server list from NATS_URL, or undefined for the embedded demo broker. */

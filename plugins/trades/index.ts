@@ -22,5 +22,6 @@ export default definePlugin({
     timestamp: frameTimestamp(trade.timestamp, now),
     // Only when upstream named one, so that the seed's frames stay exactly the seed's.
     ...(trade.account === undefined ? {} : { account: trade.account }),
+    ...(trade.trade_id === undefined ? {} : { trade_id: trade.trade_id }),
   }),
 });

@@ -16,6 +16,12 @@ export const tradeExecution = z
       .max(64)
       .optional()
       .describe("Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade"),
+    trade_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("The execution id of the venue or system of record, passed through for reconciliation"),
   })
   .meta({
     title: "Trade execution (upstream)",
@@ -31,5 +37,6 @@ export const tradeExecutedFrame = z
     price: z.number(),
     timestamp: schemas.utcTimestamp,
     account: z.string().optional().describe("The trade's account, when upstream named one"),
+    trade_id: z.string().optional().describe("The upstream execution id, when upstream gave one"),
   })
   .meta({ title: "Trade executed", description: "A trade execution notification, delivered immediately" });

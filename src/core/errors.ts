@@ -95,6 +95,12 @@ export const CloseCodes = {
     reconnect: true,
     meaning: "The client read too slowly and lossless data could not be queued; reconnect and read faster.",
   },
+  REPLAY_INTERRUPTED: {
+    code: 4002,
+    reconnect: true,
+    meaning:
+      "A replay that had started (recovered: true) could not be finished: JetStream became unreachable mid-way. Everything received so far is in order; reconnect and resume with since from the last seq received.",
+  },
   AUTH_FAILED: {
     code: 4401,
     reconnect: false,

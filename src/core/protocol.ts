@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
+import { channelPosition, resumeFailure, sincePosition } from "./positions.js";
 
 /** A symbol (or, on the portfolio channel, an account id) as clients may name it. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._:/-]{1,32}$/;
@@ -39,12 +40,29 @@ export const pingFrame = z.object({ type: z.literal("ping"), id: messageId }).me
 });
 
 export const subscribeFrame = z
-  .object({ type: z.literal("subscribe"), channel: channelName, symbols: symbolsField, id: messageId })
+  .object({
+    type: z.literal("subscribe"),
+    channel: channelName,
+    symbols: symbolsField,
+    since: sincePosition
+      .optional()
+      .describe(
+        "Resume: on a lossless channel, replay every frame after this position first (answered with recovered); on a conflated channel, accepted and answered with the snapshot",
+      ),
+    id: messageId,
+  })
   .meta({
     title: "Subscribe",
     description:
-      'Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; "*" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).',
-    examples: [{ type: "subscribe", channel: "price_updates", symbols: ["AAPL", "MSFT"] }],
+      'Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; "*" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values). With since on a lossless channel, the frames missed since that position follow the ack, then replayed, then live frames.',
+    examples: [
+      { type: "subscribe", channel: "price_updates", symbols: ["AAPL", "MSFT"] },
+      {
+        type: "subscribe",
+        channel: "trades",
+        since: { seq: 1041, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+      },
+    ],
   });
 
 export const unsubscribeFrame = z
@@ -130,6 +148,12 @@ export const welcomeFrame = z
     price_update_interval: z.number().describe("Seconds between price_update flushes"),
     portfolio_update_interval: z.number().describe("Seconds between portfolio_update flushes"),
     max_message_bytes: z.number().describe("Largest frame the client may send"),
+    positions: z
+      .record(z.string(), channelPosition)
+      .optional()
+      .describe(
+        "Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live",
+      ),
     expires_at: z.iso
       .datetime()
       .optional()
@@ -162,6 +186,16 @@ export const subscribedFrame = z
     type: z.literal("subscribed"),
     channel: z.string(),
     symbols: subscriptionState.describe("The channel's subscription after this message"),
+    position: channelPosition
+      .optional()
+      .describe("Lossless channels: the position the subscription starts after (resume from it later)"),
+    recovered: z
+      .boolean()
+      .optional()
+      .describe(
+        "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
+      ),
+    reason: resumeFailure.optional(),
     id: messageId,
     timestamp,
   })
@@ -173,6 +207,47 @@ export const subscribedFrame = z
         type: "subscribed",
         channel: "price_updates",
         symbols: ["AAPL", "MSFT"],
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+      {
+        type: "subscribed",
+        channel: "trades",
+        symbols: "*",
+        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        recovered: true,
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+      {
+        type: "subscribed",
+        channel: "trades",
+        symbols: "*",
+        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        recovered: false,
+        reason: "epoch_mismatch",
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
+
+export const replayedFrame = z
+  .object({
+    type: z.literal("replayed"),
+    channel: z.string(),
+    count: z.number().int().min(0).describe("Frames replayed after the subscribed ack"),
+    position: channelPosition.describe("The last position the replay covered; live frames follow it"),
+    id: messageId,
+    timestamp,
+  })
+  .meta({
+    title: "Replayed",
+    description:
+      "Ends the replay that followed a subscribed ack with recovered: true. Frames after it are live.",
+    examples: [
+      {
+        type: "replayed",
+        channel: "trades",
+        count: 4,
+        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
         timestamp: "2024-12-19T12:00:00.000Z",
       },
     ],
@@ -234,6 +309,7 @@ export const SERVER_CONTROL_FRAMES = [
   pongFrame,
   errorFrame,
   authenticatedFrame,
+  replayedFrame,
 ] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */
