@@ -14,8 +14,13 @@ import { TokenVerifier } from "./core/auth/token-verifier.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
 import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
+import type { Delivery } from "./core/delivery/delivery.js";
+import { LosslessDelivery } from "./core/delivery/lossless-delivery.js";
 import { OutboundWriter } from "./core/delivery/outbound-writer.js";
 import { StreamHealth } from "./core/health.js";
+import { ChannelHistory } from "./core/history/channel-history.js";
+import { HistorySources, type LosslessChannel } from "./core/history/history-sources.js";
+import { Resumer } from "./core/history/resume.js";
 import type { Broker } from "./core/ingest/broker.js";
 import { EmbeddedBroker } from "./core/ingest/embedded-broker.js";
 import { NatsBroker } from "./core/ingest/nats-broker.js";
@@ -54,7 +59,9 @@ export interface Gateway {
   close(): Promise<void>;
   /** Connected clients (for status and tests). */
   endpoint: WebSocketEndpoint;
-  deliveries: ReadonlyMap<string, ChannelDelivery>;
+  deliveries: ReadonlyMap<string, Delivery>;
+  /** Where the lossless channels' histories come from (JetStream or memory). */
+  histories: HistorySources;
   /** Who is subscribed to what (for tests and diagnostics). */
   index: SubscriptionIndex;
 }
@@ -67,19 +74,46 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   const servers = natsServers(config);
   const broker: Broker = servers
-    ? new NatsBroker({ servers, reconnectWaitMs: config.NATS_RECONNECT_WAIT_MS, logger })
+    ? new NatsBroker({
+        servers,
+        reconnectWaitMs: config.NATS_RECONNECT_WAIT_MS,
+        logger,
+        onFirstConnect: (connection) =>
+          histories.wantsJetStream ? histories.onFirstConnect(connection) : Promise.resolve(),
+      })
     : new EmbeddedBroker();
 
-  const index = new SubscriptionIndex(channelNames, config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT);
-  const deliveries = new Map<string, ChannelDelivery>();
+  const channelHistories = new Map<string, ChannelHistory>();
+  const index = new SubscriptionIndex(channelNames, config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT, (channel) =>
+    channelHistories.get(channel),
+  );
+  const deliveries = new Map<string, Delivery>();
   const streams: ChannelStream[] = [];
+  const lossless: LosslessChannel[] = [];
   for (const channel of channels) {
-    const delivery = new ChannelDelivery(channel, index, logger, config.WEBSOCKET_MAX_CONFLATED_KEYS);
+    let delivery: Delivery;
+    if (channel.intervalMs === undefined) {
+      const history = new ChannelHistory(config.WEBSOCKET_HISTORY_SIZE);
+      channelHistories.set(channel.plugin.name, history);
+      delivery = new LosslessDelivery(channel, index, history, {
+        maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES,
+        onOverflow: (session) => writer.overflow(session),
+      });
+    } else {
+      delivery = new ChannelDelivery(channel, index, logger, config.WEBSOCKET_MAX_CONFLATED_KEYS);
+    }
     deliveries.set(channel.plugin.name, delivery);
-    streams.push(
-      new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger),
+    const stream = new ChannelStream(
+      channel,
+      new StreamHealth(),
+      delivery,
+      config.NATS_MAX_PAYLOAD_BYTES,
+      logger,
     );
+    streams.push(stream);
+    if (delivery instanceof LosslessDelivery) lossless.push({ delivery, stream });
   }
+  const histories = new HistorySources(lossless, broker, config, logger);
   broker.onEvent((event) => {
     if (event.type === "reconnected") for (const stream of streams) stream.health.recoveryAttempts++;
   });
@@ -97,10 +131,32 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       endpoint.disconnect(session, "SLOW_CONSUMER", "Slow consumer: lossless data could not be queued");
     },
   );
-  const handler = new ClientMessageHandler(index, deliveries, {
-    maxSymbolsPerSubscribe: config.WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE,
-    maxSymbolsPerClient: config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT,
+  const resumer = new Resumer({
+    maxReplay: config.WEBSOCKET_MAX_REPLAY,
+    waitMs: config.NATS_REPLAY_WAIT_MS,
+    drainedBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+    logger,
+    parse: (channel, data) => {
+      const parsed = streams[channelNames.indexOf(channel)]?.parse(data);
+      return parsed?.ok ? parsed.message : undefined;
+    },
+    logOf: (channel) => histories.logs.get(channel),
+    interrupt: (session) =>
+      endpoint.disconnect(
+        session,
+        "REPLAY_INTERRUPTED",
+        "Replay interrupted; resume from the last seq received",
+      ),
   });
+  const handler = new ClientMessageHandler(
+    index,
+    deliveries,
+    {
+      maxSymbolsPerSubscribe: config.WEBSOCKET_MAX_SYMBOLS_PER_SUBSCRIBE,
+      maxSymbolsPerClient: config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT,
+    },
+    resumer,
+  );
   const verifier = TokenVerifier.fromConfig(config);
   const sessionAuth =
     verifier &&
@@ -174,13 +230,16 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     if (started) return;
     started = true;
     for (const [position, channel] of channels.entries()) {
-      broker.subscribe(channel.subject, (streams[position] as ChannelStream).handle);
+      // Lossless channels are fed by their history source (below).
+      if (channel.intervalMs !== undefined)
+        broker.subscribe(channel.subject, (streams[position] as ChannelStream).handle);
       deliveries.get(channel.plugin.name)?.start();
       logger.info(
         { channel: channel.plugin.name, subject: channel.subject, intervalMs: channel.intervalMs },
         "channel loaded",
       );
     }
+    if (!histories.wantsJetStream) histories.startInMemory();
     broker.start();
   };
   fastify.addHook("onListen", async () => start());
@@ -190,11 +249,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     closing ??= (async () => {
       for (const delivery of deliveries.values()) delivery.stop();
       await endpoint.closeAll();
+      await histories.close();
       await broker.close();
       await fastify.close();
     })();
     return closing;
   };
 
-  return { fastify, config, broker, channels, start, close, endpoint, deliveries, index };
+  return { fastify, config, broker, channels, start, close, endpoint, deliveries, histories, index };
 }

@@ -6,11 +6,15 @@
  * the stream's error_count, logged with the subject, and dropped.
  */
 import type { Logger } from "pino";
-import type { ChannelDelivery } from "./delivery/channel-delivery.js";
+import type { Delivery, StoredPosition } from "./delivery/delivery.js";
 import type { StreamHealth } from "./health.js";
 import type { LoadedChannel } from "./plugin.js";
 
 export type RejectReason = "oversized" | "invalid_json" | "schema" | "plugin_error";
+
+export type ParseResult =
+  | { ok: true; message: unknown }
+  | { ok: false; reason: RejectReason; details: Record<string, unknown> };
 
 /** At most this many invalid-message log lines per stream per second; the rest are counted. */
 const INVALID_LOGS_PER_SECOND = 10;
@@ -32,41 +36,73 @@ export class ChannelStream {
   constructor(
     private readonly channel: LoadedChannel,
     readonly health: StreamHealth,
-    private readonly delivery: ChannelDelivery,
+    private readonly delivery: Delivery,
     private readonly maxPayloadBytes: number,
     private readonly logger: Logger,
   ) {}
 
-  /** Broker callback: runs synchronously for every upstream message on the channel's subject. */
-  readonly handle = (subject: string, data: Uint8Array): void => {
+  /**
+   * Broker callback: runs synchronously for every upstream message on the channel's subject,
+   * with its stored position when it comes from JetStream.
+   */
+  readonly handle = (subject: string, data: Uint8Array, position?: StoredPosition): void => {
     this.messagesIn++;
-    if (data.byteLength > this.maxPayloadBytes) {
-      this.reject(subject, "oversized", { bytes: data.byteLength, limit: this.maxPayloadBytes });
+    const parsed = this.parse(data);
+    if (!parsed.ok) {
+      if (position) this.delivery.skip(position);
+      this.reject(subject, parsed.reason, parsed.details);
       return;
     }
+    try {
+      this.delivery.accept(parsed.message, position);
+    } catch (error) {
+      if (position) this.delivery.skip(position);
+      this.reject(subject, "plugin_error", { error: (error as Error).message });
+      return;
+    }
+    this.health.lastUpdate = Date.now();
+  };
+
+  /**
+   * A stored message read only to fill the in-memory history after a start (JetStream warm-up):
+   * kept when valid, never sent live, and not counted again (it was counted when it arrived).
+   */
+  readonly warm = (data: Uint8Array, position: StoredPosition): void => {
+    const parsed = this.parse(data);
+    try {
+      if (parsed.ok) {
+        this.delivery.accept(parsed.message, position);
+        return;
+      }
+    } catch {
+      // Counted when it first arrived; here it only moves the head on.
+    }
+    this.delivery.skip(position);
+  };
+
+  /** Decode and validate one payload (live, or stored in JetStream and read back for a replay). */
+  parse(data: Uint8Array): ParseResult {
+    if (data.byteLength > this.maxPayloadBytes)
+      return {
+        ok: false,
+        reason: "oversized",
+        details: { bytes: data.byteLength, limit: this.maxPayloadBytes },
+      };
     let payload: unknown;
     try {
       payload = JSON.parse(decoder.decode(data));
     } catch (error) {
-      this.reject(subject, "invalid_json", { error: (error as Error).message });
-      return;
+      return { ok: false, reason: "invalid_json", details: { error: (error as Error).message } };
     }
     const parsed = this.channel.plugin.inbound.safeParse(payload);
     if (!parsed.success) {
       const issues = parsed.error.issues
         .slice(0, 5)
         .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-      this.reject(subject, "schema", { issues });
-      return;
+      return { ok: false, reason: "schema", details: { issues } };
     }
-    try {
-      this.delivery.accept(parsed.data);
-    } catch (error) {
-      this.reject(subject, "plugin_error", { error: (error as Error).message });
-      return;
-    }
-    this.health.lastUpdate = Date.now();
-  };
+    return { ok: true, message: parsed.data };
+  }
 
   private reject(subject: string, reason: RejectReason, details: Record<string, unknown>): void {
     this.health.errorCount++;

@@ -4,10 +4,12 @@
  */
 import { mayUseChannel } from "./auth/grant.js";
 import type { ClientSession } from "./client-session.js";
-import type { ChannelDelivery } from "./delivery/channel-delivery.js";
+import type { Delivery } from "./delivery/delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
+import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
-import { CLIENT_FRAME_TYPES, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
+import type { ResumeAnswer, Resumer } from "./history/resume.js";
+import { CLIENT_FRAME_TYPES, type ClientFrame, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
 type MessageId = string | number | undefined;
@@ -24,8 +26,9 @@ export class ClientMessageHandler {
 
   constructor(
     private readonly index: SubscriptionIndex,
-    private readonly deliveries: ReadonlyMap<string, ChannelDelivery>,
+    private readonly deliveries: ReadonlyMap<string, Delivery>,
     private readonly limits: { maxSymbolsPerSubscribe: number; maxSymbolsPerClient: number },
+    private readonly resumer: Resumer,
   ) {}
 
   handle(session: ClientSession, text: string): void {
@@ -84,14 +87,7 @@ export class ClientMessageHandler {
       return;
     }
     if (frame.type === "subscribe") {
-      const result = this.index.subscribe(session, frame.channel, symbols);
-      if (!result.ok) {
-        const message = `Too many symbols: at most ${this.limits.maxSymbolsPerClient} per connection`;
-        this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
-        return;
-      }
-      this.sendAck(session, "subscribed", frame.channel, result.state, frame.id);
-      delivery.snapshot(session, symbols);
+      this.subscribe(session, frame, delivery, symbols, text);
       return;
     }
     const result = this.index.unsubscribe(session, frame.channel, symbols);
@@ -100,6 +96,47 @@ export class ClientMessageHandler {
       return;
     }
     this.sendAck(session, "unsubscribed", frame.channel, result.state, frame.id);
+  }
+
+  private subscribe(
+    session: ClientSession,
+    frame: Extract<ClientFrame, { type: "subscribe" }>,
+    delivery: Delivery,
+    symbols: "*" | string[],
+    text: string,
+  ): void {
+    const lossless = delivery instanceof LosslessDelivery ? delivery : undefined;
+    const resuming = lossless !== undefined && frame.since !== undefined;
+    if (resuming) {
+      // One resume at a time per channel: a second `since` is taken once the first has handed over.
+      const running = this.resumer.running(session, frame.channel);
+      if (running) {
+        void running.released.then(() => {
+          if (!session.closing) this.handle(session, text);
+        });
+        return;
+      }
+    }
+    // Live frames are held from here when resuming, so the replay and live meet without a gap.
+    const gate = resuming ? this.resumer.open(session, frame.channel) : undefined;
+    const result = this.index.subscribe(session, frame.channel, symbols);
+    if (!result.ok) {
+      if (gate) session.gates?.delete(frame.channel);
+      const message = `Too many symbols: at most ${this.limits.maxSymbolsPerClient} per connection`;
+      this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
+      return;
+    }
+    if (lossless && gate && frame.since) {
+      const ack = (answer: ResumeAnswer) =>
+        this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, answer);
+      void this.resumer.resume(session, lossless, frame.since, gate, ack);
+      return;
+    }
+    const history = lossless?.history;
+    const position =
+      history?.ready && history.epoch !== undefined ? { seq: history.head, epoch: history.epoch } : undefined;
+    this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
+    delivery.snapshot(session, symbols);
   }
 
   /** An error frame in the seed's shape plus `code` (and the request's `id`, when it had one). */
@@ -118,8 +155,21 @@ export class ClientMessageHandler {
     channel: string,
     symbols: "*" | string[],
     id: MessageId,
+    resume?: Partial<ResumeAnswer>,
   ): void {
-    session.send(encodeFrame({ type, channel, symbols, id, timestamp: isoNow() }), true);
+    session.send(
+      encodeFrame({
+        type,
+        channel,
+        symbols,
+        position: resume?.position,
+        recovered: resume?.recovered,
+        reason: resume?.reason,
+        id,
+        timestamp: isoNow(),
+      }),
+      true,
+    );
   }
 }
 

@@ -7,6 +7,8 @@ import type { Grant } from "./auth/grant.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import type { CloseCodeName } from "./errors.js";
 import { CloseCodes } from "./errors.js";
+import type { DeliveryCoverage } from "./history/delivery-coverage.js";
+import type { ResumeGate } from "./history/resume-gate.js";
 import type { TokenBucket } from "./rate-limiter.js";
 
 /** A channel's subscription: every symbol, or the listed ones. No entry: not subscribed. */
@@ -32,6 +34,10 @@ export class ClientSession {
   grant: Grant | undefined;
   /** Closes the connection when its token expires (WEBSOCKET_AUTH=jwt). */
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Per lossless channel: what this connection was sent (so a resume never repeats it). */
+  coverage: Map<string, DeliveryCoverage> | undefined;
+  /** Per lossless channel with a resume under way: live frames held until the replay is out. */
+  gates: Map<string, ResumeGate> | undefined;
 
   constructor(
     readonly clientId: string,

@@ -25,7 +25,7 @@ export const positionFields = {
 };
 
 /** A lossless channel's data frame schema, with the position the gateway stamps on every frame. */
-export function withPosition<T extends z.ZodObject>(frame: T) {
+export function withPosition<Shape extends z.ZodRawShape>(frame: z.ZodObject<Shape>) {
   return frame.extend(positionFields);
 }
 

@@ -8,6 +8,7 @@
  * symbol count is bounded, so no request can make the index expensive to update.
  */
 import type { ClientSession } from "./client-session.js";
+import { ALL_KEYS, DeliveryCoverage, type HistoryHead } from "./history/delivery-coverage.js";
 import type { SubscriptionStateView } from "./protocol.js";
 
 export interface ChannelSubscribers {
@@ -29,6 +30,8 @@ export class SubscriptionIndex {
     channelNames: readonly string[],
     /** WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: symbols one session may hold across channels. */
     private readonly maxSymbolsPerSession: number,
+    /** The history of each lossless channel: subscriptions to them are tracked in coverage. */
+    private readonly historyOf: (channel: string) => HistoryHead | undefined = () => undefined,
   ) {
     for (const name of channelNames) this.channels.set(name, { all: new Set(), bySymbol: new Map() });
   }
@@ -115,6 +118,20 @@ export class SubscriptionIndex {
     this.leave(session, channel);
     session.subscriptions.set(channel, "*");
     this.subscribers(channel).all.add(session);
+    this.coverageOf(session, channel)?.begin(ALL_KEYS);
+  }
+
+  /** What the session was sent on a lossless channel (undefined on conflated channels). */
+  private coverageOf(session: ClientSession, channel: string): DeliveryCoverage | undefined {
+    const history = this.historyOf(channel);
+    if (history === undefined) return undefined;
+    session.coverage ??= new Map();
+    let coverage = session.coverage.get(channel);
+    if (coverage === undefined) {
+      coverage = new DeliveryCoverage(history);
+      session.coverage.set(channel, coverage);
+    }
+    return coverage;
   }
 
   private addSymbols(session: ClientSession, channel: string, symbols: string[]): void {
@@ -124,9 +141,11 @@ export class SubscriptionIndex {
       current = new Set();
       session.subscriptions.set(channel, current);
     }
+    const coverage = this.coverageOf(session, channel);
     for (const symbol of symbols) {
       if (current.has(symbol)) continue;
       current.add(symbol);
+      coverage?.begin(symbol);
       session.symbolCount++;
       let sessions = bySymbol.get(symbol);
       if (!sessions) {
@@ -141,8 +160,10 @@ export class SubscriptionIndex {
     const current = session.subscriptions.get(channel);
     if (current === undefined || current === "*") return;
     const { bySymbol } = this.subscribers(channel);
+    const coverage = session.coverage?.get(channel);
     for (const symbol of symbols) {
       if (!current.delete(symbol)) continue;
+      coverage?.end(symbol);
       session.symbolCount--;
       const sessions = bySymbol.get(symbol);
       sessions?.delete(session);
@@ -157,6 +178,7 @@ export class SubscriptionIndex {
     if (current === "*") {
       this.subscribers(channel).all.delete(session);
       session.subscriptions.delete(channel);
+      session.coverage?.get(channel)?.end(ALL_KEYS);
     } else if (current !== undefined) {
       this.removeSymbols(session, channel, [...current]);
     }

@@ -15,8 +15,9 @@ import type { SessionAuth } from "./auth/session-auth.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import type { ClientMessageHandler } from "./client-messages.js";
 import { ClientSession, closeWithGrace } from "./client-session.js";
-import type { ChannelDelivery } from "./delivery/channel-delivery.js";
+import type { Delivery } from "./delivery/delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
+import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
 import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
@@ -42,7 +43,7 @@ export interface WebSocketEndpointOptions {
   index: SubscriptionIndex;
   handler: ClientMessageHandler;
   writer: OutboundWriter;
-  deliveries: ReadonlyMap<string, ChannelDelivery>;
+  deliveries: ReadonlyMap<string, Delivery>;
   channelNames: readonly string[];
   /** Present with WEBSOCKET_AUTH=jwt. */
   auth?: { verifier: TokenVerifier; sessions: SessionAuth } | undefined;
@@ -355,9 +356,23 @@ export class WebSocketEndpoint {
       price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
       portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
       max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
+      positions: this.positions(channels),
       expires_at: session.grant ? new Date(session.grant.expiresAt).toISOString() : undefined,
       timestamp: isoNow(),
     });
+  }
+
+  /** The head of each lossless channel among `channels` whose history is ready. */
+  private positions(channels: readonly string[]): Record<string, { seq: number; epoch: string }> | undefined {
+    const positions: Record<string, { seq: number; epoch: string }> = {};
+    for (const channel of channels) {
+      const delivery = this.options.deliveries.get(channel);
+      if (!(delivery instanceof LosslessDelivery)) continue;
+      const { history } = delivery;
+      if (history.ready && history.epoch !== undefined)
+        positions[channel] = { seq: history.head, epoch: history.epoch };
+    }
+    return Object.keys(positions).length > 0 ? positions : undefined;
   }
 
   /**

@@ -11,6 +11,7 @@
 import type { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
+import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
@@ -70,14 +71,24 @@ export function buildAsyncApi(
     ...channels.map(({ plugin }) => {
       const inbound = plugin.examples.map((example) => plugin.inbound.parse(example));
       const merged = plugin.delivery.mode === "conflate" && plugin.delivery.merge && plugin.mergeFrames;
+      // Lossless channels: the gateway stamps every frame with its position (src/core/positions.ts).
+      const lossless = plugin.delivery.mode === "immediate";
+      const epoch = `GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`;
       return {
         id: frameType(plugin.outbound),
-        schema: plugin.outbound,
+        schema: lossless ? withPosition(plugin.outbound as z.ZodObject) : plugin.outbound,
         io: "output" as const,
         examples: merged
           ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME)]
-          : inbound.map((message) => plugin.toFrame(message, EXAMPLE_TIME)),
-        description: `Channel \`${plugin.name}\`. ${plugin.description}`,
+          : inbound.map((message, position) => ({
+              ...(plugin.toFrame(message, EXAMPLE_TIME) as object),
+              ...(lossless ? { seq: 1041 + position, epoch } : {}),
+            })),
+        description: `Channel \`${plugin.name}\`. ${plugin.description}${
+          lossless
+            ? " Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect."
+            : ""
+        }`,
       };
     }),
   ];

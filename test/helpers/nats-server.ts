@@ -4,7 +4,9 @@
  * never skip silently.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort } from "./free-port.js";
 
@@ -35,10 +37,21 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsServer> {
-    const server = new NatsServer(await freePort());
+  /**
+   * `jetstream: true` runs with JetStream and a store directory of its own, kept across restarts
+   * (as a real server's disk is) and removed by `remove()`.
+   */
+  static async start(options: { jetstream?: boolean } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), options.jetstream ? jetStreamArgs() : []);
     await server.restart();
     return server;
+  }
+
+  /** Stop and delete the JetStream store, if any. */
+  async remove(): Promise<void> {
+    await this.stop();
+    const store = this.extraArgs[this.extraArgs.indexOf("-sd") + 1];
+    if (this.extraArgs.includes("-sd") && store) rmSync(store, { recursive: true, force: true });
   }
 
   /** (Re)start on the same port and resolve once it accepts client connections. */
@@ -64,8 +77,11 @@ export class NatsServer {
     child.stderr?.resume();
   }
 
-  /** A full mesh of `size` servers on loopback, each routing to all the others. */
-  static async startCluster(size: number): Promise<NatsServer[]> {
+  /**
+   * A full mesh of `size` servers on loopback, each routing to all the others; with `jetstream`,
+   * a JetStream cluster (each node with its own name and store).
+   */
+  static async startCluster(size: number, options: { jetstream?: boolean } = {}): Promise<NatsServer[]> {
     const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const routes = routePorts.map((port) => `nats://127.0.0.1:${port}`).join(",");
@@ -78,6 +94,7 @@ export class NatsServer {
           `nats://127.0.0.1:${routePorts[index]}`,
           "--routes",
           routes,
+          ...(options.jetstream ? ["--server_name", `node-${index}`, ...jetStreamArgs()] : []),
         ]),
     );
     await Promise.all(servers.map((server) => server.restart()));
@@ -100,4 +117,9 @@ export class NatsServer {
   async client(): Promise<NatsConnection> {
     return connect({ servers: this.url, name: "test-publisher" });
   }
+}
+
+/** JetStream on, with a fresh store directory. */
+function jetStreamArgs(): string[] {
+  return ["-js", "-sd", mkdtempSync(path.join(tmpdir(), "nats-js-"))];
 }

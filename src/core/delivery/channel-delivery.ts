@@ -1,7 +1,7 @@
 /**
- * Delivery of one channel's valid messages to its subscribers, by the plugin's policy:
+ * Delivery of one conflated channel's valid messages to its subscribers, by the plugin's policy
+ * (immediate channels have LosslessDelivery):
  *
- * - immediate: one frame per message, serialised once, queued losslessly to every recipient;
  * - conflate, per key: the latest message per key, one frame per changed key each interval;
  * - conflate, merged: the latest message per key, and each interval one frame per client holding
  *   only the changed keys it wants. Clients that want the same keys share the same bytes.
@@ -12,27 +12,18 @@
  * message's account never gets that message: not live, not in a snapshot.
  */
 import type { Logger } from "pino";
-import { mayReceiveAccount } from "../auth/grant.js";
 import type { ClientSession } from "../client-session.js";
 import type { LoadedChannel } from "../plugin.js";
 import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
+import { type Audience, audienceOf } from "./audience.js";
+import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { encodeFrame } from "./frame-encoder.js";
-
-/** The audience of a message on a channel that is not account-scoped. */
-const EVERYBODY = (_session: ClientSession): boolean => true;
 
 /** Key under which conflation keeps messages that are about no key in particular. */
 const NO_KEY = "\u0000";
 
-export interface DeliveryCounters {
-  /** Frames handed to clients' outbound queues (one per recipient). */
-  framesOut: number;
-  /** Conflation keys forgotten because the channel held WEBSOCKET_MAX_CONFLATED_KEYS already. */
-  keysEvicted: number;
-}
-
-export class ChannelDelivery {
+export class ChannelDelivery implements Delivery {
   readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0 };
   /**
    * Conflation state: latest message per key, least recently updated first (bounded by
@@ -59,12 +50,10 @@ export class ChannelDelivery {
     return this.channel.plugin.name;
   }
 
-  get conflated(): boolean {
-    return this.channel.intervalMs !== undefined;
-  }
+  readonly conflated = true;
 
   start(): void {
-    if (this.channel.intervalMs === undefined || this.timer) return;
+    if (this.timer) return;
     this.timer = setInterval(() => {
       // A plugin whose toFrame throws on some data must not take the timer (or the process) down.
       try {
@@ -86,37 +75,22 @@ export class ChannelDelivery {
   /** A validated inbound message. */
   accept(message: unknown): void {
     const { plugin } = this.channel;
-    const key = plugin.key(message);
-    if (this.conflated) {
-      // Build the frame once now, so that a message the plugin cannot render is rejected at
-      // ingest (counted as plugin_error) instead of breaking every later flush and snapshot.
-      plugin.toFrame(message, new Date());
-      const slot = key ?? NO_KEY;
-      // Re-insert so that iteration order follows recency: the first key is the stalest.
-      this.latest.delete(slot);
-      this.latest.set(slot, message);
-      this.changed.add(slot);
-      if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
-      return;
-    }
-    const frame = encodeFrame(plugin.toFrame(message, new Date()));
-    const mayReceive = this.audienceOf(message);
-    this.index.forEachRecipient(this.name, key, (session) => {
-      if (!mayReceive(session)) return;
-      session.send(frame, true);
-      this.counters.framesOut++;
-    });
+    // Build the frame once now, so that a message the plugin cannot render is rejected at
+    // ingest (counted as plugin_error) instead of breaking every later flush and snapshot.
+    plugin.toFrame(message, new Date());
+    const slot = plugin.key(message) ?? NO_KEY;
+    // Re-insert so that iteration order follows recency: the first key is the stalest.
+    this.latest.delete(slot);
+    this.latest.set(slot, message);
+    this.changed.add(slot);
+    if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
   }
 
-  /**
-   * Who may see this message: everybody, or on an account-scoped channel the holders of its
-   * account. Worked out once per message, so each recipient costs one set lookup at most.
-   */
-  private audienceOf(message: unknown): (session: ClientSession) => boolean {
-    const { account } = this.channel.plugin;
-    if (account === undefined) return EVERYBODY;
-    const owner = account(message);
-    return (session) => mayReceiveAccount(session.grant, owner);
+  /** Conflated channels are fed by plain subscriptions: no stored positions to skip. */
+  skip(): void {}
+
+  private audienceOf(message: unknown): Audience {
+    return audienceOf(this.channel.plugin, message);
   }
 
   /** Upstream keeps inventing keys (symbols, accounts): forget the one not updated for longest. */
@@ -129,7 +103,7 @@ export class ChannelDelivery {
 
   /** Send a newly subscribed client the latest known values of what it just subscribed to. */
   snapshot(session: ClientSession, symbols: SubscriptionStateView | "*"): void {
-    if (!this.conflated || this.latest.size === 0) return;
+    if (this.latest.size === 0) return;
     const slots = (
       symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol))
     ).filter((slot) => this.audienceOf(this.latest.get(slot))(session));

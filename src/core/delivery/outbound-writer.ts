@@ -34,6 +34,12 @@ export class OutboundWriter {
     private readonly onSlowConsumer: (session: ClientSession) => void,
   ) {}
 
+  /** Lossless data for this client could not be kept within its limit: disconnect it (4001). */
+  overflow(session: ClientSession): void {
+    this.counters.slowConsumerDisconnects++;
+    this.onSlowConsumer(session);
+  }
+
   enqueue(session: ClientSession, frame: Buffer, lossless: boolean): void {
     if (session.closing) return;
     // bufferedAmount is what ws and the socket hold in user space; pending is this turn's share.
@@ -47,8 +53,7 @@ export class OutboundWriter {
       return;
     }
     if (queued + frame.length > this.limits.maxBufferedBytes) {
-      this.counters.slowConsumerDisconnects++;
-      this.onSlowConsumer(session);
+      this.overflow(session);
       return;
     }
     if (session.pending === undefined) {

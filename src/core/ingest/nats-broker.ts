@@ -14,6 +14,11 @@ export interface NatsBrokerOptions {
   servers: string[];
   reconnectWaitMs: number;
   logger: Logger;
+  /**
+   * Runs once, on the first connection, before the broker reports itself connected (ready): the
+   * JetStream histories of lossless channels are set up here.
+   */
+  onFirstConnect?: (connection: NatsConnection) => Promise<void>;
 }
 
 export class NatsBroker implements Broker {
@@ -97,6 +102,8 @@ export class NatsBroker implements Broker {
     // A round trip proves the server has processed our SUBs: only then are we really subscribed.
     await connection.flush().catch(() => undefined);
     if (this.closing) return; // close() took over the connection meanwhile
+    await this.options.onFirstConnect?.(connection);
+    if (this.closing) return;
     this.connected = true;
     const server = connection.getServer();
     logger.info({ server }, "connected to NATS");

@@ -1,0 +1,122 @@
+/**
+ * Delivery of a channel whose plugin delivers immediately (trades, signals): every valid message
+ * becomes one frame at once, stamped with its position (`seq`, `epoch`), serialised once, kept in
+ * the channel's history for resumes, and queued losslessly to every recipient.
+ *
+ * Positions come from JetStream (the stream sequence) when the channel has a stream, else from a
+ * counter of this process. A connection with a resume under way gets its live frames through its
+ * ResumeGate, which holds them until the replay is out.
+ */
+import type { ClientSession } from "../client-session.js";
+import type { ChannelHistory, HistoryEntry } from "../history/channel-history.js";
+import type { ResumeGate } from "../history/resume-gate.js";
+import type { LoadedChannel } from "../plugin.js";
+import type { SubscriptionIndex } from "../subscription-index.js";
+import { audienceOfAccount } from "./audience.js";
+import type { Delivery, DeliveryCounters, StoredPosition } from "./delivery.js";
+import { encodeTextFrame } from "./frame-encoder.js";
+
+export interface HoldLimits {
+  /** WEBSOCKET_MAX_BUFFERED_BYTES: held plus queued bytes beyond it make a slow consumer. */
+  maxBufferedBytes: number;
+  /** Disconnect a client whose held frames overflow (the writer's slow-consumer path). */
+  onOverflow(session: ClientSession): void;
+}
+
+export class LosslessDelivery implements Delivery {
+  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0 };
+  readonly conflated = false;
+  /** `"epoch":"..."` as it goes into every frame, rebuilt when the epoch changes. */
+  private epochField = "";
+  private epochOfField: string | undefined;
+
+  constructor(
+    readonly channel: LoadedChannel,
+    private readonly index: SubscriptionIndex,
+    readonly history: ChannelHistory,
+    private readonly limits: HoldLimits,
+  ) {}
+
+  get name(): string {
+    return this.channel.plugin.name;
+  }
+
+  start(): void {}
+  stop(): void {}
+  flush(): void {}
+  snapshot(): void {}
+
+  /**
+   * A validated message: stamped, kept, and sent to its recipients. Messages at or below the
+   * head (JetStream warm-up of the ring after a start) are kept only: nobody is owed them live.
+   */
+  accept(message: unknown, position?: StoredPosition): void {
+    const { history } = this;
+    const entry = this.entryFor(message, position?.seq ?? history.head + 1, position?.timeMs ?? Date.now());
+    const previousHead = history.head;
+    history.append(entry);
+    if (!history.ready) return;
+    const mayReceive = audienceOfAccount(this.channel.plugin, entry.account);
+    this.index.forEachRecipient(this.name, entry.key, (session) => {
+      if (!mayReceive(session)) return;
+      const gate = session.gates?.get(this.name);
+      if (gate !== undefined && !this.passGate(session, gate, entry, previousHead)) return;
+      session.send(entry.frame, true);
+      this.counters.framesOut++;
+    });
+  }
+
+  skip(position: StoredPosition): void {
+    this.history.advance(position.seq);
+  }
+
+  /**
+   * The history entry of a message at a position: the frame the plugin builds, with `seq` and
+   * `epoch` spliced in, so that a replay from JetStream yields the bytes live delivery sent.
+   * The frame's time is the message's storage time, the same on every gateway instance.
+   */
+  entryFor(message: unknown, seq: number, timeMs: number): HistoryEntry {
+    const { plugin } = this.channel;
+    const body = JSON.stringify(plugin.toFrame(message, new Date(timeMs)));
+    // The loader guarantees a frame is a JSON object with a `type`, so it ends with "}".
+    const frame = encodeTextFrame(`${body.slice(0, -1)},"seq":${seq},${this.epochJson()}}`);
+    return { seq, key: plugin.key(message), account: plugin.account?.(message), frame };
+  }
+
+  /** Is a connection entitled to an entry by its current subscription and token? */
+  entitled(session: ClientSession, entry: HistoryEntry): boolean {
+    const subscription = session.subscriptions.get(this.name);
+    if (subscription === undefined) return false;
+    if (entry.key !== undefined && subscription !== "*" && !subscription.has(entry.key)) return false;
+    return audienceOfAccount(this.channel.plugin, entry.account)(session);
+  }
+
+  /** Should a live frame go out to a connection with a gate now? Holding gates keep it. */
+  private passGate(
+    session: ClientSession,
+    gate: ResumeGate,
+    entry: HistoryEntry,
+    previousHead: number,
+  ): boolean {
+    if (!gate.holding) {
+      if (!gate.passes(entry.seq)) return false;
+      session.gates?.delete(this.name);
+      return true;
+    }
+    const queued = session.socket.bufferedAmount + session.pendingBytes + gate.heldBytes;
+    if (queued + entry.frame.length > this.limits.maxBufferedBytes) {
+      this.limits.onOverflow(session);
+      return false;
+    }
+    gate.hold(entry.seq, entry.frame, previousHead);
+    return false;
+  }
+
+  private epochJson(): string {
+    if (this.epochOfField !== this.history.epoch) {
+      this.epochOfField = this.history.epoch;
+      this.epochField = `"epoch":${JSON.stringify(this.history.epoch ?? "")}`;
+    }
+    return this.epochField;
+  }
+}

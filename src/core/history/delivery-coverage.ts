@@ -1,0 +1,85 @@
+/**
+ * What one connection has already been sent on one lossless channel, so that a resume never sends
+ * a frame twice: for each key (a symbol, or "*" for all) the position from which the connection has
+ * been subscribed to it, and, for subscriptions since removed, the span they covered.
+ *
+ * A frame with seq s and key k went to this connection when some span for k (or for "*") covers s.
+ * A frame about no key in particular went to every subscriber, so any span covers it. The state is
+ * bounded by the subscription (open spans) and by MAX_CLOSED_SPANS (closed ones).
+ */
+
+/** Closed spans kept per channel; beyond it the oldest is forgotten (a later resume may repeat it). */
+const MAX_CLOSED_SPANS = 256;
+
+/** The key under which a subscription to every symbol is tracked. */
+export const ALL_KEYS = "*";
+
+/** A span begun before the history was ready: it starts where the history became ready. */
+const AT_READINESS = -1;
+
+/** What coverage needs to know of the channel's history. */
+export interface HistoryHead {
+  readonly ready: boolean;
+  readonly head: number;
+  /** The head when the history became ready: nothing was sent live before it. */
+  readonly readyHead: number;
+}
+
+interface ClosedSpan {
+  key: string;
+  /** Exclusive: the head when the subscription began. */
+  after: number;
+  /** Inclusive: the head when it ended. */
+  through: number;
+}
+
+export class DeliveryCoverage {
+  /** Key -> the head when the subscription to it began (frames after it are sent). */
+  private readonly open = new Map<string, number>();
+  private readonly closed: ClosedSpan[] = [];
+
+  constructor(private readonly history: HistoryHead) {}
+
+  /** The connection is subscribed to `key` from now on. */
+  begin(key: string): void {
+    if (!this.open.has(key)) this.open.set(key, this.history.ready ? this.history.head : AT_READINESS);
+  }
+
+  /** The connection is no longer subscribed to `key`. */
+  end(key: string): void {
+    const begun = this.open.get(key);
+    if (begun === undefined) return;
+    this.open.delete(key);
+    if (!this.history.ready) return;
+    const after = this.after(begun);
+    const head = this.history.head;
+    if (head <= after) return;
+    this.closed.push({ key, after, through: head });
+    if (this.closed.length > MAX_CLOSED_SPANS) this.closed.shift();
+  }
+
+  /** Was the frame at `seq` about `key` sent to this connection (or is it held for it)? */
+  sent(key: string | undefined, seq: number): boolean {
+    const all = this.open.get(ALL_KEYS);
+    if (all !== undefined && seq > this.after(all)) return true;
+    if (key !== undefined) {
+      const begun = this.open.get(key);
+      if (begun !== undefined && seq > this.after(begun)) return true;
+    } else {
+      for (const begun of this.open.values()) if (seq > this.after(begun)) return true;
+    }
+    for (const span of this.closed) {
+      if (
+        seq > span.after &&
+        seq <= span.through &&
+        (key === undefined || span.key === ALL_KEYS || span.key === key)
+      )
+        return true;
+    }
+    return false;
+  }
+
+  private after(begun: number): number {
+    return begun === AT_READINESS ? this.history.readyHead : begun;
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * Resume on subscribe: a `since` position on a lossless channel is answered with `recovered` and,
+ * when true, every frame after it that the subscription entitles the client to and this connection
+ * was not already sent, in seq order, exactly once; then `replayed`, then live frames.
+ *
+ * The connection is registered for live frames first, with a ResumeGate holding them; the replay
+ * comes from the in-memory ring when it still holds the position, else from JetStream; then the
+ * held frames after the last replayed position go out. A replay is paged: a page is queued only
+ * once the client has drained the last one, so no client ever has its whole history in memory.
+ */
+import type { Logger } from "pino";
+import type { ClientSession } from "../client-session.js";
+import { encodeFrame } from "../delivery/frame-encoder.js";
+import type { LosslessDelivery } from "../delivery/lossless-delivery.js";
+import type { JetStreamLog, StoredMessage } from "../ingest/jetstream-log.js";
+import type { ResumeFailure, SincePosition } from "../positions.js";
+import { isoNow } from "../protocol.js";
+import type { HistoryEntry } from "./channel-history.js";
+import { ResumeGate } from "./resume-gate.js";
+
+/** Frames queued per replay page from the ring. */
+const RING_PAGE = 256;
+/** How often a paused replay looks again whether the client has drained its queue. */
+const DRAIN_POLL_MS = 5;
+
+export interface ResumeOptions {
+  /** WEBSOCKET_MAX_REPLAY: the most positions (before filtering) a resume may span. */
+  maxReplay: number;
+  /** NATS_REPLAY_WAIT_MS: how long to wait for history that needs the NATS link. */
+  waitMs: number;
+  /** Queued bytes below which the next replay page may go (WEBSOCKET_CONFLATED_DROP_BYTES). */
+  drainedBytes: number;
+  logger: Logger;
+  /** Parse a stored upstream payload as live ingest does; undefined when it is invalid. */
+  parse(channel: string, data: Uint8Array): unknown;
+  /** The channel's JetStream history, when it has one. */
+  logOf(channel: string): JetStreamLog | undefined;
+  /** Close a connection whose replay could not be finished (REPLAY_INTERRUPTED). */
+  interrupt(session: ClientSession): void;
+}
+
+/** Fields the `subscribed` ack gets from the resume. */
+export interface ResumeAnswer {
+  position?: { seq: number; epoch: string };
+  recovered: boolean;
+  reason?: ResumeFailure;
+}
+
+export class Resumer {
+  constructor(private readonly options: ResumeOptions) {}
+
+  /** Start holding live frames of `channel` for the session: call before changing its subscription. */
+  open(session: ClientSession, channel: string): ResumeGate {
+    const gate = new ResumeGate();
+    session.gates ??= new Map();
+    session.gates.set(channel, gate);
+    return gate;
+  }
+
+  /** The resume under way on this channel, if any (a second `since` waits for it). */
+  running(session: ClientSession, channel: string): ResumeGate | undefined {
+    const gate = session.gates?.get(channel);
+    return gate?.holding ? gate : undefined;
+  }
+
+  /** Decide, answer with `ack`, replay, hand over to live. Never throws. */
+  async resume(
+    session: ClientSession,
+    delivery: LosslessDelivery,
+    since: SincePosition,
+    gate: ResumeGate,
+    ack: (answer: ResumeAnswer) => void,
+  ): Promise<void> {
+    const { history, name } = delivery;
+    const refuse = (reason: ResumeFailure, through: number) => {
+      ack({ position: this.position(delivery, through), recovered: false, reason });
+      this.release(session, delivery, gate, 0);
+    };
+    try {
+      if (!(await history.whenReady(this.options.waitMs))) return refuse("upstream_unavailable", 0);
+      if (session.closing) return this.release(session, delivery, gate, 0);
+      const through = gate.replayThrough(history.head);
+      if (since.epoch !== history.epoch) return refuse("epoch_mismatch", through);
+      const log = this.options.logOf(name);
+      if (since.seq > through) {
+        // Another gateway instance may be a little ahead of this one: the stream says.
+        const last = log ? (await this.streamState(log))?.lastSeq : through;
+        if (last === undefined) return refuse("upstream_unavailable", through);
+        if (since.seq > last) return refuse("ahead_of_head", through);
+        ack({ position: this.position(delivery, since.seq), recovered: true });
+        this.sendReplayed(session, delivery, 0, since.seq);
+        return this.release(session, delivery, gate, since.seq);
+      }
+      if (through - since.seq > this.options.maxReplay) return refuse("replay_limit", through);
+      let count: number;
+      if (history.covers(since.seq)) {
+        const entries = history
+          .entriesBetween(since.seq, through)
+          .filter((entry) => this.owed(session, delivery, entry));
+        ack({ position: this.position(delivery, through), recovered: true });
+        count = await this.sendPaged(session, delivery, entries);
+      } else if (log) {
+        const state = await this.streamState(log);
+        if (state === undefined) return refuse("upstream_unavailable", through);
+        if (since.seq + 1 < state.firstSeq) return refuse("too_old", through);
+        ack({ position: this.position(delivery, through), recovered: true });
+        count = await this.replayFromStream(session, delivery, log, since.seq, through);
+      } else {
+        return refuse("too_old", through);
+      }
+      if (session.closing) return;
+      this.sendReplayed(session, delivery, count, through);
+      this.release(session, delivery, gate, through);
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error, clientId: session.clientId, channel: name },
+        "replay interrupted; closing the connection so that the client resumes again",
+      );
+      this.options.interrupt(session);
+      this.release(session, delivery, gate, Number.MAX_SAFE_INTEGER);
+    }
+  }
+
+  /** Is an entry owed to the session: entitled now, and not already sent on this connection? */
+  private owed(session: ClientSession, delivery: LosslessDelivery, entry: HistoryEntry): boolean {
+    if (!delivery.entitled(session, entry)) return false;
+    return session.coverage?.get(delivery.name)?.sent(entry.key, entry.seq) !== true;
+  }
+
+  private async sendPaged(
+    session: ClientSession,
+    delivery: LosslessDelivery,
+    entries: HistoryEntry[],
+  ): Promise<number> {
+    let sent = 0;
+    for (let start = 0; start < entries.length; start += RING_PAGE) {
+      if (!(await this.drained(session))) return sent;
+      for (const entry of entries.slice(start, start + RING_PAGE))
+        sent += this.send(session, delivery, entry.frame);
+    }
+    return sent;
+  }
+
+  private async replayFromStream(
+    session: ClientSession,
+    delivery: LosslessDelivery,
+    log: JetStreamLog,
+    after: number,
+    through: number,
+  ): Promise<number> {
+    let sent = 0;
+    await log.read(after + 1, through, async (page: StoredMessage[]) => {
+      if (!(await this.drained(session))) throw new Error("client went away during replay");
+      for (const stored of page) {
+        const message = this.options.parse(delivery.name, stored.data);
+        if (message === undefined) continue;
+        const entry = delivery.entryFor(message, stored.seq, stored.timeMs);
+        if (this.owed(session, delivery, entry)) sent += this.send(session, delivery, entry.frame);
+      }
+    });
+    return sent;
+  }
+
+  private send(session: ClientSession, delivery: LosslessDelivery, frame: Buffer): number {
+    session.send(frame, true);
+    delivery.counters.framesOut++;
+    return 1;
+  }
+
+  /** Wait until the client has taken what it was sent; false if it went away. */
+  private async drained(session: ClientSession): Promise<boolean> {
+    while (
+      !session.closing &&
+      session.socket.bufferedAmount + session.pendingBytes > this.options.drainedBytes
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    return !session.closing;
+  }
+
+  /** The stream's state, waiting up to NATS_REPLAY_WAIT_MS for the NATS link; undefined if none. */
+  private async streamState(log: JetStreamLog): Promise<{ firstSeq: number; lastSeq: number } | undefined> {
+    const deadline = Date.now() + this.options.waitMs;
+    for (;;) {
+      try {
+        return await log.state();
+      } catch {
+        if (Date.now() >= deadline) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+
+  private sendReplayed(
+    session: ClientSession,
+    delivery: LosslessDelivery,
+    count: number,
+    through: number,
+  ): void {
+    session.send(
+      encodeFrame({
+        type: "replayed",
+        channel: delivery.name,
+        count,
+        position: this.position(delivery, through),
+        timestamp: isoNow(),
+      }),
+      true,
+    );
+  }
+
+  /** Hand over to live delivery: the held frames after `skipThrough`, then live frames after it. */
+  private release(
+    session: ClientSession,
+    delivery: LosslessDelivery,
+    gate: ResumeGate,
+    skipThrough: number,
+  ): void {
+    const frames = gate.release(skipThrough);
+    if (session.gates?.get(delivery.name) === gate && skipThrough <= delivery.history.head)
+      session.gates.delete(delivery.name);
+    if (session.closing) return;
+    for (const frame of frames) this.send(session, delivery, frame);
+  }
+
+  private position(delivery: LosslessDelivery, seq: number): { seq: number; epoch: string } | undefined {
+    const { epoch, ready } = delivery.history;
+    return ready && epoch !== undefined ? { seq, epoch } : undefined;
+  }
+}

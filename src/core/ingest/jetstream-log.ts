@@ -1,0 +1,214 @@
+/**
+ * The durable history of one lossless channel: a JetStream stream on the channel's subject.
+ *
+ * Upstream services keep publishing plain NATS messages; the stream stores them (file storage, so
+ * it survives a nats-server restart; Nats-Msg-Id duplicates within the duplicate window are stored
+ * once). The gateway reads it two ways:
+ * - live: one ordered consumer per channel per gateway, which the client library recreates from
+ *   the last sequence it delivered after any reconnect, so nothing published meanwhile is missed;
+ * - replay: short-lived ordered consumers from a client's position, paged, deleted after use and
+ *   capped in number (ReplaySlots).
+ * Written for nats-server 2.9's JetStream API (one filter subject per consumer, no batch get).
+ */
+import {
+  type ConsumerMessages,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { GatewayConfig } from "../../config.js";
+import type { LoadedChannel } from "../plugin.js";
+import type { ReplaySlots } from "./replay-slots.js";
+
+/** Messages fetched per replay page. */
+const REPLAY_PAGE = 256;
+/** How long one replay fetch waits for messages (nats-server 2.9 wants at least 1 s). */
+const FETCH_EXPIRES_MS = 1000;
+const NANOS_PER_MS = 1_000_000n;
+
+export interface StoredMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  timeMs: number;
+  /** Messages still to come after this one when it was delivered. */
+  pending: number;
+}
+
+export interface StreamState {
+  firstSeq: number;
+  lastSeq: number;
+}
+
+/** JetStream on this connection, or undefined when the server has none. */
+export async function jetStreamOf(connection: NatsConnection): Promise<JetStreamManager | undefined> {
+  try {
+    return await jetstreamManager(connection, { timeout: 2000 });
+  } catch {
+    return undefined;
+  }
+}
+
+export class JetStreamLog {
+  private live: ConsumerMessages | undefined;
+  private readonly js: JetStreamClient;
+
+  private constructor(
+    connection: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    readonly stream: string,
+    /** The stream's identity: its name and creation time. */
+    readonly epoch: string,
+    private readonly subject: string,
+    private readonly slots: ReplaySlots,
+    private readonly logger: Logger,
+  ) {
+    this.js = jetstream(connection, { timeout: 5000 });
+  }
+
+  /** Use the channel's stream (by name, or any stream already capturing its subject), or create it. */
+  static async open(
+    connection: NatsConnection,
+    jsm: JetStreamManager,
+    channel: LoadedChannel,
+    config: GatewayConfig,
+    slots: ReplaySlots,
+    logger: Logger,
+  ): Promise<{ log: JetStreamLog; state: StreamState }> {
+    const info = await ensureStream(jsm, channel, config, logger);
+    const log = new JetStreamLog(
+      connection,
+      jsm,
+      info.config.name,
+      `${info.config.name}@${info.created}`,
+      channel.subject,
+      slots,
+      logger,
+    );
+    return { log, state: { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq } };
+  }
+
+  /** Deliver every message from `fromSeq` on, in order, to `onMessage`, across reconnects. */
+  async consumeLive(fromSeq: number, onMessage: (message: StoredMessage) => void): Promise<void> {
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: this.subject,
+      opt_start_seq: Math.max(1, fromSeq),
+    });
+    const messages = await consumer.consume({
+      callback: (message) => onMessage(stored(message)),
+    });
+    this.live = messages;
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === "ordered_consumer_recreated" || status.type === "reset")
+          this.logger.info({ stream: this.stream, status: status.type }, "live JetStream consumer recreated");
+        else if (status.type === "heartbeats_missed" || status.type === "consumer_not_found")
+          this.logger.debug({ stream: this.stream, status: status.type }, "live JetStream consumer status");
+      }
+    })();
+  }
+
+  async state(): Promise<StreamState> {
+    const info = await this.jsm.streams.info(this.stream);
+    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq };
+  }
+
+  /**
+   * Read the stream from `fromSeq` through `throughSeq` in pages, with a short-lived consumer that
+   * holds one of the replay slots. `onPage` may pause (backpressure) before the next page.
+   */
+  async read(
+    fromSeq: number,
+    throughSeq: number,
+    onPage: (messages: StoredMessage[]) => Promise<void>,
+  ): Promise<void> {
+    const release = await this.slots.acquire();
+    try {
+      const consumer = await this.js.consumers.get(this.stream, {
+        filter_subjects: this.subject,
+        opt_start_seq: fromSeq,
+      });
+      try {
+        for (let next = fromSeq; next <= throughSeq; ) {
+          const page: StoredMessage[] = [];
+          let pending = 0;
+          const batch = await consumer.fetch({
+            max_messages: Math.min(REPLAY_PAGE, throughSeq - next + 1),
+            expires: FETCH_EXPIRES_MS,
+          });
+          for await (const message of batch) {
+            if (message.seq > throughSeq) break;
+            page.push(stored(message));
+            pending = message.info.pending;
+          }
+          if (page.length === 0) break;
+          await onPage(page);
+          next = (page.at(-1) as StoredMessage).seq + 1;
+          if (pending === 0) break;
+        }
+      } finally {
+        await consumer.delete().catch(() => undefined);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.live?.stop();
+    this.live = undefined;
+  }
+}
+
+function stored(message: JsMsg): StoredMessage {
+  return {
+    seq: message.seq,
+    subject: message.subject,
+    data: message.data,
+    timeMs: Number(message.timestampNanos / NANOS_PER_MS),
+    pending: message.info.pending,
+  };
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  channel: LoadedChannel,
+  config: GatewayConfig,
+  logger: Logger,
+): Promise<StreamInfo> {
+  const named = config.streamNameOverrides[channel.plugin.name];
+  const name = named ?? `GATEWAY_${channel.plugin.name.toUpperCase()}`;
+  const existing = await jsm.streams.info(name).catch(() => undefined);
+  if (existing) return existing;
+  if (named === undefined) {
+    // An operator's stream that already captures the subject serves as well as ours.
+    const found = await jsm.streams.find(channel.subject).catch(() => undefined);
+    if (found) return jsm.streams.info(found);
+  }
+  try {
+    const created = await jsm.streams.add({
+      name,
+      subjects: [channel.subject],
+      storage: StorageType.File,
+      max_age: config.NATS_STREAM_MAX_AGE_SECONDS * 1e9,
+      max_bytes: config.NATS_STREAM_MAX_BYTES,
+      num_replicas: config.NATS_STREAM_REPLICAS,
+      duplicate_window: config.NATS_STREAM_DUPLICATE_WINDOW_SECONDS * 1e9,
+      discard: DiscardPolicy.Old,
+    });
+    logger.info({ stream: name, subject: channel.subject }, "created JetStream stream");
+    return created;
+  } catch (error) {
+    // Another gateway instance may have created it at the same moment.
+    const raced = await jsm.streams.info(name).catch(() => undefined);
+    if (raced) return raced;
+    throw error;
+  }
+}
