@@ -173,10 +173,13 @@ describe("documentation", () => {
       expect(assigned, `${variable} missing from .env.example`).toHaveProperty(variable);
     }
     // Loading the example changes nothing: every value written there is the default.
-    const { subjectOverrides, ...fromExample } = loadConfig(assigned as Record<string, string>);
-    const { subjectOverrides: _none, ...allDefaults } = defaults;
+    const { subjectOverrides, streamNameOverrides, ...fromExample } = loadConfig(
+      assigned as Record<string, string>,
+    );
+    const { subjectOverrides: _none, streamNameOverrides: _noStreams, ...allDefaults } = defaults;
     expect(fromExample).toEqual(allDefaults);
     expect(subjectOverrides).toEqual({});
+    expect(streamNameOverrides).toEqual({});
   });
 
   it(".env.example shows the four subject overrides, commented out", () => {
