@@ -1,0 +1,411 @@
+/**
+ * Positions and resume on the lossless channels, against a real nats-server with JetStream, the
+ * real gateway and real sockets: every trade frame carries seq and epoch; a client that comes back
+ * with `since` gets exactly what it missed, in order, then live frames; what cannot be honoured is
+ * answered with `recovered: false` and a reason.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { type Frame, TestClient } from "../helpers/test-client.js";
+import { signToken, TEST_SECRET } from "../helpers/tokens.js";
+
+const TRADES = "execution.trades.test";
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const STREAM_EPOCH = /^GATEWAY_TRADES@\d{4}-\d{2}-\d{2}T[\d:.]+Z$/;
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+/** trade_id of the next trade published in this file: positions are shared by every test. */
+let nextTrade = 0;
+
+beforeAll(async () => {
+  nats = await NatsServer.start({ jetstream: true });
+  publisher = await nats.client();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  for (const running of gateways) await running.close();
+  await publisher?.close();
+  await nats?.remove();
+});
+
+async function gateway(env: Record<string, string> = {}): Promise<RunningGateway> {
+  const running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_AUTO_SUBSCRIBE: "false", ...env });
+  gateways.push(running);
+  await waitUntilReady(running);
+  return running;
+}
+
+async function connect(running: RunningGateway, query = ""): Promise<TestClient> {
+  const client = await TestClient.connect(`${running.wsUrl}${query}`);
+  clients.push(client);
+  return client;
+}
+
+interface TradeOptions {
+  symbol?: string;
+  account?: string;
+}
+
+/** Publish trades t-<n>, ...; returns their trade_ids. */
+function publishTrades(count: number, options: TradeOptions = {}): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `t-${nextTrade++}`;
+    ids.push(id);
+    publisher.publish(
+      TRADES,
+      JSON.stringify({
+        symbol: options.symbol ?? "AAPL",
+        side: "BUY",
+        quantity: 1,
+        price: 100,
+        trade_id: id,
+        ...(options.account ? { account: options.account } : {}),
+      }),
+    );
+  }
+  return ids;
+}
+
+/** Trade frames received until (and including) the one with trade_id `last`. */
+async function tradesUntil(client: TestClient, last: string, timeoutMs = 10_000): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  for (;;) {
+    const frame = await client.next("trade_executed", () => true, timeoutMs);
+    frames.push(frame);
+    if (frame.trade_id === last) return frames;
+  }
+}
+
+const ids = (frames: Frame[]) => frames.map((frame) => frame.trade_id);
+const seqs = (frames: Frame[]) => frames.map((frame) => frame.seq as number);
+
+function expectStrictlyIncreasing(values: number[]): void {
+  for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThan(values[i - 1] as number);
+}
+
+/** A deterministic pseudo-random sequence, so that a failure can be replayed from its seed. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+describe("positions", () => {
+  it("stamps every trade with seq and the stream's epoch; welcome and acks name the head", async () => {
+    const running = await gateway();
+    const client = await connect(running);
+    const welcome = client.frames[0] as Frame;
+    const positions = welcome.positions as Record<string, { seq: number; epoch: string }>;
+    expect(positions.trades).toEqual({ seq: expect.any(Number), epoch: expect.stringMatching(STREAM_EPOCH) });
+    const head = positions.trades?.seq as number;
+    const epoch = positions.trades?.epoch;
+
+    const ack = await client.request({ type: "subscribe", channel: "trades" }, "s1");
+    expect(ack).toEqual({
+      type: "subscribed",
+      channel: "trades",
+      symbols: "*",
+      position: { seq: head, epoch },
+      id: "s1",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    const published = publishTrades(3);
+    const frames = await tradesUntil(client, published[2] as string);
+    expect(frames).toEqual(
+      published.map((tradeId, i) => ({
+        type: "trade_executed",
+        symbol: "AAPL",
+        side: "BUY",
+        quantity: 1,
+        price: 100,
+        trade_id: tradeId,
+        // No upstream timestamp: the time JetStream stored the trade, the same on every instance.
+        timestamp: expect.stringMatching(ISO_UTC),
+        seq: head + 1 + i,
+        epoch,
+      })),
+    );
+  });
+});
+
+describe("resume after a disconnect", () => {
+  it("1,000 trades across a disconnect of random length: the missed ones in order, then live, once each", async () => {
+    const seed = Date.now() % 100_000;
+    const next = random(seed);
+    const running = await gateway();
+    const first = await connect(running);
+    await first.request({ type: "subscribe", channel: "trades" });
+    const total = 1000;
+    const cutAfter = 50 + Math.floor(next() * 850);
+    const awayMs = Math.floor(next() * 300);
+
+    // Publish at a steady pace (10 trades every 5 ms) while the client comes and goes.
+    const published: string[] = [];
+    const publishing = (async () => {
+      while (published.length < total) {
+        published.push(...publishTrades(Math.min(10, total - published.length)));
+        await publisher.flush();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+
+    const before: Frame[] = [];
+    while (before.length < cutAfter) before.push(await first.next("trade_executed"));
+    first.socket.terminate();
+    await first.waitForClose();
+    await new Promise((resolve) => setTimeout(resolve, awayMs)); // the time the client is away
+    const last = before.at(-1) as Frame;
+
+    const second = await connect(running);
+    const ack = await second.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: last.seq, epoch: last.epoch },
+    });
+    expect(ack, `seed ${seed}`).toMatchObject({ type: "subscribed", channel: "trades", recovered: true });
+    expect(ack.reason).toBeUndefined();
+    await publishing;
+    const after = await tradesUntil(second, published.at(-1) as string);
+
+    const received = [...before, ...after];
+    expect(ids(received), `seed ${seed}: cut after ${cutAfter}, away ${awayMs} ms`).toEqual(published);
+    expectStrictlyIncreasing(seqs(received));
+    const replayed = second.frames.find((frame) => frame.type === "replayed") as Frame;
+    expect(replayed).toMatchObject({ channel: "trades", position: ack.position });
+    // The replay ends exactly where the ack said, and live frames follow it.
+    const replayEnd = second.frames.indexOf(replayed);
+    const replayedTrades = second.frames
+      .slice(0, replayEnd)
+      .filter((frame) => frame.type === "trade_executed");
+    expect(replayed.count).toBe(replayedTrades.length);
+    expect(replayedTrades.every((frame) => (frame.seq as number) <= (ack.position as Frame).seq)).toBe(true);
+  });
+
+  it("replays from JetStream what the in-memory ring no longer holds, and leaves no replay consumer behind", async () => {
+    const running = await gateway({ WEBSOCKET_HISTORY_SIZE: "20" });
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "trades" });
+    const seen = publishTrades(5);
+    const frames = await tradesUntil(client, seen[4] as string);
+    const mark = frames[1] as Frame;
+    const missed = publishTrades(300);
+    await tradesUntil(client, missed.at(-1) as string);
+
+    const back = await connect(running);
+    const ack = await back.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: mark.seq, epoch: mark.epoch },
+    });
+    expect(ack).toMatchObject({ recovered: true });
+    const replay = await tradesUntil(back, missed.at(-1) as string);
+    expect(ids(replay)).toEqual([...seen.slice(2), ...missed]);
+    expectStrictlyIncreasing(seqs(replay));
+    // Byte for byte the frames live delivery sent: same timestamp, seq and epoch.
+    expect(replay.slice(0, 3)).toEqual(frames.slice(2));
+    expect(await back.next("replayed")).toMatchObject({ count: 303 });
+
+    const jsm = await jetstreamManager(publisher);
+    const consumers = await jsm.consumers.list("GATEWAY_TRADES").next();
+    // One live consumer per gateway on this stream, and no replay consumer left.
+    expect(consumers.length).toBe(gateways.length);
+  });
+
+  it("a client on the auto-subscribe default that sends since never gets a frame twice", async () => {
+    const running = await gateway({ WEBSOCKET_AUTO_SUBSCRIBE: "true" });
+    const first = await connect(running);
+    const early = publishTrades(10);
+    const got = await tradesUntil(first, early[9] as string);
+    first.socket.terminate();
+    await first.waitForClose();
+    const missed = publishTrades(10);
+    await publisher.flush();
+
+    const back = await connect(running);
+    // Live trades reach it on the default before its since is read.
+    const live = publishTrades(10);
+    await tradesUntil(back, live[9] as string);
+    const mark = got[4] as Frame;
+    await back.request({ type: "subscribe", channel: "trades", since: { seq: mark.seq, epoch: mark.epoch } });
+    await back.next("replayed");
+    const more = publishTrades(1);
+    await tradesUntil(back, more[0] as string);
+    const received = back.frames.filter((frame) => frame.type === "trade_executed");
+    expect(new Set(ids(received)).size).toBe(received.length);
+    expect([...ids(received)].sort()).toEqual([...early.slice(5), ...missed, ...live, ...more].sort());
+  });
+});
+
+describe("what cannot be resumed is said plainly", () => {
+  let running: RunningGateway;
+  let client: TestClient;
+  let head: { seq: number; epoch: string };
+
+  beforeAll(async () => {
+    running = await gateway({ WEBSOCKET_MAX_REPLAY: "10" });
+    client = await connect(running);
+    publishTrades(20);
+    await publisher.flush();
+    const ack = await client.request({ type: "subscribe", channel: "trades" });
+    head = ack.position as { seq: number; epoch: string };
+    // Make sure the head includes the 20 just published.
+    const probe = publishTrades(1);
+    const frame = (await tradesUntil(client, probe[0] as string))[0] as Frame;
+    head = { seq: frame.seq as number, epoch: frame.epoch as string };
+  });
+
+  const refusal = (reason: string) => ({
+    type: "subscribed",
+    channel: "trades",
+    symbols: "*",
+    position: { seq: expect.any(Number), epoch: expect.stringMatching(STREAM_EPOCH) },
+    recovered: false,
+    reason,
+    id: expect.anything(),
+    timestamp: expect.stringMatching(ISO_UTC),
+  });
+
+  it("another epoch: epoch_mismatch", async () => {
+    const ack = await client.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: 1, epoch: "GATEWAY_TRADES@old" },
+    });
+    expect(ack).toEqual(refusal("epoch_mismatch"));
+  });
+
+  it("a position beyond the head: ahead_of_head", async () => {
+    const ack = await client.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: head.seq + 1000, epoch: head.epoch },
+    });
+    expect(ack).toEqual(refusal("ahead_of_head"));
+  });
+
+  it("more than WEBSOCKET_MAX_REPLAY messages after it: replay_limit", async () => {
+    const ack = await client.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: head.seq - 11, epoch: head.epoch },
+    });
+    expect(ack).toEqual(refusal("replay_limit"));
+    // A fresh connection: this one was already sent those trades, and is never sent them twice.
+    const fresh = await connect(running);
+    const within = await fresh.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: head.seq - 10, epoch: head.epoch },
+    });
+    expect(within).toMatchObject({ recovered: true });
+    expect(await fresh.next("replayed")).toMatchObject({ count: 10 });
+  });
+
+  it("older than what is kept: too_old (in-memory history)", async () => {
+    const memory = await gateway({ NATS_JETSTREAM: "off", WEBSOCKET_HISTORY_SIZE: "5" });
+    const watcher = await connect(memory);
+    const ack = await watcher.request({ type: "subscribe", channel: "trades" });
+    expect(ack.position).toEqual({ seq: 0, epoch: expect.stringMatching(/^memory-[0-9a-f-]{36}$/) });
+    const published = publishTrades(8);
+    const frames = await tradesUntil(watcher, published[7] as string);
+    expect(seqs(frames)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const epoch = frames[0]?.epoch;
+    const back = await connect(memory);
+    const tooOld = await back.request({ type: "subscribe", channel: "trades", since: { seq: 2, epoch } });
+    expect(tooOld).toMatchObject({ recovered: false, reason: "too_old" });
+    const other = await connect(memory);
+    const kept = await other.request({ type: "subscribe", channel: "trades", since: { seq: 3, epoch } });
+    expect(kept).toMatchObject({ recovered: true });
+    expect(ids(await tradesUntil(other, published[7] as string))).toEqual(published.slice(3));
+  });
+
+  it.each([
+    ["a negative seq", { seq: -1, epoch: "e" }],
+    ["a fractional seq", { seq: 1.5, epoch: "e" }],
+    ["no epoch", { seq: 1 }],
+    ["an empty epoch", { seq: 1, epoch: "" }],
+  ])("a malformed since (%s) is INVALID_MESSAGE on any channel", async (_case, since) => {
+    for (const channel of ["trades", "price_updates"]) {
+      const reply = await client.request({ type: "subscribe", channel, since });
+      expect(reply).toEqual({
+        type: "error",
+        error: "Invalid message format",
+        code: "INVALID_MESSAGE",
+        id: expect.anything(),
+        timestamp: expect.stringMatching(ISO_UTC),
+      });
+    }
+  });
+
+  it("on a conflated channel, since is accepted and answered with the snapshot, without recovered", async () => {
+    publisher.publish("market.prices.test", JSON.stringify({ symbol: "AAPL", price: 150.25 }));
+    await publisher.flush();
+    const watcher = await connect(running);
+    // The price is ingested once a plain subscriber sees it.
+    await watcher.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
+    await watcher.next("price_update", (frame) => "AAPL" in (frame.symbols as object));
+    const ack = await client.request(
+      { type: "subscribe", channel: "price_updates", symbols: ["AAPL"], since: { seq: 5, epoch: "x" } },
+      "conflated",
+    );
+    expect(ack).toEqual({
+      type: "subscribed",
+      channel: "price_updates",
+      symbols: ["AAPL"],
+      id: "conflated",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
+    expect(await client.next("price_update")).toMatchObject({ symbols: { AAPL: { price: 150.25 } } });
+  });
+});
+
+describe("upstream", () => {
+  it("a trade published twice with the same Nats-Msg-Id is delivered once", async () => {
+    const running = await gateway();
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "trades" });
+    const h = headers();
+    h.set("Nats-Msg-Id", `dup-${Date.now()}`);
+    const body = JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 3, price: 380, trade_id: "dup" });
+    publisher.publish(TRADES, body, { headers: h });
+    publisher.publish(TRADES, body, { headers: h });
+    const after = publishTrades(1);
+    const frames = await tradesUntil(client, after[0] as string);
+    expect(ids(frames)).toEqual(["dup", after[0]]);
+  });
+
+  it("replays only the trades of the accounts a token holds", async () => {
+    const running = await gateway({ WEBSOCKET_AUTH: "jwt", WEBSOCKET_JWT_SECRET: TEST_SECRET });
+    const token = await signToken({ sub: "client-a", accounts: ["acct-A"] });
+    const client = await connect(running, `?token=${token}`);
+    const ack = await client.request({ type: "subscribe", channel: "trades" });
+    const start = ack.position as { seq: number; epoch: string };
+    const mine: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const account = i % 3 === 0 ? "acct-A" : i % 3 === 1 ? "acct-B" : undefined;
+      const published = publishTrades(1, account ? { account } : {});
+      if (account === "acct-A") mine.push(published[0] as string);
+    }
+    const live = await tradesUntil(client, mine.at(-1) as string);
+    expect(ids(live)).toEqual(mine);
+
+    const back = await connect(running, `?token=${token}`);
+    const resumed = await back.request({ type: "subscribe", channel: "trades", since: start });
+    expect(resumed).toMatchObject({ recovered: true });
+    const replayed = await back.next("replayed");
+    const replay = back.frames.filter((frame) => frame.type === "trade_executed");
+    expect(ids(replay)).toEqual(mine);
+    expect(replay.every((frame) => frame.account === "acct-A")).toBe(true);
+    expect(replayed.count).toBe(mine.length);
+  });
+});
