@@ -8,6 +8,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { LinkCutter } from "../helpers/link-cutter.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
@@ -407,5 +408,39 @@ describe("upstream", () => {
     expect(ids(replay)).toEqual(mine);
     expect(replay.every((frame) => frame.account === "acct-A")).toBe(true);
     expect(replayed.count).toBe(mine.length);
+  });
+});
+
+describe("the gateway's own NATS link", () => {
+  it("cut and restored while clients stay connected: every trade published meanwhile arrives, in order, once", async () => {
+    const link = await LinkCutter.start(nats.port);
+    try {
+      const running = await gateway({ NATS_URL: link.url, NATS_RECONNECT_WAIT_MS: "100" });
+      const client = await connect(running);
+      await client.request({ type: "subscribe", channel: "trades" });
+      const before = publishTrades(50);
+      await tradesUntil(client, before.at(-1) as string);
+
+      const disconnected = new Promise<void>((resolve) =>
+        running.gateway.broker.onEvent((event) => event.type === "disconnected" && resolve()),
+      );
+      link.cut();
+      await disconnected;
+      // Published while the gateway cannot see NATS: JetStream stores them.
+      const during = publishTrades(200);
+      await publisher.flush();
+      const reconnected = new Promise<void>((resolve) =>
+        running.gateway.broker.onEvent((event) => event.type === "reconnected" && resolve()),
+      );
+      link.restore();
+      await reconnected;
+      const after = publishTrades(50);
+      const received = await tradesUntil(client, after.at(-1) as string, 20_000);
+      expect(ids(received)).toEqual([...during, ...after]);
+      expectStrictlyIncreasing(seqs(received));
+      expect(client.closeEvent).toBeUndefined();
+    } finally {
+      await link.close();
+    }
   });
 });
