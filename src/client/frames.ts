@@ -12,14 +12,23 @@ import { DEFAULT_ACCOUNT, portfolioUpdateFrame } from "../../plugins/portfolio/s
 import { priceUpdateFrame } from "../../plugins/price-updates/schema.js";
 import { signalFrame } from "../../plugins/signals/schema.js";
 import { tradeExecutedFrame } from "../../plugins/trades/schema.js";
+import { withPosition } from "../core/positions.js";
 import {
   authenticatedFrame,
   errorFrame,
   pongFrame,
+  replayedFrame,
   subscribedFrame,
   unsubscribedFrame,
   welcomeFrame,
 } from "../core/protocol.js";
+
+/**
+ * The data frames of lossless channels (delivery `immediate`) as the gateway sends them: the
+ * plugin's frame plus the `seq` and `epoch` the gateway stamps on every one of them.
+ */
+const positionedSignalFrame = withPosition(signalFrame);
+const positionedTradeExecutedFrame = withPosition(tradeExecutedFrame);
 
 /** Frame type -> schema, for every frame type the SDK knows. */
 export const SERVER_FRAME_SCHEMAS = {
@@ -29,9 +38,10 @@ export const SERVER_FRAME_SCHEMAS = {
   pong: pongFrame,
   error: errorFrame,
   authenticated: authenticatedFrame,
+  replayed: replayedFrame,
   price_update: priceUpdateFrame,
-  signal: signalFrame,
-  trade_executed: tradeExecutedFrame,
+  signal: positionedSignalFrame,
+  trade_executed: positionedTradeExecutedFrame,
   portfolio_update: portfolioUpdateFrame,
 } as const;
 
@@ -46,6 +56,7 @@ export type UnsubscribedFrame = ServerFrameOf<"unsubscribed">;
 export type PongFrame = ServerFrameOf<"pong">;
 export type ErrorFrame = ServerFrameOf<"error">;
 export type AuthenticatedFrame = ServerFrameOf<"authenticated">;
+export type ReplayedFrame = ServerFrameOf<"replayed">;
 export type PriceUpdateFrame = ServerFrameOf<"price_update">;
 export type SignalFrame = ServerFrameOf<"signal">;
 export type TradeExecutedFrame = ServerFrameOf<"trade_executed">;

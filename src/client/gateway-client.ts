@@ -21,6 +21,8 @@ import {
   type FrameIssue,
   isDataFrame,
   parseServerFrame,
+  type ReplayedFrame,
+  SERVER_FRAME_SCHEMAS,
   type ServerFrame,
   type ServerFrameOf,
   type ServerFrameType,
@@ -29,6 +31,14 @@ import {
   type UnsubscribedFrame,
   type WelcomeFrame,
 } from "./frames.js";
+import {
+  inOrder,
+  type PendingResume,
+  type Position,
+  Positions,
+  positionOf,
+  type ResumeEvents,
+} from "./resume.js";
 import {
   checkSubscriptionArguments,
   DesiredSubscriptions,
@@ -67,6 +77,12 @@ export interface GatewayClientOptions {
   clock?: Clock;
   /** Uniform random number in [0, 1) for the backoff jitter (tests). */
   random?: () => number;
+  /**
+   * Lossless channels (trades, signals): positions the application already has, e.g. `positions`
+   * saved before a page reload. The first connection resumes from them (`since`), as a
+   * reconnection does, and frames at or before them are never delivered.
+   */
+  positions?: Readonly<Record<string, Position>>;
 }
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
@@ -111,7 +127,7 @@ export interface ConnectionEvents {
   frame: ServerFrame | UnknownFrame;
 }
 
-export type GatewayClientEvents = ConnectionEvents & FrameEvents;
+export type GatewayClientEvents = ConnectionEvents & ResumeEvents & FrameEvents;
 
 const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -136,7 +152,14 @@ interface Connection {
   timers: Partial<Record<"connect" | "ping" | "pong" | "stable" | "refresh", TimerHandle>>;
   /** The socket's last error message, reported with its close. */
   error: string | undefined;
+  /** Lossless channels being resumed on this connection: their frames are held until it is done. */
+  resumes: Map<string, PendingResume<DeliverableFrame>>;
 }
+
+/** A frame the application may receive: validated, or of a type the SDK does not know. */
+type DeliverableFrame = ServerFrame | UnknownFrame;
+
+const KNOWN_DATA_CHANNELS: ReadonlySet<string> = new Set(Object.values(DATA_FRAME_CHANNELS));
 
 export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly url: URL;
@@ -144,6 +167,10 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly clock: Clock;
   private readonly backoff: ReconnectBackoff;
   private readonly desired = new DesiredSubscriptions();
+  /** Where the client stands in each lossless channel's history, across connections. */
+  private readonly resumePositions: Positions;
+  /** Channels known to be lossless: their frames carry positions (or the gateway reported a head). */
+  private readonly lossless = new Set<string>();
   private current: ConnectionState = "idle";
   private connection: Connection | undefined;
   private reconnectTimer: TimerHandle | undefined;
@@ -171,6 +198,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     this.WebSocketImpl = implementation;
     this.clock = options.clock ?? systemClock;
     this.backoff = new ReconnectBackoff(backoffOptions(options.backoff), options.random ?? Math.random);
+    this.resumePositions = new Positions(options.positions);
+    for (const channel of Object.keys(options.positions ?? {})) this.lossless.add(channel);
   }
 
   get state(): ConnectionState {
@@ -188,6 +217,15 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
    */
   get subscriptions(): Record<string, SubscriptionView> {
     return this.desired.view();
+  }
+
+  /**
+   * Per lossless channel, the position the client resumes from after a reconnection: the last
+   * frame delivered to the application (before any, the channel's head as the gateway reported
+   * it). Save it to resume after a restart too (the `positions` option).
+   */
+  get positions(): Record<string, Position> {
+    return this.resumePositions.view();
   }
 
   /** Every channel's subscription on the open connection, as the gateway reported it. */
@@ -317,6 +355,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       latest: new Map(),
       timers: {},
       error: undefined,
+      resumes: new Map(),
     };
     this.connection = connection;
     socket.addEventListener("message", (event) => this.received(connection, event.data));
@@ -399,30 +438,51 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       return;
     }
     if (!parsed.known) {
-      this.emit("frame", parsed.frame);
+      const channel = this.channelOfUnknown(parsed.frame);
+      const frame = channel === undefined ? parsed.frame : this.positioned(connection, channel, parsed.frame);
+      if (frame !== undefined) this.emit("frame", frame);
       return;
     }
     let frame: ServerFrame | undefined = parsed.frame;
+    /** What follows the frame's own events (resume outcomes). */
+    let then: (() => void) | undefined;
     switch (frame.type) {
       case "welcome":
         this.welcomed(connection, frame);
         break;
       case "subscribed":
+        then = this.subscribed(connection, frame);
+        break;
       case "unsubscribed":
         this.acknowledged(connection, frame);
         break;
+      case "replayed":
+        then = this.replayed(connection, frame);
+        break;
       case "error":
-        this.refused(connection, frame);
+        then = this.refused(connection, frame);
         break;
       case "authenticated":
         this.reauthenticated(connection, frame);
         break;
       default:
-        if (isDataFrame(frame)) frame = this.wanted(connection, frame);
+        if (isDataFrame(frame)) {
+          frame = this.wanted(connection, frame);
+          if (frame !== undefined)
+            frame = this.positioned(connection, DATA_FRAME_CHANNELS[frame.type], frame);
+        }
     }
     if (frame === undefined || this.connection !== connection) return;
-    const event = frame.type === "error" ? "server_error" : frame.type;
-    this.emit(event, frame as never);
+    this.deliver(frame);
+    if (then !== undefined && this.connection === connection) then();
+  }
+
+  /** Hand a frame to the application: its own event, then `frame`. */
+  private deliver(frame: DeliverableFrame): void {
+    if (frame.type in SERVER_FRAME_SCHEMAS) {
+      const known = frame as ServerFrame;
+      this.emit(known.type === "error" ? "server_error" : known.type, known as never);
+    }
     this.emit("frame", frame);
   }
 
@@ -439,9 +499,132 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     );
     this.schedulePing(connection);
     this.scheduleRefresh(connection, welcome.expires_at);
+    // Lossless channels with a position from before this connection resume from it.
+    const resumeFrom = new Map<string, Position>();
+    for (const channel of welcome.channels) {
+      const position = this.resumePositions.get(channel);
+      if (position !== undefined) resumeFrom.set(channel, position);
+    }
+    for (const [channel, head] of Object.entries(welcome.positions ?? {})) {
+      this.lossless.add(channel);
+      this.resumePositions.learn(channel, head);
+    }
     // A new connection starts on the default again: restore what the client asked for.
-    for (const channel of this.desired.channels()) this.restore(connection, channel);
+    for (const channel of this.desired.channels()) this.restore(connection, channel, resumeFrom.get(channel));
+    // A lossless channel left on a default of every symbol is subscribed to "*" explicitly, only
+    // to say where to resume from: what it delivers does not change.
+    for (const [channel, since] of resumeFrom)
+      if (this.desired.get(channel) === undefined && welcome.subscriptions[channel] === "*")
+        this.resume(
+          connection,
+          channel,
+          this.sendSubscription(connection, "subscribe", channel, "*", since, false),
+          since,
+        );
     this.emit("open", { welcome });
+  }
+
+  /** Hold the channel's frames until the gateway has answered the subscribe that carried `since`. */
+  private resume(
+    connection: Connection,
+    channel: string,
+    id: string | number | undefined,
+    since: Position,
+  ): void {
+    if (id === undefined) return; // not sent: the socket is closing
+    connection.resumes.set(channel, { since, id, replaying: false, held: [] });
+  }
+
+  /**
+   * A subscribe was applied. When it answers a resume: with `recovered: true` the replay follows
+   * (held until `replayed`); with `recovered: false` the client is told (`gap`) and what was held
+   * is delivered; a gateway that ignored `since` (it does not know it) is as good as a gap-less
+   * live start. Returns what to do after the ack's own events.
+   */
+  private subscribed(connection: Connection, ack: SubscribedFrame): (() => void) | undefined {
+    this.acknowledged(connection, ack);
+    const { channel, position } = ack;
+    if (position !== undefined) this.lossless.add(channel);
+    const resume = connection.resumes.get(channel);
+    if (resume === undefined || ack.id === undefined || ack.id !== resume.id) {
+      if (position !== undefined) this.resumePositions.learn(channel, position, true);
+      return undefined;
+    }
+    if (ack.recovered === true) {
+      resume.replaying = true;
+      return undefined;
+    }
+    if (ack.recovered === false) {
+      if (position !== undefined) this.resumePositions.restart(channel, position);
+      const reason = ack.reason ?? "unknown";
+      return () => {
+        this.emit("gap", { channel, reason });
+        if (this.connection === connection) this.release(connection, channel);
+      };
+    }
+    if (position !== undefined) this.resumePositions.learn(channel, position, true);
+    return () => this.release(connection, channel);
+  }
+
+  /** The replay after `recovered: true` is over: deliver it (and what was held), then say so. */
+  private replayed(connection: Connection, frame: ReplayedFrame): (() => void) | undefined {
+    const resume = connection.resumes.get(frame.channel);
+    if (resume === undefined || !resume.replaying) return undefined;
+    const count = this.release(connection, frame.channel);
+    return () => this.emit("recovered", { channel: frame.channel, count });
+  }
+
+  /**
+   * Deliver a channel's held frames in seq order, each once, and stop holding. Returns how many of
+   * them were the replay.
+   */
+  private release(connection: Connection, channel: string): number {
+    const resume = connection.resumes.get(channel);
+    if (resume === undefined) return 0;
+    connection.resumes.delete(channel);
+    let count = 0;
+    for (const { frame, position, replayed } of inOrder(resume.held)) {
+      if (this.connection !== connection) break;
+      if (this.resumePositions.delivered(channel, position)) continue;
+      this.resumePositions.deliver(channel, position);
+      if (replayed) count++;
+      this.deliver(frame);
+    }
+    return count;
+  }
+
+  /**
+   * A frame of a lossless channel: held while the channel is being resumed, dropped when the
+   * application has it already, else recorded as the channel's position and delivered.
+   */
+  private positioned<F extends DeliverableFrame>(
+    connection: Connection,
+    channel: string,
+    frame: F,
+  ): F | undefined {
+    const position = positionOf(frame);
+    if (position === undefined) return frame;
+    this.lossless.add(channel);
+    const resume = connection.resumes.get(channel);
+    if (resume !== undefined) {
+      resume.held.push({ frame, position, replayed: resume.replaying });
+      return undefined;
+    }
+    if (this.resumePositions.delivered(channel, position)) return undefined;
+    this.resumePositions.deliver(channel, position);
+    return frame;
+  }
+
+  /**
+   * The channel of a frame of a type the SDK does not know, when it carries a position: its
+   * `channel` field, or the one lossless channel the gateway reported that no known frame type
+   * belongs to. Otherwise such frames are passed on as they are.
+   */
+  private channelOfUnknown(frame: UnknownFrame): string | undefined {
+    if (positionOf(frame) === undefined) return undefined;
+    if (typeof frame.channel === "string") return frame.channel;
+    const candidates = [...this.lossless].filter((channel) => !KNOWN_DATA_CHANNELS.has(channel));
+    return candidates.length === 1 ? candidates[0] : undefined;
   }
 
   private acknowledged(connection: Connection, ack: SubscribedFrame | UnsubscribedFrame): void {
@@ -458,8 +641,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
    * The gateway refused the last request for a channel: it changed nothing there, so the desired
    * state goes back to what the gateway has (the default when it never acked the channel).
    */
-  private refused(connection: Connection, error: ErrorFrame): void {
-    if (error.id === undefined) return;
+  private refused(connection: Connection, error: ErrorFrame): (() => void) | undefined {
+    if (error.id === undefined) return undefined;
     for (const [channel, id] of connection.latest) {
       if (id !== error.id) continue;
       connection.latest.delete(channel);
@@ -467,6 +650,14 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       if (server === undefined) this.desired.forget(channel);
       else this.desired.set(channel, server);
     }
+    // A refused resume resumes nothing: what was held is live, deliver it.
+    const refusedResumes = [...connection.resumes]
+      .filter(([, resume]) => resume.id === error.id)
+      .map(([channel]) => channel);
+    if (refusedResumes.length === 0) return undefined;
+    return () => {
+      for (const channel of refusedResumes) this.release(connection, channel);
+    };
   }
 
   /**
@@ -494,26 +685,44 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     this.sendSubscription(connection, type, channel, symbols);
   }
 
-  /** Re-send one channel's desired state on a fresh connection. */
-  private restore(connection: Connection, channel: string): void {
+  /**
+   * Re-send one channel's desired state on a fresh connection, resuming from `since` (a lossless
+   * channel the client has a position in) unless it left the channel.
+   */
+  private restore(connection: Connection, channel: string, since: Position | undefined): void {
     const desired = this.desired.get(channel);
     if (desired === undefined) return;
-    if (desired === "*") this.sendSubscription(connection, "subscribe", channel, "*");
-    else if (desired.size === 0) this.sendSubscription(connection, "unsubscribe", channel, undefined);
-    else this.sendSubscription(connection, "subscribe", channel, [...desired]);
+    if (desired !== "*" && desired.size === 0) {
+      this.sendSubscription(connection, "unsubscribe", channel, undefined);
+      return;
+    }
+    const symbols = desired === "*" ? "*" : [...desired];
+    const id = this.sendSubscription(connection, "subscribe", channel, symbols, since);
+    if (since !== undefined) this.resume(connection, channel, id, since);
   }
 
+  /**
+   * Send one (un)subscribe request, split to fit max_message_bytes; returns the last frame's id,
+   * or undefined when the socket would not take it. The answer to a request of the client's
+   * (`settles`) becomes the client's desired state; that to a subscribe sent only to resume does not.
+   */
   private sendSubscription(
     connection: Connection,
     type: "subscribe" | "unsubscribe",
     channel: string,
     symbols: "*" | readonly string[] | undefined,
-  ): void {
+    since?: Position,
+    settles = true,
+  ): string | number | undefined {
     const maxBytes = connection.welcome?.max_message_bytes ?? Number.POSITIVE_INFINITY;
-    for (const frame of subscriptionFrames(type, channel, symbols, maxBytes, () => this.nextId("sub"))) {
-      if (!this.transmit(connection, frame)) return;
-      if (frame.id !== undefined) connection.latest.set(channel, frame.id);
+    const frames = subscriptionFrames(type, channel, symbols, maxBytes, () => this.nextId("sub"), since);
+    let id: string | number | undefined;
+    for (const frame of frames) {
+      if (!this.transmit(connection, frame)) return undefined;
+      id = frame.id;
+      if (settles && id !== undefined) connection.latest.set(channel, id);
     }
+    return id;
   }
 
   private transmit(connection: Connection, frame: object): boolean {

@@ -2,6 +2,8 @@
  * The gateway's client SDK, browser entry (no Node imports; bundle it with esbuild or Vite).
  * Node 20 has no global WebSocket: import ./node.js there, which passes the `ws` package.
  */
+
+export type { ResumeFailure } from "../core/positions.js";
 export {
   type BackoffOptions,
   backoffCeiling,
@@ -23,6 +25,7 @@ export {
   type PortfolioUpdateFrame,
   type PriceUpdateFrame,
   parseServerFrame,
+  type ReplayedFrame,
   SERVER_FRAME_SCHEMAS,
   type ServerFrame,
   type ServerFrameOf,
@@ -44,5 +47,6 @@ export {
   type GatewayClientOptions,
   type TokenSource,
 } from "./gateway-client.js";
+export type { Position, ResumeEvents } from "./resume.js";
 export type { SubscriptionView } from "./subscriptions.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket-like.js";

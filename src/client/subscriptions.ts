@@ -8,6 +8,7 @@
  * without symbols leaves the channel. The gateway's acks are the final word: the client adopts the
  * state each ack reports (see GatewayClient).
  */
+import type { SincePosition } from "../core/positions.js";
 import { type ClientFrame, SYMBOL_PATTERN } from "../core/protocol.js";
 
 /** A channel's subscription: `"*"` for every symbol, else the symbols (empty: none). */
@@ -79,14 +80,36 @@ export function checkSubscriptionArguments(channel: unknown, symbols: unknown): 
 
 type SubscriptionFrame = Extract<ClientFrame, { type: "subscribe" | "unsubscribe" }>;
 
-const encoder = new TextEncoder();
-
 /**
  * The frames for one (un)subscribe request, split so that none exceeds the gateway's
  * max_message_bytes (a larger frame would close the connection with 1009, for good). Splitting
- * keeps the meaning: the first subscribe replaces the default, the next ones add.
+ * keeps the meaning: the first subscribe replaces the default, the next ones add. `since` (resume
+ * of a lossless channel) goes on the last frame only, so that the replay covers the whole
+ * subscription; room for it is kept in every frame.
  */
 export function subscriptionFrames(
+  type: "subscribe" | "unsubscribe",
+  channel: string,
+  symbols: "*" | readonly string[] | undefined,
+  maxBytes: number,
+  nextId: () => string,
+  since?: SincePosition,
+): SubscriptionFrame[] {
+  const frames = splitFrames(type, channel, symbols, maxBytes - sinceBytes(since), nextId);
+  const last = frames.at(-1);
+  if (since !== undefined && last?.type === "subscribe") last.since = { seq: since.seq, epoch: since.epoch };
+  return frames;
+}
+
+const encoder = new TextEncoder();
+const bytes = (value: unknown) => encoder.encode(JSON.stringify(value)).length;
+
+/** What `"since":{...}` adds to a frame: the comma and the member. */
+function sinceBytes(since: SincePosition | undefined): number {
+  return since === undefined ? 0 : bytes({ since }) - 1;
+}
+
+function splitFrames(
   type: "subscribe" | "unsubscribe",
   channel: string,
   symbols: "*" | readonly string[] | undefined,
@@ -99,7 +122,6 @@ export function subscriptionFrames(
     return [frame];
   }
   const frames: SubscriptionFrame[] = [];
-  const bytes = (value: unknown) => encoder.encode(JSON.stringify(value)).length;
   let id = nextId();
   let batch: string[] = [];
   let batchBytes = bytes({ type, channel, symbols: [], id });

@@ -5,11 +5,13 @@
  */
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { z } from "zod";
 import { DATA_FRAME_CHANNELS, parseServerFrame, SERVER_FRAME_SCHEMAS } from "../../src/client/index.js";
 import { subscriptionFrames } from "../../src/client/subscriptions.js";
 import { loadConfig } from "../../src/config.js";
 import { frameTypeOf } from "../../src/core/plugin.js";
 import { loadPlugins } from "../../src/core/plugin-loader.js";
+import { positionFields } from "../../src/core/positions.js";
 import { SERVER_CONTROL_FRAMES } from "../../src/core/protocol.js";
 
 const PLUGINS_DIR = fileURLToPath(new URL("../../plugins", import.meta.url));
@@ -22,7 +24,7 @@ describe("the SDK's frame table", () => {
     }
   });
 
-  it("holds every plugin's outbound frame, with the plugin's schema and channel", async () => {
+  it("holds every plugin's outbound frame, with the plugin's schema and channel (and seq and epoch on lossless channels)", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     const fromPlugins = Object.fromEntries(
       channels.map(({ plugin }) => [frameTypeOf(plugin.outbound), plugin.name]),
@@ -30,17 +32,52 @@ describe("the SDK's frame table", () => {
     expect(DATA_FRAME_CHANNELS).toEqual(fromPlugins);
     for (const { plugin } of channels) {
       const type = frameTypeOf(plugin.outbound) as keyof typeof SERVER_FRAME_SCHEMAS;
-      expect(SERVER_FRAME_SCHEMAS[type], type).toBe(plugin.outbound);
+      if (plugin.delivery.mode !== "immediate") {
+        expect(SERVER_FRAME_SCHEMAS[type], type).toBe(plugin.outbound);
+        continue;
+      }
+      // Every field of the plugin's frame, with the very same schema, plus the gateway's position.
+      const shape = (SERVER_FRAME_SCHEMAS[type] as unknown as z.ZodObject).shape;
+      const own = (plugin.outbound as z.ZodObject).shape;
+      for (const [field, schema] of Object.entries(own))
+        expect(shape[field], `${type}.${field}`).toBe(schema);
+      expect(Object.keys(shape).sort(), type).toEqual(
+        [...Object.keys(own), ...Object.keys(positionFields)].sort(),
+      );
+      for (const [field, schema] of Object.entries(positionFields))
+        expect(shape[field], `${type}.${field}`).toBe(schema);
     }
     expect(Object.keys(SERVER_FRAME_SCHEMAS)).toHaveLength(SERVER_CONTROL_FRAMES.length + channels.length);
   });
 
-  it("validates the plugins' own example frames", async () => {
+  it("validates the plugins' own example frames (as the gateway sends them: lossless ones with a position)", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     for (const { plugin } of channels) {
-      const frame = plugin.toFrame(plugin.inbound.parse(plugin.examples[0]), new Date());
+      const built = plugin.toFrame(plugin.inbound.parse(plugin.examples[0]), new Date()) as object;
+      const frame =
+        plugin.delivery.mode === "immediate" ? { ...built, seq: 7, epoch: "GATEWAY_TRADES@1" } : built;
       expect(parseServerFrame(JSON.stringify(frame))).toMatchObject({ ok: true, known: true });
     }
+  });
+
+  it("refuses a lossless channel's frame without a valid position", () => {
+    const trade = {
+      type: "trade_executed",
+      symbol: "AAPL",
+      side: "BUY",
+      quantity: 1,
+      price: 2,
+      timestamp: "2024-12-19T12:00:00Z",
+    };
+    expect(parseServerFrame(JSON.stringify({ ...trade, seq: 3, epoch: "e" }))).toMatchObject({ ok: true });
+    for (const position of [{}, { seq: 0, epoch: "e" }, { seq: 1.5, epoch: "e" }, { seq: 3, epoch: "" }])
+      expect(
+        parseServerFrame(JSON.stringify({ ...trade, ...position })),
+        JSON.stringify(position),
+      ).toMatchObject({
+        ok: false,
+        message: "Invalid trade_executed frame",
+      });
   });
 });
 
@@ -54,6 +91,24 @@ describe("subscription frames", () => {
       expect(new TextEncoder().encode(JSON.stringify(frame)).length).toBeLessThanOrEqual(256);
     expect(frames.flatMap((frame) => frame.symbols)).toEqual(symbols);
     expect(frames.map((frame) => frame.id)).toEqual(frames.map((_, i) => `sub-${i + 1}`));
+  });
+
+  it("since goes on the last frame only, and every frame still fits", () => {
+    let ids = 0;
+    const since = { seq: 1041, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" };
+    const symbols = Array.from({ length: 300 }, (_, i) => `S${i}`);
+    const frames = subscriptionFrames("subscribe", "trades", symbols, 256, () => `sub-${++ids}`, since);
+    expect(frames.length).toBeGreaterThan(1);
+    for (const frame of frames)
+      expect(new TextEncoder().encode(JSON.stringify(frame)).length).toBeLessThanOrEqual(256);
+    expect(frames.map((frame) => (frame.type === "subscribe" ? frame.since : undefined))).toEqual([
+      ...Array(frames.length - 1).fill(undefined),
+      since,
+    ]);
+    expect(frames.flatMap((frame) => frame.symbols)).toEqual(symbols);
+    expect(subscriptionFrames("subscribe", "trades", "*", 256, () => "c", since)).toEqual([
+      { type: "subscribe", channel: "trades", symbols: "*", id: "c", since },
+    ]);
   });
 
   it('"*" and "leave the channel" are one frame each', () => {

@@ -62,6 +62,8 @@ describe("frame validation", () => {
         symbol: "AAPL",
         confidence: "high",
         timestamp: expect.any(String),
+        seq: expect.any(Number),
+        epoch: expect.any(String),
       },
       issues: expect.arrayContaining([
         { path: "confidence", message: expect.any(String) },
@@ -80,6 +82,8 @@ describe("frame validation", () => {
       symbol: "MSFT",
       text: "Microsoft ships",
       timestamp: expect.any(String),
+      seq: expect.any(Number),
+      epoch: expect.any(String),
     });
   });
 
