@@ -3,6 +3,9 @@
  * demand: freeze() turns the open connections into black holes (bytes in either direction are
  * dropped, nothing is closed), as a hung server or a dead NAT entry would; new connections still
  * go through. inject() writes raw bytes to the clients, e.g. a hand-made WebSocket frame.
+ * refuse() makes the gateway unreachable (new connections are closed at once) until accept();
+ * holdRequests() lets new connections through their WebSocket upgrade, then keeps what the client
+ * sends (its subscribes) until release(), while the gateway's frames still flow to it.
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 
@@ -10,12 +13,18 @@ interface Pair {
   client: Socket;
   upstream: Socket;
   frozen: boolean;
+  /** Client bytes kept back (holdRequests) until release(); undefined: relayed at once. */
+  held: Buffer[] | undefined;
+  /** The gateway has answered (the upgrade's 101): what the client sends now are frames. */
+  answered: boolean;
 }
 
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private readonly server: Server;
   private listeningPort = 0;
+  private refusing = false;
+  private holding = false;
 
   private constructor(private readonly targetPort: number) {
     this.server = createServer((client) => this.relay(client));
@@ -34,13 +43,25 @@ export class TcpProxy {
   }
 
   private relay(client: Socket): void {
+    if (this.refusing) {
+      client.on("error", () => {});
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = tcpConnect(this.targetPort, "127.0.0.1");
-    const pair: Pair = { client, upstream, frozen: false };
+    const pair: Pair = { client, upstream, frozen: false, held: undefined, answered: false };
     this.pairs.add(pair);
     client.on("data", (chunk) => {
-      if (!pair.frozen) upstream.write(chunk);
+      if (pair.frozen) return;
+      if (!this.holding || !pair.answered) {
+        upstream.write(chunk);
+        return;
+      }
+      pair.held ??= [];
+      pair.held.push(chunk);
     });
     upstream.on("data", (chunk) => {
+      pair.answered = true;
       if (!pair.frozen) client.write(chunk);
     });
     // An end on one side ends the other, unless frozen: a black hole tells nobody anything.
@@ -64,6 +85,40 @@ export class TcpProxy {
   /** Stop relaying on every open connection, in both directions, without closing anything. */
   freeze(): void {
     for (const pair of this.pairs) pair.frozen = true;
+  }
+
+  /** From now on, connection attempts are reset at once (the gateway is unreachable). */
+  refuse(): void {
+    this.refusing = true;
+  }
+
+  /** Connection attempts go through again. */
+  accept(): void {
+    this.refusing = false;
+  }
+
+  /**
+   * From now on, what clients send after the gateway's first answer (the upgrade) is kept back
+   * until release(); the gateway's frames still reach them.
+   */
+  holdRequests(): void {
+    this.holding = true;
+  }
+
+  /** Bytes kept back by holdRequests() so far, over every connection. */
+  get heldBytes(): number {
+    let total = 0;
+    for (const pair of this.pairs) for (const chunk of pair.held ?? []) total += chunk.length;
+    return total;
+  }
+
+  /** Send what was kept back, in order, and relay at once again. */
+  release(): void {
+    this.holding = false;
+    for (const pair of this.pairs) {
+      for (const chunk of pair.held ?? []) pair.upstream.write(chunk);
+      pair.held = undefined;
+    }
   }
 
   /** Drop every open connection at once (RST), as a crashed middlebox would. */
