@@ -211,6 +211,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       natsConnected: () => broker.connected,
       connections: () => endpoint.counters,
       outbound: () => writer.counters,
+      resumes: () => resumer.counters,
+      jetStreamConsumers: () => ({
+        live: histories.logs.size,
+        replay: histories.slots.inUse,
+        replayPeak: histories.slots.peak,
+      }),
       channels: () =>
         streams.map((stream, position) => ({
           name: channelNames[position] as string,

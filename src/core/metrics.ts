@@ -18,6 +18,10 @@ export interface MetricSources {
     authFailed: number;
   };
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
+  /** Resumes by outcome ("recovered" or a ResumeFailure, and "interrupted"), and frames replayed. */
+  resumes(): { outcomes: Record<string, number>; framesReplayed: number };
+  /** JetStream consumers this gateway holds: live (one per lossless channel) and replaying now. */
+  jetStreamConsumers(): { live: number; replay: number; replayPeak: number };
   channels(): {
     name: string;
     messagesIn: number;
@@ -145,6 +149,40 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     collect() {
       this.reset();
       for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.keysEvicted);
+    },
+  });
+  new Counter({
+    name: "gateway_resumes_total",
+    help: "Subscribes with since on a lossless channel, by outcome (recovered, or the reason it was not)",
+    labelNames: ["outcome"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [outcome, count] of Object.entries(sources.resumes().outcomes)) this.inc({ outcome }, count);
+    },
+  });
+  counterFrom(
+    "gateway_frames_replayed_total",
+    "Frames sent by resumes (from the ring or JetStream)",
+    () => sources.resumes().framesReplayed,
+  );
+  new Gauge({
+    name: "gateway_jetstream_consumers",
+    help: "JetStream consumers this gateway holds: live (one per lossless channel) and replay (now)",
+    labelNames: ["kind"],
+    registers: [registry],
+    collect() {
+      const { live, replay } = sources.jetStreamConsumers();
+      this.set({ kind: "live" }, live);
+      this.set({ kind: "replay" }, replay);
+    },
+  });
+  new Gauge({
+    name: "gateway_jetstream_replay_consumers_peak",
+    help: "Most replay consumers this gateway held at once since it started (capped by NATS_REPLAY_CONSUMERS_MAX)",
+    registers: [registry],
+    collect() {
+      this.set(sources.jetStreamConsumers().replayPeak);
     },
   });
   return registry;

@@ -189,7 +189,9 @@ describe("resume after a disconnect", () => {
       .slice(0, replayEnd)
       .filter((frame) => frame.type === "trade_executed");
     expect(replayed.count).toBe(replayedTrades.length);
-    expect(replayedTrades.every((frame) => (frame.seq as number) <= (ack.position as Frame).seq)).toBe(true);
+    expect(
+      replayedTrades.every((frame) => (frame.seq as number) <= (ack.position as { seq: number }).seq),
+    ).toBe(true);
   });
 
   it("replays from JetStream what the in-memory ring no longer holds, and leaves no replay consumer behind", async () => {

@@ -46,8 +46,17 @@ export interface ResumeAnswer {
   reason?: ResumeFailure;
 }
 
+export type ResumeOutcome = "recovered" | ResumeFailure | "interrupted";
+
 export class Resumer {
+  /** Resumes by outcome, and frames replayed (for /metrics). */
+  readonly counters = { outcomes: {} as Record<ResumeOutcome, number>, framesReplayed: 0 };
+
   constructor(private readonly options: ResumeOptions) {}
+
+  private count(outcome: ResumeOutcome): void {
+    this.counters.outcomes[outcome] = (this.counters.outcomes[outcome] ?? 0) + 1;
+  }
 
   /** Start holding live frames of `channel` for the session: call before changing its subscription. */
   open(session: ClientSession, channel: string): ResumeGate {
@@ -73,6 +82,7 @@ export class Resumer {
   ): Promise<void> {
     const { history, name } = delivery;
     const refuse = (reason: ResumeFailure, through: number) => {
+      this.count(reason);
       ack({ position: this.position(delivery, through), recovered: false, reason });
       this.release(session, delivery, gate, 0);
     };
@@ -87,6 +97,7 @@ export class Resumer {
         const last = log ? (await this.streamState(log))?.lastSeq : through;
         if (last === undefined) return refuse("upstream_unavailable", through);
         if (since.seq > last) return refuse("ahead_of_head", through);
+        this.count("recovered");
         ack({ position: this.position(delivery, since.seq), recovered: true });
         this.sendReplayed(session, delivery, 0, since.seq);
         return this.release(session, delivery, gate, since.seq);
@@ -97,21 +108,25 @@ export class Resumer {
         const entries = history
           .entriesBetween(since.seq, through)
           .filter((entry) => this.owed(session, delivery, entry));
+        this.count("recovered");
         ack({ position: this.position(delivery, through), recovered: true });
         count = await this.sendPaged(session, delivery, entries);
       } else if (log) {
         const state = await this.streamState(log);
         if (state === undefined) return refuse("upstream_unavailable", through);
         if (since.seq + 1 < state.firstSeq) return refuse("too_old", through);
+        this.count("recovered");
         ack({ position: this.position(delivery, through), recovered: true });
         count = await this.replayFromStream(session, delivery, log, since.seq, through);
       } else {
         return refuse("too_old", through);
       }
       if (session.closing) return;
+      this.counters.framesReplayed += count;
       this.sendReplayed(session, delivery, count, through);
       this.release(session, delivery, gate, through);
     } catch (error) {
+      this.count("interrupted");
       this.options.logger.warn(
         { err: error, clientId: session.clientId, channel: name },
         "replay interrupted; closing the connection so that the client resumes again",
