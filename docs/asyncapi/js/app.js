@@ -84,7 +84,7 @@
         "subscribe": {
           "name": "subscribe",
           "title": "Subscribe",
-          "summary": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).",
+          "summary": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values). With since on a lossless channel, the frames missed since that position follow the ack, then replayed, then live frames.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -126,22 +126,48 @@
                 ],
                 "x-parser-schema-id": "<anonymous-schema-7>"
               },
+              "since": {
+                "description": "Resume: on a lossless channel, replay every frame after this position first (answered with recovered); on a conflated channel, accepted and answered with the snapshot",
+                "type": "object",
+                "properties": {
+                  "seq": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 9007199254740991,
+                    "description": "The seq of the last frame the client has (0: none yet)",
+                    "x-parser-schema-id": "<anonymous-schema-12>"
+                  },
+                  "epoch": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 256,
+                    "description": "The epoch that seq counts in",
+                    "x-parser-schema-id": "<anonymous-schema-13>"
+                  }
+                },
+                "required": [
+                  "seq",
+                  "epoch"
+                ],
+                "title": "Resume position",
+                "x-parser-schema-id": "<anonymous-schema-11>"
+              },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
                 "anyOf": [
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-12>"
+                    "x-parser-schema-id": "<anonymous-schema-15>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-13>"
+                    "x-parser-schema-id": "<anonymous-schema-16>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-11>"
+                "x-parser-schema-id": "<anonymous-schema-14>"
               }
             },
             "required": [
@@ -149,7 +175,7 @@
               "channel"
             ],
             "title": "Subscribe",
-            "description": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values).",
+            "description": "Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; \"*\" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values). With since on a lossless channel, the frames missed since that position follow the ack, then replayed, then live frames.",
             "examples": [
               {
                 "type": "subscribe",
@@ -158,6 +184,14 @@
                   "AAPL",
                   "MSFT"
                 ]
+              },
+              {
+                "type": "subscribe",
+                "channel": "trades",
+                "since": {
+                  "seq": 1041,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                }
               }
             ],
             "x-parser-schema-id": "SubscribePayload"
@@ -172,6 +206,17 @@
                   "AAPL",
                   "MSFT"
                 ]
+              }
+            },
+            {
+              "name": "subscribe_example_2",
+              "payload": {
+                "type": "subscribe",
+                "channel": "trades",
+                "since": {
+                  "seq": 1041,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                }
               }
             }
           ],
@@ -188,7 +233,7 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribe",
-                "x-parser-schema-id": "<anonymous-schema-14>"
+                "x-parser-schema-id": "<anonymous-schema-17>"
               },
               "channel": {
                 "type": "string",
@@ -201,7 +246,7 @@
                   "signals",
                   "trades"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-15>"
+                "x-parser-schema-id": "<anonymous-schema-18>"
               },
               "symbols": {
                 "description": "Symbols to (un)subscribe; \"*\" or absent means all",
@@ -209,18 +254,18 @@
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-17>"
+                    "x-parser-schema-id": "<anonymous-schema-20>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-19>"
+                      "x-parser-schema-id": "<anonymous-schema-22>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-18>"
+                    "x-parser-schema-id": "<anonymous-schema-21>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-16>"
+                "x-parser-schema-id": "<anonymous-schema-19>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -228,16 +273,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-21>"
+                    "x-parser-schema-id": "<anonymous-schema-24>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-22>"
+                    "x-parser-schema-id": "<anonymous-schema-25>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-20>"
+                "x-parser-schema-id": "<anonymous-schema-23>"
               }
             },
             "required": [
@@ -282,14 +327,14 @@
               "type": {
                 "type": "string",
                 "const": "auth",
-                "x-parser-schema-id": "<anonymous-schema-23>"
+                "x-parser-schema-id": "<anonymous-schema-26>"
               },
               "token": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 3072,
                 "description": "A JWT (compact serialisation)",
-                "x-parser-schema-id": "<anonymous-schema-24>"
+                "x-parser-schema-id": "<anonymous-schema-27>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -297,16 +342,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-26>"
+                    "x-parser-schema-id": "<anonymous-schema-29>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-27>"
+                    "x-parser-schema-id": "<anonymous-schema-30>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-25>"
+                "x-parser-schema-id": "<anonymous-schema-28>"
               }
             },
             "required": [
@@ -345,82 +390,116 @@
               "type": {
                 "type": "string",
                 "const": "welcome",
-                "x-parser-schema-id": "<anonymous-schema-28>"
+                "x-parser-schema-id": "<anonymous-schema-31>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The client_id query parameter, or a generated UUID",
-                "x-parser-schema-id": "<anonymous-schema-29>"
+                "x-parser-schema-id": "<anonymous-schema-32>"
               },
               "channels": {
                 "type": "array",
                 "items": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-31>"
+                  "x-parser-schema-id": "<anonymous-schema-34>"
                 },
                 "description": "Every channel this gateway serves",
-                "x-parser-schema-id": "<anonymous-schema-30>"
+                "x-parser-schema-id": "<anonymous-schema-33>"
               },
               "subscriptions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-37>"
+                  "x-parser-schema-id": "<anonymous-schema-40>"
                 },
                 "additionalProperties": {
                   "anyOf": [
                     {
                       "type": "string",
                       "const": "*",
-                      "x-parser-schema-id": "<anonymous-schema-34>"
+                      "x-parser-schema-id": "<anonymous-schema-37>"
                     },
                     {
                       "type": "array",
                       "items": {
                         "type": "string",
-                        "x-parser-schema-id": "<anonymous-schema-36>"
+                        "x-parser-schema-id": "<anonymous-schema-39>"
                       },
-                      "x-parser-schema-id": "<anonymous-schema-35>"
+                      "x-parser-schema-id": "<anonymous-schema-38>"
                     }
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-33>"
+                  "x-parser-schema-id": "<anonymous-schema-36>"
                 },
                 "description": "Subscriptions the connection starts with",
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-35>"
               },
               "ping_interval": {
                 "type": "number",
                 "description": "Seconds between server pings (WEBSOCKET_PING_INTERVAL)",
-                "x-parser-schema-id": "<anonymous-schema-38>"
+                "x-parser-schema-id": "<anonymous-schema-41>"
               },
               "price_update_interval": {
                 "type": "number",
                 "description": "Seconds between price_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-39>"
+                "x-parser-schema-id": "<anonymous-schema-42>"
               },
               "portfolio_update_interval": {
                 "type": "number",
                 "description": "Seconds between portfolio_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-40>"
+                "x-parser-schema-id": "<anonymous-schema-43>"
               },
               "max_message_bytes": {
                 "type": "number",
                 "description": "Largest frame the client may send",
-                "x-parser-schema-id": "<anonymous-schema-41>"
+                "x-parser-schema-id": "<anonymous-schema-44>"
+              },
+              "positions": {
+                "description": "Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live",
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-49>"
+                },
+                "additionalProperties": {
+                  "type": "object",
+                  "properties": {
+                    "seq": {
+                      "type": "integer",
+                      "minimum": 0,
+                      "maximum": 9007199254740991,
+                      "description": "The channel's head: the last position so far (0: none)",
+                      "x-parser-schema-id": "<anonymous-schema-47>"
+                    },
+                    "epoch": {
+                      "type": "string",
+                      "minLength": 1,
+                      "x-parser-schema-id": "<anonymous-schema-48>"
+                    }
+                  },
+                  "required": [
+                    "seq",
+                    "epoch"
+                  ],
+                  "additionalProperties": false,
+                  "title": "Channel position",
+                  "description": "A lossless channel's head: resume with it as since to get everything after it",
+                  "x-parser-schema-id": "<anonymous-schema-46>"
+                },
+                "x-parser-schema-id": "<anonymous-schema-45>"
               },
               "expires_at": {
                 "description": "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
-                "x-parser-schema-id": "<anonymous-schema-42>"
+                "x-parser-schema-id": "<anonymous-schema-50>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-43>"
+                "x-parser-schema-id": "<anonymous-schema-51>"
               }
             },
             "required": [
@@ -501,30 +580,72 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-44>"
+                "x-parser-schema-id": "<anonymous-schema-52>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-45>"
+                "x-parser-schema-id": "<anonymous-schema-53>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-47>"
+                    "x-parser-schema-id": "<anonymous-schema-55>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-49>"
+                      "x-parser-schema-id": "<anonymous-schema-57>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-48>"
+                    "x-parser-schema-id": "<anonymous-schema-56>"
                   }
                 ],
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-46>"
+                "x-parser-schema-id": "<anonymous-schema-54>"
+              },
+              "position": {
+                "description": "Lossless channels: the position the subscription starts after (resume from it later)",
+                "type": "object",
+                "properties": {
+                  "seq": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 9007199254740991,
+                    "description": "The channel's head: the last position so far (0: none)",
+                    "x-parser-schema-id": "<anonymous-schema-59>"
+                  },
+                  "epoch": {
+                    "type": "string",
+                    "minLength": 1,
+                    "x-parser-schema-id": "<anonymous-schema-60>"
+                  }
+                },
+                "required": [
+                  "seq",
+                  "epoch"
+                ],
+                "additionalProperties": false,
+                "title": "Channel position",
+                "x-parser-schema-id": "<anonymous-schema-58>"
+              },
+              "recovered": {
+                "description": "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
+                "type": "boolean",
+                "x-parser-schema-id": "<anonymous-schema-61>"
+              },
+              "reason": {
+                "type": "string",
+                "enum": [
+                  "epoch_mismatch",
+                  "too_old",
+                  "ahead_of_head",
+                  "replay_limit",
+                  "upstream_unavailable"
+                ],
+                "description": "Why recovered is false: reload what was missed from the system of record",
+                "x-parser-schema-id": "<anonymous-schema-62>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -532,23 +653,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-51>"
+                    "x-parser-schema-id": "<anonymous-schema-64>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-52>"
+                    "x-parser-schema-id": "<anonymous-schema-65>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-50>"
+                "x-parser-schema-id": "<anonymous-schema-63>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-53>"
+                "x-parser-schema-id": "<anonymous-schema-66>"
               }
             },
             "required": [
@@ -569,6 +690,29 @@
                   "MSFT"
                 ],
                 "timestamp": "2024-12-19T12:00:00.000Z"
+              },
+              {
+                "type": "subscribed",
+                "channel": "trades",
+                "symbols": "*",
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "recovered": true,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              },
+              {
+                "type": "subscribed",
+                "channel": "trades",
+                "symbols": "*",
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "recovered": false,
+                "reason": "epoch_mismatch",
+                "timestamp": "2024-12-19T12:00:00.000Z"
               }
             ],
             "x-parser-schema-id": "SubscribedPayload"
@@ -583,6 +727,35 @@
                   "AAPL",
                   "MSFT"
                 ],
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            },
+            {
+              "name": "subscribed_example_2",
+              "payload": {
+                "type": "subscribed",
+                "channel": "trades",
+                "symbols": "*",
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "recovered": true,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            },
+            {
+              "name": "subscribed_example_3",
+              "payload": {
+                "type": "subscribed",
+                "channel": "trades",
+                "symbols": "*",
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "recovered": false,
+                "reason": "epoch_mismatch",
                 "timestamp": "2024-12-19T12:00:00.000Z"
               }
             }
@@ -600,30 +773,30 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-54>"
+                "x-parser-schema-id": "<anonymous-schema-67>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-55>"
+                "x-parser-schema-id": "<anonymous-schema-68>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-57>"
+                    "x-parser-schema-id": "<anonymous-schema-70>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-59>"
+                      "x-parser-schema-id": "<anonymous-schema-72>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-58>"
+                    "x-parser-schema-id": "<anonymous-schema-71>"
                   }
                 ],
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-56>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -631,23 +804,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-61>"
+                    "x-parser-schema-id": "<anonymous-schema-74>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-62>"
+                    "x-parser-schema-id": "<anonymous-schema-75>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-60>"
+                "x-parser-schema-id": "<anonymous-schema-73>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-63>"
+                "x-parser-schema-id": "<anonymous-schema-76>"
               }
             },
             "required": [
@@ -697,7 +870,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-64>"
+                "x-parser-schema-id": "<anonymous-schema-77>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -705,16 +878,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-66>"
+                    "x-parser-schema-id": "<anonymous-schema-79>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-67>"
+                    "x-parser-schema-id": "<anonymous-schema-80>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "x-parser-schema-id": "<anonymous-schema-78>"
               }
             },
             "required": [
@@ -751,12 +924,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-81>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-82>"
               },
               "code": {
                 "type": "string",
@@ -773,14 +946,14 @@
                   "AUTH_DISABLED"
                 ],
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-70>"
+                "x-parser-schema-id": "<anonymous-schema-83>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-71>"
+                "x-parser-schema-id": "<anonymous-schema-84>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -788,16 +961,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-73>"
+                    "x-parser-schema-id": "<anonymous-schema-86>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-74>"
+                    "x-parser-schema-id": "<anonymous-schema-87>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-85>"
               }
             },
             "required": [
@@ -843,19 +1016,19 @@
               "type": {
                 "type": "string",
                 "const": "authenticated",
-                "x-parser-schema-id": "<anonymous-schema-75>"
+                "x-parser-schema-id": "<anonymous-schema-88>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The token's subject, the connection's client_id",
-                "x-parser-schema-id": "<anonymous-schema-76>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               },
               "expires_at": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the fresh token expires",
-                "x-parser-schema-id": "<anonymous-schema-77>"
+                "x-parser-schema-id": "<anonymous-schema-90>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -863,23 +1036,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-79>"
+                    "x-parser-schema-id": "<anonymous-schema-92>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-80>"
+                    "x-parser-schema-id": "<anonymous-schema-93>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-78>"
+                "x-parser-schema-id": "<anonymous-schema-91>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-94>"
               }
             },
             "required": [
@@ -914,6 +1087,121 @@
           ],
           "x-parser-unique-object-id": "authenticated"
         },
+        "replayed": {
+          "name": "replayed",
+          "title": "Replayed",
+          "summary": "Ends the replay that followed a subscribed ack with recovered: true. Frames after it are live.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "replayed",
+                "x-parser-schema-id": "<anonymous-schema-95>"
+              },
+              "channel": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-96>"
+              },
+              "count": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "description": "Frames replayed after the subscribed ack",
+                "x-parser-schema-id": "<anonymous-schema-97>"
+              },
+              "position": {
+                "type": "object",
+                "properties": {
+                  "seq": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 9007199254740991,
+                    "description": "The channel's head: the last position so far (0: none)",
+                    "x-parser-schema-id": "<anonymous-schema-99>"
+                  },
+                  "epoch": {
+                    "type": "string",
+                    "minLength": 1,
+                    "x-parser-schema-id": "<anonymous-schema-100>"
+                  }
+                },
+                "required": [
+                  "seq",
+                  "epoch"
+                ],
+                "additionalProperties": false,
+                "title": "Channel position",
+                "description": "The last position the replay covered; live frames follow it",
+                "x-parser-schema-id": "<anonymous-schema-98>"
+              },
+              "id": {
+                "description": "Optional correlation id, echoed in the reply to this message",
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 64,
+                    "x-parser-schema-id": "<anonymous-schema-102>"
+                  },
+                  {
+                    "type": "integer",
+                    "minimum": -9007199254740991,
+                    "maximum": 9007199254740991,
+                    "x-parser-schema-id": "<anonymous-schema-103>"
+                  }
+                ],
+                "x-parser-schema-id": "<anonymous-schema-101>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-104>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "count",
+              "position",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Replayed",
+            "description": "Ends the replay that followed a subscribed ack with recovered: true. Frames after it are live.",
+            "examples": [
+              {
+                "type": "replayed",
+                "channel": "trades",
+                "count": 4,
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "ReplayedPayload"
+          },
+          "examples": [
+            {
+              "name": "replayed_example_1",
+              "payload": {
+                "type": "replayed",
+                "channel": "trades",
+                "count": 4,
+                "position": {
+                  "seq": 1045,
+                  "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
+                },
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "replayed"
+        },
         "portfolio_update": {
           "name": "portfolio_update",
           "title": "Portfolio update",
@@ -926,24 +1214,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-82>"
+                "x-parser-schema-id": "<anonymous-schema-105>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-83>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-84>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "data": {
                 "type": "object",
@@ -952,7 +1240,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-95>"
+                      "x-parser-schema-id": "<anonymous-schema-118>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -960,27 +1248,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-89>"
+                          "x-parser-schema-id": "<anonymous-schema-112>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-90>"
+                          "x-parser-schema-id": "<anonymous-schema-113>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-91>"
+                          "x-parser-schema-id": "<anonymous-schema-114>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-92>"
+                          "x-parser-schema-id": "<anonymous-schema-115>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-93>"
+                          "x-parser-schema-id": "<anonymous-schema-116>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-94>"
+                          "x-parser-schema-id": "<anonymous-schema-117>"
                         }
                       },
                       "required": [
@@ -992,19 +1280,19 @@
                         "unrealized_pnl_pct"
                       ],
                       "additionalProperties": false,
-                      "x-parser-schema-id": "<anonymous-schema-88>"
+                      "x-parser-schema-id": "<anonymous-schema-111>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-87>"
+                    "x-parser-schema-id": "<anonymous-schema-110>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-96>"
+                    "x-parser-schema-id": "<anonymous-schema-119>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-97>"
+                    "x-parser-schema-id": "<anonymous-schema-120>"
                   }
                 },
                 "required": [
@@ -1013,7 +1301,7 @@
                   "position_count"
                 ],
                 "additionalProperties": false,
-                "x-parser-schema-id": "<anonymous-schema-86>"
+                "x-parser-schema-id": "<anonymous-schema-109>"
               }
             },
             "required": [
@@ -1065,65 +1353,65 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-98>"
+                "x-parser-schema-id": "<anonymous-schema-121>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-109>"
+                  "x-parser-schema-id": "<anonymous-schema-132>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-101>"
+                      "x-parser-schema-id": "<anonymous-schema-124>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-102>"
+                      "x-parser-schema-id": "<anonymous-schema-125>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-103>"
+                      "x-parser-schema-id": "<anonymous-schema-126>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-104>"
+                      "x-parser-schema-id": "<anonymous-schema-127>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-105>"
+                      "x-parser-schema-id": "<anonymous-schema-128>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-106>"
+                      "x-parser-schema-id": "<anonymous-schema-129>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-107>"
+                      "x-parser-schema-id": "<anonymous-schema-130>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-108>"
+                      "x-parser-schema-id": "<anonymous-schema-131>"
                     }
                   },
                   "required": [
                     "price"
                   ],
                   "additionalProperties": false,
-                  "x-parser-schema-id": "<anonymous-schema-100>"
+                  "x-parser-schema-id": "<anonymous-schema-123>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-99>"
+                "x-parser-schema-id": "<anonymous-schema-122>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               }
             },
             "required": [
@@ -1167,9 +1455,9 @@
         },
         "signal": {
           "name": "signal",
-          "title": "Trading signal",
-          "summary": "A trading signal, delivered as soon as it is generated",
-          "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+          "title": "signal",
+          "summary": "signal",
+          "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -1177,7 +1465,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-111>"
+                "x-parser-schema-id": "<anonymous-schema-134>"
               },
               "signal_type": {
                 "type": "string",
@@ -1187,30 +1475,43 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-112>"
+                "x-parser-schema-id": "<anonymous-schema-135>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-113>"
+                "x-parser-schema-id": "<anonymous-schema-136>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-114>"
+                "x-parser-schema-id": "<anonymous-schema-137>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-115>"
+                "x-parser-schema-id": "<anonymous-schema-138>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-116>"
+                "x-parser-schema-id": "<anonymous-schema-139>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-117>"
+                "x-parser-schema-id": "<anonymous-schema-140>"
+              },
+              "seq": {
+                "type": "integer",
+                "exclusiveMinimum": 0,
+                "maximum": 9007199254740991,
+                "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
+                "x-parser-schema-id": "<anonymous-schema-141>"
+              },
+              "epoch": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Names the history seq counts in; it changes only when that history was lost",
+                "x-parser-schema-id": "<anonymous-schema-142>"
               }
             },
             "required": [
@@ -1220,11 +1521,11 @@
               "price",
               "quantity",
               "confidence",
-              "timestamp"
+              "timestamp",
+              "seq",
+              "epoch"
             ],
             "additionalProperties": false,
-            "title": "Trading signal",
-            "description": "A trading signal, delivered as soon as it is generated",
             "x-parser-schema-id": "SignalPayload"
           },
           "examples": [
@@ -1237,7 +1538,9 @@
                 "price": 150.25,
                 "quantity": 10,
                 "confidence": 0.85,
-                "timestamp": "2024-12-19T12:00:00Z"
+                "timestamp": "2024-12-19T12:00:00Z",
+                "seq": 1041,
+                "epoch": "GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z"
               }
             }
           ],
@@ -1245,9 +1548,9 @@
         },
         "trade_executed": {
           "name": "trade_executed",
-          "title": "Trade executed",
-          "summary": "A trade execution notification, delivered immediately",
-          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
+          "title": "trade_executed",
+          "summary": "trade_executed",
+          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -1255,11 +1558,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-118>"
+                "x-parser-schema-id": "<anonymous-schema-143>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-119>"
+                "x-parser-schema-id": "<anonymous-schema-144>"
               },
               "side": {
                 "type": "string",
@@ -1267,27 +1570,45 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "x-parser-schema-id": "<anonymous-schema-145>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-121>"
+                "x-parser-schema-id": "<anonymous-schema-146>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-122>"
+                "x-parser-schema-id": "<anonymous-schema-147>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-148>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-124>"
+                "x-parser-schema-id": "<anonymous-schema-149>"
+              },
+              "trade_id": {
+                "description": "The upstream execution id, when upstream gave one",
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-150>"
+              },
+              "seq": {
+                "type": "integer",
+                "exclusiveMinimum": 0,
+                "maximum": 9007199254740991,
+                "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
+                "x-parser-schema-id": "<anonymous-schema-151>"
+              },
+              "epoch": {
+                "type": "string",
+                "minLength": 1,
+                "description": "Names the history seq counts in; it changes only when that history was lost",
+                "x-parser-schema-id": "<anonymous-schema-152>"
               }
             },
             "required": [
@@ -1296,11 +1617,11 @@
               "side",
               "quantity",
               "price",
-              "timestamp"
+              "timestamp",
+              "seq",
+              "epoch"
             ],
             "additionalProperties": false,
-            "title": "Trade executed",
-            "description": "A trade execution notification, delivered immediately",
             "x-parser-schema-id": "TradeExecutedPayload"
           },
           "examples": [
@@ -1312,7 +1633,9 @@
                 "side": "BUY",
                 "quantity": 10,
                 "price": 150.25,
-                "timestamp": "2024-12-19T12:00:00Z"
+                "timestamp": "2024-12-19T12:00:00Z",
+                "seq": 1041,
+                "epoch": "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z"
               }
             }
           ],
@@ -1358,13 +1681,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-125>"
+                "x-parser-schema-id": "<anonymous-schema-153>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-134>"
+                  "x-parser-schema-id": "<anonymous-schema-162>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -1372,27 +1695,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-128>"
+                      "x-parser-schema-id": "<anonymous-schema-156>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-129>"
+                      "x-parser-schema-id": "<anonymous-schema-157>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-130>"
+                      "x-parser-schema-id": "<anonymous-schema-158>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-131>"
+                      "x-parser-schema-id": "<anonymous-schema-159>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-132>"
+                      "x-parser-schema-id": "<anonymous-schema-160>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-133>"
+                      "x-parser-schema-id": "<anonymous-schema-161>"
                     }
                   },
                   "required": [
@@ -1403,29 +1726,29 @@
                     "unrealized_pnl",
                     "unrealized_pnl_pct"
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-127>"
+                  "x-parser-schema-id": "<anonymous-schema-155>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-126>"
+                "x-parser-schema-id": "<anonymous-schema-154>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-163>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-164>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-165>"
               }
             },
             "required": [
@@ -1482,55 +1805,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-166>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-139>"
+                "x-parser-schema-id": "<anonymous-schema-167>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-140>"
+                "x-parser-schema-id": "<anonymous-schema-168>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-141>"
+                "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-142>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-143>"
+                "x-parser-schema-id": "<anonymous-schema-171>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-144>"
+                "x-parser-schema-id": "<anonymous-schema-172>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-145>"
+                "x-parser-schema-id": "<anonymous-schema-173>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-146>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-147>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               }
             },
             "required": [
@@ -1597,38 +1920,38 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-148>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-149>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-150>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-151>"
+                "x-parser-schema-id": "<anonymous-schema-179>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-152>"
+                "x-parser-schema-id": "<anonymous-schema-180>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-153>"
+                "x-parser-schema-id": "<anonymous-schema-181>"
               }
             },
             "required": [
@@ -1680,7 +2003,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-182>"
               },
               "side": {
                 "type": "string",
@@ -1688,33 +2011,40 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-155>"
+                "x-parser-schema-id": "<anonymous-schema-183>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-156>"
+                "x-parser-schema-id": "<anonymous-schema-184>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-157>"
+                "x-parser-schema-id": "<anonymous-schema-185>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-158>"
+                "x-parser-schema-id": "<anonymous-schema-186>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-159>"
+                "x-parser-schema-id": "<anonymous-schema-187>"
+              },
+              "trade_id": {
+                "description": "The execution id of the venue or system of record, passed through for reconciliation",
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 128,
+                "x-parser-schema-id": "<anonymous-schema-188>"
               }
             },
             "required": [
@@ -1836,6 +2166,15 @@
       ],
       "x-parser-unique-object-id": "sendAuthenticated"
     },
+    "sendReplayed": {
+      "action": "send",
+      "title": "Server sends replayed",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.replayed"
+      ],
+      "x-parser-unique-object-id": "sendReplayed"
+    },
     "sendPortfolioUpdate": {
       "action": "send",
       "title": "Server sends portfolio_update",
@@ -1921,6 +2260,7 @@
       "PongPayload": "$ref:$.channels.websocket.messages.pong.payload",
       "ErrorPayload": "$ref:$.channels.websocket.messages.error.payload",
       "AuthenticatedPayload": "$ref:$.channels.websocket.messages.authenticated.payload",
+      "ReplayedPayload": "$ref:$.channels.websocket.messages.replayed.payload",
       "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
       "PriceUpdatePayload": "$ref:$.channels.websocket.messages.price_update.payload",
       "SignalPayload": "$ref:$.channels.websocket.messages.signal.payload",
@@ -1941,6 +2281,7 @@
       "pong": "$ref:$.channels.websocket.messages.pong",
       "error": "$ref:$.channels.websocket.messages.error",
       "authenticated": "$ref:$.channels.websocket.messages.authenticated",
+      "replayed": "$ref:$.channels.websocket.messages.replayed",
       "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
       "price_update": "$ref:$.channels.websocket.messages.price_update",
       "signal": "$ref:$.channels.websocket.messages.signal",
