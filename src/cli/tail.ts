@@ -18,7 +18,15 @@ export interface TailOptions {
   json: boolean;
 }
 
-const CONTROL = new Set(["welcome", "subscribed", "unsubscribed", "pong", "error", "authenticated"]);
+const CONTROL = new Set([
+  "welcome",
+  "subscribed",
+  "unsubscribed",
+  "replayed",
+  "pong",
+  "error",
+  "authenticated",
+]);
 
 /** Resolves with the exit status: 0 after SIGINT/SIGTERM, 1 when the gateway closes for good, 2 on bad input. */
 export function tail(options: TailOptions): Promise<number> {
@@ -100,6 +108,13 @@ export function tail(options: TailOptions): Promise<number> {
       note(
         `unsubscribed ${channel}${Array.isArray(symbols) && symbols.length > 0 ? `; still ${symbols.join(", ")}` : ""}`,
       ),
+    );
+    // After a reconnection, lossless channels (trades, signals) resume where the tail left off.
+    client.on("recovered", ({ channel, count }) =>
+      note(`resumed ${channel}: ${count} frame${count === 1 ? "" : "s"} replayed`),
+    );
+    client.on("gap", ({ channel, reason }) =>
+      note(`${channel}: could not resume (${reason}); some frames may be missing`),
     );
     client.on("server_error", ({ code, error }) => note(`error ${code}: ${error}`));
     client.on("authenticated", ({ expires_at }) => note(`token refreshed; expires ${expires_at}`));

@@ -12,6 +12,7 @@ import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { CliProcess } from "./helpers/cli-process.js";
+import { TcpProxy } from "./helpers/tcp-proxy.js";
 
 /** Conflated channels flush only when the test says so. */
 const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
@@ -182,9 +183,63 @@ describe("gateway tail", () => {
     const sent = await watcher.next("signal");
     const line = await tail.nextOut(/./);
     expect(line).toBe(JSON.stringify(sent));
-    expect(line).toBe(
-      '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+    // The seed's frame, with the position the gateway stamps on every frame of a lossless channel.
+    expect(line).toMatch(
+      /^\{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150\.25,"quantity":10,"confidence":0\.85,"timestamp":"2024-12-19T12:00:00Z","seq":\d+,"epoch":"[^"]+"\}$/,
     );
+  });
+
+  it("says when it resumed trades after a dropped connection, and prints the missed ones", async () => {
+    const proxy = await TcpProxy.start(running.port);
+    try {
+      const tail = cli(["tail", "--url", `ws://127.0.0.1:${proxy.port}/ws`, "--channel", "trades"]);
+      await tail.nextErr(/subscribed trades: all symbols$/);
+      await tail.nextErr(/unsubscribed signals$/);
+      const trade = (quantity: number) =>
+        publish("execution.trades.x", { symbol: "AAPL", side: "BUY", quantity, price: 10 });
+      trade(1);
+      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 10$/);
+
+      // The network drops; trades go on while the tail cannot reach the gateway.
+      proxy.refuse();
+      proxy.dropAll();
+      await tail.nextErr(/connection closed: 1006/);
+      const watcher = await witness();
+      trade(2);
+      trade(3);
+      await watcher.next("trade_executed", (frame) => frame.quantity === 3);
+      proxy.accept();
+
+      await tail.nextErr(/connected as /);
+      expect(await tail.nextErr(/resumed trades/)).toMatch(
+        /^\d{2}:\d{2}:\d{2}\.\d{3} {2}resumed trades: 2 frames replayed$/,
+      );
+      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 2 AAPL @ 10$/);
+      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 3 AAPL @ 10$/);
+      expect(await tail.interrupt()).toBe(0);
+      expect(tail.stderr.lines.some((line) => line.includes("could not resume"))).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("says that trades may be missing when the restarted gateway cannot replay them (no JetStream)", async () => {
+    const tail = cli(["tail", "--url", running.wsUrl, "--channel", "trades"]);
+    await tail.nextErr(/subscribed trades: all symbols$/);
+    publish("execution.trades.x", { symbol: "AAPL", side: "SELL", quantity: 1, price: 10 });
+    await tail.nextOut(/trade_executed/);
+
+    await running.close();
+    await tail.nextErr(/connection closed: 1001 GOING_AWAY/);
+    running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
+    await waitUntilReady(running);
+    expect(await tail.nextErr(/could not resume/)).toMatch(
+      /^\d{2}:\d{2}:\d{2}\.\d{3} {2}trades: could not resume \(epoch_mismatch\); some frames may be missing$/,
+    );
+    // Live again from the new gateway's first trade.
+    publish("execution.trades.x", { symbol: "AAPL", side: "SELL", quantity: 2, price: 10 });
+    expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}SELL 2 AAPL @ 10$/);
+    expect(await tail.interrupt()).toBe(0);
   });
 
   it("stops with status 1 when the gateway closes the connection for good (4000 REPLACED)", async () => {
