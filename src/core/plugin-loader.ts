@@ -11,6 +11,7 @@ import { z } from "zod";
 import { ConfigError, type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
 import { type ChannelPlugin, frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { positionFields } from "./positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "./protocol.js";
 
 export class PluginLoadError extends Error {
@@ -148,6 +149,14 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
       fail(`delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
     }
+  }
+  // The gateway stamps every frame of an immediate (lossless) channel with its position.
+  const fields = (plugin.outbound as unknown as { shape?: Record<string, unknown> }).shape ?? {};
+  const reserved = Object.keys(positionFields).filter((field) => field in fields);
+  if (delivery.mode === "immediate" && reserved.length > 0) {
+    fail(
+      `outbound field ${reserved.map((field) => `"${field}"`).join(" and ")} is reserved: the gateway stamps it on every frame of an immediate channel`,
+    );
   }
   const merges = delivery.mode === "conflate" && delivery.merge;
   if (merges && typeof plugin.mergeFrames !== "function") {

@@ -131,6 +131,13 @@ describe("malformed plugins stop loading with an error naming the plugin and the
     );
   });
 
+  it("an immediate channel whose frame has its own seq (the gateway stamps seq and epoch)", async () => {
+    const error = await loadError(fixture("plugins-reserved-seq"));
+    expect(error.message).toBe(
+      'Plugin "bad": outbound field "seq" is reserved: the gateway stamps it on every frame of an immediate channel',
+    );
+  });
+
   it("two plugins with the same outbound frame type", async () => {
     const error = await loadError(fixture("plugins-frame-type-duplicate"));
     expect(error.message).toBe(
