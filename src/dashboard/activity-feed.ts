@@ -1,13 +1,53 @@
 /**
  * Newest-first feeds of signals and trades, bounded so that a long session does not grow the page.
+ * Both channels are lossless: after a reconnection the SDK resumes them, and the feed says whether
+ * what was missed meanwhile was recovered, or may be missing.
  */
-import type { GatewayClient, SignalFrame, TradeExecutedFrame } from "../client/index.js";
+import type { GatewayClient, ResumeFailure, SignalFrame, TradeExecutedFrame } from "../client/index.js";
 import { el } from "./dom.js";
 import * as format from "./format.js";
 
 const MAX_ITEMS = 50;
 
-function feed(client: GatewayClient, channel: string, emptyText: string) {
+/** Why a resume failed, in words (the SDK's `gap` reasons). */
+const GAP_REASONS: Record<ResumeFailure | "unknown", string> = {
+  epoch_mismatch: "the gateway's history was reset",
+  too_old: "the gateway no longer keeps that far back",
+  ahead_of_head: "the gateway's history is behind this page",
+  replay_limit: "too many were missed to replay",
+  upstream_unavailable: "the history was unreachable",
+  unknown: "the gateway gave no reason",
+};
+
+/**
+ * The line above a feed after a reconnection: how many items were recovered, or that some may be
+ * missing and why (reload the page, or the system of record, to be sure).
+ */
+function resumeNotice(client: GatewayClient, channel: string, noun: string): HTMLElement {
+  const notice = el("p", { class: "notice", "data-testid": `${channel}-notice`, hidden: "" });
+  const show = (state: "recovered" | "gap", text: string) => {
+    notice.hidden = false;
+    notice.dataset.state = state;
+    notice.textContent = `${text} · ${format.clock(new Date().toISOString())}`;
+  };
+  client.on("recovered", ({ channel: resumed, count }) => {
+    if (resumed !== channel) return;
+    show(
+      "recovered",
+      count === 0
+        ? `No ${noun}s missed during the reconnect`
+        : `Recovered ${count} ${noun}${count === 1 ? "" : "s"} after reconnect`,
+    );
+  });
+  client.on("gap", ({ channel: resumed, reason }) => {
+    if (resumed !== channel) return;
+    show("gap", `Some ${noun}s may be missing after reconnect: ${GAP_REASONS[reason]} (${reason})`);
+  });
+  return notice;
+}
+
+function feed(client: GatewayClient, channel: string, noun: string) {
+  const emptyText = `No ${noun}s yet`;
   const list = el("ol", { class: "feed", "data-testid": channel });
   const empty = el("p", { class: "empty" }, emptyText);
   const add = (item: HTMLElement) => {
@@ -27,11 +67,17 @@ function feed(client: GatewayClient, channel: string, emptyText: string) {
   };
   client.on("subscribed", keep);
   client.on("unsubscribed", keep);
-  return { element: el("div", { class: "scroll" }, list, empty), add };
+  const element = el(
+    "div",
+    {},
+    resumeNotice(client, channel, noun),
+    el("div", { class: "scroll" }, list, empty),
+  );
+  return { element, add };
 }
 
 export function signalsFeed(client: GatewayClient): HTMLElement {
-  const { element, add } = feed(client, "signals", "No signals yet");
+  const { element, add } = feed(client, "signals", "signal");
   client.on("signal", (signal: SignalFrame) => {
     const confidence = Math.round(signal.confidence * 100);
     add(
@@ -54,7 +100,7 @@ export function signalsFeed(client: GatewayClient): HTMLElement {
 }
 
 export function tradesFeed(client: GatewayClient): HTMLElement {
-  const { element, add } = feed(client, "trades", "No trades yet");
+  const { element, add } = feed(client, "trades", "trade");
   client.on("trade_executed", (trade: TradeExecutedFrame) => {
     add(
       el(

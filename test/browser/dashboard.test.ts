@@ -11,11 +11,13 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedBroker } from "../../src/core/ingest/embedded-broker.js";
 import { SimulatedMarket } from "../../src/demo/simulated-market.js";
+import { TcpProxy } from "../client/helpers/tcp-proxy.js";
 import { launchChromium } from "../helpers/browser.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
@@ -229,6 +231,82 @@ describe("dashboard", () => {
     expect(labels).toContain("Connection lost");
     expect(labels.at(-1)).toBe("Live");
     // Refused connection attempts while the gateway was down are logged by Chromium itself.
+    expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
+  }, 40_000);
+
+  it("says how many trades it recovered after a dropped connection", async () => {
+    const running = await natsGateway();
+    const proxy = await TcpProxy.start(running.port);
+    const watcher = await TestClient.connect(running.wsUrl, { record: false });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      pages.push(page);
+      const problems: string[] = [];
+      page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(message.text());
+      });
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await expectState(page, "Live");
+      const trades = page.locator("[data-testid=trades] li");
+      const trade = (quantity: number) =>
+        publisher.publish(
+          "execution.trades.AAPL",
+          JSON.stringify({ symbol: "AAPL", side: "BUY", quantity, price: 150.25 }),
+        );
+      trade(1);
+      await expect.poll(() => trades.count()).toBe(1);
+      expect(await page.getByTestId("trades-notice").isVisible()).toBe(false);
+
+      // The network drops; three trades happen while the page cannot reach the gateway.
+      proxy.refuse();
+      proxy.dropAll();
+      await expectState(page, /^(Connection lost|Reconnecting)/);
+      for (const quantity of [2, 3, 4]) trade(quantity);
+      await watcher.next("trade_executed", (frame) => frame.quantity === 4);
+      proxy.accept();
+
+      await expectState(page, "Live");
+      await expect
+        .poll(() => page.getByTestId("trades-notice").textContent())
+        .toMatch(/^Recovered 3 trades after reconnect · \d\d:\d\d:\d\d$/);
+      // Newest first, every one once.
+      expect(await trades.locator(".num").allTextContents()).toEqual([
+        "4 @ 150.25",
+        "3 @ 150.25",
+        "2 @ 150.25",
+        "1 @ 150.25",
+      ]);
+      await shot(page, "dashboard-trades-recovered.png");
+      expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
+    } finally {
+      await watcher.close();
+      await proxy.close();
+    }
+  }, 40_000);
+
+  it("says that trades may be missing when the restarted gateway cannot replay them", async () => {
+    const port = await freePort();
+    let running = await startGateway({ NATS_URL: nats.url }, undefined, port);
+    gateways.push(running);
+    await waitUntilReady(running);
+    const { page, problems } = await openDashboard(running);
+    publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
+    await expect.poll(() => page.locator("[data-testid=trades] li").count()).toBe(1);
+
+    await running.close();
+    await expectState(page, /^(Connection lost|Reconnecting)/);
+    running = await startGateway({ NATS_URL: nats.url }, undefined, port);
+    gateways.push(running);
+    await waitUntilReady(running);
+    await expectState(page, "Live");
+    await expect
+      .poll(() => page.getByTestId("trades-notice").textContent())
+      .toMatch(
+        /^Some trades may be missing after reconnect: the gateway's history was reset \(epoch_mismatch\) · \d\d:\d\d:\d\d$/,
+      );
+    expect(await page.getByTestId("trades-notice").getAttribute("data-state")).toBe("gap");
+    await shot(page, "dashboard-trades-gap.png");
     expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
   }, 40_000);
 
