@@ -14,8 +14,8 @@ const MESSAGES = 5;
 const SUBJECT = "bench.>";
 const TARGET_TIMEOUT_MS = 10_000;
 
-/** The scan load workers do: `"seq":<int>` and `"t":<number>` found literally in the text. */
-const SEQ_PATTERN = /"seq":(\d+)/;
+/** The scan load workers do: `"n":<int>` and `"t":<number>` found literally in the text. */
+const SEQ_PATTERN = /"n":(\d+)/;
 const TIME_PATTERN = /"t":(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)/;
 
 const nats = await startNatsServer({ withWebSocket: true });
@@ -97,7 +97,7 @@ async function checkDelivery(
 
 /** A ~300-byte bench message, shaped like the publisher's. */
 function benchPayload(seq: number): string {
-  const message = { seq, t: Date.now() + 0.5, symbol: "BENCH", payload: "" };
+  const message = { n: seq, t: Date.now() + 0.5, symbol: "BENCH", payload: "" };
   message.payload = "x".repeat(Math.max(0, 300 - JSON.stringify(message).length));
   return JSON.stringify(message);
 }

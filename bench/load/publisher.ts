@@ -16,7 +16,7 @@ export interface PublisherJob {
   payloadBytes: number;
   /** Symbols to rotate through (the price scenario publishes on market.prices.<symbol>). */
   symbols?: string[];
-  /** "bench" payloads ({seq,t,symbol,payload}) or price ticks ({symbol,price,...}). */
+  /** "bench" payloads ({n,t,symbol,payload}) or price ticks ({symbol,price,...}). */
   kind: "bench" | "price";
 }
 
@@ -43,7 +43,7 @@ async function run(job: PublisherJob): Promise<PublisherReport> {
       const t = start + sent * interval;
       maxLagMs = Math.max(maxLagMs, now - t);
       if (job.kind === "bench") {
-        connection.publish(job.subject, `{"seq":${sent},"t":${t},"symbol":"BENCH","payload":"${padding}"}`);
+        connection.publish(job.subject, `{"n":${sent},"t":${t},"symbol":"BENCH","payload":"${padding}"}`);
       } else {
         const symbol = job.symbols?.[sent % job.symbols.length] ?? "AAPL";
         connection.publish(
