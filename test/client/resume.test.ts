@@ -19,7 +19,6 @@ import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
-import { JetStreamServer } from "./helpers/jetstream-server.js";
 import { ClientRecorder } from "./helpers/recorder.js";
 import { TcpProxy } from "./helpers/tcp-proxy.js";
 
@@ -227,8 +226,8 @@ describe("resume after the connection drops (the gateway keeps its history)", ()
 
 describe("resume across a gateway restart", () => {
   it("with JetStream: every trade published while the gateway was down arrives once, in order, then `recovered`", async () => {
-    const server = await JetStreamServer.start();
-    cleanups.push(() => server.stop());
+    const server = await NatsServer.start({ jetstream: true });
+    cleanups.push(() => server.remove());
     const upstream = await server.client();
     cleanups.push(() => upstream.close());
     const port = await freePort();
