@@ -4,7 +4,7 @@
  * retry is left scheduled.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient, TERMINAL_CLOSE_CODES } from "../../src/client/node.js";
+import { closeCodeName, GatewayClient, TERMINAL_CLOSE_CODES } from "../../src/client/node.js";
 import { CloseCodes } from "../../src/core/errors.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
@@ -35,6 +35,9 @@ describe("terminal close codes", () => {
     expect([...TERMINAL_CLOSE_CODES].sort()).toEqual(expected.sort());
     expect(TERMINAL_CLOSE_CODES.has(CloseCodes.REPLACED.code)).toBe(true);
     expect(TERMINAL_CLOSE_CODES.has(CloseCodes.GOING_AWAY.code)).toBe(false);
+    // An interrupted replay is resumed from the last frame delivered: reconnect.
+    expect(TERMINAL_CLOSE_CODES.has(CloseCodes.REPLAY_INTERRUPTED.code)).toBe(false);
+    expect(closeCodeName(4002)).toBe("REPLAY_INTERRUPTED");
   });
 
   it("4000 REPLACED (a newer connection took the client_id) stops reconnection", async () => {
