@@ -446,3 +446,40 @@ describe("the gateway's own NATS link", () => {
     }
   });
 });
+
+// Last in the file: it deletes the stream every gateway above uses.
+describe("the stream deleted under a running gateway", () => {
+  it("continues in a new epoch, and positions in the old one answer epoch_mismatch", async () => {
+    const running = await gateway();
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "trades" });
+    const before = publishTrades(1);
+    const old = (await tradesUntil(client, before[0] as string))[0] as Frame;
+
+    const jsm = await jetstreamManager(publisher);
+    await jsm.streams.delete("GATEWAY_TRADES");
+    // The gateway sets the stream up again; until it has, trades published have nowhere to go.
+    let fresh: Frame | undefined;
+    for (let attempt = 0; attempt < 50 && fresh === undefined; attempt++) {
+      const probe = publishTrades(1);
+      await publisher.flush();
+      fresh = await client
+        .next("trade_executed", (frame) => frame.trade_id === probe[0], 200)
+        .catch(() => undefined);
+    }
+    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(STREAM_EPOCH) });
+    expect(fresh?.epoch).not.toBe(old.epoch);
+
+    const back = await connect(running);
+    const ack = await back.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: old.seq, epoch: old.epoch },
+    });
+    expect(ack).toMatchObject({
+      recovered: false,
+      reason: "epoch_mismatch",
+      position: { seq: 1, epoch: fresh?.epoch },
+    });
+  });
+});

@@ -33,6 +33,7 @@ export class HistorySources {
   /** "jetstream" or "memory" once decided. */
   mode: "jetstream" | "memory" | undefined;
   private closed = false;
+  private connection: NatsConnection | undefined;
 
   constructor(
     private readonly channels: readonly LosslessChannel[],
@@ -61,6 +62,7 @@ export class HistorySources {
 
   /** On the first NATS connection: JetStream histories, or memory when the server has none. */
   readonly onFirstConnect = async (connection: NatsConnection): Promise<void> => {
+    this.connection = connection;
     for (;;) {
       const jsm = await jetStreamOf(connection);
       if (!jsm) {
@@ -83,6 +85,78 @@ export class HistorySources {
       }
     }
   };
+
+  /** Feed the channel from the stream, from `fromSeq`; messages up to `warmThrough` only fill the ring. */
+  private consume(
+    log: JetStreamLog,
+    channel: LosslessChannel,
+    fromSeq: number,
+    warmThrough: number,
+  ): Promise<void> {
+    const { delivery, stream } = channel;
+    const { history } = delivery;
+    return log.consumeLive(
+      fromSeq,
+      (message) => {
+        const position = { seq: message.seq, timeMs: message.timeMs };
+        if (history.ready) {
+          stream.handle(message.subject, message.data, position);
+          return;
+        }
+        stream.warm(message.data, position);
+        if (message.seq >= warmThrough || message.pending === 0) history.markReady();
+      },
+      () => void this.reopen(log, channel),
+    );
+  }
+
+  /**
+   * The live consumer ended: its stream (or the consumer) was deleted. Set the stream up again: the
+   * same stream continues from the head; a new one (recreated, or created by us now) is a new
+   * epoch, and positions in the old one can no longer be resumed (epoch_mismatch).
+   */
+  private async reopen(previous: JetStreamLog, channel: LosslessChannel): Promise<void> {
+    const { history } = channel.delivery;
+    const name = channel.delivery.name;
+    this.logger.warn(
+      { stream: previous.stream, channel: name },
+      "live JetStream consumer ended; setting up again",
+    );
+    while (!this.closed && this.logs.get(name) === previous) {
+      try {
+        const jsm = await jetStreamOf(this.connection as NatsConnection);
+        if (!jsm) throw new Error("JetStream is not available");
+        const { log, state } = await JetStreamLog.open(
+          this.connection as NatsConnection,
+          jsm,
+          channel.delivery.channel,
+          this.config,
+          this.slots,
+          this.logger,
+        );
+        let fromSeq = history.head + 1;
+        if (log.epoch !== history.epoch) {
+          this.logger.warn(
+            { channel: name, from: history.epoch, to: log.epoch },
+            "lossless channel history changed epoch",
+          );
+          history.begin(log.epoch, Math.max(0, state.firstSeq - 1));
+          history.markReady();
+          fromSeq = Math.max(1, state.firstSeq);
+        }
+        if (this.closed) return;
+        this.logs.set(name, log);
+        await this.consume(log, channel, fromSeq, 0);
+        return;
+      } catch (error) {
+        this.logger.error(
+          { err: error, channel: name },
+          "setting up the live JetStream consumer failed; retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      }
+    }
+  }
 
   async close(): Promise<void> {
     this.closed = true;
@@ -110,15 +184,7 @@ export class HistorySources {
     history.begin(log.epoch, startSeq - 1);
     const warmThrough = state.lastSeq;
     if (warmThrough < startSeq) history.markReady();
-    await log.consumeLive(startSeq, (message) => {
-      const position = { seq: message.seq, timeMs: message.timeMs };
-      if (history.ready) {
-        stream.handle(message.subject, message.data, position);
-        return;
-      }
-      stream.warm(message.data, position);
-      if (message.seq >= warmThrough || message.pending === 0) history.markReady();
-    });
+    await this.consume(log, { delivery, stream }, startSeq, warmThrough);
     this.logs.set(channel.plugin.name, log);
     if (!(await history.whenReady(this.config.NATS_REPLAY_WAIT_MS))) {
       // Only messages of other subjects (a shared stream) can leave the warm-up short of the head.

@@ -95,8 +95,15 @@ export class JetStreamLog {
     return { log, state: { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq } };
   }
 
-  /** Deliver every message from `fromSeq` on, in order, to `onMessage`, across reconnects. */
-  async consumeLive(fromSeq: number, onMessage: (message: StoredMessage) => void): Promise<void> {
+  /**
+   * Deliver every message from `fromSeq` on, in order, to `onMessage`, across reconnects. `onEnd`
+   * runs if the consumer ends other than by close(): its stream was deleted, or the consumer was.
+   */
+  async consumeLive(
+    fromSeq: number,
+    onMessage: (message: StoredMessage) => void,
+    onEnd: () => void,
+  ): Promise<void> {
     const consumer = await this.js.consumers.get(this.stream, {
       filter_subjects: this.subject,
       opt_start_seq: Math.max(1, fromSeq),
@@ -105,9 +112,19 @@ export class JetStreamLog {
       callback: (message) => onMessage(stored(message)),
     });
     this.live = messages;
+    const ended = () => {
+      if (this.live !== messages) return;
+      this.live = undefined;
+      messages.stop();
+      onEnd();
+    };
+    void messages.closed().then(ended);
     void (async () => {
       for await (const status of messages.status()) {
-        if (status.type === "ordered_consumer_recreated" || status.type === "reset")
+        // The server deleted the consumer (its stream was deleted, or someone deleted it): the
+        // library does not recreate it, so the caller sets everything up again.
+        if (status.type === "consumer_deleted") ended();
+        else if (status.type === "ordered_consumer_recreated" || status.type === "reset")
           this.logger.info({ stream: this.stream, status: status.type }, "live JetStream consumer recreated");
         else if (status.type === "heartbeats_missed" || status.type === "consumer_not_found")
           this.logger.debug({ stream: this.stream, status: status.type }, "live JetStream consumer status");
@@ -162,8 +179,9 @@ export class JetStreamLog {
   }
 
   async close(): Promise<void> {
-    this.live?.stop();
+    const live = this.live;
     this.live = undefined;
+    live?.stop();
   }
 }
 
