@@ -24,6 +24,7 @@ const WEBSOCKET_MESSAGES = [
   "pong",
   "error",
   "authenticated",
+  "replayed",
   "portfolio_update",
   "price_update",
   "signal",
@@ -72,6 +73,7 @@ describe("asyncapi.yaml", () => {
 
   it("carries the seed's frames as examples", () => {
     const { messages } = loadAsyncApi().components;
+    // Frames of lossless channels: the seed's fields unchanged, plus the position every such frame carries.
     expect(messages.signal?.examples[0]?.payload).toEqual({
       type: "signal",
       signal_type: "BUY",
@@ -80,6 +82,18 @@ describe("asyncapi.yaml", () => {
       quantity: 10,
       confidence: 0.85,
       timestamp: "2024-12-19T12:00:00Z",
+      seq: 1041,
+      epoch: "GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z",
+    });
+    expect(messages.trade_executed?.examples[0]?.payload).toEqual({
+      type: "trade_executed",
+      symbol: "AAPL",
+      side: "BUY",
+      quantity: 10,
+      price: 150.25,
+      timestamp: "2024-12-19T12:00:00Z",
+      seq: 1041,
+      epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z",
     });
     expect(messages.price_update?.examples[0]?.payload).toMatchObject({
       type: "price_update",

@@ -18,12 +18,16 @@ import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const ALL_CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
+const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 let nats: NatsServer;
 let publisher: NatsConnection;
 let hs256: RunningGateway;
 const gateways: RunningGateway[] = [];
 const clients: TestClient[] = [];
+/** Each gateway's epoch, fixed by the first frame of it a test checked. */
+const epochs = new Map<RunningGateway, string>();
 
 async function gateway(env: Record<string, string>): Promise<RunningGateway> {
   const running = await startGateway({
@@ -43,6 +47,25 @@ async function client(
   const connected = await TestClient.connect(url, options);
   clients.push(connected);
   return connected;
+}
+
+/**
+ * A gateway's epoch as a frame of it names it: memory-<uuid> (no JetStream), and the same in
+ * every frame of that gateway.
+ */
+function epochOf(running: RunningGateway, named: unknown): string {
+  expect(named).toMatch(MEMORY_EPOCH);
+  if (!epochs.has(running)) epochs.set(running, named as string);
+  expect(named).toBe(epochs.get(running));
+  return named as string;
+}
+
+/**
+ * A lossless channel's head: every payload this file publishes is valid, and a gateway without
+ * JetStream counts seq 1, 2, 3... per channel, so the head is the number of messages it took in.
+ */
+async function headOf(running: RunningGateway, channel: "signals" | "trades"): Promise<number> {
+  return upstreamMessages(running, channel);
 }
 
 /** Connect without a token, and authenticate with an auth frame: resolves with the welcome. */
@@ -84,7 +107,9 @@ describe("where the token comes from", () => {
       welcome: false,
       headers: { Authorization: `Bearer ${token}` },
     });
-    expect(await connection.next("welcome")).toEqual({
+    const welcome = await connection.next("welcome");
+    const epoch = epochOf(hs256, (welcome.positions as { signals?: { epoch?: unknown } })?.signals?.epoch);
+    expect(welcome).toEqual({
       type: "welcome",
       client_id: "alice",
       channels: ALL_CHANNELS,
@@ -93,6 +118,10 @@ describe("where the token comes from", () => {
       price_update_interval: 0.2,
       portfolio_update_interval: 0.2,
       max_message_bytes: 4096,
+      positions: {
+        signals: { seq: await headOf(hs256, "signals"), epoch },
+        trades: { seq: await headOf(hs256, "trades"), epoch },
+      },
       expires_at: expiryOf(token),
       timestamp: expect.stringMatching(ISO_UTC),
     });
@@ -110,11 +139,14 @@ describe("where the token comes from", () => {
     connection.send({ type: "auth", token });
     connection.send({ type: "subscribe", channel: "signals", symbols: ["AAPL"], id: "s1" });
     connection.send({ type: "ping", id: "p1" });
-    expect((await connection.next()).type).toBe("welcome");
+    const welcome = await connection.next();
+    expect(welcome.type).toBe("welcome");
+    const epoch = epochOf(hs256, (welcome.positions as { signals?: { epoch?: unknown } })?.signals?.epoch);
     expect(await connection.next()).toEqual({
       type: "subscribed",
       channel: "signals",
       symbols: ["AAPL"],
+      position: { seq: await headOf(hs256, "signals"), epoch },
       id: "s1",
       timestamp: expect.stringMatching(ISO_UTC),
     });
@@ -347,6 +379,9 @@ describe("the channels claim", () => {
       channels: ["price_updates", "trades"],
       subscriptions: { price_updates: "*", trades: "*" },
     });
+    // Positions too only for the lossless channels the token allows.
+    const epoch = epochOf(hs256, (welcome.positions as { trades?: { epoch?: unknown } })?.trades?.epoch);
+    expect(welcome.positions).toEqual({ trades: { seq: await headOf(hs256, "trades"), epoch } });
     expect(await connection.request({ type: "subscribe", channel: "signals" }, "f1")).toEqual({
       type: "error",
       error: 'Channel not allowed by your token: "signals"',
@@ -368,7 +403,7 @@ describe("the channels claim", () => {
       JSON.stringify({ symbol: "AAPL", signal_type: "BUY", price: 1, quantity: 1, confidence: 0.5 }),
     );
     await waitForIngest(hs256, publisher, "signals", before + 1);
-    expect(await allowed.next("signal")).toMatchObject({ symbol: "AAPL" });
+    expect(await allowed.next("signal")).toMatchObject({ symbol: "AAPL", seq: before + 1, epoch });
     expect((await connection.drainUntilPong()).filter((frame) => frame.type === "signal")).toEqual([]);
   });
 });

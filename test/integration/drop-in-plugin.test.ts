@@ -15,6 +15,9 @@ import { TestClient } from "../helpers/test-client.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const NEWS_FIXTURE = path.join(ROOT, "test/fixtures/plugins-news/news");
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
+const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 describe("dropping in a plugin folder", () => {
   // test/.tmp/<dir>/ sits at the fixture's depth, so the copied folder's relative import of
@@ -24,6 +27,8 @@ describe("dropping in a plugin folder", () => {
   let publisher: NatsConnection;
   let running: RunningGateway;
   let client: TestClient;
+  /** The gateway's epoch, from the welcome: one for all its lossless channels, news included. */
+  let epoch: string;
 
   beforeAll(async () => {
     mkdirSync(pluginsDir, { recursive: true });
@@ -38,6 +43,9 @@ describe("dropping in a plugin folder", () => {
     // The committed asyncapi.yaml knows nothing of `news`: this client is checked against the
     // live document below instead.
     client = await TestClient.connect(running.wsUrl, { record: false });
+    epoch = (client.frames[0]?.positions as Record<string, { epoch: string }> | undefined)?.news
+      ?.epoch as string;
+    expect(epoch).toMatch(MEMORY_EPOCH);
   });
 
   afterAll(async () => {
@@ -54,11 +62,24 @@ describe("dropping in a plugin folder", () => {
       channels: ["news", "portfolio", "price_updates", "signals", "trades"],
       subscriptions: { news: "*" },
     });
+    // An immediate-delivery plugin is a lossless channel: its head is announced with the others'.
+    expect(client.frames[0]?.positions).toEqual({
+      news: { seq: 0, epoch },
+      signals: { seq: 0, epoch },
+      trades: { seq: 0, epoch },
+    });
   });
 
   it("delivers a NATS publish on the plugin's subject to a subscribed client", async () => {
-    const ack = await client.request({ type: "subscribe", channel: "news", symbols: ["AAPL"] });
-    expect(ack).toMatchObject({ type: "subscribed", channel: "news", symbols: ["AAPL"] });
+    const ack = await client.request({ type: "subscribe", channel: "news", symbols: ["AAPL"] }, "n1");
+    expect(ack).toEqual({
+      type: "subscribed",
+      channel: "news",
+      symbols: ["AAPL"],
+      position: { seq: 0, epoch },
+      id: "n1",
+      timestamp: expect.stringMatching(ISO_UTC),
+    });
     publisher.publish(
       "news.wire",
       JSON.stringify({ symbol: "MSFT", headline: "Not for this client", source: "wire" }),
@@ -72,12 +93,15 @@ describe("dropping in a plugin folder", () => {
         timestamp: "2024-12-19T12:00:00Z",
       }),
     );
+    // The second story on the channel (the MSFT one, not for this client, took seq 1).
     expect(await client.next("news")).toEqual({
       type: "news",
       symbol: "AAPL",
       headline: "Apple beats estimates",
       source: "wire",
       timestamp: "2024-12-19T12:00:00Z",
+      seq: 2,
+      epoch,
     });
   });
 
@@ -89,7 +113,16 @@ describe("dropping in a plugin folder", () => {
       "news.wire",
       JSON.stringify({ symbol: "AAPL", headline: "Second story", source: "wire" }),
     );
-    await client.next("news", (frame) => frame.headline === "Second story");
+    // The invalid story takes no position (no JetStream): this is the channel's third story.
+    expect(await client.next("news", (frame) => frame.headline === "Second story")).toEqual({
+      type: "news",
+      symbol: "AAPL",
+      headline: "Second story",
+      source: "wire",
+      timestamp: expect.stringMatching(ISO_UTC),
+      seq: 3,
+      epoch,
+    });
     const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { error_count: number; is_healthy: boolean; last_update: string | null }>;
     };

@@ -10,12 +10,24 @@ import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { TestClient } from "../helpers/test-client.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
+const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
+
+/**
+ * The seed's frame, its fields unchanged and in the seed's order, followed by the position the
+ * gateway stamps on every frame of a lossless channel.
+ */
+function withPosition(seedFrame: string, seq: number, epoch: string): string {
+  return `${seedFrame.slice(0, -1)},"seq":${seq},"epoch":${JSON.stringify(epoch)}}`;
+}
 
 describe("seed frames from NATS", () => {
   let nats: NatsServer;
   let publisher: NatsConnection;
   let running: RunningGateway;
   let client: TestClient;
+  /** The gateway's epoch, from the welcome: the same on both lossless channels. */
+  let epoch: string;
 
   beforeAll(async () => {
     nats = await NatsServer.start();
@@ -23,6 +35,10 @@ describe("seed frames from NATS", () => {
     running = await startGateway({ NATS_URL: nats.url });
     await waitUntilReady(running);
     client = await TestClient.connect(running.wsUrl);
+    const positions = client.frames[0]?.positions as Record<string, { seq: number; epoch: string }>;
+    epoch = positions?.signals?.epoch as string;
+    expect(epoch).toMatch(MEMORY_EPOCH);
+    expect(positions).toEqual({ signals: { seq: 0, epoch }, trades: { seq: 0, epoch } });
   });
 
   afterAll(async () => {
@@ -59,16 +75,26 @@ describe("seed frames from NATS", () => {
   it("signal: the seed's frame, delivered immediately", async () => {
     publisher.publish("strategy.signals.momentum", JSON.stringify(SEED_UPSTREAM.signal));
     const frame = await client.next("signal");
+    // The first signal this gateway took in: seq 1.
     expect(JSON.stringify(frame)).toBe(
-      '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+      withPosition(
+        '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+        1,
+        epoch,
+      ),
     );
   });
 
   it("trade_executed: the seed's frame, delivered immediately", async () => {
     publisher.publish("execution.trades.nyse", JSON.stringify(SEED_UPSTREAM.trade));
     const frame = await client.next("trade_executed");
+    // The first trade this gateway took in: seq 1.
     expect(JSON.stringify(frame)).toBe(
-      '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
+      withPosition(
+        '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
+        1,
+        epoch,
+      ),
     );
   });
 

@@ -15,17 +15,31 @@ import { type Frame, TestClient } from "../helpers/test-client.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
+const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
 const SIGNAL_SUBJECT = "strategy.signals.test";
 const TRADE_SUBJECT = "execution.trades.test";
 const PORTFOLIO_SUBJECT = "portfolio.updates";
 /** Conflated channels never flush by themselves during a test: the test calls flush(). */
 const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
+type Lossless = "signals" | "trades";
+interface Position {
+  seq: number;
+  epoch: string;
+}
 
 let nats: NatsServer;
 let publisher: NatsConnection;
 const gateways: RunningGateway[] = [];
 const clients: TestClient[] = [];
+/**
+ * Each running gateway's epoch (one per process, read from its first welcome) and how many
+ * signals and trades have been published to it since it started. Every payload this file
+ * publishes is valid, and a gateway without JetStream counts seq 1, 2, 3... per channel: the head
+ * of a channel, once the gateway has taken in what was published, is that count.
+ */
+const lossless = new Map<RunningGateway, { epoch: string; published: Record<Lossless, number> }>();
 
 beforeAll(async () => {
   nats = await NatsServer.start();
@@ -47,6 +61,14 @@ async function startGatewayOnNats(env: Record<string, string> = {}): Promise<Run
   const running = await startGateway({ NATS_URL: nats.url, ...env });
   gateways.push(running);
   await waitUntilReady(running);
+  // Connected to NATS: the lossless channels' histories are ready, both at 0 in one fresh epoch.
+  const probe = await TestClient.connect(running.wsUrl);
+  const positions = probe.frames[0]?.positions as Record<Lossless, Position> | undefined;
+  const epoch = positions?.signals?.epoch as string;
+  expect(epoch).toMatch(MEMORY_EPOCH);
+  expect(positions).toEqual({ signals: { seq: 0, epoch }, trades: { seq: 0, epoch } });
+  await probe.close();
+  lossless.set(running, { epoch, published: { signals: 0, trades: 0 } });
   return running;
 }
 
@@ -54,6 +76,7 @@ async function stopGateway(running: RunningGateway | undefined): Promise<void> {
   if (!running) return;
   const position = gateways.indexOf(running);
   if (position >= 0) gateways.splice(position, 1);
+  lossless.delete(running);
   await running.close();
 }
 
@@ -64,7 +87,28 @@ async function connect(running: RunningGateway, query = ""): Promise<TestClient>
 }
 
 function publish(subject: string, payload: unknown): void {
+  const channel: Lossless | undefined =
+    subject === SIGNAL_SUBJECT ? "signals" : subject === TRADE_SUBJECT ? "trades" : undefined;
+  if (channel) for (const { published } of lossless.values()) published[channel]++;
   publisher.publish(subject, JSON.stringify(payload));
+}
+
+/** The epoch of a gateway's lossless channels (memory-<uuid>, checked when it started). */
+function epochOf(running: RunningGateway): string {
+  const state = lossless.get(running);
+  if (!state) throw new Error("not a gateway of this file");
+  return state.epoch;
+}
+
+/**
+ * Where a lossless channel of a gateway stands once it has taken in everything published so far:
+ * `{seq: <messages published on it>, epoch}`. Undefined for conflated channels (no position).
+ */
+function positionOf(running: RunningGateway, channel: string): Position | undefined {
+  const state = lossless.get(running);
+  if (!state) throw new Error("not a gateway of this file");
+  if (channel !== "signals" && channel !== "trades") return undefined;
+  return { seq: state.published[channel], epoch: epochOf(running) };
 }
 
 function signal(symbol: string, price = 10): Record<string, unknown> {
@@ -99,13 +143,22 @@ async function publishSignals(witness: TestClient, symbols: string[]): Promise<v
   await witness.next("signal", (frame) => frame.symbol === last);
 }
 
+/** An ack; `position`: a subscribed ack on a lossless channel, the channel's head when subscribed. */
 function ack(
   type: "subscribed" | "unsubscribed",
   channel: string,
   symbols: "*" | string[],
   id: string | number,
+  position?: Position,
 ) {
-  return { type, channel, symbols, id, timestamp: expect.stringMatching(ISO_UTC) };
+  return {
+    type,
+    channel,
+    symbols,
+    ...(position === undefined ? {} : { position }),
+    id,
+    timestamp: expect.stringMatching(ISO_UTC),
+  };
 }
 
 function errorFrame(code: string, error: string | RegExp, id?: string | number) {
@@ -141,6 +194,11 @@ describe("welcome and auto-subscribe", () => {
     });
     expect([...(welcome.channels as string[])].sort()).toEqual(CHANNELS);
     expect(Object.keys(welcome.subscriptions as object).sort()).toEqual(CHANNELS);
+    // The head of each lossless channel, in the gateway's epoch: nothing published yet.
+    expect(welcome.positions).toEqual({
+      signals: { seq: 0, epoch: epochOf(running) },
+      trades: { seq: 0, epoch: epochOf(running) },
+    });
 
     const anonymous = await connect(running);
     expect(anonymous.frames[0]?.client_id).toMatch(UUID);
@@ -160,6 +218,9 @@ describe("welcome and auto-subscribe", () => {
     }
     expect(byType.get("signal")?.symbol).toBe("ZZZ1");
     expect(byType.get("trade_executed")?.symbol).toBe("ZZZ2");
+    // The lossless frames carry their position: the latest signal and trade of this gateway.
+    expect(byType.get("signal")).toMatchObject(positionOf(running, "signals") as Position);
+    expect(byType.get("trade_executed")).toMatchObject(positionOf(running, "trades") as Position);
     expect(byType.get("price_update")?.symbols).toEqual({ ZZZ3: { price: 3 } });
     expect(byType.get("portfolio_update")?.data).toEqual({ positions: {}, total_pnl: 0, position_count: 0 });
   });
@@ -183,7 +244,7 @@ describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
     const watcher = await connect(running);
     for (const channel of CHANNELS) {
       expect(await watcher.request({ type: "subscribe", channel }, `w-${channel}`)).toEqual(
-        ack("subscribed", channel, "*", `w-${channel}`),
+        ack("subscribed", channel, "*", `w-${channel}`, positionOf(running, channel)),
       );
     }
     publish(SIGNAL_SUBJECT, signal("AAPL"));
@@ -201,8 +262,9 @@ describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
 
     expect(await quiet.drainUntilPong()).toEqual([]);
 
+    // One signal so far: the subscription starts after it.
     expect(await quiet.request({ type: "subscribe", channel: "signals" }, 1)).toEqual(
-      ack("subscribed", "signals", "*", 1),
+      ack("subscribed", "signals", "*", 1, { seq: 1, epoch: epochOf(running) }),
     );
     publish(SIGNAL_SUBJECT, signal("MSFT"));
     expect(await quiet.next("signal")).toMatchObject({ type: "signal", symbol: "MSFT" });
@@ -228,7 +290,7 @@ describe("subscribe and unsubscribe", () => {
   it("the first subscribe with symbols replaces the '*' default on that channel only", async () => {
     const client = await connect(running);
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "s1")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "s1"),
+      ack("subscribed", "signals", ["AAPL"], "s1", positionOf(running, "signals")),
     );
     await publishSignals(witness, ["MSFT", "AAPL"]);
     expect(await client.drainUntilPong()).toEqual([
@@ -245,11 +307,11 @@ describe("subscribe and unsubscribe", () => {
   it("later subscribes add symbols, and the ack carries the whole resulting set", async () => {
     const client = await connect(running);
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "a")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "a"),
+      ack("subscribed", "signals", ["AAPL"], "a", positionOf(running, "signals")),
     );
     expect(
       await client.request({ type: "subscribe", channel: "signals", symbols: ["GOOG", "AAPL", "GOOG"] }, "b"),
-    ).toEqual(ack("subscribed", "signals", ["AAPL", "GOOG"], "b"));
+    ).toEqual(ack("subscribed", "signals", ["AAPL", "GOOG"], "b", positionOf(running, "signals")));
     await publishSignals(witness, ["MSFT", "GOOG", "TSLA", "AAPL"]);
     expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["GOOG", "AAPL"]);
   });
@@ -257,10 +319,10 @@ describe("subscribe and unsubscribe", () => {
   it('"*", ["*"] and no symbols all mean every symbol', async () => {
     const client = await connect(running);
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: "*" }, 1)).toEqual(
-      ack("subscribed", "signals", "*", 1),
+      ack("subscribed", "signals", "*", 1, positionOf(running, "signals")),
     );
     expect(await client.request({ type: "subscribe", channel: "trades", symbols: ["*"] }, 2)).toEqual(
-      ack("subscribed", "trades", "*", 2),
+      ack("subscribed", "trades", "*", 2, positionOf(running, "trades")),
     );
     expect(await client.request({ type: "subscribe", channel: "portfolio" }, 3)).toEqual(
       ack("subscribed", "portfolio", "*", 3),
@@ -303,7 +365,7 @@ describe("subscribe and unsubscribe", () => {
     );
     // ...and from an explicit symbol set.
     expect(await client.request({ type: "subscribe", channel: "trades", symbols: ["AAPL"] }, "y")).toEqual(
-      ack("subscribed", "trades", ["AAPL"], "y"),
+      ack("subscribed", "trades", ["AAPL"], "y", positionOf(running, "trades")),
     );
     expect(await client.request({ type: "unsubscribe", channel: "trades" }, "z")).toEqual(
       ack("unsubscribed", "trades", [], "z"),
@@ -315,7 +377,7 @@ describe("subscribe and unsubscribe", () => {
 
     // Subscribing again brings the channel back.
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "w")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "w"),
+      ack("subscribed", "signals", ["AAPL"], "w", positionOf(running, "signals")),
     );
     await publishSignals(witness, ["MSFT", "AAPL"]);
     expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL"]);
@@ -338,7 +400,7 @@ describe("subscribe and unsubscribe", () => {
     expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["AAPL", "MSFT"]);
     // The rejected unsubscribe was no explicit subscribe: the first real one still replaces "*".
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "c3")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "c3"),
+      ack("subscribed", "signals", ["AAPL"], "c3", positionOf(running, "signals")),
     );
   });
 
@@ -352,7 +414,7 @@ describe("subscribe and unsubscribe", () => {
     await publishSignals(witness, ["MSFT"]);
     expect((await client.drainUntilPong()).map((frame) => frame.symbol)).toEqual(["MSFT"]);
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "r2")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "r2"),
+      ack("subscribed", "signals", ["AAPL"], "r2", positionOf(running, "signals")),
     );
   });
 });
@@ -373,6 +435,7 @@ describe("filtering on immediate channels", () => {
     await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] });
     publish(SIGNAL_SUBJECT, signal("MSFT", 380.5));
     publish(SIGNAL_SUBJECT, signal("AAPL", 150.25));
+    // The AAPL signal is the last one published: its seq is the channel's new head.
     expect(await client.next("signal")).toEqual({
       type: "signal",
       signal_type: "BUY",
@@ -381,6 +444,7 @@ describe("filtering on immediate channels", () => {
       quantity: 1,
       confidence: 0.5,
       timestamp: "2024-12-19T12:00:00Z",
+      ...positionOf(running, "signals"),
     });
   });
 
@@ -389,6 +453,7 @@ describe("filtering on immediate channels", () => {
     await client.request({ type: "subscribe", channel: "trades", symbols: ["MSFT"] });
     publish(TRADE_SUBJECT, trade("AAPL", 150.25));
     publish(TRADE_SUBJECT, trade("MSFT", 380.5));
+    // The MSFT trade is the last one published: its seq is the channel's new head.
     expect(await client.next("trade_executed")).toEqual({
       type: "trade_executed",
       symbol: "MSFT",
@@ -396,6 +461,7 @@ describe("filtering on immediate channels", () => {
       quantity: 2,
       price: 380.5,
       timestamp: "2024-12-19T12:00:00Z",
+      ...positionOf(running, "trades"),
     });
   });
 
@@ -721,7 +787,7 @@ describe("client errors: one error frame each, connection stays open", () => {
     const frames = await client.drainUntilPong();
     expect(frames.map((frame) => frame.code)).toEqual(cases.map((entry) => entry.code));
     expect(await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] }, "ok")).toEqual(
-      ack("subscribed", "signals", ["AAPL"], "ok"),
+      ack("subscribed", "signals", ["AAPL"], "ok", positionOf(running, "signals")),
     );
   });
 });

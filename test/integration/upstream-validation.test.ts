@@ -14,6 +14,8 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const CHANNELS = ["portfolio", "price_updates", "signals", "trades"] as const;
 type Channel = (typeof CHANNELS)[number];
 const MAX_PAYLOAD = 512;
+/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
+const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 interface StreamHealth {
   last_update: string | null;
@@ -27,6 +29,8 @@ let nats: NatsServer;
 let publisher: NatsConnection;
 let running: RunningGateway;
 const clients: TestClient[] = [];
+/** The gateway's epoch, as the first welcome checked named it: every later frame must name it too. */
+let gatewayEpoch: string | undefined;
 
 beforeAll(async () => {
   nats = await NatsServer.start();
@@ -57,6 +61,24 @@ async function connect(): Promise<TestClient> {
   clients.push(client);
   await client.drainUntilPong();
   return client;
+}
+
+/**
+ * The position of the first valid message on a lossless channel no valid message has reached yet
+ * (each channel's is published by one test only): the client's welcome announces the channel's
+ * head at 0, and the message takes seq 1, the invalid payloads before it taking none on a gateway
+ * without JetStream; in the gateway's epoch, the same on both lossless channels.
+ */
+function firstPosition(client: TestClient, channel: "signals" | "trades"): { seq: number; epoch: string } {
+  const positions = client.frames[0]?.positions as Record<string, { seq: number; epoch: string }>;
+  const epoch = positions?.[channel]?.epoch as string;
+  expect(epoch).toMatch(MEMORY_EPOCH);
+  expect(Object.keys(positions).sort()).toEqual(["signals", "trades"]);
+  expect(positions.signals?.epoch).toBe(positions.trades?.epoch);
+  expect(positions[channel]).toEqual({ seq: 0, epoch });
+  gatewayEpoch ??= epoch;
+  expect(epoch).toBe(gatewayEpoch);
+  return { seq: 1, epoch };
 }
 
 async function streamHealth(): Promise<Record<Channel, StreamHealth>> {
@@ -114,6 +136,7 @@ const INVALID_UTF8 = new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]);
 describe("invalid upstream payloads are counted and never forwarded", () => {
   it("signals: bad JSON, schema failures and an oversized payload; the valid signal after them arrives first", async () => {
     const client = await connect();
+    const position = firstPosition(client, "signals");
     const before = errorCounts(await streamHealth());
     const reasonsBefore = await rejected("signals");
     const subject = "strategy.signals.bad";
@@ -137,6 +160,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
       quantity: 10,
       confidence: 0.85,
       timestamp: "2024-12-19T12:00:00Z",
+      ...position,
     });
     expect(await client.drainUntilPong()).toEqual([]);
 
@@ -152,6 +176,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
 
   it("trades: invalid payloads are counted; the valid trade after them arrives first", async () => {
     const client = await connect();
+    const position = firstPosition(client, "trades");
     const before = errorCounts(await streamHealth());
     const subject = "execution.trades.bad";
     const valid = { symbol: "MSFT", side: "SELL", quantity: 5, price: 380.5 };
@@ -171,6 +196,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
       quantity: 5,
       price: 380.5,
       timestamp: "2024-12-19T12:00:00Z",
+      ...position,
     });
     expect(await client.drainUntilPong()).toEqual([]);
     expect(errorCounts(await streamHealth())).toEqual({ ...before, trades: before.trades + 6 });
