@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type Logger } from "pino";
 import { stringify as toYaml } from "yaml";
-import { type GatewayConfig, natsServers } from "./config.js";
+import type { GatewayConfig } from "./config.js";
 import { SessionAuth } from "./core/auth/session-auth.js";
 import { TokenVerifier } from "./core/auth/token-verifier.js";
 import { ChannelStream } from "./core/channel-stream.js";
@@ -24,6 +24,7 @@ import { Resumer } from "./core/history/resume.js";
 import type { Broker } from "./core/ingest/broker.js";
 import { EmbeddedBroker } from "./core/ingest/embedded-broker.js";
 import { NatsBroker } from "./core/ingest/nats-broker.js";
+import { natsEndpoint } from "./core/ingest/nats-options.js";
 import { createMetricsRegistry } from "./core/metrics.js";
 import type { LoadedChannel } from "./core/plugin.js";
 import { loadPlugins } from "./core/plugin-loader.js";
@@ -55,6 +56,8 @@ export interface Gateway {
   channels: LoadedChannel[];
   /** Subscribe to upstream and start conflation timers (idempotent). Called by listen() hooks too. */
   start(): void;
+  /** Begin draining: /readyz answers 503 and new WebSocket upgrades are refused; streaming goes on. */
+  drain(): void;
   /** Graceful: stop accepting, close clients with 1001, drain the broker, close HTTP. */
   close(): Promise<void>;
   /** Connected clients (for status and tests). */
@@ -72,10 +75,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const channels = await loadPlugins(options.pluginsDir ?? DEFAULT_PLUGINS_DIR, config);
   const channelNames = channels.map((channel) => channel.plugin.name);
 
-  const servers = natsServers(config);
-  const broker: Broker = servers
+  const nats = natsEndpoint(config);
+  const broker: Broker = nats
     ? new NatsBroker({
-        servers,
+        servers: nats.servers,
+        security: nats.security,
         reconnectWaitMs: config.NATS_RECONNECT_WAIT_MS,
         logger,
         onFirstConnect: (connection) =>
@@ -192,7 +196,21 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   endpoint.attach(fastify.server);
   await registerOpenApi(fastify);
+  let upstreamState: "connecting" | "connected" | "reconnecting" | "closed" = "connecting";
+  broker.onEvent((event) => {
+    if (event.type === "connected" || event.type === "reconnected") upstreamState = "connected";
+    else if (event.type === "disconnected") upstreamState = "reconnecting";
+    else upstreamState = "closed";
+  });
+  const mode = (): "nats" | "demo" => (broker.kind === "nats" ? "nats" : "demo");
   registerStatusRoute(fastify, config, {
+    mode,
+    upstream: () => ({
+      state: upstreamState,
+      server: broker.currentServer() ?? null,
+      history: histories.mode ?? null,
+      ...(broker.failure === undefined ? {} : { error: broker.failure }),
+    }),
     activeConnections: () => endpoint.clients.size,
     streamHealth: () =>
       Object.fromEntries(
@@ -201,13 +219,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
   registerHealthRoutes(fastify, {
-    ready: () => broker.connected && closing === undefined,
+    ready: () => broker.connected && !draining && closing === undefined,
     broker: () => broker.kind,
   });
   registerMetricsRoute(
     fastify,
     createMetricsRegistry({
       activeConnections: () => endpoint.clients.size,
+      mode,
       natsConnected: () => broker.connected,
       connections: () => endpoint.counters,
       outbound: () => writer.counters,
@@ -250,6 +269,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   };
   fastify.addHook("onListen", async () => start());
 
+  let draining = false;
+  const drain = (): void => {
+    draining = true;
+    endpoint.stopAccepting();
+  };
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -262,5 +287,5 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return closing;
   };
 
-  return { fastify, config, broker, channels, start, close, endpoint, deliveries, histories, index };
+  return { fastify, config, broker, channels, start, drain, close, endpoint, deliveries, histories, index };
 }

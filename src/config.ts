@@ -126,9 +126,17 @@ export const configSchema = z.object({
     .default(5000)
     .describe("Milliseconds a connection without a token has to send its auth frame (else close 4408)"),
 
+  SHUTDOWN_DRAIN_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(5000)
+    .describe(
+      "On SIGTERM: milliseconds /readyz answers 503 while connections keep streaming, before clients get 1001",
+    ),
   SHUTDOWN_GRACE_MS: positiveInteger
     .default(10_000)
-    .describe("Milliseconds graceful shutdown may take before the process exits anyway"),
+    .describe("Milliseconds closing may take after the drain before the process exits anyway"),
 
   // --- Upstream (NATS) -----------------------------------------------------------------------
   NATS_URL: z
@@ -136,6 +144,39 @@ export const configSchema = z.object({
     .optional()
     .transform((value) => (value?.trim() ? value.trim() : undefined))
     .describe("Comma-separated NATS servers; unset runs the embedded demo broker with a simulated market"),
+  GATEWAY_DEMO: booleanFlag
+    .optional()
+    .describe(
+      "true: run the demo (embedded broker and simulated market) instead of NATS; `npm start` allows it when NATS_URL is unset",
+    ),
+  NATS_USER: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("NATS user (with NATS_PASSWORD); also taken from nats://user:pass@host"),
+  NATS_PASSWORD: z.string().min(1).optional().describe("NATS password for NATS_USER"),
+  NATS_TOKEN: z.string().min(1).optional().describe("NATS authentication token"),
+  NATS_CREDS_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("NATS credentials file (user JWT and nkey seed, as nsc writes it)"),
+  NATS_NKEY_SEED_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("File holding the NATS user's nkey seed (SU...)"),
+  NATS_TLS_CA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM CA that signed the NATS servers' certificates (a private CA); implies TLS"),
+  NATS_TLS_CERT_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM client certificate for NATS (mutual TLS), with NATS_TLS_KEY_FILE"),
+  NATS_TLS_KEY_FILE: z.string().min(1).optional().describe("PEM private key of NATS_TLS_CERT_FILE"),
   NATS_RECONNECT_WAIT_MS: positiveInteger
     .default(500)
     .describe("Milliseconds between NATS reconnect attempts (it retries forever)"),
@@ -193,6 +234,28 @@ const consistentConfigSchema = configSchema
     message:
       "must be below WEBSOCKET_MAX_BUFFERED_BYTES (conflated frames are dropped before anyone is disconnected)",
   })
+  .refine((config) => (config.NATS_PASSWORD === undefined) === (config.NATS_USER === undefined), {
+    path: ["NATS_PASSWORD"],
+    message: "NATS_USER and NATS_PASSWORD go together",
+  })
+  .refine(
+    (config) => (config.NATS_TLS_CERT_FILE === undefined) === (config.NATS_TLS_KEY_FILE === undefined),
+    {
+      path: ["NATS_TLS_CERT_FILE"],
+      message: "NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE go together",
+    },
+  )
+  .refine(
+    (config) =>
+      [config.NATS_USER, config.NATS_TOKEN, config.NATS_CREDS_FILE, config.NATS_NKEY_SEED_FILE].filter(
+        (value) => value !== undefined,
+      ).length <= 1,
+    {
+      path: ["NATS_USER"],
+      message:
+        "use one NATS authentication: NATS_USER/NATS_PASSWORD, NATS_TOKEN, NATS_CREDS_FILE or NATS_NKEY_SEED_FILE",
+    },
+  )
   .refine(
     (config) =>
       config.WEBSOCKET_AUTH === "none" ||
@@ -241,6 +304,60 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     subjectOverrides: overridesByChannel(present, SUBJECT_OVERRIDE_PREFIX),
     streamNameOverrides: overridesByChannel(present, STREAM_NAME_OVERRIDE_PREFIX),
   };
+}
+
+/** Prefixes of the variables the gateway reads; a variable with one of them that is no setting is a typo. */
+const OWN_PREFIXES = ["WEBSOCKET_", "NATS_", "GATEWAY_"];
+/** Families of per-channel variables (NATS_SUBJECT_PRICE_UPDATES, ...): the loader checks the channel. */
+const PER_CHANNEL_PREFIXES = [SUBJECT_OVERRIDE_PREFIX, STREAM_NAME_OVERRIDE_PREFIX];
+
+export interface UnknownSetting {
+  variable: string;
+  /** The known setting closest to it, when one is close enough to be a likely typo. */
+  closest: string | undefined;
+}
+
+/**
+ * Variables that look like settings (WEBSOCKET_*, NATS_*, GATEWAY_*) but are none: a misspelled
+ * setting would otherwise be ignored without a word. Warned about at start-up, never fatal.
+ */
+export function unknownSettings(env: Record<string, string | undefined>): UnknownSetting[] {
+  const known = Object.keys(configSchema.shape);
+  return Object.keys(env)
+    .filter((variable) => OWN_PREFIXES.some((prefix) => variable.startsWith(prefix)))
+    .filter((variable) => !known.includes(variable))
+    .filter((variable) => !PER_CHANNEL_PREFIXES.some((prefix) => variable.startsWith(prefix)))
+    .sort()
+    .map((variable) => {
+      let closest: string | undefined;
+      let best = Number.POSITIVE_INFINITY;
+      for (const candidate of known) {
+        const distance = editDistance(variable, candidate);
+        if (distance < best) {
+          best = distance;
+          closest = candidate;
+        }
+      }
+      // Beyond a third of the name it is another word, not a typo.
+      return {
+        variable,
+        closest: best <= Math.max(2, Math.floor(variable.length / 3)) ? closest : undefined,
+      };
+    });
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** `<PREFIX><CHANNEL>=value` variables, keyed by the channel name in lower case. */

@@ -7,6 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 
 export interface MetricSources {
   activeConnections(): number;
+  mode(): "nats" | "demo";
   natsConnected(): boolean;
   connections(): {
     accepted: number;
@@ -52,6 +53,17 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     registers: [registry],
     collect() {
       this.set(sources.activeConnections());
+    },
+  });
+  new Gauge({
+    name: "gateway_mode",
+    help: "1 for the mode the gateway runs in: nats (NATS_URL) or demo (embedded broker, simulated market)",
+    labelNames: ["mode"],
+    registers: [registry],
+    collect() {
+      const mode = sources.mode();
+      this.set({ mode: "nats" }, mode === "nats" ? 1 : 0);
+      this.set({ mode: "demo" }, mode === "demo" ? 1 : 0);
     },
   });
   new Gauge({

@@ -26,6 +26,9 @@ import type { SubscriptionIndex } from "./subscription-index.js";
 
 export const WEBSOCKET_PATH = "/ws";
 
+/** The reason of the 1001 every client gets at shutdown: go, and come back (to another instance). */
+export const GOING_AWAY_REASON = "Server shutting down; reconnect";
+
 export interface ConnectionCounters {
   accepted: number;
   rejectedMaxConnections: number;
@@ -88,6 +91,11 @@ export class WebSocketEndpoint {
     this.livenessTimer = setInterval(() => this.checkLiveness(), intervalMs);
   }
 
+  /** New upgrades are refused with 503 from now on (draining); open connections go on. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
   /** Stop accepting, close every client with 1001, and wait (bounded) for them to go. */
   async closeAll(): Promise<void> {
     this.accepting = false;
@@ -103,9 +111,9 @@ export class WebSocketEndpoint {
     const graceMs = this.options.config.WEBSOCKET_CLOSE_GRACE_MS;
     for (const ws of this.authenticating) {
       gone.push(new Promise<void>((resolve) => ws.once("close", () => resolve())));
-      closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
+      closeWithGrace(ws, CloseCodes.GOING_AWAY.code, GOING_AWAY_REASON, graceMs);
     }
-    for (const session of sessions) session.close("GOING_AWAY", "Server shutting down", graceMs);
+    for (const session of sessions) session.close("GOING_AWAY", GOING_AWAY_REASON, graceMs);
     await Promise.all(gone);
     this.wss.close();
   }
@@ -205,7 +213,7 @@ export class WebSocketEndpoint {
         if (!result) return;
         this.authenticating.delete(ws);
         if (!this.accepting) {
-          closeWithGrace(ws, CloseCodes.GOING_AWAY.code, "Server shutting down", graceMs);
+          closeWithGrace(ws, CloseCodes.GOING_AWAY.code, GOING_AWAY_REASON, graceMs);
           return;
         }
         const session = this.register(ws, result.grant.subject, result.grant);

@@ -33,6 +33,24 @@ export const websocketStatus = z
     price_update_interval: z.number().describe("WEBSOCKET_PRICE_UPDATE_INTERVAL, seconds"),
     portfolio_update_interval: z.number().describe("WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL, seconds"),
     stream_health: z.record(z.string(), streamHealth).describe("One entry per loaded channel"),
+    mode: z
+      .enum(["nats", "demo"])
+      .describe(
+        "nats: streaming from NATS_URL; demo: the embedded broker and simulated market (GATEWAY_DEMO)",
+      ),
+    upstream: z
+      .object({
+        state: z
+          .enum(["connecting", "connected", "reconnecting", "closed"])
+          .describe("closed: the NATS connection is gone for good (the process exits)"),
+        server: z.string().nullable().describe("host:port of the server in use (never credentials)"),
+        history: z
+          .enum(["jetstream", "memory"])
+          .nullable()
+          .describe("Where lossless channels keep their history (null until decided)"),
+        error: z.string().optional().describe("Why the connection closed for good"),
+      })
+      .describe("The upstream link, beyond the seed's document"),
   })
   .meta({ title: "WebSocketStatus", description: "WebSocket server status (the seed's document)" });
 
@@ -41,7 +59,12 @@ export type WebSocketStatus = z.output<typeof websocketStatus>;
 export function registerStatusRoute(
   fastify: FastifyInstance,
   config: GatewayConfig,
-  state: { activeConnections(): number; streamHealth(): Record<string, StreamHealthView> },
+  state: {
+    activeConnections(): number;
+    streamHealth(): Record<string, StreamHealthView>;
+    mode(): "nats" | "demo";
+    upstream(): WebSocketStatus["upstream"];
+  },
 ): void {
   fastify.get(
     "/websocket/status",
@@ -61,6 +84,8 @@ export function registerStatusRoute(
       price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
       portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
       stream_health: state.streamHealth(),
+      mode: state.mode(),
+      upstream: state.upstream(),
     }),
   );
 }

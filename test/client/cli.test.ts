@@ -117,7 +117,7 @@ describe("gateway tail", () => {
 
     // The gateway goes away and comes back on the same port: the tail reconnects by itself.
     await running.close();
-    await tail.nextErr(/connection closed: 1001 GOING_AWAY: Server shutting down$/);
+    await tail.nextErr(/connection closed: 1001 GOING_AWAY: Server shutting down; reconnect$/);
     await tail.nextErr(/reconnecting in \d+\.\d{2} s \(attempt 1\)$/);
     running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
     await waitUntilReady(running);

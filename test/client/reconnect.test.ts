@@ -159,7 +159,7 @@ describe("gateway restart", () => {
     await stop(running);
     expect(await events.next("closed")).toEqual({
       code: 1001,
-      reason: "Server shutting down",
+      reason: "Server shutting down; reconnect",
       willReconnect: true,
     });
     await events.next("reconnecting");

@@ -443,7 +443,7 @@ describe("connection caps count sockets that are still authenticating", () => {
     });
     const waiting = await client(stopping.wsUrl, { welcome: false });
     await stopping.close();
-    expect(await waiting.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down" });
+    expect(await waiting.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
     expect(waiting.frames).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 /**
  * Graceful shutdown of the real process (src/main.ts, as `npm start` runs it): on SIGTERM the
+ * gateway drains (readiness 503 at once, streaming goes on for SHUTDOWN_DRAIN_MS), then the
  * clients get close code 1001, NATS is drained, and the process exits 0.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -45,7 +46,12 @@ describe("graceful shutdown", () => {
   it("SIGTERM closes every client with 1001, drains NATS and exits 0", async () => {
     nats = await NatsServer.start();
     const port = await freePort();
-    const started = await startProcess({ NATS_URL: nats.url, PORT: String(port), HOST: "127.0.0.1" });
+    const started = await startProcess({
+      NATS_URL: nats.url,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      SHUTDOWN_DRAIN_MS: "0",
+    });
     child = started.child;
     const url = `ws://127.0.0.1:${port}/ws`;
     const clients = await Promise.all([
@@ -59,7 +65,7 @@ describe("graceful shutdown", () => {
     );
     started.child.kill("SIGTERM");
     const closes = await Promise.all(clients.map((client) => client.waitForClose()));
-    expect(closes).toEqual(Array(3).fill({ code: 1001, reason: "Server shutting down" }));
+    expect(closes).toEqual(Array(3).fill({ code: 1001, reason: "Server shutting down; reconnect" }));
     expect(await exited).toBe(0);
     expect(started.output()).toContain('"NATS connection drained and closed"');
     expect(started.output()).toContain('"shutdown complete"');
@@ -72,6 +78,7 @@ describe("graceful shutdown", () => {
       NATS_URL: loadNats.url,
       PORT: String(port),
       HOST: "127.0.0.1",
+      SHUTDOWN_DRAIN_MS: "0",
       SHUTDOWN_GRACE_MS: "5000",
     });
     child = started.child;
@@ -114,4 +121,109 @@ describe("graceful shutdown", () => {
       await loadNats.stop();
     }
   }, 30_000);
+
+  it("drains on SIGTERM: /readyz 503 at once, frames keep flowing for SHUTDOWN_DRAIN_MS, then 1001", async () => {
+    const drainNats = await NatsServer.start();
+    const port = await freePort();
+    const started = await startProcess({
+      NATS_URL: drainNats.url,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      SHUTDOWN_DRAIN_MS: "1500",
+    });
+    child = started.child;
+    const publisher = await drainNats.client();
+    try {
+      const client = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+      const exited = new Promise<number | null>((resolve) =>
+        started.child.once("exit", (code) => resolve(code)),
+      );
+      const sentAt = Date.now();
+      started.child.kill("SIGTERM");
+      // Readiness goes first, so the load balancer stops sending clients.
+      for (let attempt = 0; ; attempt++) {
+        const status = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+        if (status === 503) break;
+        expect(attempt, "readiness still 200 after SIGTERM").toBeLessThan(50);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(Date.now() - sentAt).toBeLessThan(1000);
+      // The open connection keeps streaming during the drain.
+      publisher.publish(
+        "strategy.signals.drain",
+        JSON.stringify({ signal_type: "SELL", symbol: "DRAIN", price: 1, quantity: 1, confidence: 0.5 }),
+      );
+      expect(await client.next("signal", (frame) => frame.symbol === "DRAIN")).toMatchObject({
+        symbol: "DRAIN",
+      });
+      expect(client.closeEvent).toBeUndefined();
+      // Then everybody is told to go and come back elsewhere.
+      expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
+      expect(await exited).toBe(0);
+    } finally {
+      await publisher.close();
+      await drainNats.stop();
+    }
+  }, 30_000);
+});
+
+describe("start-up", () => {
+  let child: ChildProcess | undefined;
+
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+  });
+
+  it("refuses to start without NATS_URL unless the demo is asked for, naming both", async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: "", GATEWAY_DEMO: "", PORT: "0", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", (exit) => resolve(exit)));
+    expect(code).toBe(1);
+    expect(output).toContain(
+      "gateway failed to start: NATS_URL is not set: set NATS_URL=nats://host:4222 to stream from NATS, or GATEWAY_DEMO=true to run the demo (simulated market)",
+    );
+  });
+
+  it("GATEWAY_DEMO=true runs the demo, says so in the status document and /metrics, and warns about a misspelled setting", async () => {
+    const port = await freePort();
+    const started = await startProcess({
+      GATEWAY_DEMO: "true",
+      NATS_URL: "",
+      NATS_URLS: "nats://127.0.0.1:4222",
+      WEBSOCKET_PING_INTERVALL: "10",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+    });
+    child = started.child;
+    const status = (await (await fetch(`http://127.0.0.1:${port}/websocket/status`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(status.mode).toBe("demo");
+    expect(status.upstream).toEqual({ state: "connected", server: "embedded", history: "memory" });
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('gateway_mode{mode="demo"} 1');
+    expect(metrics).toContain('gateway_mode{mode="nats"} 0');
+    expect(started.output()).toContain('"unknown setting NATS_URLS: did you mean NATS_URL?"');
+    expect(started.output()).toContain(
+      '"unknown setting WEBSOCKET_PING_INTERVALL: did you mean WEBSOCKET_PING_INTERVAL?"',
+    );
+    const exited = new Promise<number | null>((resolve) =>
+      started.child.once("exit", (code) => resolve(code)),
+    );
+    started.child.kill("SIGINT");
+    expect(await exited).toBe(0);
+  });
 });

@@ -14,12 +14,16 @@ export type BrokerEvent =
   /** Connection and subscriptions re-established after a disconnect. */
   | { type: "reconnected"; server: string }
   /** Closed for good (shutdown). */
-  | { type: "closed" };
+  | { type: "closed" }
+  /** Gone for good, not by shutdown: refused credentials, or the client library gave up. */
+  | { type: "failed"; error: string };
 
 export interface Broker {
   readonly kind: "nats" | "embedded";
   /** True while connected and subscriptions are live. */
   readonly connected: boolean;
+  /** Why the connection is gone for good, once it is (a "failed" event was emitted). */
+  readonly failure?: string | undefined;
   /** The server currently connected to ("host:port"; "embedded" in demo mode), if any. */
   currentServer(): string | undefined;
   /** Start connecting (in the background; watch events). Idempotent. */

@@ -3,15 +3,23 @@
  * every reconnect (the client library does that), and reports its state as BrokerEvents that feed
  * stream health and readiness.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AuthorizationError,
+  connect,
+  type NatsConnection,
+  UserAuthenticationExpiredError,
+} from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { Broker, BrokerEvent, MessageHandler } from "./broker.js";
+import { type NatsSecurity, redactUrl } from "./nats-options.js";
 
 /** Random extra wait added to each reconnect attempt, so a fleet of gateways does not reconnect in lockstep. */
 const RECONNECT_JITTER_MS = 100;
 
 export interface NatsBrokerOptions {
   servers: string[];
+  /** Credentials and TLS (nats-options.ts). */
+  security?: NatsSecurity;
   reconnectWaitMs: number;
   logger: Logger;
   /**
@@ -29,6 +37,8 @@ export class NatsBroker implements Broker {
   private closing = false;
   private readonly pending: { subject: string; handler: MessageHandler }[] = [];
   private readonly listeners: ((event: BrokerEvent) => void)[] = [];
+  /** Why the connection closed for good, once it has. */
+  failure: string | undefined;
   /** Cuts the pause between first-connection attempts short (on close). */
   private wake: () => void = () => {};
 
@@ -72,7 +82,8 @@ export class NatsBroker implements Broker {
   }
 
   private async connectForever(): Promise<void> {
-    const { servers, reconnectWaitMs, logger } = this.options;
+    const { servers, reconnectWaitMs, logger, security } = this.options;
+    const printable = servers.map(redactUrl);
     let connection: NatsConnection | undefined;
     // Absent at start is a normal state (NATS may come up after us): keep trying until closed.
     // Our own loop rather than the library's waitOnFirstConnect, so that close() can stop it.
@@ -80,6 +91,7 @@ export class NatsBroker implements Broker {
       try {
         connection = await connect({
           servers,
+          ...security,
           name: "trading-stream-gateway",
           maxReconnectAttempts: -1,
           reconnectTimeWait: reconnectWaitMs,
@@ -87,8 +99,16 @@ export class NatsBroker implements Broker {
         });
         break;
       } catch (error) {
+        // Credentials the server refuses will not become right by waiting: give up, loudly.
+        if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError) {
+          this.fail(error);
+          return;
+        }
         if (attempt === 0)
-          logger.warn({ err: error, servers }, "NATS not reachable yet; retrying until it is");
+          logger.warn(
+            { err: errorText(error), servers: printable },
+            "NATS not reachable yet; retrying until it is",
+          );
         await this.pause(reconnectWaitMs);
       }
     }
@@ -109,6 +129,18 @@ export class NatsBroker implements Broker {
     logger.info({ server }, "connected to NATS");
     this.emit({ type: "connected", server });
     void this.watchStatus(connection);
+    void connection.closed().then((error) => {
+      // Closed by close() is the normal end; closed by the library means it gave up for good.
+      if (!this.closing) this.fail(error ?? new Error("NATS connection closed"));
+    });
+  }
+
+  /** The connection is gone for good (refused credentials, or the client library gave up). */
+  private fail(error: Error): void {
+    this.connected = false;
+    this.failure = errorText(error);
+    this.options.logger.fatal({ err: this.failure }, "NATS connection closed for good");
+    this.emit({ type: "failed", error: this.failure });
   }
 
   /** A sleep that close() cuts short. */
@@ -157,4 +189,9 @@ export class NatsBroker implements Broker {
   private emit(event: BrokerEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+/** An error's message, for logs and the status document: never the options it was given. */
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
