@@ -122,6 +122,11 @@ export const configSchema = z.object({
     .describe("PEM public key (RSA for RS256, P-256 EC for ES256) that verifies tokens"),
   WEBSOCKET_JWT_ISSUER: z.string().optional().describe("Required `iss` claim, when set"),
   WEBSOCKET_JWT_AUDIENCE: z.string().optional().describe("Required `aud` claim, when set"),
+  WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: positiveInteger
+    .default(10)
+    .describe(
+      "With WEBSOCKET_AUTH=jwt: most open connections one token subject (sub) may have (tabs, devices); 1013 over it",
+    ),
   WEBSOCKET_AUTH_TIMEOUT_MS: positiveInteger
     .default(5000)
     .describe("Milliseconds a connection without a token has to send its auth frame (else close 4408)"),
