@@ -10,8 +10,11 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeReport } from "./lib/report.js";
+import { readResumeResults, type StormResult, writeResumeResults } from "./lib/resume-report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
 import type { TargetName } from "./lib/targets.js";
+import { fanoutResults, runPositions } from "./positions.js";
+import { headCommit, runStorm, STORM_VARIANTS } from "./storm.js";
 
 const RESULTS_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), "results");
 const PEERS: TargetName[] = ["gateway", "nats-ws", "naive-ws", "socketio"];
@@ -155,6 +158,21 @@ async function main(): Promise<void> {
   if (!quick && !only) {
     console.log("maximum sustained rate, 1,000 clients, 300 B (nothing lost, p99 < 100 ms)");
     for (const target of PEERS) maxRates[target] = await maxSustained(target, results);
+  }
+  if (!quick && !only && !onlyTargets) {
+    // Resume and positions (also on their own: npm run bench:storm, npm run bench:positions).
+    console.log("reconnect storm: 1,000 clients resume 100 missed trades (bench/storm.ts)");
+    const storm: StormResult[] = [];
+    for (const variant of STORM_VARIANTS) storm.push(await runStorm(variant));
+    console.log("fan-out with positions stamped vs the gateway before them (bench/positions.ts)");
+    const runs = await runPositions();
+    const resume = readResumeResults();
+    resume.storm = { at: new Date().toISOString(), machine, commit: headCommit(), results: storm };
+    resume.fanout = fanoutResults(
+      runs,
+      "npm run bench (bench/positions.ts: 3 repetitions at 80 and 160 msg/s)",
+    );
+    writeResumeResults(resume);
   }
   const document = {
     kind: quick ? "quick" : "full",

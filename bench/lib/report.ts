@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
 import type { TargetName } from "./targets.js";
 
@@ -144,6 +145,12 @@ function chart(results: RunResult[]): string {
   return parts.join("\n");
 }
 
+/** "Resume and positions" (reconnect storm, fan-out with positions), from resume-latest.json. */
+function resumeSectionBlock(): string {
+  const section = resumeSection();
+  return section ? `\n${section}` : "";
+}
+
 /** The hand-kept tuning log (bench/tuning.md): what was changed and what each change bought. */
 function tuningLog(): string {
   const file = path.join(ROOT, "bench/tuning.md");
@@ -179,6 +186,6 @@ sustained = nothing lost and p99 < 100 ms): ${PEERS.map((peer) => `${peer} ${doc
 ## All runs
 
 ${resultsTable(document.results)}
-${tuningLog()}`;
+${resumeSectionBlock()}${tuningLog()}`;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
 }

@@ -34,6 +34,8 @@ export interface Scenario {
   idle?: boolean;
   /** Extra gateway settings for this scenario (other peers ignore them). */
   gatewayEnv?: Record<string, string>;
+  /** Run nats-server with JetStream (the gateway then keeps lossless channels in streams). */
+  jetStream?: boolean;
   /**
    * Price scenario (gateway only): `ratePerSecond` ticks spread over `symbols` symbols, each
    * client subscribed to `perClient` of them, flushed every `intervalSeconds`.
@@ -108,8 +110,16 @@ function runPublisher(job: PublisherJob): Promise<PublisherReport> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function runOne(scenario: Scenario, targetName: TargetName): Promise<RunResult> {
-  const nats = await startNatsServer({ withWebSocket: targetName === "nats-ws" });
+/** `gatewayRoot`: run another checkout of the gateway (see StartTargetOptions). */
+export async function runOne(
+  scenario: Scenario,
+  targetName: TargetName,
+  options: { gatewayRoot?: string } = {},
+): Promise<RunResult> {
+  const nats = await startNatsServer({
+    withWebSocket: targetName === "nats-ws",
+    jetStream: scenario.jetStream,
+  });
   let target: RunningTarget | undefined;
   const workers: Worker[] = [];
   try {
@@ -117,6 +127,7 @@ export async function runOne(scenario: Scenario, targetName: TargetName): Promis
       natsUrl: nats.url,
       natsWsUrl: nats.wsUrl,
       natsPid: nats.pid,
+      gatewayRoot: options.gatewayRoot,
       gatewayEnv: scenario.price
         ? { WEBSOCKET_PRICE_UPDATE_INTERVAL: String(scenario.price.intervalSeconds), ...scenario.gatewayEnv }
         : scenario.gatewayEnv,

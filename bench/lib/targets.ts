@@ -34,10 +34,17 @@ export interface StartTargetOptions {
   natsPid?: number;
   /** Extra or overriding gateway settings (e.g. WEBSOCKET_MAX_BUFFERED_BYTES). */
   gatewayEnv?: Record<string, string>;
+  /**
+   * Another checkout of the gateway to run instead of this one (its src/main.ts and plugins/), e.g.
+   * a `git worktree` of an earlier commit for an A/B run ("gateway-before"). It must hold this
+   * repository's bench plugin at bench/plugins/bench (the publisher's messages follow it).
+   */
+  gatewayRoot?: string;
+  /** Load the bench channel plugin (default true); the storm runs on the real channels only. */
+  benchPlugin?: boolean;
 }
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BENCH_PLUGIN_DIR = fileURLToPath(new URL("../plugins/bench/", import.meta.url));
 const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const PEER_FILES: Record<"naive-ws" | "socketio", string> = {
   "naive-ws": fileURLToPath(new URL("../peers/naive-ws.ts", import.meta.url)),
@@ -72,8 +79,10 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
   const removeWorkDir = () => rmSync(workDir, { recursive: true, force: true });
   let child: TrackedChild | undefined;
   try {
-    const pluginsDir = linkPluginsDir(workDir);
-    child = spawnTypeScript(path.join(REPO_ROOT, "src/main.ts"), {
+    const root = opts.gatewayRoot ?? REPO_ROOT;
+    const benchPlugin = opts.benchPlugin === false ? undefined : path.join(root, "bench/plugins/bench");
+    const pluginsDir = linkPluginsDir(workDir, root, benchPlugin);
+    child = spawnTypeScript(path.join(root, "src/main.ts"), {
       // Runs from the scratch folder so a developer's .env in the repository cannot leak in.
       cwd: workDir,
       env: {
@@ -109,20 +118,20 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
 }
 
 /**
- * A PLUGINS_DIR holding links to the real plugin folders plus the bench plugin, so the gateway
- * serves its real channels and the benchmark one. The loader follows symlinks and resolves imports
- * from the real path, so nothing is copied.
+ * A PLUGINS_DIR holding links to the real plugin folders plus (unless left out) the bench plugin,
+ * so the gateway serves its real channels and the benchmark one. The loader follows symlinks and
+ * resolves imports from the real path, so nothing is copied.
  */
-function linkPluginsDir(workDir: string): string {
+function linkPluginsDir(workDir: string, root: string, benchPluginDir: string | undefined): string {
   const pluginsDir = path.join(workDir, "plugins");
   mkdirSync(pluginsDir);
-  const realPlugins = path.join(REPO_ROOT, "plugins");
+  const realPlugins = path.join(root, "plugins");
   for (const entry of readdirSync(realPlugins, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
     if (entry.name === "bench") throw new Error("plugins/bench exists: it would clash with the bench plugin");
     symlinkSync(path.join(realPlugins, entry.name), path.join(pluginsDir, entry.name), "dir");
   }
-  symlinkSync(BENCH_PLUGIN_DIR, path.join(pluginsDir, "bench"), "dir");
+  if (benchPluginDir) symlinkSync(benchPluginDir, path.join(pluginsDir, "bench"), "dir");
   return pluginsDir;
 }
 

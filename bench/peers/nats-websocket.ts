@@ -28,8 +28,11 @@ export interface RunningNatsServer {
   stop(): Promise<void>;
 }
 
-/** The config file text: client listener, optional WebSocket listener, generous write deadline. */
-export function natsServerConfig(opts: { port: number; wsPort?: number }): string {
+/**
+ * The config file text: client listener, optional WebSocket listener, generous write deadline, and
+ * optionally JetStream with a store directory of its own.
+ */
+export function natsServerConfig(opts: { port: number; wsPort?: number; jetStreamDir?: string }): string {
   const lines = [
     `listen: 127.0.0.1:${opts.port}`,
     `max_payload: ${MAX_PAYLOAD_BYTES}`,
@@ -39,6 +42,9 @@ export function natsServerConfig(opts: { port: number; wsPort?: number }): strin
   ];
   if (opts.wsPort !== undefined) {
     lines.push("websocket {", `  listen: "127.0.0.1:${opts.wsPort}"`, "  no_tls: true", "}");
+  }
+  if (opts.jetStreamDir !== undefined) {
+    lines.push("jetstream {", `  store_dir: ${JSON.stringify(opts.jetStreamDir)}`, "}");
   }
   return `${lines.join("\n")}\n`;
 }
@@ -52,12 +58,26 @@ async function distinctFreePorts(): Promise<[number, number]> {
   }
 }
 
-export async function startNatsServer(opts: { withWebSocket: boolean }): Promise<RunningNatsServer> {
+/**
+ * `jetStream: true` runs the server with JetStream (the gateway's lossless channels then keep their
+ * history in streams), its store in the run's own temporary folder, removed on stop.
+ */
+export async function startNatsServer(opts: {
+  withWebSocket: boolean;
+  jetStream?: boolean;
+}): Promise<RunningNatsServer> {
   const binary = natsServerBinary(); // throws a clear "nats-server binary not found" message
   const [port, wsPort] = await distinctFreePorts();
   const configDir = mkdtempSync(path.join(tmpdir(), "bench-nats-"));
   const configFile = path.join(configDir, "nats-server.conf");
-  writeFileSync(configFile, natsServerConfig({ port, wsPort: opts.withWebSocket ? wsPort : undefined }));
+  writeFileSync(
+    configFile,
+    natsServerConfig({
+      port,
+      wsPort: opts.withWebSocket ? wsPort : undefined,
+      jetStreamDir: opts.jetStream ? path.join(configDir, "jetstream") : undefined,
+    }),
+  );
 
   const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   const removeConfig = () => rmSync(configDir, { recursive: true, force: true });
