@@ -41,8 +41,11 @@ export class NatsServer {
    * `jetstream: true` runs with JetStream and a store directory of its own, kept across restarts
    * (as a real server's disk is) and removed by `remove()`.
    */
-  static async start(options: { jetstream?: boolean } = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), options.jetstream ? jetStreamArgs() : []);
+  static async start(options: { jetstream?: boolean; args?: string[] } = {}): Promise<NatsServer> {
+    const server = new NatsServer(await freePort(), [
+      ...(options.jetstream ? jetStreamArgs() : []),
+      ...(options.args ?? []),
+    ]);
     await server.restart();
     return server;
   }
