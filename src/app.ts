@@ -7,7 +7,6 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino, { type Logger } from "pino";
-import { stringify as toYaml } from "yaml";
 import type { GatewayConfig } from "./config.js";
 import { SessionAuth } from "./core/auth/session-auth.js";
 import { TokenVerifier } from "./core/auth/token-verifier.js";
@@ -35,7 +34,6 @@ import { registerDocsRoutes, registerOpenApi } from "./http/docs-routes.js";
 import { registerHealthRoutes } from "./http/health-routes.js";
 import { registerMetricsRoute } from "./http/metrics-route.js";
 import { registerStatusRoute } from "./http/status-route.js";
-import { buildAsyncApi } from "./specs/asyncapi.js";
 
 /**
  * plugins/ beside src/: the repository's when run from source with tsx, dist/plugins when
@@ -247,7 +245,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   );
 
-  await registerDocsRoutes(fastify, toYaml(buildAsyncApi(channels, config)));
+  // Built on first request: only the docs need YAML and JSON Schema, so an idle gateway pays nothing for them.
+  await registerDocsRoutes(fastify, async () => {
+    const [{ stringify }, { buildAsyncApi }] = await Promise.all([
+      import("yaml"),
+      import("./specs/asyncapi.js"),
+    ]);
+    return stringify(buildAsyncApi(channels, config));
+  });
   await registerDashboardRoutes(fastify);
 
   let started = false;

@@ -7,11 +7,15 @@
  * --demo) without NATS_URL. A gateway that silently invents prices is worse than one that stops.
  */
 import { existsSync } from "node:fs";
+import v8 from "node:v8";
 import pino, { type Logger } from "pino";
 import { buildGateway, type Gateway } from "./app.js";
 import { ConfigError, type GatewayConfig, loadConfig, unknownSettings } from "./config.js";
 import { PluginLoadError } from "./core/plugin-loader.js";
 import { SimulatedMarket } from "./demo/simulated-market.js";
+
+/** V8's default growth factor of the young generation, restored once the gateway listens. */
+const V8_SEMI_SPACE_GROWTH_FACTOR = 2;
 
 async function main(): Promise<void> {
   if (existsSync(".env")) process.loadEnvFile(".env");
@@ -42,6 +46,8 @@ async function main(): Promise<void> {
 
   const market = demo ? startMarket(gateway, config) : undefined;
   const address = await gateway.fastify.listen({ port: config.PORT, host: config.HOST });
+  // Loaded: let V8 size its young generation for the load again (production-start.ts held it).
+  v8.setFlagsFromString(`--semi-space-growth-factor=${V8_SEMI_SPACE_GROWTH_FACTOR}`);
   market?.start();
   const wsUrl = `ws://${config.HOST === "0.0.0.0" ? "localhost" : config.HOST}:${config.PORT}/ws`;
   if (market) {

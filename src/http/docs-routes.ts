@@ -40,12 +40,17 @@ export async function registerOpenApi(fastify: FastifyInstance): Promise<void> {
   });
 }
 
-export async function registerDocsRoutes(fastify: FastifyInstance, asyncApiYaml: string): Promise<void> {
+export async function registerDocsRoutes(
+  fastify: FastifyInstance,
+  buildAsyncApiYaml: () => Promise<string>,
+): Promise<void> {
+  let asyncApiYaml: Promise<string> | undefined;
   await fastify.register(swaggerUi, { routePrefix: "/docs" });
   const hidden = { schema: { hide: true } };
   fastify.get("/openapi.json", hidden, async () => fastify.swagger());
   fastify.get("/asyncapi.yaml", hidden, async (_request, reply) => {
     reply.type("application/yaml; charset=utf-8");
+    asyncApiYaml ??= buildAsyncApiYaml();
     return asyncApiYaml;
   });
   // The HTML's assets are relative (css/, js/), so the page lives at /docs/asyncapi/ (with slash).
