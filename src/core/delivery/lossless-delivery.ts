@@ -47,11 +47,13 @@ export class LosslessDelivery implements Delivery {
   snapshot(): void {}
 
   /**
-   * A validated message: stamped, kept, and sent to its recipients. Messages at or below the
-   * head (JetStream warm-up of the ring after a start) are kept only: nobody is owed them live.
+   * A validated message: stamped, kept, and sent to its recipients. While the history is not
+   * ready (JetStream warm-up of the ring after a start) messages are kept only: nobody is owed
+   * them live. A stored position at or below the head was taken in already and is ignored.
    */
   accept(message: unknown, position?: StoredPosition): void {
     const { history } = this;
+    if (position !== undefined && position.seq <= history.head) return;
     const entry = this.entryFor(message, position?.seq ?? history.head + 1, position?.timeMs ?? Date.now());
     const previousHead = history.head;
     history.append(entry);

@@ -11,7 +11,6 @@
  * Written for nats-server 2.9's JetStream API (one filter subject per consumer, no batch get).
  */
 import {
-  type ConsumerMessages,
   DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
@@ -25,6 +24,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../../config.js";
 import type { LoadedChannel } from "../plugin.js";
+import { JetStreamLiveFeed } from "./jetstream-live-feed.js";
 import type { ReplaySlots } from "./replay-slots.js";
 
 /** Messages fetched per replay page. */
@@ -57,7 +57,7 @@ export async function jetStreamOf(connection: NatsConnection): Promise<JetStream
 }
 
 export class JetStreamLog {
-  private live: ConsumerMessages | undefined;
+  private live: JetStreamLiveFeed | undefined;
   private readonly js: JetStreamClient;
 
   private constructor(
@@ -96,40 +96,30 @@ export class JetStreamLog {
   }
 
   /**
-   * Deliver every message from `fromSeq` on, in order, to `onMessage`, across reconnects. `onEnd`
-   * runs if the consumer ends other than by close(): its stream was deleted, or the consumer was.
+   * Deliver every message from `fromSeq` on, in order and once, to `onMessage`, across reconnects
+   * and node failures (JetStreamLiveFeed). `onEnd` runs if the server deletes the consumer: its
+   * stream was deleted.
    */
   async consumeLive(
     fromSeq: number,
     onMessage: (message: StoredMessage) => void,
     onEnd: () => void,
   ): Promise<void> {
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: this.subject,
-      opt_start_seq: Math.max(1, fromSeq),
-    });
-    const messages = await consumer.consume({
-      callback: (message) => onMessage(stored(message)),
-    });
-    this.live = messages;
-    const ended = () => {
-      if (this.live !== messages) return;
-      this.live = undefined;
-      messages.stop();
-      onEnd();
-    };
-    void messages.closed().then(ended);
-    void (async () => {
-      for await (const status of messages.status()) {
-        // The server deleted the consumer (its stream was deleted, or someone deleted it): the
-        // library does not recreate it, so the caller sets everything up again.
-        if (status.type === "consumer_deleted") ended();
-        else if (status.type === "ordered_consumer_recreated" || status.type === "reset")
-          this.logger.info({ stream: this.stream, status: status.type }, "live JetStream consumer recreated");
-        else if (status.type === "heartbeats_missed" || status.type === "consumer_not_found")
-          this.logger.debug({ stream: this.stream, status: status.type }, "live JetStream consumer status");
-      }
-    })();
+    const feed = new JetStreamLiveFeed(
+      this.js,
+      this.jsm,
+      this.stream,
+      this.subject,
+      fromSeq,
+      (message) => onMessage(stored(message)),
+      () => {
+        if (this.live === feed) this.live = undefined;
+        onEnd();
+      },
+      this.logger,
+    );
+    this.live = feed;
+    await feed.start();
   }
 
   async state(): Promise<StreamState> {
