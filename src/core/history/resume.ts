@@ -94,7 +94,7 @@ export class Resumer {
       const log = this.options.logOf(name);
       if (since.seq > through) {
         // Another gateway instance may be a little ahead of this one: the stream says.
-        const last = log ? (await this.streamState(log))?.lastSeq : through;
+        const last = log ? (await this.streamState(log, true))?.lastSeq : through;
         if (last === undefined) return refuse("upstream_unavailable", through);
         if (since.seq > last) return refuse("ahead_of_head", through);
         this.count("recovered");
@@ -194,11 +194,14 @@ export class Resumer {
   }
 
   /** The stream's state, waiting up to NATS_REPLAY_WAIT_MS for the NATS link; undefined if none. */
-  private async streamState(log: JetStreamLog): Promise<{ firstSeq: number; lastSeq: number } | undefined> {
+  private async streamState(
+    log: JetStreamLog,
+    fresh = false,
+  ): Promise<{ firstSeq: number; lastSeq: number } | undefined> {
     const deadline = Date.now() + this.options.waitMs;
     for (;;) {
       try {
-        return await log.state();
+        return await log.state(fresh);
       } catch {
         if (Date.now() >= deadline) return undefined;
         await new Promise((resolve) => setTimeout(resolve, 250));

@@ -32,6 +32,8 @@ const REPLAY_PAGE = 256;
 /** How long one replay fetch waits for messages (nats-server 2.9 wants at least 1 s). */
 const FETCH_EXPIRES_MS = 1000;
 const NANOS_PER_MS = 1_000_000n;
+/** How long one answer about the stream's first and last sequence serves further resumes. */
+const STATE_REUSE_MS = 250;
 
 export interface StoredMessage {
   seq: number;
@@ -58,6 +60,7 @@ export async function jetStreamOf(connection: NatsConnection): Promise<JetStream
 
 export class JetStreamLog {
   private live: JetStreamLiveFeed | undefined;
+  private lastState: { at: number; pending: Promise<StreamState> } | undefined;
   private readonly js: JetStreamClient;
 
   private constructor(
@@ -122,9 +125,23 @@ export class JetStreamLog {
     await feed.start();
   }
 
-  async state(): Promise<StreamState> {
-    const info = await this.jsm.streams.info(this.stream);
-    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq };
+  /**
+   * The stream's first and last sequence. Resumes that arrive together (a reconnect storm) share
+   * one request: the answer is reused for STATE_REUSE_MS, unless `fresh` asks for a new one.
+   */
+  state(fresh = false): Promise<StreamState> {
+    const now = Date.now();
+    if (fresh || this.lastState === undefined || now - this.lastState.at > STATE_REUSE_MS) {
+      const pending = this.jsm.streams
+        .info(this.stream)
+        .then((info) => ({ firstSeq: info.state.first_seq, lastSeq: info.state.last_seq }));
+      this.lastState = { at: now, pending };
+      // A failed request is not reused.
+      pending.catch(() => {
+        if (this.lastState?.pending === pending) this.lastState = undefined;
+      });
+    }
+    return this.lastState.pending;
   }
 
   /**
