@@ -240,6 +240,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           messagesIn: stream.messagesIn,
           framesOut: deliveries.get(channelNames[position] as string)?.counters.framesOut ?? 0,
           keysEvicted: deliveries.get(channelNames[position] as string)?.counters.keysEvicted ?? 0,
+          framesFailed: deliveries.get(channelNames[position] as string)?.counters.framesFailed ?? 0,
           rejected: stream.rejected,
         })),
     }),

@@ -28,6 +28,7 @@ export interface MetricSources {
     messagesIn: number;
     framesOut: number;
     keysEvicted: number;
+    framesFailed: number;
     rejected: Record<string, number>;
   }[];
 }
@@ -161,6 +162,16 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     collect() {
       this.reset();
       for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.keysEvicted);
+    },
+  });
+  new Counter({
+    name: "gateway_frames_failed_total",
+    help: "Frames a plugin could not build or that JSON could not hold (snapshot or flush), per channel; each was skipped",
+    labelNames: ["channel"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.framesFailed);
     },
   });
   new Counter({

@@ -181,6 +181,37 @@ describe("a plugin that throws on valid data", () => {
   });
 });
 
+describe("a plugin whose frame cannot be serialised", () => {
+  it("costs that frame and a counted error in the connect-time snapshot, the subscribe snapshot and the flush; never the connection", async () => {
+    const running = await gateway(
+      {},
+      path.resolve(import.meta.dirname, "../fixtures/plugins-unserialisable"),
+    );
+    publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "big" }));
+    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
+    await waitForIngest(running, publisher, "quotes", 2);
+    // Connect-time snapshot (auto-subscribe): AAPL's frame fails, MSFT's goes out.
+    const connected = await client(running.wsUrl, { record: false });
+    const [snapshot, ...rest] = await connected.drainUntilPong();
+    expect(snapshot).toEqual({ type: "quote", symbol: "MSFT", value: "2" });
+    expect(rest).toEqual([]);
+    // Subscribe snapshot: the same.
+    const ack = await connected.request(
+      { type: "subscribe", channel: "quotes", symbols: ["AAPL", "MSFT"] },
+      "q",
+    );
+    expect(ack).toMatchObject({ type: "subscribed", symbols: ["AAPL", "MSFT"] });
+    expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "2" });
+    // Flush: AAPL fails again, MSFT goes out; the connection answers on.
+    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "3" }));
+    await waitForIngest(running, publisher, "quotes", 3);
+    running.gateway.deliveries.get("quotes")?.flush();
+    expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "3" });
+    expect(await connected.request({ type: "ping" }, "alive")).toEqual({ type: "pong", id: "alive" });
+    expect(await metrics(running)).toContain('gateway_frames_failed_total{channel="quotes"} 3');
+  });
+});
+
 describe("connect-time snapshot", () => {
   it("gives an auto-subscribed client the latest prices right after the welcome frame", async () => {
     const running = await gateway();

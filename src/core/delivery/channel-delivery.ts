@@ -24,7 +24,8 @@ import { encodeFrame } from "./frame-encoder.js";
 const NO_KEY = "\u0000";
 
 export class ChannelDelivery implements Delivery {
-  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0 };
+  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
+  private lastFailureLog = 0;
   /**
    * Conflation state: latest message per key, least recently updated first (bounded by
    * maxConflatedKeys), and the keys changed since the last flush.
@@ -116,12 +117,44 @@ export class ChannelDelivery implements Delivery {
       sent.set(slot, this.latest.get(slot));
     }
     if (this.merged) {
-      this.sendTo(session, encodeFrame(this.merge(slots, now)));
+      this.sendBuilt(
+        session,
+        this.build(() => this.merge(slots, now)),
+      );
       return;
     }
     for (const slot of slots) {
-      this.sendTo(session, encodeFrame(this.channel.plugin.toFrame(this.latest.get(slot), now)));
+      this.sendBuilt(
+        session,
+        this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now)),
+      );
     }
+  }
+
+  /**
+   * Build and encode one frame. Plugin code runs here (toFrame, mergeFrames), and it may throw or
+   * return what JSON cannot hold (a BigInt, a cycle): that costs this frame and a counted error
+   * (gateway_frames_failed_total), never the flush, the connection or the process.
+   */
+  private build(make: () => unknown): Buffer | undefined {
+    try {
+      return encodeFrame(make());
+    } catch (error) {
+      this.counters.framesFailed++;
+      const now = Date.now();
+      if (now - this.lastFailureLog >= 1000) {
+        this.lastFailureLog = now;
+        this.logger.error(
+          { err: error, channel: this.name, failed: this.counters.framesFailed },
+          "a frame could not be built; skipped",
+        );
+      }
+      return undefined;
+    }
+  }
+
+  private sendBuilt(session: ClientSession, frame: Buffer | undefined): void {
+    if (frame) this.sendTo(session, frame);
   }
 
   /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
@@ -151,7 +184,8 @@ export class ChannelDelivery implements Delivery {
     const now = new Date();
     for (const slot of changed) {
       const message = this.latest.get(slot);
-      const frame = encodeFrame(this.channel.plugin.toFrame(message, now));
+      const frame = this.build(() => this.channel.plugin.toFrame(message, now));
+      if (!frame) continue;
       const mayReceive = this.audienceOf(message);
       this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
         if (mayReceive(session) && !this.alreadySent(session, slot)) this.sendTo(session, frame);
@@ -164,18 +198,19 @@ export class ChannelDelivery implements Delivery {
     const { all, bySymbol } = this.index.subscribers(this.name);
     // Clients that want the same keys get the same bytes: frames are cached by their key list
     // (JSON-encoded, so no key can make two different lists look alike).
-    const shared = new Map<string, Buffer>();
+    // A frame that failed to build is remembered as null, so it is not tried once per client.
+    const shared = new Map<string, Buffer | null>();
     const sendSlots = (session: ClientSession, slots: string[]) => {
       if (slots.length === 0) return;
       const cacheKey = JSON.stringify(slots);
       let frame = shared.get(cacheKey);
-      if (!frame) {
-        frame = encodeFrame(this.merge(slots, now));
+      if (frame === undefined) {
+        frame = this.build(() => this.merge(slots, now)) ?? null;
         shared.set(cacheKey, frame);
       }
-      this.sendTo(session, frame);
+      if (frame) this.sendTo(session, frame);
     };
-    let everything: Buffer | undefined;
+    let everything: Buffer | null | undefined;
     for (const session of all) {
       if (this.snapshotted.has(session)) {
         sendSlots(
@@ -183,8 +218,8 @@ export class ChannelDelivery implements Delivery {
           changed.filter((slot) => !this.alreadySent(session, slot)),
         );
       } else {
-        everything ??= encodeFrame(this.merge(changed, now));
-        this.sendTo(session, everything);
+        if (everything === undefined) everything = this.build(() => this.merge(changed, now)) ?? null;
+        if (everything) this.sendTo(session, everything);
       }
     }
     if (bySymbol.size === 0) return;

@@ -10,6 +10,8 @@ export interface DeliveryCounters {
   framesOut: number;
   /** Conflation keys forgotten because the channel held WEBSOCKET_MAX_CONFLATED_KEYS already. */
   keysEvicted: number;
+  /** Frames a plugin could not build, or that JSON could not hold (snapshot or flush): skipped. */
+  framesFailed: number;
 }
 
 /** Where a message sits in a durable history (JetStream): its stream sequence and storage time. */

@@ -24,7 +24,7 @@ export interface HoldLimits {
 }
 
 export class LosslessDelivery implements Delivery {
-  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0 };
+  readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
   readonly conflated = false;
   /** `"epoch":"..."` as it goes into every frame, rebuilt when the epoch changes. */
   private epochField = "";
