@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { tsxArgs } from "../helpers/tsx-args.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const TMP = path.join(ROOT, "test/.tmp");
@@ -83,7 +84,7 @@ describe("the README's SDK example", () => {
     await waitForIngest(running, publisher, "price_updates", 1);
     await waitForIngest(running, publisher, "portfolio", 1);
 
-    const started = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), EXAMPLE], {
+    const started = spawn(process.execPath, tsxArgs(EXAMPLE), {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });

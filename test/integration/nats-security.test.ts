@@ -18,6 +18,7 @@ import { buildGateway, type Gateway } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
+import { tsxArgs } from "../helpers/tsx-args.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const SECRET = "s3cret-Pa55";
@@ -245,7 +246,7 @@ describe("NATS over TLS with a private CA", () => {
 describe("refused credentials", () => {
   it("end the process with status 2 and the reason, never a gateway that is up and never ready", async () => {
     const nats = await natsServer(["--user", "gw", "--pass", SECRET]);
-    const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
+    const child = spawn(process.execPath, tsxArgs("src/main.ts"), {
       cwd: ROOT,
       env: {
         ...process.env,

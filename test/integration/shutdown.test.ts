@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
+import { tsxArgs } from "../helpers/tsx-args.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
@@ -16,7 +17,7 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 async function startProcess(
   env: Record<string, string>,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
+  const child = spawn(process.execPath, tsxArgs("src/main.ts"), {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -177,7 +178,7 @@ describe("start-up", () => {
   });
 
   it("refuses to start without NATS_URL unless the demo is asked for, naming both", async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "src/main.ts"], {
+    const child = spawn(process.execPath, tsxArgs("src/main.ts"), {
       cwd: ROOT,
       env: { ...process.env, NATS_URL: "", GATEWAY_DEMO: "", PORT: "0", LOG_LEVEL: "info" },
       stdio: ["ignore", "pipe", "pipe"],
