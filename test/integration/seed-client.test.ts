@@ -18,7 +18,8 @@ import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(ROOT, "test/fixtures/seed-client.js");
-const SEED = path.join(ROOT, "../shared/seed/000_bc909f50d03dd4b8.txt");
+/** The user's own description of the protocol, kept verbatim in the repository. */
+const SEED = path.join(ROOT, "docs/seed-protocol.md");
 
 describe("the seed's JavaScript client example", () => {
   let nats: NatsServer;
@@ -34,7 +35,6 @@ describe("the seed's JavaScript client example", () => {
   });
 
   it("is the seed's code block, unchanged", () => {
-    // The seed lives beside the repository (shared/); CI lays the same copy out.
     expect(existsSync(SEED), `seed file expected at ${SEED}`).toBe(true);
     const block = /## JavaScript Example\n\n```javascript\n([\s\S]*?)```/.exec(
       readFileSync(SEED, "utf8"),
