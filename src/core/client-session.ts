@@ -34,6 +34,11 @@ export class ClientSession {
   grant: Grant | undefined;
   /** Closes the connection when its token expires (WEBSOCKET_AUTH=jwt). */
   expiryTimer: NodeJS.Timeout | undefined;
+  /**
+   * Token refreshes (`auth` frames) received, and the number of the last one applied: one that
+   * finishes verifying after a later one was applied is stale and changes nothing.
+   */
+  refreshes = { started: 0, applied: 0 };
   /** Per lossless channel: what this connection was sent (so a resume never repeats it). */
   coverage: Map<string, DeliveryCoverage> | undefined;
   /** Per lossless channel with a resume under way: live frames held until the replay is out. */
@@ -45,6 +50,11 @@ export class ClientSession {
     private readonly writer: OutboundWriter,
     /** Inbound rate limit: each client frame takes a token. */
     readonly bucket: TokenBucket,
+    /**
+     * The token's `sub` (WEBSOCKET_AUTH=jwt): whose connection this is. Several connections may
+     * share it; a refresh must keep it. Undefined when auth is off.
+     */
+    readonly subject?: string,
   ) {}
 
   /**

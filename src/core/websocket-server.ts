@@ -1,6 +1,11 @@
 /**
- * The `/ws` endpoint: upgrade checks, connection limits, `client_id` takeover, the welcome frame,
- * message dispatch, liveness pings and the cleanup of every connection that goes away.
+ * The `/ws` endpoint: upgrade checks and connection caps (admission.ts), authentication, the
+ * registry with `client_id` takeover (client-registry.ts), the welcome frame, message dispatch,
+ * liveness pings and the cleanup of every connection that goes away.
+ *
+ * Identity: a connection is its `client_id` (the query parameter, else a fresh UUID), whatever
+ * its token's subject. Without auth, naming a connected client_id takes it over; with auth, only
+ * a connection of the same subject does (the registry keys connections by subject and client_id).
  */
 
 import { randomUUID } from "node:crypto";
@@ -9,22 +14,22 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import type { GatewayConfig } from "../config.js";
+import { ConnectionCaps, refuseUpgrade, upgradeRefusal } from "./admission.js";
 import { authenticateConnection, tokenOfRequest } from "./auth/connection-auth.js";
 import { type Grant, mayUseChannel } from "./auth/grant.js";
 import type { SessionAuth } from "./auth/session-auth.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import type { ClientMessageHandler } from "./client-messages.js";
+import { ClientRegistry } from "./client-registry.js";
 import { ClientSession, closeWithGrace } from "./client-session.js";
 import type { Delivery } from "./delivery/delivery.js";
-import { encodeFrame } from "./delivery/frame-encoder.js";
-import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
-import { CLIENT_ID_PATTERN, isoNow } from "./protocol.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
+import { welcomeFrame } from "./welcome.js";
 
-export const WEBSOCKET_PATH = "/ws";
+export { WEBSOCKET_PATH } from "./admission.js";
 
 /** The reason of the 1001 every client gets at shutdown: go, and come back (to another instance). */
 export const GOING_AWAY_REASON = "Server shutting down; reconnect";
@@ -53,8 +58,8 @@ export interface WebSocketEndpointOptions {
 }
 
 export class WebSocketEndpoint {
-  /** Connected clients by client_id. */
-  readonly clients = new Map<string, ClientSession>();
+  /** Connected clients by client_id (and token subject, with WEBSOCKET_AUTH=jwt). */
+  readonly clients = new ClientRegistry();
   readonly counters: ConnectionCounters = {
     accepted: 0,
     rejectedMaxConnections: 0,
@@ -66,13 +71,17 @@ export class WebSocketEndpoint {
   };
   private readonly wss: WebSocketServer;
   private accepting = true;
-  /** Open connections per client address (WEBSOCKET_MAX_CONNECTIONS_PER_IP). */
-  private readonly perAddress = new Map<string, number>();
+  private readonly caps: ConnectionCaps;
   /** Upgraded sockets still proving who they are (WEBSOCKET_AUTH=jwt); they count as connections. */
   private readonly authenticating = new Set<WebSocket>();
   private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: WebSocketEndpointOptions) {
+    this.caps = new ConnectionCaps(
+      options.config,
+      options.logger,
+      () => this.counters.rejectedMaxConnections++,
+    );
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -125,56 +134,19 @@ export class WebSocketEndpoint {
       url = new URL(request.url ?? "/", "http://gateway");
     } catch {
       // An unparsable request line (e.g. "GET //[") must be refused, not thrown out of the listener.
-      refuse(socket, { status: 400, statusText: "Bad Request", message: "Malformed request URL" });
+      refuseUpgrade(socket, { status: 400, statusText: "Bad Request", message: "Malformed request URL" });
       return;
     }
     const requested = url.searchParams.get("client_id");
-    const refusal = this.refusalFor(url.pathname, requested, request.headers.origin);
+    const { config } = this.options;
+    const refusal = upgradeRefusal(config, this.accepting, url.pathname, requested, request.headers.origin);
     if (refusal) {
-      refuse(socket, refusal);
+      refuseUpgrade(socket, refusal);
       return;
     }
     const address = request.socket.remoteAddress ?? "unknown";
     const token = this.options.auth ? tokenOfRequest(request, url) : undefined;
     this.wss.handleUpgrade(request, socket, head, (ws) => this.upgraded(ws, requested, address, token));
-  }
-
-  /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
-  private refusalFor(
-    pathname: string,
-    clientId: string | null,
-    origin: string | undefined,
-  ): Refusal | undefined {
-    if (pathname !== WEBSOCKET_PATH)
-      return { status: 404, statusText: "Not Found", message: "No WebSocket endpoint here; use /ws" };
-    if (!this.options.config.WEBSOCKET_ENABLED) {
-      return {
-        status: 503,
-        statusText: "Service Unavailable",
-        message: "WebSocket server is disabled (WEBSOCKET_ENABLED=false)",
-      };
-    }
-    if (!this.accepting)
-      return { status: 503, statusText: "Service Unavailable", message: "Server is shutting down" };
-    // Browsers always send Origin on a WebSocket upgrade: a page from another site must not open
-    // a connection with the user's cookies (cross-site WebSocket hijacking). Clients that are not
-    // browsers send none and are not concerned.
-    const allowed = this.options.config.WEBSOCKET_ALLOWED_ORIGINS;
-    if (allowed.length > 0 && origin !== undefined && !allowed.includes(origin)) {
-      return {
-        status: 403,
-        statusText: "Forbidden",
-        message: "Origin not allowed (WEBSOCKET_ALLOWED_ORIGINS)",
-      };
-    }
-    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
-      return {
-        status: 400,
-        statusText: "Bad Request",
-        message: "client_id must be 1 to 64 of A-Z a-z 0-9 . _ : -",
-      };
-    }
-    return undefined;
   }
 
   /** A socket past the upgrade: within the limits, then authenticated (when on), then a client. */
@@ -189,19 +161,23 @@ export class WebSocketEndpoint {
     // Without auth, a reconnect under the same client_id replaces a connection, so it needs no new
     // slot overall. With auth, who is taking over is known only after verification: no exemption,
     // or any unauthenticated socket could name a connected client_id and get past the cap.
-    const takesOver = !auth && requested !== null && this.clients.has(requested);
-    if (!this.admit(ws, takesOver, address)) return;
+    const takesOver = !auth && requested !== null && this.clients.get(requested) !== undefined;
+    const open = this.clients.size + this.authenticating.size;
+    if (!this.caps.admit(ws, address, open, takesOver)) return;
+    // The connection's own id, whoever its token says it belongs to.
+    const clientId = requested ?? randomUUID();
     if (!auth) {
-      this.register(ws, requested ?? randomUUID(), undefined);
+      this.register(ws, clientId, undefined);
       return;
     }
+    // Counted as a connection from now until it is registered or its socket has closed.
     this.authenticating.add(ws);
+    ws.once("close", () => this.authenticating.delete(ws));
     const graceMs = config.WEBSOCKET_CLOSE_GRACE_MS;
     authenticateConnection(ws, token, {
       verifier: auth.verifier,
       timeoutMs: config.WEBSOCKET_AUTH_TIMEOUT_MS,
       maxEarlyFrames: config.WEBSOCKET_RATE_LIMIT_BURST,
-      requestedClientId: requested,
       close: (name, reason) => {
         this.counters.authFailed++;
         logger.info({ address, reason }, "connection refused: authentication failed");
@@ -209,14 +185,17 @@ export class WebSocketEndpoint {
       },
     })
       .then((result) => {
-        // A refused socket stays counted as authenticating until it has closed (admit's close hook).
+        // A refused socket stays counted as authenticating until it has closed.
         if (!result) return;
-        this.authenticating.delete(ws);
         if (!this.accepting) {
           closeWithGrace(ws, CloseCodes.GOING_AWAY.code, GOING_AWAY_REASON, graceMs);
           return;
         }
-        const session = this.register(ws, result.grant.subject, result.grant);
+        const { subject } = result.grant;
+        const takesOverOwn = this.clients.get(clientId, subject) !== undefined;
+        if (!this.caps.admitSubject(ws, subject, this.clients.countOf(subject), takesOverOwn)) return;
+        this.authenticating.delete(ws);
+        const session = this.register(ws, clientId, result.grant);
         for (const { data, isBinary } of result.early) this.receive(session, data, isBinary);
       })
       .catch((error: unknown) => {
@@ -227,53 +206,16 @@ export class WebSocketEndpoint {
   }
 
   /**
-   * Enforce WEBSOCKET_MAX_CONNECTIONS (a takeover of an existing client_id needs no new slot) and
-   * WEBSOCKET_MAX_CONNECTIONS_PER_IP (always: replaced sockets still hold theirs while closing),
-   * and count the socket against its address until it closes.
+   * The socket becomes the client `clientId` (of the grant's subject): registered, welcomed, and
+   * listened to. A connection already registered under that identity is replaced (4000).
    */
-  private admit(ws: WebSocket, takesOver: boolean, address: string): boolean {
-    const { config, logger } = this.options;
-    const open = this.clients.size + this.authenticating.size;
-    if (!takesOver && open >= config.WEBSOCKET_MAX_CONNECTIONS) {
-      this.counters.rejectedMaxConnections++;
-      logger.warn(
-        { address, max: config.WEBSOCKET_MAX_CONNECTIONS },
-        "connection refused: maximum connections reached",
-      );
-      const reason = `Maximum connections reached (${config.WEBSOCKET_MAX_CONNECTIONS})`;
-      closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
-      return false;
-    }
-    const fromAddress = this.perAddress.get(address) ?? 0;
-    if (fromAddress >= config.WEBSOCKET_MAX_CONNECTIONS_PER_IP) {
-      this.counters.rejectedMaxConnections++;
-      logger.warn(
-        { address, max: config.WEBSOCKET_MAX_CONNECTIONS_PER_IP },
-        "connection refused: too many from one address",
-      );
-      const reason = `Too many connections from this address (${config.WEBSOCKET_MAX_CONNECTIONS_PER_IP})`;
-      closeWithGrace(ws, CloseCodes.TRY_AGAIN_LATER.code, reason, config.WEBSOCKET_CLOSE_GRACE_MS);
-      return false;
-    }
-    // Counted from here until the socket closes (a replaced connection still holds its slot
-    // during its close grace period).
-    this.perAddress.set(address, fromAddress + 1);
-    ws.once("close", () => {
-      this.authenticating.delete(ws);
-      const remaining = (this.perAddress.get(address) ?? 1) - 1;
-      if (remaining > 0) this.perAddress.set(address, remaining);
-      else this.perAddress.delete(address);
-    });
-    return true;
-  }
-
-  /** The socket becomes the client `clientId`: registered, welcomed, and listened to. */
   private register(ws: WebSocket, clientId: string, grant: Grant | undefined): ClientSession {
     const { config, logger, index, deliveries, auth } = this.options;
-    const previous = this.clients.get(clientId);
+    const subject = grant?.subject;
+    const previous = this.clients.get(clientId, subject);
     if (previous) {
       this.counters.replaced++;
-      logger.info({ clientId }, "client_id reconnected; closing the older connection");
+      logger.info({ clientId, subject }, "client_id reconnected; closing the older connection");
       this.forget(previous);
       previous.close(
         "REPLACED",
@@ -289,13 +231,14 @@ export class WebSocketEndpoint {
         ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,
         burst: config.WEBSOCKET_RATE_LIMIT_BURST,
       }),
+      subject,
     );
     if (grant) auth?.sessions.begin(session, grant);
-    this.clients.set(clientId, session);
+    this.clients.add(session);
     this.counters.accepted++;
     const channels = this.channelsOf(session);
     if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, channels);
-    session.send(this.welcome(session, channels), true);
+    session.send(welcomeFrame(session, channels, config, index, deliveries), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known prices and portfolios at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
@@ -352,37 +295,6 @@ export class WebSocketEndpoint {
     return this.options.channelNames.filter((channel) => mayUseChannel(session.grant, channel));
   }
 
-  /** The welcome frame: `channels` are those the session may use (see channelsOf). */
-  private welcome(session: ClientSession, channels: readonly string[]): Buffer {
-    const { config, index } = this.options;
-    return encodeFrame({
-      type: "welcome",
-      client_id: session.clientId,
-      channels,
-      subscriptions: Object.fromEntries(channels.map((channel) => [channel, index.view(session, channel)])),
-      ping_interval: config.WEBSOCKET_PING_INTERVAL,
-      price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
-      portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
-      max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
-      positions: this.positions(channels),
-      expires_at: session.grant ? new Date(session.grant.expiresAt).toISOString() : undefined,
-      timestamp: isoNow(),
-    });
-  }
-
-  /** The head of each lossless channel among `channels` whose history is ready. */
-  private positions(channels: readonly string[]): Record<string, { seq: number; epoch: string }> | undefined {
-    const positions: Record<string, { seq: number; epoch: string }> = {};
-    for (const channel of channels) {
-      const delivery = this.options.deliveries.get(channel);
-      if (!(delivery instanceof LosslessDelivery)) continue;
-      const { history } = delivery;
-      if (history.ready && history.epoch !== undefined)
-        positions[channel] = { seq: history.head, epoch: history.epoch };
-    }
-    return Object.keys(positions).length > 0 ? positions : undefined;
-  }
-
   /**
    * Close a session with a documented code. It leaves the subscription index at once (no more
    * frames are built for it) and the registry when its socket has closed.
@@ -394,7 +306,7 @@ export class WebSocketEndpoint {
 
   /** Remove a session from the registry (if it is still the one registered) and the index. */
   private forget(session: ClientSession): void {
-    if (this.clients.get(session.clientId) === session) this.clients.delete(session.clientId);
+    this.clients.remove(session);
     this.options.index.removeSession(session);
   }
 
@@ -411,18 +323,4 @@ export class WebSocketEndpoint {
       session.socket.ping();
     }
   }
-}
-
-interface Refusal {
-  status: number;
-  statusText: string;
-  message: string;
-}
-
-/** Answer an upgrade request with a plain HTTP error and drop the socket. */
-function refuse(socket: Duplex, { status, statusText, message }: Refusal): void {
-  const body = JSON.stringify({ error: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

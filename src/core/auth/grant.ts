@@ -5,7 +5,10 @@
  */
 
 export interface Grant {
-  /** The token's `sub`: the connection's client_id. */
+  /**
+   * The token's `sub`: whose connection it is. Not the connection's client_id: one subject may
+   * hold several connections (tabs, devices), up to WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT.
+   */
   subject: string;
   /** Channels it may subscribe to; "*" when the token has no `channels` claim. */
   channels: "*" | ReadonlySet<string>;

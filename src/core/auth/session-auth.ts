@@ -43,14 +43,19 @@ export class SessionAuth {
    * An `auth` frame on an open connection: a valid token of the same subject replaces the grant
    * (answered by `authenticated`); anything else is an INVALID_TOKEN error and the old token
    * stays in force until it expires.
+   *
+   * Verification is asynchronous, so two refreshes can finish out of order. They are numbered as
+   * they arrive; one that finishes after a later one has been applied is stale: it changes
+   * nothing, and its `authenticated` reply reports the expiry actually in force (the later one's).
    */
   refresh(session: ClientSession, token: string, id: MessageId): void {
+    const number = ++session.refreshes.started;
     this.options.verifier
       .verify(token)
       .then(
         (grant) => {
           if (session.closing) return;
-          if (grant.subject !== session.clientId) {
+          if (grant.subject !== session.subject) {
             this.options.sendError(
               session,
               "INVALID_TOKEN",
@@ -59,14 +64,22 @@ export class SessionAuth {
             );
             return;
           }
-          this.end(session);
-          this.begin(session, grant);
-          this.dropForbiddenChannels(session);
+          if (number > session.refreshes.applied) {
+            session.refreshes.applied = number;
+            this.end(session);
+            this.begin(session, grant);
+            this.dropForbiddenChannels(session);
+          } else {
+            this.options.logger.debug(
+              { clientId: session.clientId, refresh: number, applied: session.refreshes.applied },
+              "stale token refresh ignored: a later one is in force",
+            );
+          }
           session.send(
             encodeFrame({
               type: "authenticated",
               client_id: session.clientId,
-              expires_at: new Date(grant.expiresAt).toISOString(),
+              expires_at: new Date((session.grant as Grant).expiresAt).toISOString(),
               id,
               timestamp: isoNow(),
             }),
