@@ -169,6 +169,8 @@ describe("REST", () => {
       "price_update_interval",
       "portfolio_update_interval",
       "stream_health",
+      "mode",
+      "upstream",
     ]);
     expect(body).toMatchObject({
       enabled: true,
