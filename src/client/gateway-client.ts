@@ -50,17 +50,29 @@ import { CLOSED, OPEN, type WebSocketConstructor, type WebSocketLike } from "./w
 /** A token, or a function that returns a fresh one; it is called before every connection. */
 export type TokenSource = string | (() => string | Promise<string>);
 
+/**
+ * How a connection presents its token: `frame` (the default) in a first `auth` frame, which no
+ * proxy logs; `header` as `Authorization: Bearer`, only with a WebSocket that takes headers (`ws`:
+ * the Node entry's default); `query` as the `token` query parameter, which ends up in access logs.
+ */
+export type TokenTransport = "frame" | "header" | "query";
+
 export interface GatewayClientOptions {
   /** `ws://host:port/ws` (http(s) URLs are accepted and mapped to ws(s); in a browser, relative too). */
   url: string;
-  /** Sent as the `client_id` query parameter; the gateway generates one when absent. */
+  /**
+   * Sent as the `client_id` query parameter of every connection; default a random UUID made once
+   * per client. One id across reconnections lets a reconnection replace its own stale connection
+   * at once (the gateway's takeover) instead of both counting against the caps.
+   */
   clientId?: string;
   /**
-   * Sent as the `token` query parameter (WEBSOCKET_AUTH=jwt). A function is called before each
-   * connection, and shortly before the connection's token expires to refresh it with an `auth`
-   * frame.
+   * WEBSOCKET_AUTH=jwt: a token, or a function called before each connection and again shortly
+   * before the connection's token expires, to refresh it with an `auth` frame.
    */
   token?: TokenSource;
+  /** How the token travels at connection time; see TokenTransport. Default `frame`. */
+  tokenTransport?: TokenTransport;
   /** WebSocket implementation; default `globalThis.WebSocket` (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
   /** Reconnect schedule: see BackoffOptions (defaults 500 ms, x2, 30 s cap, 10 s stable). */
@@ -177,18 +189,26 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   /** Bumped by every attempt and by close(): stale async work (token fetches) checks it. */
   private generation = 0;
   private ids = 0;
+  /** The `client_id` of every connection of this client. */
+  readonly clientId: string;
+  private readonly tokenTransport: TokenTransport;
 
   constructor(private readonly options: GatewayClientOptions) {
     super();
     this.url = gatewayUrl(options.url);
-    if (options.clientId !== undefined) {
-      // The gateway refuses the upgrade (HTTP 400) forever: better said at once than retried.
-      if (!CLIENT_ID_PATTERN.test(options.clientId))
-        throw new TypeError(
-          `clientId must be 1 to 64 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.clientId)}`,
-        );
-      this.url.searchParams.set("client_id", options.clientId);
-    }
+    // The gateway refuses the upgrade (HTTP 400) forever: better said at once than retried.
+    if (options.clientId !== undefined && !CLIENT_ID_PATTERN.test(options.clientId))
+      throw new TypeError(
+        `clientId must be 1 to 64 of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.clientId)}`,
+      );
+    this.clientId = options.clientId ?? randomClientId();
+    // In the reported URL (`connecting`) only when the application chose it; sent every time.
+    if (options.clientId !== undefined) this.url.searchParams.set("client_id", this.clientId);
+    this.tokenTransport = options.tokenTransport ?? "frame";
+    if (!["frame", "header", "query"].includes(this.tokenTransport))
+      throw new TypeError(
+        `tokenTransport must be "frame", "header" or "query", got ${JSON.stringify(this.tokenTransport)}`,
+      );
     const implementation =
       options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!implementation)
@@ -331,10 +351,17 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
 
   private open(token: string | undefined): void {
     const url = new URL(this.url);
-    if (token !== undefined) url.searchParams.set("token", token);
+    url.searchParams.set("client_id", this.clientId);
+    const transport = token === undefined ? undefined : this.tokenTransport;
+    if (transport === "query") url.searchParams.set("token", token as string);
     let socket: WebSocketLike;
     try {
-      socket = new this.WebSocketImpl(url.toString());
+      socket =
+        transport === "header"
+          ? new this.WebSocketImpl(url.toString(), undefined, {
+              headers: { Authorization: `Bearer ${token}` },
+            })
+          : new this.WebSocketImpl(url.toString());
     } catch (error) {
       // E.g. a browser's SecurityError: report it like a failed connection and try again later.
       this.current = "reconnecting";
@@ -358,6 +385,11 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       resumes: new Map(),
     };
     this.connection = connection;
+    // The token's first frame, before anything else: the gateway answers it with the welcome.
+    if (transport === "frame")
+      socket.addEventListener("open", () => {
+        if (this.connection === connection) this.transmit(connection, { type: "auth", token });
+      });
     socket.addEventListener("message", (event) => this.received(connection, event.data));
     socket.addEventListener("close", (event) => this.ended(connection, event.code, event.reason));
     socket.addEventListener("error", (event) => {
@@ -804,6 +836,21 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       );
     }, delay);
   }
+}
+
+/**
+ * A random UUID (v4) for the client_id. `crypto.randomUUID` exists only on secure pages (https,
+ * localhost); getRandomValues exists on every page.
+ */
+function randomClientId(): string {
+  const crypto = (globalThis as { crypto?: { getRandomValues?(array: Uint8Array): Uint8Array } }).crypto;
+  const bytes = new Uint8Array(16);
+  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Call a token function and insist on a non-empty string. */

@@ -46,6 +46,7 @@ export {
   type GatewayClientEvents,
   type GatewayClientOptions,
   type TokenSource,
+  type TokenTransport,
 } from "./gateway-client.js";
 export type { Position, ResumeEvents } from "./resume.js";
 export type { SubscriptionView } from "./subscriptions.js";

@@ -30,7 +30,15 @@ export interface WebSocketLike {
   addEventListener(type: "error", listener: (event: WebSocketErrorEventLike) => void): void;
 }
 
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * The browser's `new WebSocket(url)`, or `ws`'s `new WebSocket(url, protocols, { headers })`: the
+ * third argument is used only with `tokenTransport: "header"`, which a browser cannot do.
+ */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
 
 /** WebSocket.OPEN, the same in every implementation. */
 export const OPEN = 1;
