@@ -2,7 +2,9 @@
  * The dashboard served at `/`: live prices, signals, trades and the portfolio of the gateway that
  * serves it, built on the client SDK (reconnection, keep-alive and validation included).
  *
- * Query parameters: `token` (WEBSOCKET_AUTH=jwt) and `client_id` are passed on to the gateway.
+ * Query parameters: `token_url` (an endpoint of this origin that answers with a fresh JWT, asked
+ * again before each expiry) or `token` (a fixed JWT), for WEBSOCKET_AUTH=jwt, and `client_id`.
+ * The token travels in the first `auth` frame, never in the WebSocket URL.
  */
 import { GatewayClient } from "../client/index.js";
 import { signalsFeed, tradesFeed } from "./activity-feed.js";
@@ -11,6 +13,7 @@ import { el } from "./dom.js";
 import { portfolioPanel } from "./portfolio-panel.js";
 import { pricesTable } from "./prices-table.js";
 import { subscriptionControls } from "./subscription-controls.js";
+import { tokenSource } from "./token.js";
 
 const params = new URLSearchParams(location.search);
 let client: GatewayClient;
@@ -18,12 +21,12 @@ try {
   client = new GatewayClient({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
     clientId: params.get("client_id") ?? undefined,
-    token: params.get("token") ?? undefined,
+    token: tokenSource(params),
     // A dashboard should come back quickly after a deploy, but not hammer a gateway that is down.
     backoff: { initialDelayMs: 500, maxDelayMs: 10_000 },
   });
 } catch (error) {
-  // A malformed ?client_id= (the SDK refuses it up front): say so instead of a blank page.
+  // A malformed ?client_id= or ?token_url= (refused up front): say so instead of a blank page.
   document.body.append(el("p", { class: "message fatal" }, `Cannot start: ${(error as Error).message}`));
   throw error;
 }

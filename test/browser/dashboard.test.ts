@@ -5,6 +5,7 @@
  * saved to test-results/screenshots/; no console error, no request leaves the gateway.
  */
 import { mkdirSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Browser, Page } from "playwright-core";
@@ -18,11 +19,15 @@ import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/ga
 import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { TestClient } from "../helpers/test-client.js";
-import { signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
-/** What Chromium itself logs when a WebSocket connection attempt is refused (no page code involved). */
-const REFUSED_CONNECTION = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed/;
+/**
+ * What Chromium itself logs when a WebSocket connection attempt is refused (no page code
+ * involved). The URL carries the SDK's client_id and nothing else (no token).
+ */
+const REFUSED_CONNECTION =
+  /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws\?client_id=[0-9a-f-]{36}' failed/;
 
 let browser: Browser;
 let nats: NatsServer;
@@ -72,6 +77,13 @@ async function openDashboard(running: RunningGateway) {
   await page.goto(`${running.httpUrl}/`);
   await expectState(page, "Live");
   return { page, problems, foreign };
+}
+
+/** The URL of every WebSocket upgrade request the gateway receives from now on. */
+function recordUpgrades(running: RunningGateway): string[] {
+  const urls: string[] = [];
+  running.gateway.fastify.server.on("upgrade", (request: IncomingMessage) => urls.push(request.url ?? ""));
+  return urls;
 }
 
 async function expectState(page: Page, text: string | RegExp): Promise<void> {
@@ -310,7 +322,7 @@ describe("dashboard", () => {
     expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
   }, 40_000);
 
-  it("with WEBSOCKET_AUTH=jwt: streams with ?token=, and says why when there is none", async () => {
+  it("with WEBSOCKET_AUTH=jwt: streams with ?token= (sent in a frame, not the URL), and says why when there is none", async () => {
     const secured = await startGateway({
       NATS_URL: nats.url,
       WEBSOCKET_AUTH: "jwt",
@@ -319,12 +331,15 @@ describe("dashboard", () => {
     });
     gateways.push(secured);
     await waitUntilReady(secured);
+    const upgrades = recordUpgrades(secured);
     const page = await browser.newPage();
     pages.push(page);
     const token = await signToken({ sub: "dashboard-user", accounts: ["acct-1"] });
     await page.goto(`${secured.httpUrl}/?token=${token}`);
     await expectState(page, "Live");
-    expect(await page.getByTestId("connection-detail").textContent()).toBe("client dashboard-user");
+    // The connection's own id (the SDK's), not the token's subject.
+    expect(await page.getByTestId("connection-detail").textContent()).toMatch(/^client [0-9a-f-]{36}$/);
+    expect(upgrades).toEqual([expect.stringMatching(/^\/ws\?client_id=[0-9a-f-]{36}$/)]);
 
     // No token: the gateway closes with 4408, a code that says "do not retry", and the page says so.
     const anonymous = await browser.newPage();
@@ -337,4 +352,61 @@ describe("dashboard", () => {
     expect(await anonymous.getByRole("button", { name: "Reconnect" }).isVisible()).toBe(true);
     await shot(anonymous, "dashboard-auth-timeout.png");
   });
+
+  it("with ?token_url=: no token in the WebSocket URL, and it keeps streaming across token expiries", async () => {
+    const secured = await startGateway({
+      NATS_URL: nats.url,
+      WEBSOCKET_AUTH: "jwt",
+      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+    });
+    gateways.push(secured);
+    await waitUntilReady(secured);
+    const upgrades = recordUpgrades(secured);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    pages.push(page);
+    const problems: string[] = [];
+    page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(message.text());
+    });
+    // The application's token endpoint, on the dashboard's origin: 3-second tokens, as JSON.
+    const issued: string[] = [];
+    await page.route(
+      (url) => url.pathname === "/my-token",
+      async (route) => {
+        const token = await signToken({ sub: "short-lived", expiresIn: 3 });
+        issued.push(token);
+        await route.fulfill({ contentType: "application/json", body: JSON.stringify({ token }) });
+      },
+    );
+    await page.goto(`${secured.httpUrl}/?token_url=/my-token`);
+    await expectState(page, "Live");
+    await page.evaluate(`
+      globalThis.closes = [];
+      globalThis.refreshes = [];
+      globalThis.gateway.on("closed", ({ code }) => globalThis.closes.push(code));
+      globalThis.gateway.on("authenticated", ({ expires_at }) => globalThis.refreshes.push(expires_at));
+    `);
+    const firstExpiry = Date.parse(expiryOf(issued[0] as string));
+
+    // Refreshed before each expiry: a token fetched after the first one had expired is in force,
+    // on the same connection.
+    await expect
+      .poll(() => issued.some((token) => Date.parse(expiryOf(token)) - 3000 > firstExpiry), {
+        timeout: 15_000,
+      })
+      .toBe(true);
+    await expect
+      .poll(async () => ((await page.evaluate("globalThis.refreshes")) as string[]).at(-1), { timeout: 5000 })
+      .toBe(expiryOf(issued.at(-1) as string));
+    tick("AMZN", 180);
+    await expect.poll(() => priceCell(page, "AMZN").textContent()).toBe("180.00");
+    expect(await page.evaluate("globalThis.closes")).toEqual([]);
+    expect(await page.getByTestId("connection-state").textContent()).toBe("Live");
+
+    // One connection all along, and its URL holds the client_id only.
+    expect(upgrades).toEqual([expect.stringMatching(/^\/ws\?client_id=[0-9a-f-]{36}$/)]);
+    for (const token of issued) expect(upgrades[0]).not.toContain(token);
+    expect(problems).toEqual([]);
+  }, 40_000);
 });
