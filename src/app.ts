@@ -247,7 +247,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   );
 
   // Built on first request: only the docs need YAML and JSON Schema, so an idle gateway pays nothing for them.
-  await registerDocsRoutes(fastify, async () => {
+  registerDocsRoutes(fastify, async () => {
     const [{ stringify }, { buildAsyncApi }] = await Promise.all([
       import("yaml"),
       import("./specs/asyncapi.js"),

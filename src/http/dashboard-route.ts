@@ -4,9 +4,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
 import { DASHBOARD_DIST } from "../dashboard/paths.js";
+import { sendFile } from "./static-files.js";
 
 /** The dashboard's diamond, also answering browsers' automatic /favicon.ico request on any page. */
 const FAVICON =
@@ -30,10 +30,7 @@ export async function registerDashboardRoutes(
   }
   const html = readFileSync(index);
   fastify.get("/", hidden, async (_request, reply) => reply.type("text/html; charset=utf-8").send(html));
-  await fastify.register(fastifyStatic, {
-    root: folder,
-    prefix: "/dashboard/",
-    decorateReply: false,
-    schemaHide: true,
-  });
+  fastify.get<{ Params: { "*": string } }>("/dashboard/*", hidden, async (request, reply) =>
+    sendFile(reply, folder, request.params["*"]),
+  );
 }
