@@ -83,7 +83,7 @@ export const CloseCodes = {
     code: 1013,
     reconnect: true,
     meaning:
-      "WEBSOCKET_MAX_CONNECTIONS (or WEBSOCKET_MAX_CONNECTIONS_PER_IP for this address) reached; reconnect with backoff.",
+      "WEBSOCKET_MAX_CONNECTIONS, WEBSOCKET_MAX_CONNECTIONS_PER_IP for this address, or WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT for this token's sub reached; reconnect with backoff.",
   },
   REPLACED: {
     code: 4000,
