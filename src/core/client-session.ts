@@ -61,8 +61,8 @@ export class ClientSession {
    * Queue a pre-framed WebSocket frame. `lossless: false` marks conflated data that may be skipped
    * when the client is behind; lossless data that cannot be queued disconnects the client.
    */
-  send(frame: Buffer, lossless: boolean): void {
-    this.writer.enqueue(this, frame, lossless);
+  send(frame: Buffer, lossless: boolean): boolean {
+    return this.writer.enqueue(this, frame, lossless);
   }
 
   /** Start the close handshake with one of the documented codes; the socket is dropped after a grace period. */

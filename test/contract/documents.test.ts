@@ -154,6 +154,8 @@ describe("specs/openapi.json", () => {
       "price_update_interval",
       "portfolio_update_interval",
       "stream_health",
+      "mode",
+      "upstream",
     ]);
     expect(Object.keys(openapi.paths["/readyz"].get.responses).sort()).toEqual(["200", "503"]);
   });

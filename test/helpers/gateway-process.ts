@@ -120,25 +120,14 @@ export class GatewayProcess {
     return lines;
   }
 
-  /**
-   * The `host:port` of the NATS server the gateway is connected to, from its own log: the last
-   * "connected to NATS" or "NATS reconnected" line.
-   */
-  natsServer(): string | undefined {
-    let server: string | undefined;
-    for (const line of this.log.split("\n")) {
-      if (!line.includes('"connected to NATS"') && !line.includes('"NATS reconnected; subscriptions'))
-        continue;
-      try {
-        server = String((JSON.parse(line) as { server: unknown }).server);
-      } catch {
-        // not a log line
-      }
-    }
-    return server;
+  /** The NATS server the gateway uses now ("host:port"), from its status document. */
+  async natsServer(): Promise<string | undefined> {
+    const status = (await (await fetch(`${this.httpUrl}/websocket/status`)).json()) as {
+      upstream?: { server?: string | null };
+    };
+    return status.upstream?.server ?? undefined;
   }
 
-  /** Resolve once the output contains `text` (checked as the output arrives), bounded. */
   waitForOutput(text: string, timeoutMs = 10_000): Promise<void> {
     if (this.log.includes(text)) return Promise.resolve();
     return new Promise((resolve, reject) => {

@@ -205,13 +205,13 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
       name: "gateway A (restarted)",
       readyTimeoutMs: READY_TIMEOUT_MS,
     });
-    const used = restarted.natsServer();
+    const used = await restarted.natsServer();
     const victim = cluster.find((node) => used?.endsWith(`:${node.port}`));
     expect(victim, `gateway A connected to ${used}`).toBeDefined();
     killedInB = victim;
     await survivesNodeLoss(restarted, victim as NatsServer, "b", "(b) node A is connected to killed");
     await restarted.waitForOutput("NATS reconnected", 5000);
-    expect(restarted.natsServer()).not.toBe(used);
+    expect(await restarted.natsServer()).not.toBe(used);
   }, 60_000);
 
   it("(c) the NATS node holding a gateway's live consumer is killed: its client gets every trade once, in order", async () => {

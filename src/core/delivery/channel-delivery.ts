@@ -19,6 +19,7 @@ import type { SubscriptionIndex } from "../subscription-index.js";
 import { type Audience, audienceOf } from "./audience.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { encodeFrame } from "./frame-encoder.js";
+import { OwedKeys } from "./owed-keys.js";
 
 /** Key under which conflation keeps messages that are about no key in particular. */
 const NO_KEY = "\u0000";
@@ -38,6 +39,8 @@ export class ChannelDelivery implements Delivery {
    * message identity; cleared at every flush, so it never outlives one interval.
    */
   private readonly snapshotted = new Map<ClientSession, Map<string, unknown>>();
+  /** Keys whose frames were skipped for lagging clients: the next flush carries them. */
+  private readonly owed = new OwedKeys();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -120,14 +123,13 @@ export class ChannelDelivery implements Delivery {
       this.sendBuilt(
         session,
         this.build(() => this.merge(slots, now)),
+        slots,
       );
       return;
     }
     for (const slot of slots) {
-      this.sendBuilt(
-        session,
-        this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now)),
-      );
+      const frame = this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now));
+      this.sendBuilt(session, frame, [slot]);
     }
   }
 
@@ -153,19 +155,33 @@ export class ChannelDelivery implements Delivery {
     }
   }
 
-  private sendBuilt(session: ClientSession, frame: Buffer | undefined): void {
-    if (frame) this.sendTo(session, frame);
+  private sendBuilt(session: ClientSession, frame: Buffer | undefined, slots: string[]): void {
+    if (frame) this.sendTo(session, frame, slots);
   }
 
   /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
   flush(): void {
-    if (this.changed.size > 0) {
+    const owed = this.owed.takeAll();
+    if (this.changed.size > 0 || owed.size > 0) {
       const changed = [...this.changed];
       this.changed.clear();
-      if (this.merged) this.flushMerged(changed);
-      else this.flushPerKey(changed);
+      if (this.merged) this.flushMerged(changed, owed);
+      else this.flushPerKey(changed, owed);
     }
     this.snapshotted.clear();
+  }
+
+  /**
+   * The owed keys a session can still be sent: it is open and subscribed to them, and the channel
+   * still knows a value. Sorted, so that sessions owed the same keys get the same frame.
+   */
+  private stillOwed(session: ClientSession, slots: Set<string>, except?: ReadonlySet<string>): string[] {
+    const subscription = session.subscriptions.get(this.name);
+    if (session.closing || subscription === undefined) return [];
+    return [...slots]
+      .filter((slot) => this.latest.has(slot) && !except?.has(slot))
+      .filter((slot) => subscription === "*" || slot === NO_KEY || subscription.has(slot))
+      .sort();
   }
 
   /** Did this client's subscribe snapshot already carry the slot's current value? */
@@ -180,20 +196,37 @@ export class ChannelDelivery implements Delivery {
     return delivery.mode === "conflate" && delivery.merge;
   }
 
-  private flushPerKey(changed: string[]): void {
+  private flushPerKey(changed: string[], owed: Map<ClientSession, Set<string>>): void {
     const now = new Date();
+    const frames = new Map<string, Buffer | undefined>();
+    const frameOf = (slot: string) => {
+      if (!frames.has(slot))
+        frames.set(
+          slot,
+          this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now)),
+        );
+      return frames.get(slot);
+    };
     for (const slot of changed) {
-      const message = this.latest.get(slot);
-      const frame = this.build(() => this.channel.plugin.toFrame(message, now));
+      const frame = frameOf(slot);
       if (!frame) continue;
-      const mayReceive = this.audienceOf(message);
+      const mayReceive = this.audienceOf(this.latest.get(slot));
       this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
-        if (mayReceive(session) && !this.alreadySent(session, slot)) this.sendTo(session, frame);
+        if (!mayReceive(session) || this.alreadySent(session, slot)) return;
+        this.sendTo(session, frame, [slot]);
+        // The latest value just went (or is owed anew): the old debt for it is settled.
+        owed.get(session)?.delete(slot);
       });
+    }
+    for (const [session, slots] of owed) {
+      for (const slot of this.stillOwed(session, slots)) {
+        const frame = frameOf(slot);
+        if (frame && this.audienceOf(this.latest.get(slot))(session)) this.sendTo(session, frame, [slot]);
+      }
     }
   }
 
-  private flushMerged(changed: string[]): void {
+  private flushMerged(changed: string[], owed: Map<ClientSession, Set<string>>): void {
     const now = new Date();
     const { all, bySymbol } = this.index.subscribers(this.name);
     // Clients that want the same keys get the same bytes: frames are cached by their key list
@@ -208,21 +241,33 @@ export class ChannelDelivery implements Delivery {
         frame = this.build(() => this.merge(slots, now)) ?? null;
         shared.set(cacheKey, frame);
       }
-      if (frame) this.sendTo(session, frame);
+      if (frame) this.sendTo(session, frame, slots);
     };
+    const changedSet = new Set(changed);
     let everything: Buffer | null | undefined;
     for (const session of all) {
-      if (this.snapshotted.has(session)) {
+      const debt = owed.get(session);
+      if (debt) {
+        owed.delete(session);
+        const fresh = changed.filter((slot) => !this.alreadySent(session, slot));
+        sendSlots(session, [...fresh, ...this.stillOwed(session, debt, changedSet)]);
+      } else if (this.snapshotted.has(session)) {
         sendSlots(
           session,
           changed.filter((slot) => !this.alreadySent(session, slot)),
         );
       } else {
         if (everything === undefined) everything = this.build(() => this.merge(changed, now)) ?? null;
-        if (everything) this.sendTo(session, everything);
+        if (everything) this.sendTo(session, everything, changed);
       }
     }
-    if (bySymbol.size === 0) return;
+    const sendOwed = () => {
+      for (const [session, debt] of owed) sendSlots(session, this.stillOwed(session, debt));
+    };
+    if (bySymbol.size === 0) {
+      sendOwed();
+      return;
+    }
     // Which changed keys each symbol-subscribed client wants. `changed` has one order for
     // everybody, so two clients wanting the same keys get equal lists and share one frame.
     // A message about no key in particular is wanted by every subscriber.
@@ -243,12 +288,18 @@ export class ChannelDelivery implements Delivery {
       const sessions = bySymbol.get(slot);
       if (sessions) for (const session of sessions) want(session, slot);
     }
-    for (const [session, slots] of wanted) sendSlots(session, slots);
+    for (const [session, slots] of wanted) {
+      const debt = owed.get(session);
+      owed.delete(session);
+      sendSlots(session, debt ? [...slots, ...this.stillOwed(session, debt, new Set(slots))] : slots);
+    }
+    sendOwed();
   }
 
-  private sendTo(session: ClientSession, frame: Buffer): void {
-    session.send(frame, false);
-    this.counters.framesOut++;
+  /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */
+  private sendTo(session: ClientSession, frame: Buffer, slots: string[]): void {
+    if (session.send(frame, false)) this.counters.framesOut++;
+    else if (!session.closing) this.owed.owe(session, slots);
   }
 
   /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */

@@ -40,21 +40,23 @@ export class OutboundWriter {
     this.onSlowConsumer(session);
   }
 
-  enqueue(session: ClientSession, frame: Buffer, lossless: boolean): void {
-    if (session.closing) return;
+  /** Queue a frame; false when it was not (skipped for a lagging client, or the client is going). */
+  enqueue(session: ClientSession, frame: Buffer, lossless: boolean): boolean {
+    if (session.closing) return false;
     // bufferedAmount is what ws and the socket hold in user space; pending is this turn's share.
     const queued = session.socket.bufferedAmount + session.pendingBytes;
-    // Conflated data is never worth a disconnect: it is skipped, and the next flush carries newer values.
+    // Conflated data is never worth a disconnect: it is skipped, and the channel remembers that the
+    // client is owed the latest values of its keys (ChannelDelivery's next flush carries them).
     if (
       !lossless &&
       (queued > this.limits.conflatedDropBytes || queued + frame.length > this.limits.maxBufferedBytes)
     ) {
       this.counters.framesDropped++;
-      return;
+      return false;
     }
     if (queued + frame.length > this.limits.maxBufferedBytes) {
       this.overflow(session);
-      return;
+      return false;
     }
     if (session.pending === undefined) {
       session.pending = [frame];
@@ -67,6 +69,7 @@ export class OutboundWriter {
       session.pending.push(frame);
     }
     session.pendingBytes += frame.length;
+    return true;
   }
 
   private readonly flush = (): void => {
