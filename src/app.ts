@@ -13,6 +13,7 @@ import { TokenVerifier } from "./core/auth/token-verifier.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
 import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
+import { Degrader } from "./core/delivery/degrader.js";
 import type { Delivery } from "./core/delivery/delivery.js";
 import { LosslessDelivery } from "./core/delivery/lossless-delivery.js";
 import { OutboundWriter } from "./core/delivery/outbound-writer.js";
@@ -27,6 +28,7 @@ import { natsEndpoint } from "./core/ingest/nats-options.js";
 import { createMetricsRegistry } from "./core/metrics.js";
 import type { LoadedChannel } from "./core/plugin.js";
 import { loadPlugins } from "./core/plugin-loader.js";
+import { StreamStatusMonitor } from "./core/stream-status.js";
 import { SubscriptionIndex } from "./core/subscription-index.js";
 import { WebSocketEndpoint } from "./core/websocket-server.js";
 import { registerDashboardRoutes } from "./http/dashboard-route.js";
@@ -116,6 +118,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     if (delivery instanceof LosslessDelivery) lossless.push({ delivery, stream });
   }
   const histories = new HistorySources(lossless, broker, config, logger);
+  const streamStatus = new StreamStatusMonitor(
+    channels.map((channel, position) => ({ channel, health: (streams[position] as ChannelStream).health })),
+    broker,
+    index,
+  );
   broker.onEvent((event) => {
     if (event.type === "reconnected") for (const stream of streams) stream.health.recoveryAttempts++;
   });
@@ -158,6 +165,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       maxSymbolsPerClient: config.WEBSOCKET_MAX_SYMBOLS_PER_CLIENT,
     },
     resumer,
+    { streamStatus, minIntervalMs: config.WEBSOCKET_MIN_INTERVAL_MS },
   );
   const verifier = TokenVerifier.fromConfig(config);
   const sessionAuth =
@@ -178,7 +186,17 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     writer,
     deliveries,
     channelNames,
+    streamStatus,
     auth: verifier && sessionAuth && { verifier, sessions: sessionAuth },
+  });
+
+  const degrader = new Degrader({
+    clients: () => endpoint.clients.values(),
+    conflated: [...deliveries.values()].filter(
+      (delivery): delivery is ChannelDelivery => delivery instanceof ChannelDelivery,
+    ),
+    degradeBytes: config.WEBSOCKET_DEGRADE_BYTES,
+    maxFactor: config.WEBSOCKET_DEGRADE_MAX_FACTOR,
   });
 
   const fastify = Fastify({
@@ -212,7 +230,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     activeConnections: () => endpoint.clients.size,
     streamHealth: () =>
       Object.fromEntries(
-        streams.map((stream, position) => [channelNames[position], stream.health.view(broker.connected)]),
+        streams.map((stream, position) => {
+          const channel = channelNames[position] as string;
+          return [channel, stream.health.view(streamStatus.isLive(channel))];
+        }),
       ),
   });
   // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
@@ -271,6 +292,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       );
     }
     if (!histories.wantsJetStream) histories.startInMemory();
+    streamStatus.start();
+    degrader.start();
     broker.start();
   };
   fastify.addHook("onListen", async () => start());
@@ -285,6 +308,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const delivery of deliveries.values()) delivery.stop();
+      streamStatus.stop();
+      degrader.stop();
       await endpoint.closeAll();
       await histories.close();
       await broker.close();

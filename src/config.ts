@@ -95,6 +95,27 @@ export const configSchema = z.object({
   WEBSOCKET_CONFLATED_DROP_BYTES: positiveInteger
     .default(1024 * 1024)
     .describe("Queued bytes above which conflated frames (prices, portfolio) are skipped for that client"),
+  WEBSOCKET_STALE_AFTER_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Milliseconds without data after which a channel with a staleness threshold is announced stale (no_data); overrides every plugin's threshold; 0 switches staleness off",
+    ),
+  WEBSOCKET_MIN_INTERVAL_MS: positiveInteger
+    .default(100)
+    .describe("Shortest conflation interval a client may ask for with interval_ms"),
+  WEBSOCKET_DEGRADE_BYTES: positiveInteger
+    .default(256 * 1024)
+    .describe(
+      "Queued bytes above which a client's conflated intervals are widened (doubling at most every second)",
+    ),
+  WEBSOCKET_DEGRADE_MAX_FACTOR: positiveInteger
+    .default(16)
+    .describe(
+      "Most a degraded client's conflated intervals are widened, as a factor of the interval in force",
+    ),
   WEBSOCKET_CLOSE_GRACE_MS: positiveInteger
     .default(2000)
     .describe(
@@ -238,6 +259,11 @@ const consistentConfigSchema = configSchema
     path: ["WEBSOCKET_CONFLATED_DROP_BYTES"],
     message:
       "must be below WEBSOCKET_MAX_BUFFERED_BYTES (conflated frames are dropped before anyone is disconnected)",
+  })
+  .refine((config) => config.WEBSOCKET_DEGRADE_BYTES < config.WEBSOCKET_CONFLATED_DROP_BYTES, {
+    path: ["WEBSOCKET_DEGRADE_BYTES"],
+    message:
+      "must be below WEBSOCKET_CONFLATED_DROP_BYTES (intervals widen before conflated frames are skipped)",
   })
   .refine((config) => (config.NATS_PASSWORD === undefined) === (config.NATS_USER === undefined), {
     path: ["NATS_PASSWORD"],

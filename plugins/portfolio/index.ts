@@ -32,6 +32,8 @@ export default definePlugin({
     intervalMs: (config) => config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL * 1000,
     merge: false,
   },
+  // Stale after three intervals without data, and never sooner than 10 s.
+  staleAfterMs: (config) => Math.max(10_000, 3 * config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL * 1000),
   key: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
   account: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
   toFrame: (snapshot, now) => ({

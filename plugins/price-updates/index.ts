@@ -38,6 +38,8 @@ export default definePlugin({
     intervalMs: (config) => config.WEBSOCKET_PRICE_UPDATE_INTERVAL * 1000,
     merge: true,
   },
+  // Stale after three intervals without data, and never sooner than 10 s.
+  staleAfterMs: (config) => Math.max(10_000, 3 * config.WEBSOCKET_PRICE_UPDATE_INTERVAL * 1000),
   key: (tick) => tick.symbol,
   toFrame: (tick, now) => ({
     type: "price_update" as const,

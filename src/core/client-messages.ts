@@ -4,15 +4,20 @@
  */
 import { mayUseChannel } from "./auth/grant.js";
 import type { ClientSession } from "./client-session.js";
+import { ChannelDelivery } from "./delivery/channel-delivery.js";
 import type { Delivery } from "./delivery/delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
 import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
 import type { ResumeAnswer, Resumer } from "./history/resume.js";
 import { CLIENT_FRAME_TYPES, type ClientFrame, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
+import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
 type MessageId = string | number | undefined;
+
+/** The longest interval_ms a client may choose (a minute). */
+const MAX_INTERVAL_MS = 60_000;
 
 /** The exact `{"type":"pong"}` the seed shows, pre-built once. */
 const PONG = encodeFrame({ type: "pong" });
@@ -29,6 +34,11 @@ export class ClientMessageHandler {
     private readonly deliveries: ReadonlyMap<string, Delivery>,
     private readonly limits: { maxSymbolsPerSubscribe: number; maxSymbolsPerClient: number },
     private readonly resumer: Resumer,
+    private readonly quality: {
+      streamStatus: StreamStatusMonitor;
+      /** WEBSOCKET_MIN_INTERVAL_MS: the shortest interval_ms a client may choose. */
+      minIntervalMs: number;
+    },
   ) {}
 
   handle(session: ClientSession, text: string): void {
@@ -95,6 +105,9 @@ export class ClientMessageHandler {
       this.sendError(session, "SUBSCRIPTION_CONFLICT", frame.id);
       return;
     }
+    // Leaving the channel forgets the interval the client chose for it.
+    if (delivery instanceof ChannelDelivery && result.state.length === 0)
+      delivery.move(session, () => session.intervals?.delete(frame.channel));
     this.sendAck(session, "unsubscribed", frame.channel, result.state, frame.id);
   }
 
@@ -106,6 +119,12 @@ export class ClientMessageHandler {
     text: string,
   ): void {
     const lossless = delivery instanceof LosslessDelivery ? delivery : undefined;
+    const conflated = delivery instanceof ChannelDelivery ? delivery : undefined;
+    if (frame.interval_ms !== undefined && !this.validInterval(frame.interval_ms, conflated)) {
+      // On a lossless channel, or out of range: refused, and the subscription is unchanged.
+      this.sendError(session, "INVALID_MESSAGE", frame.id);
+      return;
+    }
     const resuming = lossless !== undefined && frame.since !== undefined;
     if (resuming) {
       // One resume at a time per channel: a second `since` is taken once the first has handed over.
@@ -132,11 +151,28 @@ export class ClientMessageHandler {
       void this.resumer.resume(session, lossless, frame.since, gate, ack);
       return;
     }
+    const chosen = frame.interval_ms;
+    if (conflated && chosen !== undefined) {
+      conflated.move(session, () => {
+        session.intervals ??= new Map();
+        session.intervals.set(frame.channel, chosen);
+      });
+    }
     const history = lossless?.history;
     const position =
       history?.ready && history.epoch !== undefined ? { seq: history.head, epoch: history.epoch } : undefined;
-    this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
+    this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, {
+      position,
+      interval_ms: conflated?.intervalOf(session),
+    });
     delivery.snapshot(session, symbols);
+  }
+
+  /** interval_ms: conflated channels only, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000. */
+  private validInterval(intervalMs: number, conflated: ChannelDelivery | undefined): boolean {
+    return (
+      conflated !== undefined && intervalMs >= this.quality.minIntervalMs && intervalMs <= MAX_INTERVAL_MS
+    );
   }
 
   /** An error frame in the seed's shape plus `code` (and the request's `id`, when it had one). */
@@ -155,16 +191,18 @@ export class ClientMessageHandler {
     channel: string,
     symbols: "*" | string[],
     id: MessageId,
-    resume?: Partial<ResumeAnswer>,
+    extra?: Partial<ResumeAnswer> & { interval_ms?: number | undefined },
   ): void {
     session.send(
       encodeFrame({
         type,
         channel,
         symbols,
-        position: resume?.position,
-        recovered: resume?.recovered,
-        reason: resume?.reason,
+        position: extra?.position,
+        interval_ms: type === "subscribed" ? extra?.interval_ms : undefined,
+        stream_status: type === "subscribed" ? this.quality.streamStatus.stateOf(channel) : undefined,
+        recovered: extra?.recovered,
+        reason: extra?.reason,
         id,
         timestamp: isoNow(),
       }),

@@ -41,6 +41,10 @@ export class ClientSession {
   refreshes = { started: 0, applied: 0 };
   /** Per lossless channel: what this connection was sent (so a resume never repeats it). */
   coverage: Map<string, DeliveryCoverage> | undefined;
+  /** Conflated channel -> the flush interval this client chose with `interval_ms`. */
+  intervals: Map<string, number> | undefined;
+  /** How much the gateway has widened this client's conflated intervals (1: not degraded). */
+  degradeFactor = 1;
   /** Per lossless channel with a resume under way: live frames held until the replay is out. */
   gates: Map<string, ResumeGate> | undefined;
 

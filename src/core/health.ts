@@ -19,14 +19,15 @@ export class StreamHealth {
   recoveryAttempts = 0;
   readonly startedAt = new Date();
 
-  view(brokerConnected: boolean): StreamHealthView {
+  /** `live`: the channel's stream status (stream-status.ts) is live. */
+  view(live: boolean): StreamHealthView {
     return {
       last_update: this.lastUpdate === null ? null : new Date(this.lastUpdate).toISOString(),
       error_count: this.errorCount,
       recovery_attempts: this.recoveryAttempts,
-      // The stream is live exactly when the broker is connected: subscriptions are made on
-      // connect and re-established by the client on every reconnect.
-      is_healthy: brokerConnected,
+      // Consistent with the in-band stream_status: a stale channel (no NATS link, or quiet past
+      // its threshold) is unhealthy.
+      is_healthy: live,
       started_at: this.startedAt.toISOString(),
     };
   }

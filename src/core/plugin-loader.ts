@@ -68,6 +68,7 @@ const pluginShape = z.object({
   toFrame: fn("toFrame must be a function"),
   mergeFrames: fn("mergeFrames must be a function").optional(),
   account: fn("account must be a function").optional(),
+  staleAfterMs: intervalSpec.optional(),
 });
 
 /** Load and validate every plugin folder under `pluginsDir`. */
@@ -150,6 +151,10 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
       fail(`delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
     }
   }
+  const staleAfterMs = staleThreshold(plugin, config);
+  if (staleAfterMs !== undefined && (!Number.isFinite(staleAfterMs) || staleAfterMs <= 0)) {
+    fail(`staleAfterMs resolved to ${staleAfterMs}; it must be a positive number`);
+  }
   // The gateway stamps every frame of an immediate (lossless) channel with its position.
   const fields = (plugin.outbound as unknown as { shape?: Record<string, unknown> }).shape ?? {};
   const reserved = Object.keys(positionFields).filter((field) => field in fields);
@@ -182,7 +187,7 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
   });
   if (merges)
     checkFrame(fail, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
-  return { plugin, subject, intervalMs, source: folder };
+  return { plugin, subject, intervalMs, staleAfterMs, source: folder };
 }
 
 /** Run a frame-building hook and check its result against the plugin's outbound schema. */
@@ -233,4 +238,15 @@ function checkTogether(loaded: LoadedChannel[]): void {
 function nameOf(candidate: unknown): string | undefined {
   const name = (candidate as { name?: unknown }).name;
   return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * A channel's staleness threshold: the plugin's, unless WEBSOCKET_STALE_AFTER_MS overrides every
+ * channel that has one (0: none has). A channel without one is never stale for lack of data.
+ */
+function staleThreshold(plugin: ChannelPlugin, config: GatewayConfig): number | undefined {
+  if (plugin.staleAfterMs === undefined) return undefined;
+  const override = config.WEBSOCKET_STALE_AFTER_MS;
+  if (override !== undefined) return override === 0 ? undefined : override;
+  return typeof plugin.staleAfterMs === "function" ? plugin.staleAfterMs(config) : plugin.staleAfterMs;
 }

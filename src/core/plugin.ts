@@ -48,6 +48,12 @@ export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.Z
    * message of no account only with `accounts: ["*"]`). Not allowed with merged conflation.
    */
   account?(message: z.output<In>): string | undefined;
+  /**
+   * How long the channel may go without data before its subscribers are told it is stale
+   * (`stream_status` with reason `no_data`). Leave it out for channels that are quiet by nature
+   * (events such as trades); WEBSOCKET_STALE_AFTER_MS overrides it.
+   */
+  staleAfterMs?: IntervalSpec;
   /** Build the outbound frame for one message. Pure, no I/O. */
   toFrame(message: z.output<In>, now: Date): z.input<Out>;
   /**
@@ -71,6 +77,8 @@ export interface LoadedChannel {
   subject: string;
   /** Effective conflation interval in ms, or undefined for immediate delivery. */
   intervalMs: number | undefined;
+  /** Effective staleness threshold in ms, or undefined when the channel is never stale for lack of data. */
+  staleAfterMs: number | undefined;
   /** Folder the plugin came from, for error messages and logs. */
   source: string;
 }

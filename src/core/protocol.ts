@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
 import { channelPosition, resumeFailure, sincePosition } from "./positions.js";
+import { deliveryStatusFrame, streamState, streamStatusFrame } from "./quality.js";
 
 /** A symbol (or, on the portfolio channel, an account id) as clients may name it. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._:/-]{1,32}$/;
@@ -44,6 +45,14 @@ export const subscribeFrame = z
     type: z.literal("subscribe"),
     channel: channelName,
     symbols: symbolsField,
+    interval_ms: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "Conflated channels only: this connection's flush interval for the channel, from WEBSOCKET_MIN_INTERVAL_MS to 60000 (default: the channel's)",
+      ),
     since: sincePosition
       .optional()
       .describe(
@@ -148,6 +157,10 @@ export const welcomeFrame = z
     price_update_interval: z.number().describe("Seconds between price_update flushes"),
     portfolio_update_interval: z.number().describe("Seconds between portfolio_update flushes"),
     max_message_bytes: z.number().describe("Largest frame the client may send"),
+    stream_status: z
+      .record(z.string(), streamState)
+      .optional()
+      .describe("Each channel's stream status now: live, or stale and why"),
     positions: z
       .record(z.string(), channelPosition)
       .optional()
@@ -189,6 +202,13 @@ export const subscribedFrame = z
     position: channelPosition
       .optional()
       .describe("Lossless channels: the position the subscription starts after (resume from it later)"),
+    interval_ms: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Conflated channels: the flush interval in force for this connection on the channel"),
+    stream_status: streamState.optional().describe("The channel's stream status now"),
     recovered: z
       .boolean()
       .optional()
@@ -310,6 +330,8 @@ export const SERVER_CONTROL_FRAMES = [
   errorFrame,
   authenticatedFrame,
   replayedFrame,
+  streamStatusFrame,
+  deliveryStatusFrame,
 ] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */

@@ -26,6 +26,7 @@ import type { Delivery } from "./delivery/delivery.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
 import { TokenBucket } from "./rate-limiter.js";
+import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 import { welcomeFrame } from "./welcome.js";
 
@@ -53,6 +54,8 @@ export interface WebSocketEndpointOptions {
   writer: OutboundWriter;
   deliveries: ReadonlyMap<string, Delivery>;
   channelNames: readonly string[];
+  /** Each channel's stream status, for the welcome frame. */
+  streamStatus: StreamStatusMonitor;
   /** Present with WEBSOCKET_AUTH=jwt. */
   auth?: { verifier: TokenVerifier; sessions: SessionAuth } | undefined;
 }
@@ -238,7 +241,7 @@ export class WebSocketEndpoint {
     this.counters.accepted++;
     const channels = this.channelsOf(session);
     if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, channels);
-    session.send(welcomeFrame(session, channels, config, index, deliveries), true);
+    session.send(welcomeFrame(session, channels, config, index, deliveries, this.options.streamStatus), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known prices and portfolios at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)

@@ -9,6 +9,7 @@ import type { Delivery } from "./delivery/delivery.js";
 import { encodeFrame } from "./delivery/frame-encoder.js";
 import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import { isoNow } from "./protocol.js";
+import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
 export function welcomeFrame(
@@ -17,6 +18,7 @@ export function welcomeFrame(
   config: GatewayConfig,
   index: SubscriptionIndex,
   deliveries: ReadonlyMap<string, Delivery>,
+  streamStatus: StreamStatusMonitor,
 ): Buffer {
   return encodeFrame({
     type: "welcome",
@@ -27,6 +29,7 @@ export function welcomeFrame(
     price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
     portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
     max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
+    stream_status: streamStatus.statesOf(channels),
     positions: positions(channels, deliveries),
     expires_at: session.grant ? new Date(session.grant.expiresAt).toISOString() : undefined,
     timestamp: isoNow(),

@@ -6,7 +6,9 @@
  * - conflate, merged: the latest message per key, and each interval one frame per client holding
  *   only the changed keys it wants. Clients that want the same keys share the same bytes.
  *
- * Frames are encoded once per distinct content, never once per client.
+ * Frames are encoded once per distinct content, never once per client. Clients are flushed in
+ * groups of one interval (FlushGroup): the channel's, or the one a client chose with
+ * `interval_ms`, widened while the client is degraded (`intervalOf`).
  *
  * On an account-scoped channel (the plugin has `account`), a client whose token does not list a
  * message's account never gets that message: not live, not in a snapshot.
@@ -18,6 +20,7 @@ import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { type Audience, audienceOf } from "./audience.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
+import { FlushGroup } from "./flush-group.js";
 import { encodeFrame } from "./frame-encoder.js";
 import { OwedKeys } from "./owed-keys.js";
 
@@ -29,19 +32,14 @@ export class ChannelDelivery implements Delivery {
   private lastFailureLog = 0;
   /**
    * Conflation state: latest message per key, least recently updated first (bounded by
-   * maxConflatedKeys), and the keys changed since the last flush.
+   * maxConflatedKeys).
    */
   private readonly latest = new Map<string, unknown>();
-  private readonly changed = new Set<string>();
-  /**
-   * Pending values a subscribe snapshot already gave a client in this interval, so that the next
-   * flush does not repeat them ("only what changed since the client's last frame"). Compared by
-   * message identity; cleared at every flush, so it never outlives one interval.
-   */
-  private readonly snapshotted = new Map<ClientSession, Map<string, unknown>>();
-  /** Keys whose frames were skipped for lagging clients: the next flush carries them. */
+  /** One group per interval in force, by interval; the channel's own is always there. */
+  private readonly groups = new Map<number, FlushGroup>();
+  /** Keys whose frames were skipped for lagging clients: their next flush carries them. */
   private readonly owed = new OwedKeys();
-  private timer: NodeJS.Timeout | undefined;
+  private started = false;
 
   constructor(
     private readonly channel: LoadedChannel,
@@ -56,24 +54,72 @@ export class ChannelDelivery implements Delivery {
 
   readonly conflated = true;
 
+  /** The channel's own interval (WEBSOCKET_PRICE_UPDATE_INTERVAL for prices, ...). */
+  get defaultIntervalMs(): number {
+    return this.channel.intervalMs as number;
+  }
+
+  /** The interval in force for a client: the one it chose, or the channel's, widened while degraded. */
+  intervalOf(session: ClientSession): number {
+    const chosen = session.intervals?.get(this.name) ?? this.defaultIntervalMs;
+    return chosen * session.degradeFactor;
+  }
+
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      // A plugin whose toFrame throws on some data must not take the timer (or the process) down.
-      try {
-        this.flush();
-      } catch (error) {
-        this.logger.error(
-          { err: error, channel: this.name },
-          "conflation flush failed; keys of this interval dropped",
-        );
-      }
-    }, this.channel.intervalMs);
+    this.started = true;
+    this.groupFor(this.defaultIntervalMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.started = false;
+    for (const group of this.groups.values()) group.stop();
+  }
+
+  /**
+   * Change what decides a client's interval (its choice, its degradation) through `change`, and
+   * move it to the group of its new interval: it is owed what changed for it in the old group
+   * since that group's last flush, so the move loses nothing. Groups nobody is in any more are
+   * removed at their next flush.
+   */
+  move(session: ClientSession, change: () => void): void {
+    const before = this.intervalOf(session);
+    change();
+    this.moveFrom(session, before);
+  }
+
+  /** The client's interval was `before` and may have changed: move it to its new group. */
+  moveFrom(session: ClientSession, before: number): void {
+    const after = this.intervalOf(session);
+    if (after === before) return;
+    const pending = this.groups.get(before)?.changed;
+    if (pending && pending.size > 0) this.owed.owe(session, pending);
+    this.groupFor(after);
+  }
+
+  private groupFor(intervalMs: number): FlushGroup {
+    let group = this.groups.get(intervalMs);
+    if (!group) {
+      group = new FlushGroup(intervalMs);
+      this.groups.set(intervalMs, group);
+    }
+    if (this.started) group.start(() => this.flushGroupSafely(group));
+    return group;
+  }
+
+  private flushGroupSafely(group: FlushGroup): void {
+    // A plugin whose toFrame throws on some data must not take the timer (or the process) down.
+    try {
+      const members = this.flushGroup(group);
+      if (members === 0 && group.intervalMs !== this.defaultIntervalMs) {
+        group.stop();
+        this.groups.delete(group.intervalMs);
+      }
+    } catch (error) {
+      this.logger.error(
+        { err: error, channel: this.name },
+        "conflation flush failed; keys of this interval dropped",
+      );
+    }
   }
 
   /** A validated inbound message. */
@@ -86,7 +132,7 @@ export class ChannelDelivery implements Delivery {
     // Re-insert so that iteration order follows recency: the first key is the stalest.
     this.latest.delete(slot);
     this.latest.set(slot, message);
-    this.changed.add(slot);
+    for (const group of this.groups.values()) group.changed.add(slot);
     if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
   }
 
@@ -101,7 +147,7 @@ export class ChannelDelivery implements Delivery {
   private evictStalest(): void {
     const stalest = this.latest.keys().next().value as string;
     this.latest.delete(stalest);
-    this.changed.delete(stalest);
+    for (const group of this.groups.values()) group.changed.delete(stalest);
     this.counters.keysEvicted++;
   }
 
@@ -113,11 +159,9 @@ export class ChannelDelivery implements Delivery {
     ).filter((slot) => this.audienceOf(this.latest.get(slot))(session));
     if (slots.length === 0) return;
     const now = new Date();
+    const group = this.groupFor(this.intervalOf(session));
     for (const slot of slots) {
-      if (!this.changed.has(slot)) continue;
-      const sent = this.snapshotted.get(session) ?? new Map<string, unknown>();
-      this.snapshotted.set(session, sent);
-      sent.set(slot, this.latest.get(slot));
+      if (group.changed.has(slot)) group.recordSnapshot(session, slot, this.latest.get(slot));
     }
     if (this.merged) {
       this.sendBuilt(
@@ -159,16 +203,22 @@ export class ChannelDelivery implements Delivery {
     if (frame) this.sendTo(session, frame, slots);
   }
 
-  /** Flush the keys changed since the last interval. Public so tests and shutdown can force it. */
+  /** Flush every group now. Public so tests and shutdown can force it. */
   flush(): void {
-    const owed = this.owed.takeAll();
-    if (this.changed.size > 0 || owed.size > 0) {
-      const changed = [...this.changed];
-      this.changed.clear();
-      if (this.merged) this.flushMerged(changed, owed);
-      else this.flushPerKey(changed, owed);
-    }
-    this.snapshotted.clear();
+    for (const group of [...this.groups.values()]) this.flushGroup(group);
+  }
+
+  /** Flush the keys changed for one group since its last flush; returns how many clients are in it. */
+  private flushGroup(group: FlushGroup): number {
+    const inGroup = (session: ClientSession) => this.intervalOf(session) === group.intervalMs;
+    const owed = this.owed.takeWhere(inGroup);
+    const changed = [...group.changed];
+    group.changed.clear();
+    const members = this.merged
+      ? this.flushMerged(group, changed, owed, inGroup)
+      : this.flushPerKey(group, changed, owed, inGroup);
+    group.snapshotted.clear();
+    return members;
   }
 
   /**
@@ -184,20 +234,19 @@ export class ChannelDelivery implements Delivery {
       .sort();
   }
 
-  /** Did this client's subscribe snapshot already carry the slot's current value? */
-  private alreadySent(session: ClientSession, slot: string): boolean {
-    if (this.snapshotted.size === 0) return false;
-    const sent = this.snapshotted.get(session);
-    return sent?.has(slot) === true && sent.get(slot) === this.latest.get(slot);
-  }
-
   private get merged(): boolean {
     const { delivery } = this.channel.plugin;
     return delivery.mode === "conflate" && delivery.merge;
   }
 
-  private flushPerKey(changed: string[], owed: Map<ClientSession, Set<string>>): void {
+  private flushPerKey(
+    group: FlushGroup,
+    changed: string[],
+    owed: Map<ClientSession, Set<string>>,
+    inGroup: (session: ClientSession) => boolean,
+  ): number {
     const now = new Date();
+    const members = this.countMembers(inGroup);
     const frames = new Map<string, Buffer | undefined>();
     const frameOf = (slot: string) => {
       if (!frames.has(slot))
@@ -211,8 +260,9 @@ export class ChannelDelivery implements Delivery {
       const frame = frameOf(slot);
       if (!frame) continue;
       const mayReceive = this.audienceOf(this.latest.get(slot));
+      const message = this.latest.get(slot);
       this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
-        if (!mayReceive(session) || this.alreadySent(session, slot)) return;
+        if (!inGroup(session) || !mayReceive(session) || group.alreadySent(session, slot, message)) return;
         this.sendTo(session, frame, [slot]);
         // The latest value just went (or is owed anew): the old debt for it is settled.
         owed.get(session)?.delete(slot);
@@ -224,10 +274,35 @@ export class ChannelDelivery implements Delivery {
         if (frame && this.audienceOf(this.latest.get(slot))(session)) this.sendTo(session, frame, [slot]);
       }
     }
+    return members;
   }
 
-  private flushMerged(changed: string[], owed: Map<ClientSession, Set<string>>): void {
+  /** How many subscribers are in a group (a group nobody is in is removed). */
+  private countMembers(inGroup: (session: ClientSession) => boolean): number {
+    let members = 0;
+    const { all, bySymbol } = this.index.subscribers(this.name);
+    for (const session of all) if (inGroup(session)) members++;
+    const counted = new Set<ClientSession>();
+    for (const sessions of bySymbol.values()) {
+      for (const session of sessions) {
+        if (counted.has(session) || !inGroup(session)) continue;
+        counted.add(session);
+        members++;
+      }
+    }
+    return members;
+  }
+
+  private flushMerged(
+    group: FlushGroup,
+    changed: string[],
+    owed: Map<ClientSession, Set<string>>,
+    inGroup: (session: ClientSession) => boolean,
+  ): number {
     const now = new Date();
+    let members = 0;
+    const alreadySent = (session: ClientSession, slot: string) =>
+      group.alreadySent(session, slot, this.latest.get(slot));
     const { all, bySymbol } = this.index.subscribers(this.name);
     // Clients that want the same keys get the same bytes: frames are cached by their key list
     // (JSON-encoded, so no key can make two different lists look alike).
@@ -246,17 +321,19 @@ export class ChannelDelivery implements Delivery {
     const changedSet = new Set(changed);
     let everything: Buffer | null | undefined;
     for (const session of all) {
+      if (!inGroup(session)) continue;
+      members++;
       const debt = owed.get(session);
       if (debt) {
         owed.delete(session);
-        const fresh = changed.filter((slot) => !this.alreadySent(session, slot));
+        const fresh = changed.filter((slot) => !alreadySent(session, slot));
         sendSlots(session, [...fresh, ...this.stillOwed(session, debt, changedSet)]);
-      } else if (this.snapshotted.has(session)) {
+      } else if (group.snapshotted.has(session)) {
         sendSlots(
           session,
-          changed.filter((slot) => !this.alreadySent(session, slot)),
+          changed.filter((slot) => !alreadySent(session, slot)),
         );
-      } else {
+      } else if (changed.length > 0) {
         if (everything === undefined) everything = this.build(() => this.merge(changed, now)) ?? null;
         if (everything) this.sendTo(session, everything, changed);
       }
@@ -266,14 +343,14 @@ export class ChannelDelivery implements Delivery {
     };
     if (bySymbol.size === 0) {
       sendOwed();
-      return;
+      return members;
     }
     // Which changed keys each symbol-subscribed client wants. `changed` has one order for
     // everybody, so two clients wanting the same keys get equal lists and share one frame.
     // A message about no key in particular is wanted by every subscriber.
     const wanted = new Map<ClientSession, string[]>();
     const want = (session: ClientSession, slot: string) => {
-      if (this.alreadySent(session, slot)) return;
+      if (!inGroup(session) || alreadySent(session, slot)) return;
       const slots = wanted.get(session);
       if (slots) slots.push(slot);
       else wanted.set(session, [slot]);
@@ -294,6 +371,15 @@ export class ChannelDelivery implements Delivery {
       sendSlots(session, debt ? [...slots, ...this.stillOwed(session, debt, new Set(slots))] : slots);
     }
     sendOwed();
+    const counted = new Set<ClientSession>();
+    for (const sessions of bySymbol.values()) {
+      for (const session of sessions) {
+        if (counted.has(session) || !inGroup(session)) continue;
+        counted.add(session);
+        members++;
+      }
+    }
+    return members;
   }
 
   /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */

@@ -25,11 +25,20 @@ export class OwedKeys {
     for (const key of keys) owed.add(key);
   }
 
-  /** Everything owed so far, for the flush that settles it; what it cannot send is owed anew. */
-  takeAll(): Map<ClientSession, Set<string>> {
-    const owed = this.owed;
-    this.owed = new Map();
-    return owed;
+  /**
+   * What the clients of one flush are owed, for that flush to settle (what it cannot send is owed
+   * anew). Debts of clients that have gone are dropped here.
+   */
+  takeWhere(belongs: (session: ClientSession) => boolean): Map<ClientSession, Set<string>> {
+    const taken = new Map<ClientSession, Set<string>>();
+    for (const [session, keys] of this.owed) {
+      if (session.closing) this.owed.delete(session);
+      else if (belongs(session)) {
+        taken.set(session, keys);
+        this.owed.delete(session);
+      }
+    }
+    return taken;
   }
 
   forget(session: ClientSession): void {

@@ -1,0 +1,84 @@
+/**
+ * The protocol pieces of delivery quality: the in-band status of each channel's stream (live, or
+ * stale and why), and the delivery status of a connection whose conflated intervals the gateway
+ * widened because it read too slowly.
+ *
+ * Schemas only (zod, no node: modules), so the browser SDK can import this file.
+ */
+import { z } from "zod";
+
+const timestamp = z.iso.datetime().describe("ISO-8601 UTC timestamp");
+
+export const STALE_REASONS = {
+  upstream_disconnected: "the gateway has lost its NATS link",
+  no_data: "the channel received nothing for longer than its staleness threshold",
+} as const;
+export type StaleReason = keyof typeof STALE_REASONS;
+
+/** A channel's stream: live, or stale since a moment and for a reason. */
+export const streamState = z
+  .object({
+    status: z.enum(["live", "stale"]).describe("stale: what the client shows may be out of date"),
+    reason: z
+      .enum(Object.keys(STALE_REASONS) as [StaleReason, ...StaleReason[]])
+      .optional()
+      .describe(
+        "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
+      ),
+    since: timestamp.describe("When the current status began"),
+  })
+  .meta({ title: "Stream state", description: "Whether a channel's data is live, or stale and why" });
+export type StreamState = z.output<typeof streamState>;
+
+export const streamStatusFrame = z
+  .object({
+    type: z.literal("stream_status"),
+    channel: z.string(),
+    ...streamState.shape,
+    timestamp,
+  })
+  .meta({
+    title: "Stream status",
+    description:
+      "Sent to a channel's subscribers whenever the channel's status changes: stale when the gateway loses NATS or the channel is quiet past its threshold, live again when data flows (or, for a channel without a threshold, when the link is back).",
+    examples: [
+      {
+        type: "stream_status",
+        channel: "price_updates",
+        status: "stale",
+        reason: "upstream_disconnected",
+        since: "2024-12-19T12:00:00.000Z",
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+      {
+        type: "stream_status",
+        channel: "price_updates",
+        status: "live",
+        since: "2024-12-19T12:00:07.000Z",
+        timestamp: "2024-12-19T12:00:07.000Z",
+      },
+    ],
+  });
+
+export const deliveryStatusFrame = z
+  .object({
+    type: z.literal("delivery_status"),
+    degraded: z.boolean().describe("true while the gateway sends conflated channels less often than asked"),
+    intervals_ms: z
+      .record(z.string(), z.number().int().positive())
+      .describe("The interval now in force for each conflated channel the connection is subscribed to"),
+    timestamp,
+  })
+  .meta({
+    title: "Delivery status",
+    description:
+      "The connection's queued bytes passed WEBSOCKET_DEGRADE_BYTES, so its conflated intervals were widened (doubling at most every second, up to WEBSOCKET_DEGRADE_MAX_FACTOR); or its backlog drained and they are being restored (degraded: false once they are back). Lossless channels are never thinned.",
+    examples: [
+      {
+        type: "delivery_status",
+        degraded: true,
+        intervals_ms: { price_updates: 6000, portfolio: 10000 },
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });
