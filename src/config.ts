@@ -107,9 +107,9 @@ export const configSchema = z.object({
     .default(100)
     .describe("Shortest conflation interval a client may ask for with interval_ms"),
   WEBSOCKET_DEGRADE_BYTES: positiveInteger
-    .default(256 * 1024)
+    .optional()
     .describe(
-      "Queued bytes above which a client's conflated intervals are widened (doubling at most every second)",
+      "Queued bytes above which a client's conflated intervals are widened (doubling at most every second); unset: a quarter of WEBSOCKET_CONFLATED_DROP_BYTES",
     ),
   WEBSOCKET_DEGRADE_MAX_FACTOR: positiveInteger
     .default(16)
@@ -260,7 +260,7 @@ const consistentConfigSchema = configSchema
     message:
       "must be below WEBSOCKET_MAX_BUFFERED_BYTES (conflated frames are dropped before anyone is disconnected)",
   })
-  .refine((config) => config.WEBSOCKET_DEGRADE_BYTES < config.WEBSOCKET_CONFLATED_DROP_BYTES, {
+  .refine((config) => (config.WEBSOCKET_DEGRADE_BYTES ?? 0) < config.WEBSOCKET_CONFLATED_DROP_BYTES, {
     path: ["WEBSOCKET_DEGRADE_BYTES"],
     message:
       "must be below WEBSOCKET_CONFLATED_DROP_BYTES (intervals widen before conflated frames are skipped)",
@@ -298,7 +298,9 @@ const consistentConfigSchema = configSchema
     },
   );
 
-export type GatewayConfig = z.output<typeof configSchema> & {
+export type GatewayConfig = Omit<z.output<typeof configSchema>, "WEBSOCKET_DEGRADE_BYTES"> & {
+  /** Resolved: the setting, or a quarter of WEBSOCKET_CONFLATED_DROP_BYTES. */
+  WEBSOCKET_DEGRADE_BYTES: number;
   /** `NATS_SUBJECT_<CHANNEL>` overrides, keyed by channel name (e.g. `price_updates`). */
   subjectOverrides: Record<string, string>;
   /** `NATS_STREAM_NAME_<CHANNEL>` overrides, keyed by channel name (e.g. `trades`). */
@@ -332,6 +334,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return {
     ...result.data,
+    // Widen intervals well before conflated frames are skipped.
+    WEBSOCKET_DEGRADE_BYTES:
+      result.data.WEBSOCKET_DEGRADE_BYTES ?? Math.floor(result.data.WEBSOCKET_CONFLATED_DROP_BYTES / 4),
     subjectOverrides: overridesByChannel(present, SUBJECT_OVERRIDE_PREFIX),
     streamNameOverrides: overridesByChannel(present, STREAM_NAME_OVERRIDE_PREFIX),
   };
