@@ -2,6 +2,7 @@
  * One WebSocket connection: who it is, what it is subscribed to, what it is owed, and whether it
  * is still alive. Kept small: an idle connection should cost a few kilobytes at most.
  */
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { Grant } from "./auth/grant.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
@@ -51,6 +52,11 @@ export class ClientSession {
   constructor(
     readonly clientId: string,
     readonly socket: WebSocket,
+    /**
+     * The connection's TCP socket, as the HTTP server handed it to the `upgrade` listener: the
+     * OutboundWriter writes pre-framed frames to it (a public handle, not a private field of ws).
+     */
+    readonly transport: Duplex,
     private readonly writer: OutboundWriter,
     /** Inbound rate limit: each client frame takes a token. */
     readonly bucket: TokenBucket,

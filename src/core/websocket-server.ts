@@ -149,12 +149,16 @@ export class WebSocketEndpoint {
     }
     const address = request.socket.remoteAddress ?? "unknown";
     const token = this.options.auth ? tokenOfRequest(request, url) : undefined;
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.upgraded(ws, requested, address, token));
+    // The writer writes pre-framed frames to `socket`, the one the HTTP server handed us.
+    this.wss.handleUpgrade(request, socket, head, (ws) =>
+      this.upgraded(ws, socket, requested, address, token),
+    );
   }
 
   /** A socket past the upgrade: within the limits, then authenticated (when on), then a client. */
   private upgraded(
     ws: WebSocket,
+    transport: Duplex,
     requested: string | null,
     address: string,
     token: string | undefined,
@@ -170,7 +174,7 @@ export class WebSocketEndpoint {
     // The connection's own id, whoever its token says it belongs to.
     const clientId = requested ?? randomUUID();
     if (!auth) {
-      this.register(ws, clientId, undefined);
+      this.register(ws, transport, clientId, undefined);
       return;
     }
     // Counted as a connection from now until it is registered or its socket has closed.
@@ -198,7 +202,7 @@ export class WebSocketEndpoint {
         const takesOverOwn = this.clients.get(clientId, subject) !== undefined;
         if (!this.caps.admitSubject(ws, subject, this.clients.countOf(subject), takesOverOwn)) return;
         this.authenticating.delete(ws);
-        const session = this.register(ws, clientId, result.grant);
+        const session = this.register(ws, transport, clientId, result.grant);
         for (const { data, isBinary } of result.early) this.receive(session, data, isBinary);
       })
       .catch((error: unknown) => {
@@ -212,7 +216,12 @@ export class WebSocketEndpoint {
    * The socket becomes the client `clientId` (of the grant's subject): registered, welcomed, and
    * listened to. A connection already registered under that identity is replaced (4000).
    */
-  private register(ws: WebSocket, clientId: string, grant: Grant | undefined): ClientSession {
+  private register(
+    ws: WebSocket,
+    transport: Duplex,
+    clientId: string,
+    grant: Grant | undefined,
+  ): ClientSession {
     const { config, logger, index, deliveries, auth } = this.options;
     const subject = grant?.subject;
     const previous = this.clients.get(clientId, subject);
@@ -229,6 +238,7 @@ export class WebSocketEndpoint {
     const session = new ClientSession(
       clientId,
       ws,
+      transport,
       this.options.writer,
       new TokenBucket({
         ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,

@@ -10,7 +10,6 @@
  * `conflatedDropBytes`, and a client that cannot take lossless data within `maxBufferedBytes`
  * is disconnected (SLOW_CONSUMER) rather than buffered without bound.
  */
-import type { Socket } from "node:net";
 import { WebSocket } from "ws";
 import type { ClientSession } from "../client-session.js";
 
@@ -83,10 +82,10 @@ export class OutboundWriter {
       session.pendingBytes = 0;
       if (pending === undefined || session.closing || session.socket.readyState !== WebSocket.OPEN) continue;
       // The frames are complete, pre-built WebSocket frames, so they go straight to the TCP
-      // socket under ws (perMessageDeflate is off, so ws never holds a partial frame that these
-      // bytes could interleave with). One write per socket per turn.
-      const raw = (session.socket as unknown as { _socket: Socket })._socket;
-      raw.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
+      // socket the HTTP server handed to the upgrade listener. ws writes its own frames (pings,
+      // close) to the same socket with single writes, and perMessageDeflate is off, so ws never
+      // holds a partial frame these bytes could interleave with. One write per socket per turn.
+      session.transport.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
     }
   };
 }
