@@ -126,6 +126,13 @@
                 ],
                 "x-parser-schema-id": "<anonymous-schema-7>"
               },
+              "interval_ms": {
+                "description": "Conflated channels only: this connection's flush interval for the channel, from WEBSOCKET_MIN_INTERVAL_MS to 60000 (default: the channel's)",
+                "type": "integer",
+                "exclusiveMinimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-11>"
+              },
               "since": {
                 "description": "Resume: on a lossless channel, replay every frame after this position first (answered with recovered); on a conflated channel, accepted and answered with the snapshot",
                 "type": "object",
@@ -135,14 +142,14 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The seq of the last frame the client has (0: none yet)",
-                    "x-parser-schema-id": "<anonymous-schema-12>"
+                    "x-parser-schema-id": "<anonymous-schema-13>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 256,
                     "description": "The epoch that seq counts in",
-                    "x-parser-schema-id": "<anonymous-schema-13>"
+                    "x-parser-schema-id": "<anonymous-schema-14>"
                   }
                 },
                 "required": [
@@ -150,7 +157,7 @@
                   "epoch"
                 ],
                 "title": "Resume position",
-                "x-parser-schema-id": "<anonymous-schema-11>"
+                "x-parser-schema-id": "<anonymous-schema-12>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -158,16 +165,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-15>"
+                    "x-parser-schema-id": "<anonymous-schema-16>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-16>"
+                    "x-parser-schema-id": "<anonymous-schema-17>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-14>"
+                "x-parser-schema-id": "<anonymous-schema-15>"
               }
             },
             "required": [
@@ -233,7 +240,7 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribe",
-                "x-parser-schema-id": "<anonymous-schema-17>"
+                "x-parser-schema-id": "<anonymous-schema-18>"
               },
               "channel": {
                 "type": "string",
@@ -246,7 +253,7 @@
                   "signals",
                   "trades"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-18>"
+                "x-parser-schema-id": "<anonymous-schema-19>"
               },
               "symbols": {
                 "description": "Symbols to (un)subscribe; \"*\" or absent means all",
@@ -254,18 +261,18 @@
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-20>"
+                    "x-parser-schema-id": "<anonymous-schema-21>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-22>"
+                      "x-parser-schema-id": "<anonymous-schema-23>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-21>"
+                    "x-parser-schema-id": "<anonymous-schema-22>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-19>"
+                "x-parser-schema-id": "<anonymous-schema-20>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -273,16 +280,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-24>"
+                    "x-parser-schema-id": "<anonymous-schema-25>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-25>"
+                    "x-parser-schema-id": "<anonymous-schema-26>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-23>"
+                "x-parser-schema-id": "<anonymous-schema-24>"
               }
             },
             "required": [
@@ -327,14 +334,14 @@
               "type": {
                 "type": "string",
                 "const": "auth",
-                "x-parser-schema-id": "<anonymous-schema-26>"
+                "x-parser-schema-id": "<anonymous-schema-27>"
               },
               "token": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 3072,
                 "description": "A JWT (compact serialisation)",
-                "x-parser-schema-id": "<anonymous-schema-27>"
+                "x-parser-schema-id": "<anonymous-schema-28>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -342,16 +349,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-29>"
+                    "x-parser-schema-id": "<anonymous-schema-30>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-30>"
+                    "x-parser-schema-id": "<anonymous-schema-31>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-28>"
+                "x-parser-schema-id": "<anonymous-schema-29>"
               }
             },
             "required": [
@@ -390,75 +397,122 @@
               "type": {
                 "type": "string",
                 "const": "welcome",
-                "x-parser-schema-id": "<anonymous-schema-31>"
+                "x-parser-schema-id": "<anonymous-schema-32>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The client_id query parameter, or a generated UUID",
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-33>"
               },
               "channels": {
                 "type": "array",
                 "items": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-34>"
+                  "x-parser-schema-id": "<anonymous-schema-35>"
                 },
                 "description": "Every channel this gateway serves",
-                "x-parser-schema-id": "<anonymous-schema-33>"
+                "x-parser-schema-id": "<anonymous-schema-34>"
               },
               "subscriptions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-40>"
+                  "x-parser-schema-id": "<anonymous-schema-41>"
                 },
                 "additionalProperties": {
                   "anyOf": [
                     {
                       "type": "string",
                       "const": "*",
-                      "x-parser-schema-id": "<anonymous-schema-37>"
+                      "x-parser-schema-id": "<anonymous-schema-38>"
                     },
                     {
                       "type": "array",
                       "items": {
                         "type": "string",
-                        "x-parser-schema-id": "<anonymous-schema-39>"
+                        "x-parser-schema-id": "<anonymous-schema-40>"
                       },
-                      "x-parser-schema-id": "<anonymous-schema-38>"
+                      "x-parser-schema-id": "<anonymous-schema-39>"
                     }
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-36>"
+                  "x-parser-schema-id": "<anonymous-schema-37>"
                 },
                 "description": "Subscriptions the connection starts with",
-                "x-parser-schema-id": "<anonymous-schema-35>"
+                "x-parser-schema-id": "<anonymous-schema-36>"
               },
               "ping_interval": {
                 "type": "number",
                 "description": "Seconds between server pings (WEBSOCKET_PING_INTERVAL)",
-                "x-parser-schema-id": "<anonymous-schema-41>"
+                "x-parser-schema-id": "<anonymous-schema-42>"
               },
               "price_update_interval": {
                 "type": "number",
                 "description": "Seconds between price_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-42>"
+                "x-parser-schema-id": "<anonymous-schema-43>"
               },
               "portfolio_update_interval": {
                 "type": "number",
                 "description": "Seconds between portfolio_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-43>"
+                "x-parser-schema-id": "<anonymous-schema-44>"
               },
               "max_message_bytes": {
                 "type": "number",
                 "description": "Largest frame the client may send",
-                "x-parser-schema-id": "<anonymous-schema-44>"
+                "x-parser-schema-id": "<anonymous-schema-45>"
+              },
+              "stream_status": {
+                "description": "Each channel's stream status now: live, or stale and why",
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-51>"
+                },
+                "additionalProperties": {
+                  "type": "object",
+                  "properties": {
+                    "status": {
+                      "type": "string",
+                      "enum": [
+                        "live",
+                        "stale"
+                      ],
+                      "description": "stale: what the client shows may be out of date",
+                      "x-parser-schema-id": "<anonymous-schema-48>"
+                    },
+                    "reason": {
+                      "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
+                      "type": "string",
+                      "enum": [
+                        "upstream_disconnected",
+                        "no_data"
+                      ],
+                      "x-parser-schema-id": "<anonymous-schema-49>"
+                    },
+                    "since": {
+                      "type": "string",
+                      "format": "date-time",
+                      "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                      "description": "When the current status began",
+                      "x-parser-schema-id": "<anonymous-schema-50>"
+                    }
+                  },
+                  "required": [
+                    "status",
+                    "since"
+                  ],
+                  "additionalProperties": false,
+                  "title": "Stream state",
+                  "description": "Whether a channel's data is live, or stale and why",
+                  "x-parser-schema-id": "<anonymous-schema-47>"
+                },
+                "x-parser-schema-id": "<anonymous-schema-46>"
               },
               "positions": {
                 "description": "Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live",
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-49>"
+                  "x-parser-schema-id": "<anonymous-schema-56>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -468,12 +522,12 @@
                       "minimum": 0,
                       "maximum": 9007199254740991,
                       "description": "The channel's head: the last position so far (0: none)",
-                      "x-parser-schema-id": "<anonymous-schema-47>"
+                      "x-parser-schema-id": "<anonymous-schema-54>"
                     },
                     "epoch": {
                       "type": "string",
                       "minLength": 1,
-                      "x-parser-schema-id": "<anonymous-schema-48>"
+                      "x-parser-schema-id": "<anonymous-schema-55>"
                     }
                   },
                   "required": [
@@ -483,23 +537,23 @@
                   "additionalProperties": false,
                   "title": "Channel position",
                   "description": "A lossless channel's head: resume with it as since to get everything after it",
-                  "x-parser-schema-id": "<anonymous-schema-46>"
+                  "x-parser-schema-id": "<anonymous-schema-53>"
                 },
-                "x-parser-schema-id": "<anonymous-schema-45>"
+                "x-parser-schema-id": "<anonymous-schema-52>"
               },
               "expires_at": {
                 "description": "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
-                "x-parser-schema-id": "<anonymous-schema-50>"
+                "x-parser-schema-id": "<anonymous-schema-57>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-51>"
+                "x-parser-schema-id": "<anonymous-schema-58>"
               }
             },
             "required": [
@@ -580,30 +634,30 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-52>"
+                "x-parser-schema-id": "<anonymous-schema-59>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-53>"
+                "x-parser-schema-id": "<anonymous-schema-60>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-55>"
+                    "x-parser-schema-id": "<anonymous-schema-62>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-57>"
+                      "x-parser-schema-id": "<anonymous-schema-64>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-56>"
+                    "x-parser-schema-id": "<anonymous-schema-63>"
                   }
                 ],
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-54>"
+                "x-parser-schema-id": "<anonymous-schema-61>"
               },
               "position": {
                 "description": "Lossless channels: the position the subscription starts after (resume from it later)",
@@ -614,12 +668,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-59>"
+                    "x-parser-schema-id": "<anonymous-schema-66>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-60>"
+                    "x-parser-schema-id": "<anonymous-schema-67>"
                   }
                 },
                 "required": [
@@ -628,12 +682,57 @@
                 ],
                 "additionalProperties": false,
                 "title": "Channel position",
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-65>"
+              },
+              "interval_ms": {
+                "description": "Conflated channels: the flush interval in force for this connection on the channel",
+                "type": "integer",
+                "exclusiveMinimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-68>"
+              },
+              "stream_status": {
+                "description": "The channel's stream status now",
+                "type": "object",
+                "properties": {
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "live",
+                      "stale"
+                    ],
+                    "description": "stale: what the client shows may be out of date",
+                    "x-parser-schema-id": "<anonymous-schema-70>"
+                  },
+                  "reason": {
+                    "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
+                    "type": "string",
+                    "enum": [
+                      "upstream_disconnected",
+                      "no_data"
+                    ],
+                    "x-parser-schema-id": "<anonymous-schema-71>"
+                  },
+                  "since": {
+                    "type": "string",
+                    "format": "date-time",
+                    "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                    "description": "When the current status began",
+                    "x-parser-schema-id": "<anonymous-schema-72>"
+                  }
+                },
+                "required": [
+                  "status",
+                  "since"
+                ],
+                "additionalProperties": false,
+                "title": "Stream state",
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "recovered": {
                 "description": "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-61>"
+                "x-parser-schema-id": "<anonymous-schema-73>"
               },
               "reason": {
                 "type": "string",
@@ -645,7 +744,7 @@
                   "upstream_unavailable"
                 ],
                 "description": "Why recovered is false: reload what was missed from the system of record",
-                "x-parser-schema-id": "<anonymous-schema-62>"
+                "x-parser-schema-id": "<anonymous-schema-74>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -653,23 +752,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-64>"
+                    "x-parser-schema-id": "<anonymous-schema-76>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-65>"
+                    "x-parser-schema-id": "<anonymous-schema-77>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-63>"
+                "x-parser-schema-id": "<anonymous-schema-75>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-66>"
+                "x-parser-schema-id": "<anonymous-schema-78>"
               }
             },
             "required": [
@@ -773,30 +872,30 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-67>"
+                "x-parser-schema-id": "<anonymous-schema-79>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-80>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-70>"
+                    "x-parser-schema-id": "<anonymous-schema-82>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-72>"
+                      "x-parser-schema-id": "<anonymous-schema-84>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-71>"
+                    "x-parser-schema-id": "<anonymous-schema-83>"
                   }
                 ],
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-81>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -804,23 +903,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-74>"
+                    "x-parser-schema-id": "<anonymous-schema-86>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-75>"
+                    "x-parser-schema-id": "<anonymous-schema-87>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-73>"
+                "x-parser-schema-id": "<anonymous-schema-85>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-76>"
+                "x-parser-schema-id": "<anonymous-schema-88>"
               }
             },
             "required": [
@@ -870,7 +969,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-77>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -878,16 +977,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-79>"
+                    "x-parser-schema-id": "<anonymous-schema-91>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-80>"
+                    "x-parser-schema-id": "<anonymous-schema-92>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-78>"
+                "x-parser-schema-id": "<anonymous-schema-90>"
               }
             },
             "required": [
@@ -924,12 +1023,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-93>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-82>"
+                "x-parser-schema-id": "<anonymous-schema-94>"
               },
               "code": {
                 "type": "string",
@@ -946,14 +1045,14 @@
                   "AUTH_DISABLED"
                 ],
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-83>"
+                "x-parser-schema-id": "<anonymous-schema-95>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-84>"
+                "x-parser-schema-id": "<anonymous-schema-96>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -961,16 +1060,16 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-86>"
+                    "x-parser-schema-id": "<anonymous-schema-98>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-87>"
+                    "x-parser-schema-id": "<anonymous-schema-99>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "x-parser-schema-id": "<anonymous-schema-97>"
               }
             },
             "required": [
@@ -1016,19 +1115,19 @@
               "type": {
                 "type": "string",
                 "const": "authenticated",
-                "x-parser-schema-id": "<anonymous-schema-88>"
+                "x-parser-schema-id": "<anonymous-schema-100>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The token's subject, the connection's client_id",
-                "x-parser-schema-id": "<anonymous-schema-89>"
+                "x-parser-schema-id": "<anonymous-schema-101>"
               },
               "expires_at": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the fresh token expires",
-                "x-parser-schema-id": "<anonymous-schema-90>"
+                "x-parser-schema-id": "<anonymous-schema-102>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1036,23 +1135,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-92>"
+                    "x-parser-schema-id": "<anonymous-schema-104>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-93>"
+                    "x-parser-schema-id": "<anonymous-schema-105>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-91>"
+                "x-parser-schema-id": "<anonymous-schema-103>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-94>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               }
             },
             "required": [
@@ -1098,18 +1197,18 @@
               "type": {
                 "type": "string",
                 "const": "replayed",
-                "x-parser-schema-id": "<anonymous-schema-95>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-96>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "count": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Frames replayed after the subscribed ack",
-                "x-parser-schema-id": "<anonymous-schema-97>"
+                "x-parser-schema-id": "<anonymous-schema-109>"
               },
               "position": {
                 "type": "object",
@@ -1119,12 +1218,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-99>"
+                    "x-parser-schema-id": "<anonymous-schema-111>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-100>"
+                    "x-parser-schema-id": "<anonymous-schema-112>"
                   }
                 },
                 "required": [
@@ -1134,7 +1233,7 @@
                 "additionalProperties": false,
                 "title": "Channel position",
                 "description": "The last position the replay covered; live frames follow it",
-                "x-parser-schema-id": "<anonymous-schema-98>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1142,23 +1241,23 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-102>"
+                    "x-parser-schema-id": "<anonymous-schema-114>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-103>"
+                    "x-parser-schema-id": "<anonymous-schema-115>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-113>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-104>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               }
             },
             "required": [
@@ -1202,6 +1301,189 @@
           ],
           "x-parser-unique-object-id": "replayed"
         },
+        "stream_status": {
+          "name": "stream_status",
+          "title": "Stream status",
+          "summary": "Sent to a channel's subscribers whenever the channel's status changes: stale when the gateway loses NATS or the channel is quiet past its threshold, live again when data flows (or, for a channel without a threshold, when the link is back).",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "stream_status",
+                "x-parser-schema-id": "<anonymous-schema-117>"
+              },
+              "channel": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-118>"
+              },
+              "status": {
+                "type": "string",
+                "enum": [
+                  "live",
+                  "stale"
+                ],
+                "description": "stale: what the client shows may be out of date",
+                "x-parser-schema-id": "<anonymous-schema-119>"
+              },
+              "reason": {
+                "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
+                "type": "string",
+                "enum": [
+                  "upstream_disconnected",
+                  "no_data"
+                ],
+                "x-parser-schema-id": "<anonymous-schema-120>"
+              },
+              "since": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "When the current status began",
+                "x-parser-schema-id": "<anonymous-schema-121>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-122>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "status",
+              "since",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Stream status",
+            "description": "Sent to a channel's subscribers whenever the channel's status changes: stale when the gateway loses NATS or the channel is quiet past its threshold, live again when data flows (or, for a channel without a threshold, when the link is back).",
+            "examples": [
+              {
+                "type": "stream_status",
+                "channel": "price_updates",
+                "status": "stale",
+                "reason": "upstream_disconnected",
+                "since": "2024-12-19T12:00:00.000Z",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              },
+              {
+                "type": "stream_status",
+                "channel": "price_updates",
+                "status": "live",
+                "since": "2024-12-19T12:00:07.000Z",
+                "timestamp": "2024-12-19T12:00:07.000Z"
+              }
+            ],
+            "x-parser-schema-id": "StreamStatusPayload"
+          },
+          "examples": [
+            {
+              "name": "stream_status_example_1",
+              "payload": {
+                "type": "stream_status",
+                "channel": "price_updates",
+                "status": "stale",
+                "reason": "upstream_disconnected",
+                "since": "2024-12-19T12:00:00.000Z",
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            },
+            {
+              "name": "stream_status_example_2",
+              "payload": {
+                "type": "stream_status",
+                "channel": "price_updates",
+                "status": "live",
+                "since": "2024-12-19T12:00:07.000Z",
+                "timestamp": "2024-12-19T12:00:07.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "stream_status"
+        },
+        "delivery_status": {
+          "name": "delivery_status",
+          "title": "Delivery status",
+          "summary": "The connection's queued bytes passed WEBSOCKET_DEGRADE_BYTES, so its conflated intervals were widened (doubling at most every second, up to WEBSOCKET_DEGRADE_MAX_FACTOR); or its backlog drained and they are being restored (degraded: false once they are back). Lossless channels are never thinned.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "delivery_status",
+                "x-parser-schema-id": "<anonymous-schema-123>"
+              },
+              "degraded": {
+                "type": "boolean",
+                "description": "true while the gateway sends conflated channels less often than asked",
+                "x-parser-schema-id": "<anonymous-schema-124>"
+              },
+              "intervals_ms": {
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-127>"
+                },
+                "additionalProperties": {
+                  "type": "integer",
+                  "exclusiveMinimum": 0,
+                  "maximum": 9007199254740991,
+                  "x-parser-schema-id": "<anonymous-schema-126>"
+                },
+                "description": "The interval now in force for each conflated channel the connection is subscribed to",
+                "x-parser-schema-id": "<anonymous-schema-125>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-128>"
+              }
+            },
+            "required": [
+              "type",
+              "degraded",
+              "intervals_ms",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "Delivery status",
+            "description": "The connection's queued bytes passed WEBSOCKET_DEGRADE_BYTES, so its conflated intervals were widened (doubling at most every second, up to WEBSOCKET_DEGRADE_MAX_FACTOR); or its backlog drained and they are being restored (degraded: false once they are back). Lossless channels are never thinned.",
+            "examples": [
+              {
+                "type": "delivery_status",
+                "degraded": true,
+                "intervals_ms": {
+                  "price_updates": 6000,
+                  "portfolio": 10000
+                },
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "DeliveryStatusPayload"
+          },
+          "examples": [
+            {
+              "name": "delivery_status_example_1",
+              "payload": {
+                "type": "delivery_status",
+                "degraded": true,
+                "intervals_ms": {
+                  "price_updates": 6000,
+                  "portfolio": 10000
+                },
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "delivery_status"
+        },
         "portfolio_update": {
           "name": "portfolio_update",
           "title": "Portfolio update",
@@ -1214,24 +1496,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-105>"
+                "x-parser-schema-id": "<anonymous-schema-129>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-106>"
+                "x-parser-schema-id": "<anonymous-schema-130>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-131>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-132>"
               },
               "data": {
                 "type": "object",
@@ -1240,7 +1522,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-118>"
+                      "x-parser-schema-id": "<anonymous-schema-142>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -1248,27 +1530,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-112>"
+                          "x-parser-schema-id": "<anonymous-schema-136>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-113>"
+                          "x-parser-schema-id": "<anonymous-schema-137>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-114>"
+                          "x-parser-schema-id": "<anonymous-schema-138>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-115>"
+                          "x-parser-schema-id": "<anonymous-schema-139>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-116>"
+                          "x-parser-schema-id": "<anonymous-schema-140>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-117>"
+                          "x-parser-schema-id": "<anonymous-schema-141>"
                         }
                       },
                       "required": [
@@ -1280,19 +1562,19 @@
                         "unrealized_pnl_pct"
                       ],
                       "additionalProperties": false,
-                      "x-parser-schema-id": "<anonymous-schema-111>"
+                      "x-parser-schema-id": "<anonymous-schema-135>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-110>"
+                    "x-parser-schema-id": "<anonymous-schema-134>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-119>"
+                    "x-parser-schema-id": "<anonymous-schema-143>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-120>"
+                    "x-parser-schema-id": "<anonymous-schema-144>"
                   }
                 },
                 "required": [
@@ -1301,7 +1583,7 @@
                   "position_count"
                 ],
                 "additionalProperties": false,
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               }
             },
             "required": [
@@ -1353,65 +1635,65 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-121>"
+                "x-parser-schema-id": "<anonymous-schema-145>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-132>"
+                  "x-parser-schema-id": "<anonymous-schema-156>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-124>"
+                      "x-parser-schema-id": "<anonymous-schema-148>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-125>"
+                      "x-parser-schema-id": "<anonymous-schema-149>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-126>"
+                      "x-parser-schema-id": "<anonymous-schema-150>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-127>"
+                      "x-parser-schema-id": "<anonymous-schema-151>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-128>"
+                      "x-parser-schema-id": "<anonymous-schema-152>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-129>"
+                      "x-parser-schema-id": "<anonymous-schema-153>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-130>"
+                      "x-parser-schema-id": "<anonymous-schema-154>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-131>"
+                      "x-parser-schema-id": "<anonymous-schema-155>"
                     }
                   },
                   "required": [
                     "price"
                   ],
                   "additionalProperties": false,
-                  "x-parser-schema-id": "<anonymous-schema-123>"
+                  "x-parser-schema-id": "<anonymous-schema-147>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-122>"
+                "x-parser-schema-id": "<anonymous-schema-146>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-133>"
+                "x-parser-schema-id": "<anonymous-schema-157>"
               }
             },
             "required": [
@@ -1465,7 +1747,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-134>"
+                "x-parser-schema-id": "<anonymous-schema-158>"
               },
               "signal_type": {
                 "type": "string",
@@ -1475,43 +1757,43 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-159>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-160>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-161>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-162>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-139>"
+                "x-parser-schema-id": "<anonymous-schema-163>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-140>"
+                "x-parser-schema-id": "<anonymous-schema-164>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-141>"
+                "x-parser-schema-id": "<anonymous-schema-165>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-142>"
+                "x-parser-schema-id": "<anonymous-schema-166>"
               }
             },
             "required": [
@@ -1558,11 +1840,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-143>"
+                "x-parser-schema-id": "<anonymous-schema-167>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-144>"
+                "x-parser-schema-id": "<anonymous-schema-168>"
               },
               "side": {
                 "type": "string",
@@ -1570,45 +1852,45 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-145>"
+                "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-146>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-147>"
+                "x-parser-schema-id": "<anonymous-schema-171>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-148>"
+                "x-parser-schema-id": "<anonymous-schema-172>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-149>"
+                "x-parser-schema-id": "<anonymous-schema-173>"
               },
               "trade_id": {
                 "description": "The upstream execution id, when upstream gave one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-150>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-151>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-152>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               }
             },
             "required": [
@@ -1681,13 +1963,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-153>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-162>"
+                  "x-parser-schema-id": "<anonymous-schema-186>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -1695,27 +1977,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-156>"
+                      "x-parser-schema-id": "<anonymous-schema-180>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-157>"
+                      "x-parser-schema-id": "<anonymous-schema-181>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-158>"
+                      "x-parser-schema-id": "<anonymous-schema-182>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-159>"
+                      "x-parser-schema-id": "<anonymous-schema-183>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-160>"
+                      "x-parser-schema-id": "<anonymous-schema-184>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-161>"
+                      "x-parser-schema-id": "<anonymous-schema-185>"
                     }
                   },
                   "required": [
@@ -1726,29 +2008,29 @@
                     "unrealized_pnl",
                     "unrealized_pnl_pct"
                   ],
-                  "x-parser-schema-id": "<anonymous-schema-155>"
+                  "x-parser-schema-id": "<anonymous-schema-179>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-163>"
+                "x-parser-schema-id": "<anonymous-schema-187>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-188>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-165>"
+                "x-parser-schema-id": "<anonymous-schema-189>"
               }
             },
             "required": [
@@ -1805,55 +2087,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-166>"
+                "x-parser-schema-id": "<anonymous-schema-190>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-167>"
+                "x-parser-schema-id": "<anonymous-schema-191>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-192>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-169>"
+                "x-parser-schema-id": "<anonymous-schema-193>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-170>"
+                "x-parser-schema-id": "<anonymous-schema-194>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-171>"
+                "x-parser-schema-id": "<anonymous-schema-195>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-172>"
+                "x-parser-schema-id": "<anonymous-schema-196>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-197>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-174>"
+                "x-parser-schema-id": "<anonymous-schema-198>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-175>"
+                "x-parser-schema-id": "<anonymous-schema-199>"
               }
             },
             "required": [
@@ -1920,38 +2202,38 @@
                   "HOLD"
                 ],
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-176>"
+                "x-parser-schema-id": "<anonymous-schema-200>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-201>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-202>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-179>"
+                "x-parser-schema-id": "<anonymous-schema-203>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-180>"
+                "x-parser-schema-id": "<anonymous-schema-204>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-181>"
+                "x-parser-schema-id": "<anonymous-schema-205>"
               }
             },
             "required": [
@@ -2003,7 +2285,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-182>"
+                "x-parser-schema-id": "<anonymous-schema-206>"
               },
               "side": {
                 "type": "string",
@@ -2011,40 +2293,40 @@
                   "BUY",
                   "SELL"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-183>"
+                "x-parser-schema-id": "<anonymous-schema-207>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-184>"
+                "x-parser-schema-id": "<anonymous-schema-208>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-185>"
+                "x-parser-schema-id": "<anonymous-schema-209>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-186>"
+                "x-parser-schema-id": "<anonymous-schema-210>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-187>"
+                "x-parser-schema-id": "<anonymous-schema-211>"
               },
               "trade_id": {
                 "description": "The execution id of the venue or system of record, passed through for reconciliation",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "x-parser-schema-id": "<anonymous-schema-188>"
+                "x-parser-schema-id": "<anonymous-schema-212>"
               }
             },
             "required": [
@@ -2175,6 +2457,24 @@
       ],
       "x-parser-unique-object-id": "sendReplayed"
     },
+    "sendStreamStatus": {
+      "action": "send",
+      "title": "Server sends stream_status",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.stream_status"
+      ],
+      "x-parser-unique-object-id": "sendStreamStatus"
+    },
+    "sendDeliveryStatus": {
+      "action": "send",
+      "title": "Server sends delivery_status",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.delivery_status"
+      ],
+      "x-parser-unique-object-id": "sendDeliveryStatus"
+    },
     "sendPortfolioUpdate": {
       "action": "send",
       "title": "Server sends portfolio_update",
@@ -2261,6 +2561,8 @@
       "ErrorPayload": "$ref:$.channels.websocket.messages.error.payload",
       "AuthenticatedPayload": "$ref:$.channels.websocket.messages.authenticated.payload",
       "ReplayedPayload": "$ref:$.channels.websocket.messages.replayed.payload",
+      "StreamStatusPayload": "$ref:$.channels.websocket.messages.stream_status.payload",
+      "DeliveryStatusPayload": "$ref:$.channels.websocket.messages.delivery_status.payload",
       "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
       "PriceUpdatePayload": "$ref:$.channels.websocket.messages.price_update.payload",
       "SignalPayload": "$ref:$.channels.websocket.messages.signal.payload",
@@ -2282,6 +2584,8 @@
       "error": "$ref:$.channels.websocket.messages.error",
       "authenticated": "$ref:$.channels.websocket.messages.authenticated",
       "replayed": "$ref:$.channels.websocket.messages.replayed",
+      "stream_status": "$ref:$.channels.websocket.messages.stream_status",
+      "delivery_status": "$ref:$.channels.websocket.messages.delivery_status",
       "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
       "price_update": "$ref:$.channels.websocket.messages.price_update",
       "signal": "$ref:$.channels.websocket.messages.signal",
