@@ -109,8 +109,8 @@ export class ChannelDelivery implements Delivery {
   private flushGroupSafely(group: FlushGroup): void {
     // A plugin whose toFrame throws on some data must not take the timer (or the process) down.
     try {
-      const members = this.flushGroup(group);
-      if (members === 0 && group.intervalMs !== this.defaultIntervalMs) {
+      this.flushGroup(group);
+      if (group.intervalMs !== this.defaultIntervalMs && this.countMembers(this.inGroup(group)) === 0) {
         group.stop();
         this.groups.delete(group.intervalMs);
       }
@@ -208,17 +208,19 @@ export class ChannelDelivery implements Delivery {
     for (const group of [...this.groups.values()]) this.flushGroup(group);
   }
 
-  /** Flush the keys changed for one group since its last flush; returns how many clients are in it. */
-  private flushGroup(group: FlushGroup): number {
-    const inGroup = (session: ClientSession) => this.intervalOf(session) === group.intervalMs;
+  private inGroup(group: FlushGroup): (session: ClientSession) => boolean {
+    return (session) => this.intervalOf(session) === group.intervalMs;
+  }
+
+  /** Flush the keys changed for one group since its last flush, and what its clients are owed. */
+  private flushGroup(group: FlushGroup): void {
+    const inGroup = this.inGroup(group);
     const owed = this.owed.takeWhere(inGroup);
     const changed = [...group.changed];
     group.changed.clear();
-    const members = this.merged
-      ? this.flushMerged(group, changed, owed, inGroup)
-      : this.flushPerKey(group, changed, owed, inGroup);
+    if (this.merged) this.flushMerged(group, changed, owed, inGroup);
+    else this.flushPerKey(group, changed, owed, inGroup);
     group.snapshotted.clear();
-    return members;
   }
 
   /**
@@ -244,9 +246,8 @@ export class ChannelDelivery implements Delivery {
     changed: string[],
     owed: Map<ClientSession, Set<string>>,
     inGroup: (session: ClientSession) => boolean,
-  ): number {
+  ): void {
     const now = new Date();
-    const members = this.countMembers(inGroup);
     const frames = new Map<string, Buffer | undefined>();
     const frameOf = (slot: string) => {
       if (!frames.has(slot))
@@ -274,7 +275,6 @@ export class ChannelDelivery implements Delivery {
         if (frame && this.audienceOf(this.latest.get(slot))(session)) this.sendTo(session, frame, [slot]);
       }
     }
-    return members;
   }
 
   /** How many subscribers are in a group (a group nobody is in is removed). */
@@ -298,9 +298,8 @@ export class ChannelDelivery implements Delivery {
     changed: string[],
     owed: Map<ClientSession, Set<string>>,
     inGroup: (session: ClientSession) => boolean,
-  ): number {
+  ): void {
     const now = new Date();
-    let members = 0;
     const alreadySent = (session: ClientSession, slot: string) =>
       group.alreadySent(session, slot, this.latest.get(slot));
     const { all, bySymbol } = this.index.subscribers(this.name);
@@ -322,7 +321,6 @@ export class ChannelDelivery implements Delivery {
     let everything: Buffer | null | undefined;
     for (const session of all) {
       if (!inGroup(session)) continue;
-      members++;
       const debt = owed.get(session);
       if (debt) {
         owed.delete(session);
@@ -343,7 +341,7 @@ export class ChannelDelivery implements Delivery {
     };
     if (bySymbol.size === 0) {
       sendOwed();
-      return members;
+      return;
     }
     // Which changed keys each symbol-subscribed client wants. `changed` has one order for
     // everybody, so two clients wanting the same keys get equal lists and share one frame.
@@ -371,15 +369,6 @@ export class ChannelDelivery implements Delivery {
       sendSlots(session, debt ? [...slots, ...this.stillOwed(session, debt, new Set(slots))] : slots);
     }
     sendOwed();
-    const counted = new Set<ClientSession>();
-    for (const sessions of bySymbol.values()) {
-      for (const session of sessions) {
-        if (counted.has(session) || !inGroup(session)) continue;
-        counted.add(session);
-        members++;
-      }
-    }
-    return members;
   }
 
   /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */
