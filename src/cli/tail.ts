@@ -4,7 +4,7 @@
  * JSON object each with --json); connection state and control replies go to stderr, so that the
  * output pipes cleanly.
  */
-import { GatewayClient } from "../client/node.js";
+import { GatewayClient, STALE_REASONS, type StreamState } from "../client/node.js";
 import { describeClose, formatFrame, timeOf } from "./format.js";
 
 export interface TailOptions {
@@ -26,7 +26,20 @@ const CONTROL = new Set([
   "pong",
   "error",
   "authenticated",
+  "stream_status",
+  "delivery_status",
 ]);
+
+/** "live", or "stale (upstream_disconnected: the gateway has lost its NATS link)". */
+function describeStream({ status, reason }: StreamState): string {
+  if (status === "live") return "live";
+  return reason === undefined ? "stale" : `stale (${reason}: ${STALE_REASONS[reason]})`;
+}
+
+/** "6 s", "0.2 s" */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
 
 /** Resolves with the exit status: 0 after SIGINT/SIGTERM, 1 when the gateway closes for good, 2 on bad input. */
 export function tail(options: TailOptions): Promise<number> {
@@ -64,8 +77,12 @@ export function tail(options: TailOptions): Promise<number> {
     client.on("connecting", ({ attempt, url }) =>
       note(attempt === 0 ? `connecting to ${url}` : `connecting to ${url} (attempt ${attempt})`),
     );
+    const followed = (channel: string) => options.channels.length === 0 || options.channels.includes(channel);
     client.on("open", ({ welcome }) => {
       note(`connected as ${welcome.client_id}; channels: ${welcome.channels.join(", ")}`);
+      // Stale already: say so (changes after this are told as they come).
+      for (const [channel, state] of Object.entries(welcome.stream_status ?? {}))
+        if (state.status === "stale" && followed(channel)) note(`${channel}: ${describeStream(state)}`);
       if (options.channels.length === 0) return;
       const unknown = options.channels.filter((channel) => !welcome.channels.includes(channel));
       if (unknown.length > 0) {
@@ -116,6 +133,19 @@ export function tail(options: TailOptions): Promise<number> {
     client.on("gap", ({ channel, reason }) =>
       note(`${channel}: could not resume (${reason}); some frames may be missing`),
     );
+    client.on("stream_status", (frame) => {
+      if (followed(frame.channel)) note(`${frame.channel}: ${describeStream(frame)}`);
+    });
+    client.on("delivery_status", ({ degraded, intervals_ms }) => {
+      const intervals = Object.entries(intervals_ms)
+        .map(([channel, ms]) => `${channel} every ${seconds(ms)}`)
+        .join(", ");
+      note(
+        degraded
+          ? `delivery slowed (this client reads too slowly): ${intervals}`
+          : `delivery back to normal${intervals ? `: ${intervals}` : ""}`,
+      );
+    });
     client.on("server_error", ({ code, error }) => note(`error ${code}: ${error}`));
     client.on("authenticated", ({ expires_at }) => note(`token refreshed; expires ${expires_at}`));
     client.on("error", (problem) =>

@@ -22,6 +22,7 @@ import {
   unsubscribedFrame,
   welcomeFrame,
 } from "../core/protocol.js";
+import { deliveryStatusFrame, streamStatusFrame } from "../core/quality.js";
 
 /**
  * The data frames of lossless channels (delivery `immediate`) as the gateway sends them: the
@@ -39,6 +40,8 @@ export const SERVER_FRAME_SCHEMAS = {
   error: errorFrame,
   authenticated: authenticatedFrame,
   replayed: replayedFrame,
+  stream_status: streamStatusFrame,
+  delivery_status: deliveryStatusFrame,
   price_update: priceUpdateFrame,
   signal: positionedSignalFrame,
   trade_executed: positionedTradeExecutedFrame,
@@ -57,6 +60,8 @@ export type PongFrame = ServerFrameOf<"pong">;
 export type ErrorFrame = ServerFrameOf<"error">;
 export type AuthenticatedFrame = ServerFrameOf<"authenticated">;
 export type ReplayedFrame = ServerFrameOf<"replayed">;
+export type StreamStatusFrame = ServerFrameOf<"stream_status">;
+export type DeliveryStatusFrame = ServerFrameOf<"delivery_status">;
 export type PriceUpdateFrame = ServerFrameOf<"price_update">;
 export type SignalFrame = ServerFrameOf<"signal">;
 export type TradeExecutedFrame = ServerFrameOf<"trade_executed">;
@@ -80,6 +85,15 @@ export const DATA_FRAME_CHANNELS = {
 } as const satisfies Partial<Record<ServerFrameType, string>>;
 
 export type DataFrameType = keyof typeof DATA_FRAME_CHANNELS;
+
+/**
+ * The known channels whose frames carry positions (lossless: every frame is delivered), so that
+ * `interval_ms`, which only conflated channels take, is refused before it is sent.
+ */
+export const LOSSLESS_DATA_CHANNELS: ReadonlySet<string> = new Set([
+  DATA_FRAME_CHANNELS.signal,
+  DATA_FRAME_CHANNELS.trade_executed,
+]);
 export type DataFrame = ServerFrameOf<DataFrameType>;
 
 export function isDataFrame(frame: ServerFrame): frame is DataFrame {

@@ -8,6 +8,7 @@
  * WebSocket) pass `ws`, or import from ./node.js which does.
  */
 import { CLIENT_ID_PATTERN } from "../core/protocol.js";
+import type { StreamState } from "../core/quality.js";
 import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { ABNORMAL_CLOSURE, TERMINAL_CLOSE_CODES } from "./close-codes.js";
@@ -16,10 +17,12 @@ import {
   type AuthenticatedFrame,
   DATA_FRAME_CHANNELS,
   type DataFrame,
+  type DeliveryStatusFrame,
   dataFrameFor,
   type ErrorFrame,
   type FrameIssue,
   isDataFrame,
+  LOSSLESS_DATA_CHANNELS,
   parseServerFrame,
   type ReplayedFrame,
   SERVER_FRAME_SCHEMAS,
@@ -40,6 +43,7 @@ import {
   type ResumeEvents,
 } from "./resume.js";
 import {
+  checkInterval,
   checkSubscriptionArguments,
   DesiredSubscriptions,
   type SubscriptionView,
@@ -99,6 +103,20 @@ export interface GatewayClientOptions {
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
 
+/** Options of one subscribe request. */
+export interface SubscribeOptions {
+  /**
+   * Conflated channels only (price_updates, portfolio): this client's flush interval for the
+   * channel, in ms (an integer up to 60,000, at least the gateway's WEBSOCKET_MIN_INTERVAL_MS).
+   * Remembered and re-sent after every reconnection, like the symbols; leaving the channel forgets
+   * it. Refused at once (TypeError) on a channel known to be lossless.
+   */
+  intervalMs?: number;
+}
+
+/** A channel's stream status, as `client.streamStatus` holds it and `channel_status` reports it. */
+export type ChannelStatus = StreamState & { channel: string };
+
 /** Problems on the client side; never thrown, always emitted as `error`. */
 export type ClientError =
   | {
@@ -137,6 +155,11 @@ export interface ConnectionEvents {
   error: ClientError;
   /** Every frame delivered, known (validated) or of an unknown type (as is). */
   frame: ServerFrame | UnknownFrame;
+  /**
+   * A channel's stream status changed (live, or stale and why), whichever frame said so: the
+   * welcome, a `subscribed` ack, or a `stream_status` frame. `client.streamStatus` is up to date.
+   */
+  channel_status: ChannelStatus;
 }
 
 export type GatewayClientEvents = ConnectionEvents & ResumeEvents & FrameEvents;
@@ -166,6 +189,14 @@ interface Connection {
   error: string | undefined;
   /** Lossless channels being resumed on this connection: their frames are held until it is done. */
   resumes: Map<string, PendingResume<DeliverableFrame>>;
+  /**
+   * Subscribe frames that carried interval_ms, by id: the interval the client had before it, to go
+   * back to when the gateway refuses the request.
+   */
+  intervalRequests: Map<
+    string | number,
+    { channel: string; requested: number; previous: number | undefined }
+  >;
 }
 
 /** A frame the application may receive: validated, or of a type the SDK does not know. */
@@ -179,6 +210,12 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly clock: Clock;
   private readonly backoff: ReconnectBackoff;
   private readonly desired = new DesiredSubscriptions();
+  /** Conflated channel -> the flush interval the client asked for (ms), re-sent on every connection. */
+  private readonly desiredIntervals = new Map<string, number>();
+  /** Each channel's stream status, from the welcome, the acks and stream_status frames. */
+  private readonly streams = new Map<string, StreamState>();
+  /** The last delivery_status of the open connection (a new connection starts undegraded). */
+  private delivery: DeliveryStatusFrame | undefined;
   /** Where the client stands in each lossless channel's history, across connections. */
   private readonly resumePositions: Positions;
   /** Channels known to be lossless: their frames carry positions (or the gateway reported a head). */
@@ -248,6 +285,32 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     return this.resumePositions.view();
   }
 
+  /**
+   * Per conflated channel the client chose an interval for (`subscribe(..., { intervalMs })`), that
+   * interval in ms. The gateway may send less often while the connection is degraded: see `degraded`.
+   */
+  get intervals(): Record<string, number> {
+    return Object.fromEntries(this.desiredIntervals);
+  }
+
+  /**
+   * Each channel's stream status as the gateway last reported it: `live`, or `stale` with a
+   * `reason` (`upstream_disconnected`: the gateway lost NATS; `no_data`: the channel has been
+   * quiet past its threshold) and `since`. Kept while disconnected (the last word), replaced by
+   * the next welcome.
+   */
+  get streamStatus(): Record<string, StreamState> {
+    return Object.fromEntries([...this.streams].map(([channel, state]) => [channel, { ...state }]));
+  }
+
+  /**
+   * True while the gateway sends this connection's conflated channels less often than asked,
+   * because it reads too slowly (`delivery_status`); false again on every new connection.
+   */
+  get degraded(): boolean {
+    return this.current === "open" && this.delivery?.degraded === true;
+  }
+
   /** Every channel's subscription on the open connection, as the gateway reported it. */
   get activeSubscriptions(): Record<string, SubscriptionView> | undefined {
     const connection = this.current === "open" ? this.connection : undefined;
@@ -307,10 +370,20 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
    * every reconnection. Throws on a malformed channel or symbol; refusals by the gateway arrive
    * as `server_error` and are dropped from the remembered subscriptions.
    */
-  subscribe(channel: string, symbols?: "*" | readonly string[]): void {
+  subscribe(channel: string, symbols?: "*" | readonly string[], options: SubscribeOptions = {}): void {
     checkSubscriptionArguments(channel, symbols);
+    const { intervalMs } = options;
+    checkInterval(channel, intervalMs, this.isLossless(channel));
     this.desired.subscribe(channel, symbols);
-    this.request("subscribe", channel, symbols);
+    const previous = this.desiredIntervals.get(channel);
+    if (intervalMs !== undefined) this.desiredIntervals.set(channel, intervalMs);
+    // Should the gateway refuse the request, the interval goes back to what it was.
+    this.request("subscribe", channel, symbols, previous);
+  }
+
+  /** Known to be lossless: a known lossless channel, or one whose frames or head carried positions. */
+  private isLossless(channel: string): boolean {
+    return LOSSLESS_DATA_CHANNELS.has(channel) || this.lossless.has(channel);
   }
 
   /** Unsubscribe `symbols` of `channel`, or leave the channel when `symbols` is absent or "*". */
@@ -318,6 +391,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     checkSubscriptionArguments(channel, symbols);
     const leave = symbols === undefined || symbols === "*" || symbols.includes("*");
     this.desired.unsubscribe(channel, leave ? undefined : (symbols as readonly string[]));
+    // Leaving the channel forgets its interval, on the gateway too.
+    if (leave) this.desiredIntervals.delete(channel);
     this.request("unsubscribe", channel, leave ? undefined : symbols);
   }
 
@@ -383,6 +458,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       timers: {},
       error: undefined,
       resumes: new Map(),
+      intervalRequests: new Map(),
     };
     this.connection = connection;
     // The token's first frame, before anything else: the gateway answers it with the welcome.
@@ -480,11 +556,14 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     let then: (() => void) | undefined;
     switch (frame.type) {
       case "welcome":
-        this.welcomed(connection, frame);
+        then = this.welcomed(connection, frame);
         break;
-      case "subscribed":
-        then = this.subscribed(connection, frame);
+      case "subscribed": {
+        const resumed = this.subscribed(connection, frame);
+        const status = frame.stream_status && this.streamChanged(frame.channel, frame.stream_status);
+        then = sequence(resumed, status);
         break;
+      }
       case "unsubscribed":
         this.acknowledged(connection, frame);
         break;
@@ -496,6 +575,12 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
         break;
       case "authenticated":
         this.reauthenticated(connection, frame);
+        break;
+      case "stream_status":
+        then = this.streamChanged(frame.channel, frame);
+        break;
+      case "delivery_status":
+        this.delivery = frame;
         break;
       default:
         if (isDataFrame(frame)) {
@@ -518,8 +603,23 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     this.emit("frame", frame);
   }
 
-  private welcomed(connection: Connection, welcome: WelcomeFrame): void {
+  /**
+   * Adopt a channel's stream status; when it changed, returns what announces it (`channel_status`,
+   * after the frame's own events, so that listeners of either see `streamStatus` up to date).
+   */
+  private streamChanged(channel: string, state: StreamState): (() => void) | undefined {
+    const before = this.streams.get(channel);
+    const next: StreamState = { status: state.status, since: state.since };
+    if (state.reason !== undefined) next.reason = state.reason;
+    this.streams.set(channel, next);
+    if (before !== undefined && before.status === next.status && before.reason === next.reason)
+      return undefined;
+    return () => this.emit("channel_status", { channel, ...next });
+  }
+
+  private welcomed(connection: Connection, welcome: WelcomeFrame): (() => void) | undefined {
     this.clearTimers(connection);
+    this.delivery = undefined;
     connection.welcome = welcome;
     connection.server = { ...welcome.subscriptions };
     connection.atDefault = new Set(welcome.channels);
@@ -553,7 +653,16 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
           this.sendSubscription(connection, "subscribe", channel, "*", since, false),
           since,
         );
+    // Every channel's stream status now; channels this connection may not use are forgotten.
+    let announce: (() => void) | undefined;
+    if (welcome.stream_status !== undefined) {
+      for (const channel of [...this.streams.keys()])
+        if (!(channel in welcome.stream_status)) this.streams.delete(channel);
+      for (const [channel, state] of Object.entries(welcome.stream_status))
+        announce = sequence(announce, this.streamChanged(channel, state));
+    }
     this.emit("open", { welcome });
+    return announce;
   }
 
   /** Hold the channel's frames until the gateway has answered the subscribe that carried `since`. */
@@ -662,10 +771,14 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private acknowledged(connection: Connection, ack: SubscribedFrame | UnsubscribedFrame): void {
     connection.atDefault.delete(ack.channel);
     connection.server[ack.channel] = ack.symbols;
+    if (ack.id !== undefined) connection.intervalRequests.delete(ack.id);
     // Only the answer to the last request for the channel is the state the client will have.
     if (ack.id !== undefined && connection.latest.get(ack.channel) === ack.id) {
       connection.latest.delete(ack.channel);
       this.desired.set(ack.channel, ack.symbols);
+      // Left the channel (its last symbols removed): the gateway forgot the interval too.
+      if (ack.type === "unsubscribed" && Array.isArray(ack.symbols) && ack.symbols.length === 0)
+        this.desiredIntervals.delete(ack.channel);
     }
   }
 
@@ -675,6 +788,15 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
    */
   private refused(connection: Connection, error: ErrorFrame): (() => void) | undefined {
     if (error.id === undefined) return undefined;
+    // A refused subscribe changed nothing on the gateway, its interval included.
+    const interval = connection.intervalRequests.get(error.id);
+    if (interval !== undefined) {
+      connection.intervalRequests.delete(error.id);
+      if (this.desiredIntervals.get(interval.channel) === interval.requested) {
+        if (interval.previous === undefined) this.desiredIntervals.delete(interval.channel);
+        else this.desiredIntervals.set(interval.channel, interval.previous);
+      }
+    }
     for (const [channel, id] of connection.latest) {
       if (id !== error.id) continue;
       connection.latest.delete(channel);
@@ -706,15 +828,17 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
 
   // --- Sent frames --------------------------------------------------------------------------
 
+  /** `previousInterval`: the channel's interval before this request (restored if it is refused). */
   private request(
     type: "subscribe" | "unsubscribe",
     channel: string,
     symbols?: "*" | readonly string[],
+    previousInterval?: number,
   ): void {
     const connection = this.connection;
     // Before the welcome the request is only remembered: welcomed() sends the whole state.
     if (this.current !== "open" || !connection?.welcome) return;
-    this.sendSubscription(connection, type, channel, symbols);
+    this.sendSubscription(connection, type, channel, symbols, undefined, true, previousInterval);
   }
 
   /**
@@ -737,6 +861,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
    * Send one (un)subscribe request, split to fit max_message_bytes; returns the last frame's id,
    * or undefined when the socket would not take it. The answer to a request of the client's
    * (`settles`) becomes the client's desired state; that to a subscribe sent only to resume does not.
+   * A subscribe carries the channel's remembered interval, if any; should the gateway refuse it, the
+   * interval goes back to `previousInterval`.
    */
   private sendSubscription(
     connection: Connection,
@@ -745,14 +871,26 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     symbols: "*" | readonly string[] | undefined,
     since?: Position,
     settles = true,
+    previousInterval?: number,
   ): string | number | undefined {
     const maxBytes = connection.welcome?.max_message_bytes ?? Number.POSITIVE_INFINITY;
-    const frames = subscriptionFrames(type, channel, symbols, maxBytes, () => this.nextId("sub"), since);
+    const intervalMs = type === "subscribe" && settles ? this.desiredIntervals.get(channel) : undefined;
+    const frames = subscriptionFrames(
+      type,
+      channel,
+      symbols,
+      maxBytes,
+      () => this.nextId("sub"),
+      since,
+      intervalMs,
+    );
     let id: string | number | undefined;
     for (const frame of frames) {
       if (!this.transmit(connection, frame)) return undefined;
       id = frame.id;
       if (settles && id !== undefined) connection.latest.set(channel, id);
+      if (intervalMs !== undefined && id !== undefined)
+        connection.intervalRequests.set(id, { channel, requested: intervalMs, previous: previousInterval });
     }
     return id;
   }
@@ -836,6 +974,19 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       );
     }, delay);
   }
+}
+
+/** Run `first`, then `second` (either may be absent). */
+function sequence(
+  first: (() => void) | undefined,
+  second: (() => void) | undefined,
+): (() => void) | undefined {
+  if (first === undefined) return second;
+  if (second === undefined) return first;
+  return () => {
+    first();
+    second();
+  };
 }
 
 /**

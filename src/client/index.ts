@@ -4,6 +4,7 @@
  */
 
 export type { ResumeFailure } from "../core/positions.js";
+export { STALE_REASONS, type StaleReason, type StreamState } from "../core/quality.js";
 export {
   type BackoffOptions,
   backoffCeiling,
@@ -19,6 +20,7 @@ export {
   DATA_FRAME_CHANNELS,
   type DataFrame,
   type DataFrameType,
+  type DeliveryStatusFrame,
   type ErrorFrame,
   type FrameIssue,
   type PongFrame,
@@ -31,6 +33,7 @@ export {
   type ServerFrameOf,
   type ServerFrameType,
   type SignalFrame,
+  type StreamStatusFrame,
   type SubscribedFrame,
   type TradeExecutedFrame,
   type UnknownFrame,
@@ -38,6 +41,7 @@ export {
   type WelcomeFrame,
 } from "./frames.js";
 export {
+  type ChannelStatus,
   type ClientError,
   type ConnectionEvents,
   type ConnectionState,
@@ -45,6 +49,7 @@ export {
   GatewayClient,
   type GatewayClientEvents,
   type GatewayClientOptions,
+  type SubscribeOptions,
   type TokenSource,
   type TokenTransport,
 } from "./gateway-client.js";

@@ -85,7 +85,8 @@ type SubscriptionFrame = Extract<ClientFrame, { type: "subscribe" | "unsubscribe
  * max_message_bytes (a larger frame would close the connection with 1009, for good). Splitting
  * keeps the meaning: the first subscribe replaces the default, the next ones add. `since` (resume
  * of a lossless channel) goes on the last frame only, so that the replay covers the whole
- * subscription; room for it is kept in every frame.
+ * subscription; `interval_ms` (a conflated channel's flush interval) goes on every subscribe frame,
+ * so that whichever the gateway applies sets it. Room for both is kept in every frame.
  */
 export function subscriptionFrames(
   type: "subscribe" | "unsubscribe",
@@ -94,19 +95,49 @@ export function subscriptionFrames(
   maxBytes: number,
   nextId: () => string,
   since?: SincePosition,
+  intervalMs?: number,
 ): SubscriptionFrame[] {
-  const frames = splitFrames(type, channel, symbols, maxBytes - sinceBytes(since), nextId);
+  const interval = type === "subscribe" ? intervalMs : undefined;
+  const room = maxBytes - memberBytes({ since }) - memberBytes({ interval_ms: interval });
+  const frames = splitFrames(type, channel, symbols, room, nextId);
+  if (interval !== undefined)
+    for (const frame of frames) if (frame.type === "subscribe") frame.interval_ms = interval;
   const last = frames.at(-1);
   if (since !== undefined && last?.type === "subscribe") last.since = { seq: since.seq, epoch: since.epoch };
   return frames;
 }
 
+/** Conflated channels' flush intervals a client may ask for (the gateway's own floor may be higher). */
+export const MAX_INTERVAL_MS = 60_000;
+
+/**
+ * Throw on an `intervalMs` the gateway would refuse whatever its configuration: not an integer
+ * from 1 to 60,000, or on a channel known to be lossless (every frame is delivered there; only
+ * conflated channels have an interval).
+ */
+export function checkInterval(channel: string, intervalMs: unknown, lossless: boolean): void {
+  if (intervalMs === undefined) return;
+  if (
+    typeof intervalMs !== "number" ||
+    !Number.isInteger(intervalMs) ||
+    intervalMs < 1 ||
+    intervalMs > MAX_INTERVAL_MS
+  )
+    throw new RangeError(
+      `intervalMs must be an integer number of milliseconds up to ${MAX_INTERVAL_MS}, got ${JSON.stringify(intervalMs)}`,
+    );
+  if (lossless)
+    throw new TypeError(
+      `intervalMs applies to conflated channels only (price_updates, portfolio): ${channel} is lossless, every frame is delivered as it comes`,
+    );
+}
+
 const encoder = new TextEncoder();
 const bytes = (value: unknown) => encoder.encode(JSON.stringify(value)).length;
 
-/** What `"since":{...}` adds to a frame: the comma and the member. */
-function sinceBytes(since: SincePosition | undefined): number {
-  return since === undefined ? 0 : bytes({ since }) - 1;
+/** What one optional member (`"since":{...}`, `"interval_ms":500`) adds to a frame: the comma and the member. */
+function memberBytes(member: Record<string, unknown>): number {
+  return Object.values(member)[0] === undefined ? 0 : bytes(member) - 1;
 }
 
 function splitFrames(

@@ -26,6 +26,9 @@ export const EVENT_NAMES: EventName[] = [
   "signal",
   "trade_executed",
   "portfolio_update",
+  "stream_status",
+  "delivery_status",
+  "channel_status",
 ];
 
 export interface RecordedEvent {
