@@ -79,8 +79,12 @@ export class ClientSession {
   close(name: CloseCodeName, reason: string, graceMs: number): void {
     if (this.closing) return;
     this.closing = true;
+    // Frames queued in this turn (the error frames that led to a 1008, say) go out before the
+    // close frame, or the client would never see them: nothing is written after a close frame.
+    const pending = this.pending;
     this.pending = undefined;
     this.pendingBytes = 0;
+    if (pending && this.socket.readyState === this.socket.OPEN) this.transport.write(Buffer.concat(pending));
     closeWithGrace(this.socket, CloseCodes[name].code, reason, graceMs);
   }
 }

@@ -22,19 +22,17 @@ import { type Audience, audienceOf } from "./audience.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { FlushGroup } from "./flush-group.js";
 import { encodeFrame } from "./frame-encoder.js";
+import { type FlushTarget, flushMerged, flushPerKey, NO_KEY } from "./group-flush.js";
 import { OwedKeys } from "./owed-keys.js";
 
-/** Key under which conflation keeps messages that are about no key in particular. */
-const NO_KEY = "\u0000";
-
-export class ChannelDelivery implements Delivery {
+export class ChannelDelivery implements Delivery, FlushTarget {
   readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
   private lastFailureLog = 0;
   /**
    * Conflation state: latest message per key, least recently updated first (bounded by
    * maxConflatedKeys).
    */
-  private readonly latest = new Map<string, unknown>();
+  readonly latest = new Map<string, unknown>();
   /** One group per interval in force, by interval; the channel's own is always there. */
   private readonly groups = new Map<number, FlushGroup>();
   /** Keys whose frames were skipped for lagging clients: their next flush carries them. */
@@ -43,13 +41,17 @@ export class ChannelDelivery implements Delivery {
 
   constructor(
     private readonly channel: LoadedChannel,
-    private readonly index: SubscriptionIndex,
+    readonly index: SubscriptionIndex,
     private readonly logger: Logger,
     private readonly maxConflatedKeys: number,
   ) {}
 
   get name(): string {
     return this.channel.plugin.name;
+  }
+
+  get plugin(): LoadedChannel["plugin"] {
+    return this.channel.plugin;
   }
 
   readonly conflated = true;
@@ -139,7 +141,7 @@ export class ChannelDelivery implements Delivery {
   /** Conflated channels are fed by plain subscriptions: no stored positions to skip. */
   skip(): void {}
 
-  private audienceOf(message: unknown): Audience {
+  audienceOf(message: unknown): Audience {
     return audienceOf(this.channel.plugin, message);
   }
 
@@ -182,7 +184,7 @@ export class ChannelDelivery implements Delivery {
    * return what JSON cannot hold (a BigInt, a cycle): that costs this frame and a counted error
    * (gateway_frames_failed_total), never the flush, the connection or the process.
    */
-  private build(make: () => unknown): Buffer | undefined {
+  build(make: () => unknown): Buffer | undefined {
     try {
       return encodeFrame(make());
     } catch (error) {
@@ -218,8 +220,8 @@ export class ChannelDelivery implements Delivery {
     const owed = this.owed.takeWhere(inGroup);
     const changed = [...group.changed];
     group.changed.clear();
-    if (this.merged) this.flushMerged(group, changed, owed, inGroup);
-    else this.flushPerKey(group, changed, owed, inGroup);
+    if (this.merged) flushMerged(this, group, changed, owed, inGroup);
+    else flushPerKey(this, group, changed, owed, inGroup);
     group.snapshotted.clear();
   }
 
@@ -227,7 +229,7 @@ export class ChannelDelivery implements Delivery {
    * The owed keys a session can still be sent: it is open and subscribed to them, and the channel
    * still knows a value. Sorted, so that sessions owed the same keys get the same frame.
    */
-  private stillOwed(session: ClientSession, slots: Set<string>, except?: ReadonlySet<string>): string[] {
+  stillOwed(session: ClientSession, slots: Set<string>, except?: ReadonlySet<string>): string[] {
     const subscription = session.subscriptions.get(this.name);
     if (session.closing || subscription === undefined) return [];
     return [...slots]
@@ -239,42 +241,6 @@ export class ChannelDelivery implements Delivery {
   private get merged(): boolean {
     const { delivery } = this.channel.plugin;
     return delivery.mode === "conflate" && delivery.merge;
-  }
-
-  private flushPerKey(
-    group: FlushGroup,
-    changed: string[],
-    owed: Map<ClientSession, Set<string>>,
-    inGroup: (session: ClientSession) => boolean,
-  ): void {
-    const now = new Date();
-    const frames = new Map<string, Buffer | undefined>();
-    const frameOf = (slot: string) => {
-      if (!frames.has(slot))
-        frames.set(
-          slot,
-          this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now)),
-        );
-      return frames.get(slot);
-    };
-    for (const slot of changed) {
-      const frame = frameOf(slot);
-      if (!frame) continue;
-      const mayReceive = this.audienceOf(this.latest.get(slot));
-      const message = this.latest.get(slot);
-      this.index.forEachRecipient(this.name, slot === NO_KEY ? undefined : slot, (session) => {
-        if (!inGroup(session) || !mayReceive(session) || group.alreadySent(session, slot, message)) return;
-        this.sendTo(session, frame, [slot]);
-        // The latest value just went (or is owed anew): the old debt for it is settled.
-        owed.get(session)?.delete(slot);
-      });
-    }
-    for (const [session, slots] of owed) {
-      for (const slot of this.stillOwed(session, slots)) {
-        const frame = frameOf(slot);
-        if (frame && this.audienceOf(this.latest.get(slot))(session)) this.sendTo(session, frame, [slot]);
-      }
-    }
   }
 
   /** How many subscribers are in a group (a group nobody is in is removed). */
@@ -293,92 +259,14 @@ export class ChannelDelivery implements Delivery {
     return members;
   }
 
-  private flushMerged(
-    group: FlushGroup,
-    changed: string[],
-    owed: Map<ClientSession, Set<string>>,
-    inGroup: (session: ClientSession) => boolean,
-  ): void {
-    const now = new Date();
-    const alreadySent = (session: ClientSession, slot: string) =>
-      group.alreadySent(session, slot, this.latest.get(slot));
-    const { all, bySymbol } = this.index.subscribers(this.name);
-    // Clients that want the same keys get the same bytes: frames are cached by their key list
-    // (JSON-encoded, so no key can make two different lists look alike).
-    // A frame that failed to build is remembered as null, so it is not tried once per client.
-    const shared = new Map<string, Buffer | null>();
-    const sendSlots = (session: ClientSession, slots: string[]) => {
-      if (slots.length === 0) return;
-      const cacheKey = JSON.stringify(slots);
-      let frame = shared.get(cacheKey);
-      if (frame === undefined) {
-        frame = this.build(() => this.merge(slots, now)) ?? null;
-        shared.set(cacheKey, frame);
-      }
-      if (frame) this.sendTo(session, frame, slots);
-    };
-    const changedSet = new Set(changed);
-    let everything: Buffer | null | undefined;
-    for (const session of all) {
-      if (!inGroup(session)) continue;
-      const debt = owed.get(session);
-      if (debt) {
-        owed.delete(session);
-        const fresh = changed.filter((slot) => !alreadySent(session, slot));
-        sendSlots(session, [...fresh, ...this.stillOwed(session, debt, changedSet)]);
-      } else if (group.snapshotted.has(session)) {
-        sendSlots(
-          session,
-          changed.filter((slot) => !alreadySent(session, slot)),
-        );
-      } else if (changed.length > 0) {
-        if (everything === undefined) everything = this.build(() => this.merge(changed, now)) ?? null;
-        if (everything) this.sendTo(session, everything, changed);
-      }
-    }
-    const sendOwed = () => {
-      for (const [session, debt] of owed) sendSlots(session, this.stillOwed(session, debt));
-    };
-    if (bySymbol.size === 0) {
-      sendOwed();
-      return;
-    }
-    // Which changed keys each symbol-subscribed client wants. `changed` has one order for
-    // everybody, so two clients wanting the same keys get equal lists and share one frame.
-    // A message about no key in particular is wanted by every subscriber.
-    const wanted = new Map<ClientSession, string[]>();
-    const want = (session: ClientSession, slot: string) => {
-      if (!inGroup(session) || alreadySent(session, slot)) return;
-      const slots = wanted.get(session);
-      if (slots) slots.push(slot);
-      else wanted.set(session, [slot]);
-    };
-    for (const slot of changed) {
-      if (slot === NO_KEY) {
-        const everyone = new Set<ClientSession>();
-        for (const sessions of bySymbol.values()) for (const session of sessions) everyone.add(session);
-        for (const session of everyone) want(session, slot);
-        continue;
-      }
-      const sessions = bySymbol.get(slot);
-      if (sessions) for (const session of sessions) want(session, slot);
-    }
-    for (const [session, slots] of wanted) {
-      const debt = owed.get(session);
-      owed.delete(session);
-      sendSlots(session, debt ? [...slots, ...this.stillOwed(session, debt, new Set(slots))] : slots);
-    }
-    sendOwed();
-  }
-
   /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */
-  private sendTo(session: ClientSession, frame: Buffer, slots: string[]): void {
+  sendTo(session: ClientSession, frame: Buffer, slots: string[]): void {
     if (session.send(frame, false)) this.counters.framesOut++;
     else if (!session.closing) this.owed.owe(session, slots);
   }
 
   /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */
-  private merge(slots: string[], now: Date): unknown {
+  merge(slots: string[], now: Date): unknown {
     const mergeFrames = this.channel.plugin.mergeFrames as NonNullable<
       LoadedChannel["plugin"]["mergeFrames"]
     >;

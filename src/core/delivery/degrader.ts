@@ -61,7 +61,8 @@ export class Degrader {
     const { conflated } = this.options;
     const before = conflated.map((delivery) => delivery.intervalOf(session));
     session.degradeFactor = factor;
-    conflated.forEach((delivery, position) => delivery.moveFrom(session, before[position] as number));
+    for (const [position, delivery] of conflated.entries())
+      delivery.moveFrom(session, before[position] as number);
     this.counters.changes++;
     const intervals = Object.fromEntries(
       conflated
