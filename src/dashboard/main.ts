@@ -12,6 +12,7 @@ import { connectionIndicator } from "./connection-indicator.js";
 import { el } from "./dom.js";
 import { portfolioPanel } from "./portfolio-panel.js";
 import { pricesTable } from "./prices-table.js";
+import { deliveryNotice, intervalSelector, staleMarker } from "./stream-quality.js";
 import { subscriptionControls } from "./subscription-controls.js";
 import { tokenSource } from "./token.js";
 
@@ -31,8 +32,24 @@ try {
   throw error;
 }
 
-function card(title: string, content: HTMLElement, className = ""): HTMLElement {
-  return el("section", { class: `card ${className}` }, el("h2", {}, title), content);
+/**
+ * A panel. With `channel`, it is greyed out, and says why, while the gateway reports that
+ * channel stale; `tools` go on the title's line.
+ */
+function card(
+  title: string,
+  content: HTMLElement,
+  options: { className?: string; channel?: string; tools?: HTMLElement } = {},
+): HTMLElement {
+  const { className = "", channel, tools } = options;
+  const section = el("section", { class: `card ${className}` });
+  section.append(el("div", { class: "card-head" }, el("h2", {}, title), tools));
+  if (channel !== undefined) {
+    section.dataset.channel = channel;
+    section.append(staleMarker(client, section, channel));
+  }
+  section.append(el("div", { class: "card-body" }, content));
+  return section;
 }
 
 const invalid = el("p", { class: "message" });
@@ -46,6 +63,7 @@ document.body.append(
     {},
     el("h1", {}, el("span", { class: "logo" }, "◆"), " Trading stream"),
     connectionIndicator(client),
+    deliveryNotice(client),
     el(
       "nav",
       {},
@@ -57,11 +75,15 @@ document.body.append(
   el(
     "main",
     {},
-    card("Prices", pricesTable(client), "prices-card"),
-    card("Portfolio", portfolioPanel(client), "portfolio-card"),
-    card("Signals", signalsFeed(client)),
-    card("Trades", tradesFeed(client)),
-    card("Subscriptions", el("div", {}, subscriptionControls(client), invalid), "wide"),
+    card("Prices", pricesTable(client), {
+      className: "prices-card",
+      channel: "price_updates",
+      tools: intervalSelector(client),
+    }),
+    card("Portfolio", portfolioPanel(client), { className: "portfolio-card", channel: "portfolio" }),
+    card("Signals", signalsFeed(client), { channel: "signals" }),
+    card("Trades", tradesFeed(client), { channel: "trades" }),
+    card("Subscriptions", el("div", {}, subscriptionControls(client), invalid), { className: "wide" }),
   ),
 );
 

@@ -12,7 +12,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedBroker } from "../../src/core/ingest/embedded-broker.js";
 import { SimulatedMarket } from "../../src/demo/simulated-market.js";
-import { TcpProxy } from "../client/helpers/tcp-proxy.js";
+import { TcpProxy, webSocketFrame } from "../client/helpers/tcp-proxy.js";
 import { launchChromium } from "../helpers/browser.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
@@ -28,6 +28,9 @@ const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screensh
  */
 const REFUSED_CONNECTION =
   /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws\?client_id=[0-9a-f-]{36}' failed/;
+
+/** The channels of the gateway, each with its panel. */
+const CHANNELS = ["price_updates", "portfolio", "signals", "trades"];
 
 let browser: Browser;
 let nats: NatsServer;
@@ -321,6 +324,121 @@ describe("dashboard", () => {
     await shot(page, "dashboard-trades-gap.png");
     expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
   }, 40_000);
+
+  it("greys out the panels of stale channels with the reason while NATS is down, and shows them normally once it is back and data flows", async () => {
+    // A NATS server of its own: stopping the shared one would disturb the other tests' publisher.
+    const own = await NatsServer.start();
+    const running = await startGateway({ NATS_URL: own.url });
+    try {
+      await waitUntilReady(running);
+      const { page, problems } = await openDashboard(running);
+      const panel = (channel: string) => page.locator(`section.card[data-channel="${channel}"]`);
+      const stale = (channel: string) => page.getByTestId(`${channel}-stale`);
+      const opacity = (channel: string) =>
+        panel(channel)
+          .locator(".card-body")
+          .evaluate(
+            // This file is type-checked without the DOM library.
+            (body: unknown) =>
+              (
+                globalThis as unknown as { getComputedStyle(element: unknown): { opacity: string } }
+              ).getComputedStyle(body).opacity,
+          );
+      const upstream = await own.client();
+      upstream.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 100 }));
+      await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("100.00");
+      await upstream.close();
+      for (const channel of CHANNELS) {
+        expect(await panel(channel).getAttribute("data-stream")).toBe("live");
+        expect(await stale(channel).isVisible()).toBe(false);
+      }
+
+      await own.stop();
+      for (const channel of CHANNELS) {
+        await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("stale");
+        expect(await stale(channel).textContent()).toBe("Stale: the gateway lost its NATS link");
+        expect(await stale(channel).isVisible()).toBe(true);
+        await expect.poll(() => opacity(channel)).toBe("0.4");
+      }
+      // The connection to the gateway itself is fine.
+      expect(await page.getByTestId("connection-state").textContent()).toBe("Live");
+      await shot(page, "dashboard-stale-nats-down.png");
+
+      await own.restart();
+      // Trades and signals are live as soon as the link is back...
+      for (const channel of ["signals", "trades"]) {
+        await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("live");
+        expect(await stale(channel).isVisible()).toBe(false);
+      }
+      // ...prices once data flows again: until then they say for how long nothing came.
+      await expect.poll(() => stale("price_updates").textContent()).toMatch(/^Stale: no data for \d+ s$/);
+      expect(await panel("price_updates").getAttribute("data-stream")).toBe("stale");
+      const again = await own.client();
+      try {
+        again.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 101 }));
+        await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("101.00");
+      } finally {
+        await again.close();
+      }
+      await expect.poll(() => panel("price_updates").getAttribute("data-stream")).toBe("live");
+      expect(await stale("price_updates").isVisible()).toBe(false);
+      await expect.poll(() => opacity("price_updates")).toBe("1");
+      await shot(page, "dashboard-stale-recovered.png");
+      expect(problems).toEqual([]);
+    } finally {
+      await running.close();
+      await own.stop();
+    }
+  }, 40_000);
+
+  it("says when the gateway slows this page's updates, and sends the interval chosen for prices", async () => {
+    const running = await natsGateway();
+    const proxy = await TcpProxy.start(running.port);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      pages.push(page);
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await expectState(page, "Live");
+      const notice = page.getByTestId("delivery-notice");
+      expect(await notice.isVisible()).toBe(false);
+
+      // What the gateway sends a page that reads too slowly (written on the wire by hand here).
+      const status = (degraded: boolean, intervals: Record<string, number>) =>
+        proxy.inject(
+          webSocketFrame(
+            Buffer.from(
+              JSON.stringify({
+                type: "delivery_status",
+                degraded,
+                intervals_ms: intervals,
+                timestamp: new Date().toISOString(),
+              }),
+            ),
+          ),
+        );
+      status(true, { price_updates: 6000, portfolio: 10000 });
+      await expect
+        .poll(() => notice.textContent())
+        .toBe("Updates slowed: prices every 6 s, portfolio every 10 s");
+      expect(await notice.isVisible()).toBe(true);
+      await shot(page, "dashboard-degraded.png");
+      status(false, { price_updates: 200, portfolio: 200 });
+      await expect.poll(() => notice.isVisible()).toBe(false);
+
+      // The prices panel's interval selector: interval_ms, confirmed by the gateway's ack.
+      await page.evaluate(`
+        globalThis.acks = [];
+        globalThis.gateway.on("subscribed", (ack) => globalThis.acks.push(ack));
+      `);
+      await page.getByTestId("price_updates-interval").selectOption("1000");
+      await expect
+        .poll(async () => ((await page.evaluate("globalThis.acks")) as { interval_ms?: number }[]).at(-1))
+        .toMatchObject({ channel: "price_updates", symbols: "*", interval_ms: 1000 });
+      expect(await page.evaluate("globalThis.gateway.intervals")).toEqual({ price_updates: 1000 });
+    } finally {
+      await proxy.close();
+    }
+  });
 
   it("with WEBSOCKET_AUTH=jwt: streams with ?token= (sent in a frame, not the URL), and says why when there is none", async () => {
     const secured = await startGateway({
