@@ -25,6 +25,8 @@ const WEBSOCKET_MESSAGES = [
   "error",
   "authenticated",
   "replayed",
+  "stream_status",
+  "delivery_status",
   "portfolio_update",
   "price_update",
   "signal",

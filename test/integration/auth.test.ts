@@ -21,6 +21,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 const ALL_CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
 /** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
 const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
+/** A channel's stream status while the gateway is on NATS and the channel within its threshold. */
+const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
 
 let nats: NatsServer;
 let publisher: NatsConnection;
@@ -119,6 +121,8 @@ describe("where the token comes from", () => {
       price_update_interval: 0.2,
       portfolio_update_interval: 0.2,
       max_message_bytes: 4096,
+      // Every channel live: the gateway is on NATS and has run for less than any staleness threshold.
+      stream_status: Object.fromEntries(ALL_CHANNELS.map((channel) => [channel, LIVE])),
       positions: {
         signals: { seq: await headOf(hs256, "signals"), epoch },
         trades: { seq: await headOf(hs256, "trades"), epoch },
@@ -151,6 +155,7 @@ describe("where the token comes from", () => {
       channel: "signals",
       symbols: ["AAPL"],
       position: { seq: await headOf(hs256, "signals"), epoch },
+      stream_status: LIVE,
       id: "s1",
       timestamp: expect.stringMatching(ISO_UTC),
     });
@@ -389,6 +394,8 @@ describe("the channels claim", () => {
     // Positions too only for the lossless channels the token allows.
     const epoch = epochOf(hs256, (welcome.positions as { trades?: { epoch?: unknown } })?.trades?.epoch);
     expect(welcome.positions).toEqual({ trades: { seq: await headOf(hs256, "trades"), epoch } });
+    // And the stream status only of the channels the token allows.
+    expect(Object.keys(welcome.stream_status as object).sort()).toEqual(["price_updates", "trades"]);
     expect(await connection.request({ type: "subscribe", channel: "signals" }, "f1")).toEqual({
       type: "error",
       error: 'Channel not allowed by your token: "signals"',

@@ -68,6 +68,15 @@ describe("dropping in a plugin folder", () => {
       signals: { seq: 0, epoch },
       trades: { seq: 0, epoch },
     });
+    // And its stream status with the others': all live, the gateway being on NATS.
+    const live = { status: "live", since: expect.stringMatching(ISO_UTC) };
+    expect(client.frames[0]?.stream_status).toEqual({
+      news: live,
+      portfolio: live,
+      price_updates: live,
+      signals: live,
+      trades: live,
+    });
   });
 
   it("delivers a NATS publish on the plugin's subject to a subscribed client", async () => {
@@ -77,6 +86,7 @@ describe("dropping in a plugin folder", () => {
       channel: "news",
       symbols: ["AAPL"],
       position: { seq: 0, epoch },
+      stream_status: { status: "live", since: expect.stringMatching(ISO_UTC) },
       id: "n1",
       timestamp: expect.stringMatching(ISO_UTC),
     });

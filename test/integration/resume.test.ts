@@ -15,6 +15,8 @@ import { signToken, TEST_SECRET } from "../helpers/tokens.js";
 
 const TRADES = "execution.trades.test";
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** A channel's stream status while the gateway is on NATS (trades: no staleness threshold). */
+const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
 const STREAM_EPOCH = /^GATEWAY_TRADES@\d{4}-\d{2}-\d{2}T[\d:.]+Z$/;
 
 let nats: NatsServer;
@@ -117,6 +119,7 @@ describe("positions", () => {
       channel: "trades",
       symbols: "*",
       position: { seq: head, epoch },
+      stream_status: LIVE,
       id: "s1",
       timestamp: expect.stringMatching(ISO_UTC),
     });
@@ -272,6 +275,7 @@ describe("what cannot be resumed is said plainly", () => {
     channel: "trades",
     symbols: "*",
     position: { seq: expect.any(Number), epoch: expect.stringMatching(STREAM_EPOCH) },
+    stream_status: LIVE,
     recovered: false,
     reason,
     id: expect.anything(),
@@ -365,6 +369,9 @@ describe("what cannot be resumed is said plainly", () => {
       type: "subscribed",
       channel: "price_updates",
       symbols: ["AAPL"],
+      // The channel's interval (WEBSOCKET_PRICE_UPDATE_INTERVAL=0.2), and live: a price just came in.
+      interval_ms: 200,
+      stream_status: LIVE,
       id: "conflated",
       timestamp: expect.stringMatching(ISO_UTC),
     });

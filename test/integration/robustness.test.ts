@@ -134,18 +134,37 @@ describe("symbol limits", () => {
 });
 
 describe("conflated data under pressure", () => {
-  it("skips a conflated frame that does not fit a client's buffer instead of disconnecting the client", async () => {
+  it("skips a conflated frame that does not fit a client's buffer instead of disconnecting the client; the client stays owed its keys, for as long as it is subscribed to them", async () => {
     const running = await gateway({
       WEBSOCKET_MAX_BUFFERED_BYTES: "4096",
       WEBSOCKET_CONFLATED_DROP_BYTES: "2048",
     });
     const connected = await client(running.wsUrl);
+    const flush = () => running.gateway.deliveries.get("price_updates")?.flush();
     for (let i = 0; i < 200; i++) tick(`SYM${i}`, i + 1); // one merged frame of ~5 KB
     await waitForIngest(running, publisher, "price_updates", 200);
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flush();
     expect(await connected.drainUntilPong()).toEqual([]);
     expect(connected.closeEvent).toBeUndefined();
     expect(await metrics(running)).toContain("gateway_frames_dropped_total 1");
+    // The skipped frame's keys are owed: the next flush carries their latest values although none
+    // changed. Here that frame still cannot fit, so it is skipped again (counted again), and still
+    // no disconnect.
+    flush();
+    expect(await connected.drainUntilPong()).toEqual([]);
+    expect(connected.closeEvent).toBeUndefined();
+    expect(await metrics(running)).toContain("gateway_frames_dropped_total 2");
+    // A client is owed only keys it is subscribed to: once it leaves the channel, the debt is gone
+    // and a flush sends it nothing and skips nothing.
+    expect(await connected.request({ type: "unsubscribe", channel: "price_updates" }, "u")).toMatchObject({
+      type: "unsubscribed",
+      channel: "price_updates",
+      symbols: [],
+    });
+    flush();
+    expect(await connected.drainUntilPong()).toEqual([]);
+    expect(connected.closeEvent).toBeUndefined();
+    expect(await metrics(running)).toContain("gateway_frames_dropped_total 2");
   });
 
   it("remembers at most WEBSOCKET_MAX_CONFLATED_KEYS keys per channel, forgetting the stalest", async () => {

@@ -143,7 +143,18 @@ async function publishSignals(witness: TestClient, symbols: string[]): Promise<v
   await witness.next("signal", (frame) => frame.symbol === last);
 }
 
-/** An ack; `position`: a subscribed ack on a lossless channel, the channel's head when subscribed. */
+/** The interval a conflated channel runs at on a MANUAL_FLUSH gateway, as a subscribed ack says it (ms). */
+const MANUAL_FLUSH_MS = 3_600_000;
+/** A channel's stream status while the gateway is on NATS and the channel within its threshold. */
+const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
+
+/**
+ * An ack; `position`: a subscribed ack on a lossless channel, the channel's head when subscribed.
+ * A subscribed ack also carries the channel's stream status (live here: every gateway of this file
+ * is on NATS, and no test runs past a staleness threshold), and on a conflated channel the interval
+ * in force for the client: every conflated ack this file checks comes from a MANUAL_FLUSH gateway.
+ * Unsubscribed acks carry neither.
+ */
 function ack(
   type: "subscribed" | "unsubscribed",
   channel: string,
@@ -151,11 +162,14 @@ function ack(
   id: string | number,
   position?: Position,
 ) {
+  const conflated = channel === "price_updates" || channel === "portfolio";
   return {
     type,
     channel,
     symbols,
     ...(position === undefined ? {} : { position }),
+    ...(type === "subscribed" && conflated ? { interval_ms: MANUAL_FLUSH_MS } : {}),
+    ...(type === "subscribed" ? { stream_status: LIVE } : {}),
     id,
     timestamp: expect.stringMatching(ISO_UTC),
   };
@@ -199,6 +213,8 @@ describe("welcome and auto-subscribe", () => {
       signals: { seq: 0, epoch: epochOf(running) },
       trades: { seq: 0, epoch: epochOf(running) },
     });
+    // Every channel's stream status: all live, the gateway being on NATS.
+    expect(welcome.stream_status).toEqual(Object.fromEntries(CHANNELS.map((channel) => [channel, LIVE])));
 
     const anonymous = await connect(running);
     expect(anonymous.frames[0]?.client_id).toMatch(UUID);
