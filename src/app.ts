@@ -144,6 +144,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     maxReplay: config.WEBSOCKET_MAX_REPLAY,
     waitMs: config.NATS_REPLAY_WAIT_MS,
     drainedBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+    cacheSize: config.WEBSOCKET_HISTORY_SIZE,
     logger,
     parse: (channel, data) => {
       const parsed = streams[channelNames.indexOf(channel)]?.parse(data);

@@ -12,11 +12,12 @@ import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
 import { encodeFrame } from "../delivery/frame-encoder.js";
 import type { LosslessDelivery } from "../delivery/lossless-delivery.js";
-import type { JetStreamLog, StoredMessage } from "../ingest/jetstream-log.js";
+import type { JetStreamLog } from "../ingest/jetstream-log.js";
 import type { ResumeFailure, SincePosition } from "../positions.js";
 import { isoNow } from "../protocol.js";
 import type { HistoryEntry } from "./channel-history.js";
 import { ResumeGate } from "./resume-gate.js";
+import { StreamCache } from "./stream-cache.js";
 
 /** Frames queued per replay page from the ring. */
 const RING_PAGE = 256;
@@ -30,6 +31,8 @@ export interface ResumeOptions {
   waitMs: number;
   /** Queued bytes below which the next replay page may go (WEBSOCKET_CONFLATED_DROP_BYTES). */
   drainedBytes: number;
+  /** Entries read back from JetStream kept for other replays, per channel (WEBSOCKET_HISTORY_SIZE). */
+  cacheSize: number;
   logger: Logger;
   /** Parse a stored upstream payload as live ingest does; undefined when it is invalid. */
   parse(channel: string, data: Uint8Array): unknown;
@@ -51,6 +54,9 @@ export type ResumeOutcome = "recovered" | ResumeFailure | "interrupted";
 export class Resumer {
   /** Resumes by outcome, and frames replayed (for /metrics). */
   readonly counters = { outcomes: {} as Record<ResumeOutcome, number>, framesReplayed: 0 };
+
+  /** Per lossless channel: entries read back from JetStream, shared by its replays. */
+  private readonly caches = new Map<string, StreamCache>();
 
   constructor(private readonly options: ResumeOptions) {}
 
@@ -156,6 +162,10 @@ export class Resumer {
     return sent;
   }
 
+  /**
+   * Positions (after, through] from the stream, through the channel's StreamCache: what another
+   * replay has read already is served from memory, what is missing is read a page at a time.
+   */
   private async replayFromStream(
     session: ClientSession,
     delivery: LosslessDelivery,
@@ -163,17 +173,48 @@ export class Resumer {
     after: number,
     through: number,
   ): Promise<number> {
+    const cache = this.cacheOf(delivery.name);
     let sent = 0;
-    await log.read(after + 1, through, async (page: StoredMessage[]) => {
-      if (!(await this.drained(session))) throw new Error("client went away during replay");
-      for (const stored of page) {
-        const message = this.options.parse(delivery.name, stored.data);
-        if (message === undefined) continue;
-        const entry = delivery.entryFor(message, stored.seq, stored.timeMs);
-        if (this.owed(session, delivery, entry)) sent += this.send(session, delivery, entry.frame);
+    let sinceDrain = 0;
+    for (let next = after + 1; next <= through; ) {
+      // The entries of the consecutive positions from `next` on: one from the cache, or a page.
+      let run: (HistoryEntry | null)[];
+      if (cache.has(next)) {
+        run = [cache.get(next)];
+      } else {
+        const from = next;
+        const page = await log.readPage(from, through, () => !cache.has(from));
+        if (page === undefined) continue; // another replay read it meanwhile
+        if (page.length === 0) break; // nothing more in the stream (expired meanwhile)
+        run = [];
+        for (const stored of page) {
+          // Positions the consumer skipped hold nothing for this channel.
+          while (from + run.length < stored.seq) run.push(null);
+          const message = this.options.parse(delivery.name, stored.data);
+          run.push(message === undefined ? null : delivery.entryFor(message, stored.seq, stored.timeMs));
+        }
+        for (const [offset, entry] of run.entries()) cache.put(from + offset, entry);
       }
-    });
+      for (const entry of run) {
+        if (entry === null || !this.owed(session, delivery, entry)) continue;
+        if (sinceDrain++ >= RING_PAGE) {
+          sinceDrain = 0;
+          if (!(await this.drained(session))) throw new Error("client went away during replay");
+        }
+        sent += this.send(session, delivery, entry.frame);
+      }
+      next += run.length;
+    }
     return sent;
+  }
+
+  private cacheOf(channel: string): StreamCache {
+    let cache = this.caches.get(channel);
+    if (!cache) {
+      cache = new StreamCache(this.options.cacheSize);
+      this.caches.set(channel, cache);
+    }
+    return cache;
   }
 
   private send(session: ClientSession, delivery: LosslessDelivery, frame: Buffer): number {

@@ -145,38 +145,34 @@ export class JetStreamLog {
   }
 
   /**
-   * Read the stream from `fromSeq` through `throughSeq` in pages, with a short-lived consumer that
-   * holds one of the replay slots. `onPage` may pause (backpressure) before the next page.
+   * One page of the stream from `fromSeq` (at most REPLAY_PAGE messages, none past `throughSeq`),
+   * read with a short-lived consumer that holds one of the replay slots while it lives. Slots are
+   * few (NATS_REPLAY_CONSUMERS_MAX), so a reconnect storm queues here: `stillNeeded` is asked once
+   * the slot is ours, and a page another replay has read into the cache meanwhile is not read again.
    */
-  async read(
+  async readPage(
     fromSeq: number,
     throughSeq: number,
-    onPage: (messages: StoredMessage[]) => Promise<void>,
-  ): Promise<void> {
+    stillNeeded: () => boolean,
+  ): Promise<StoredMessage[] | undefined> {
     const release = await this.slots.acquire();
     try {
+      if (!stillNeeded()) return undefined;
       const consumer = await this.js.consumers.get(this.stream, {
         filter_subjects: this.subject,
         opt_start_seq: fromSeq,
       });
       try {
-        for (let next = fromSeq; next <= throughSeq; ) {
-          const page: StoredMessage[] = [];
-          let pending = 0;
-          const batch = await consumer.fetch({
-            max_messages: Math.min(REPLAY_PAGE, throughSeq - next + 1),
-            expires: FETCH_EXPIRES_MS,
-          });
-          for await (const message of batch) {
-            if (message.seq > throughSeq) break;
-            page.push(stored(message));
-            pending = message.info.pending;
-          }
-          if (page.length === 0) break;
-          await onPage(page);
-          next = (page.at(-1) as StoredMessage).seq + 1;
-          if (pending === 0) break;
+        const page: StoredMessage[] = [];
+        const batch = await consumer.fetch({
+          max_messages: Math.min(REPLAY_PAGE, throughSeq - fromSeq + 1),
+          expires: FETCH_EXPIRES_MS,
+        });
+        for await (const message of batch) {
+          if (message.seq > throughSeq) break;
+          page.push(stored(message));
         }
+        return page;
       } finally {
         await consumer.delete().catch(() => undefined);
       }
