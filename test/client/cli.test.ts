@@ -242,6 +242,36 @@ describe("gateway tail", () => {
     expect(await tail.interrupt()).toBe(0);
   });
 
+  it("says on stderr when a followed channel goes stale and live again, never on stdout", async () => {
+    // A NATS server and gateway of their own: the shared ones stay up for the other tests.
+    const own = await NatsServer.start();
+    const gateway = await startGateway({ NATS_URL: own.url });
+    try {
+      await waitUntilReady(gateway);
+      const tail = cli(["tail", "--url", gateway.wsUrl, "--channel", "trades"]);
+      await tail.nextErr(/subscribed trades: all symbols$/);
+      await own.stop();
+      expect(await tail.nextErr(/trades: /)).toMatch(
+        /^\d{2}:\d{2}:\d{2}\.\d{3} {2}trades: stale \(upstream_disconnected: the gateway has lost its NATS link\)$/,
+      );
+      await own.restart();
+      expect(await tail.nextErr(/trades: /)).toMatch(/ {2}trades: live$/);
+      const upstream = await own.client();
+      upstream.publish(
+        "execution.trades.x",
+        JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 2 }),
+      );
+      await upstream.flush();
+      // The first line on stdout is the trade: no status line went there.
+      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 2$/);
+      await upstream.close();
+      expect(await tail.interrupt()).toBe(0);
+    } finally {
+      await gateway.close();
+      await own.stop();
+    }
+  });
+
   it("stops with status 1 when the gateway closes the connection for good (4000 REPLACED)", async () => {
     const tail = cli(["tail", "--url", running.wsUrl, "--client-id", "cli-dup"]);
     await tail.nextErr(/connected as cli-dup; /);

@@ -111,6 +111,29 @@ describe("subscription frames", () => {
     ]);
   });
 
+  it("interval_ms goes on every subscribe frame, and every frame still fits", () => {
+    let ids = 0;
+    const symbols = Array.from({ length: 300 }, (_, i) => `S${i}`);
+    const frames = subscriptionFrames(
+      "subscribe",
+      "price_updates",
+      symbols,
+      256,
+      () => `sub-${++ids}`,
+      undefined,
+      60_000,
+    );
+    expect(frames.length).toBeGreaterThan(1);
+    for (const frame of frames) {
+      expect(new TextEncoder().encode(JSON.stringify(frame)).length).toBeLessThanOrEqual(256);
+      expect(frame.type === "subscribe" ? frame.interval_ms : undefined).toBe(60_000);
+    }
+    expect(frames.flatMap((frame) => frame.symbols)).toEqual(symbols);
+    expect(
+      subscriptionFrames("unsubscribe", "price_updates", undefined, 256, () => "u", undefined, 500),
+    ).toEqual([{ type: "unsubscribe", channel: "price_updates", id: "u" }]);
+  });
+
   it('"*" and "leave the channel" are one frame each', () => {
     expect(subscriptionFrames("subscribe", "signals", "*", 100, () => "a")).toEqual([
       { type: "subscribe", channel: "signals", symbols: "*", id: "a" },
