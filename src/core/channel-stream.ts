@@ -61,6 +61,8 @@ export class ChannelStream {
       return;
     }
     this.health.lastUpdate = Date.now();
+    // Data flows again: say `live` now, not at the next status check.
+    if (this.health.stale) this.health.wake?.();
   };
 
   /**

@@ -18,6 +18,9 @@ export class StreamHealth {
   errorCount = 0;
   recoveryAttempts = 0;
   readonly startedAt = new Date();
+  /** Set while the channel's stream status is stale; the first message then asks for a new look. */
+  stale = false;
+  wake: (() => void) | undefined;
 
   /** `live`: the channel's stream status (stream-status.ts) is live. */
   view(live: boolean): StreamHealthView {

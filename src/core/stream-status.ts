@@ -40,7 +40,10 @@ export class StreamStatusMonitor {
     private readonly index: SubscriptionIndex,
   ) {
     for (const { channel, health } of channels) {
-      this.statuses.set(channel.plugin.name, { channel, health, state: this.desired(channel, health) });
+      const state = this.desired(channel, health);
+      health.stale = state.status === "stale";
+      health.wake = () => this.evaluate();
+      this.statuses.set(channel.plugin.name, { channel, health, state });
     }
     broker.onEvent((event) => {
       if (event.type !== "connected" && event.type !== "reconnected") this.disconnectedAt = Date.now();
@@ -81,6 +84,7 @@ export class StreamStatusMonitor {
       const next = this.desired(status.channel, status.health);
       if (next.status === status.state.status && next.reason === status.state.reason) continue;
       status.state = next;
+      status.health.stale = next.status === "stale";
       this.announce(name, next);
     }
   }

@@ -19,7 +19,9 @@ const streamHealth = z
       .number()
       .int()
       .describe("Times the subscription was re-established after a NATS reconnect"),
-    is_healthy: z.boolean().describe("False while NATS is disconnected"),
+    is_healthy: z
+      .boolean()
+      .describe("False while the channel is stale: NATS disconnected, or no data past its threshold"),
     started_at: z.iso.datetime().describe("When the stream started"),
   })
   .meta({ title: "StreamHealth" });

@@ -261,8 +261,10 @@ export class ChannelDelivery implements Delivery, FlushTarget {
 
   /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */
   sendTo(session: ClientSession, frame: Buffer, slots: string[]): void {
-    if (session.send(frame, false)) this.counters.framesOut++;
-    else if (!session.closing) this.owed.owe(session, slots);
+    if (session.send(frame, false)) {
+      this.counters.framesOut++;
+      if (this.owed.size > 0) this.owed.settle(session, slots);
+    } else if (!session.closing) this.owed.owe(session, slots);
   }
 
   /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */

@@ -44,4 +44,12 @@ export class OwedKeys {
   forget(session: ClientSession): void {
     this.owed.delete(session);
   }
+
+  /** The client was just sent the latest values of `keys` (a snapshot): it is owed them no more. */
+  settle(session: ClientSession, keys: readonly string[]): void {
+    const owed = this.owed.get(session);
+    if (!owed) return;
+    for (const key of keys) owed.delete(key);
+    if (owed.size === 0) this.owed.delete(session);
+  }
 }
