@@ -75,7 +75,8 @@ describe("the README's SDK example", () => {
       .getPreEmitDiagnostics(program)
       .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"));
     expect(problems).toEqual([]);
-  });
+    // A whole-program type check: seconds alone, much longer on a loaded 2-core machine.
+  }, 90_000);
 
   it("logs price updates, signals, trades and portfolio updates", async () => {
     // Conflated channels are sent as a snapshot on (auto-)subscribe: publish them first.
