@@ -9,11 +9,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { QUALITY_RESULTS_FILE } from "./lib/quality-report.js";
 import { writeReport } from "./lib/report.js";
 import { readResumeResults, type StormResult, writeResumeResults } from "./lib/resume-report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
 import type { TargetName } from "./lib/targets.js";
 import { fanoutResults, runPositions } from "./positions.js";
+import { runQuality } from "./quality.js";
 import { headCommit, runStorm, STORM_VARIANTS } from "./storm.js";
 
 const RESULTS_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), "results");
@@ -173,6 +175,10 @@ async function main(): Promise<void> {
       "npm run bench (bench/positions.ts: 3 repetitions at 80 and 160 msg/s)",
     );
     writeResumeResults(resume);
+    // Delivery quality (also on its own: npm run bench:quality); its section is read back by writeReport.
+    console.log("delivery quality: per-client intervals, throttled clients (bench/quality.ts)");
+    const quality = await runQuality(3, undefined, "npm run bench (bench/quality.ts: 3 repetitions)");
+    writeFileSync(QUALITY_RESULTS_FILE, `${JSON.stringify(quality, null, 2)}\n`);
   }
   const document = {
     kind: quick ? "quick" : "full",

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { qualitySection } from "./quality-report.js";
 import { resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
 import type { TargetName } from "./targets.js";
@@ -151,6 +152,12 @@ function resumeSectionBlock(): string {
   return section ? `\n${section}` : "";
 }
 
+/** "Delivery quality" (per-client intervals, throttled clients), from quality-latest.json. */
+function qualitySectionBlock(): string {
+  const section = qualitySection();
+  return section ? `\n${section}` : "";
+}
+
 /** The hand-kept tuning log (bench/tuning.md): what was changed and what each change bought. */
 function tuningLog(): string {
   const file = path.join(ROOT, "bench/tuning.md");
@@ -186,6 +193,6 @@ sustained = nothing lost and p99 < 100 ms): ${PEERS.map((peer) => `${peer} ${doc
 ## All runs
 
 ${resultsTable(document.results)}
-${resumeSectionBlock()}${tuningLog()}`;
+${resumeSectionBlock()}${qualitySectionBlock()}${tuningLog()}`;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
 }

@@ -30,6 +30,8 @@ const TICK_MS = 1;
 
 async function run(job: PublisherJob): Promise<PublisherReport> {
   const connection = await connect({ servers: job.natsUrl, name: "bench-publisher" });
+  // Connected: the orchestrator may wait for this before it starts measuring (bench/quality.ts).
+  process.send?.({ type: "started" });
   const padding = "x".repeat(Math.max(0, job.payloadBytes - 80));
   const interval = 1000 / job.ratePerSecond;
   const start = preciseNow() + 50;
