@@ -251,6 +251,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       connections: () => endpoint.counters,
       outbound: () => writer.counters,
       resumes: () => resumer.counters,
+      degradation: () => degrader.counters,
       jetStreamConsumers: () => ({
         live: histories.logs.size,
         replay: histories.slots.inUse,

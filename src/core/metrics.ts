@@ -21,6 +21,8 @@ export interface MetricSources {
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
   /** Resumes by outcome ("recovered" or a ResumeFailure, and "interrupted"), and frames replayed. */
   resumes(): { outcomes: Record<string, number>; framesReplayed: number };
+  /** Clients whose conflated intervals are widened now, and changes of their factor so far. */
+  degradation(): { degraded: number; changes: number };
   /** JetStream consumers this gateway holds: live (one per lossless channel) and replaying now. */
   jetStreamConsumers(): { live: number; replay: number; replayPeak: number };
   channels(): {
@@ -200,6 +202,19 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
       this.set({ kind: "replay" }, replay);
     },
   });
+  new Gauge({
+    name: "gateway_degraded_clients",
+    help: "Clients whose conflated intervals the gateway has widened because they read too slowly (at the last check)",
+    registers: [registry],
+    collect() {
+      this.set(sources.degradation().degraded);
+    },
+  });
+  counterFrom(
+    "gateway_degradation_changes_total",
+    "Times a client's degradation factor was doubled or halved (each announced with delivery_status)",
+    () => sources.degradation().changes,
+  );
   new Gauge({
     name: "gateway_jetstream_replay_consumers_peak",
     help: "Most replay consumers this gateway held at once since it started (capped by NATS_REPLAY_CONSUMERS_MAX)",

@@ -142,13 +142,19 @@ describe("dashboard", () => {
     // Count the flashes each element starts from here on (the flash itself lasts 0.9 s, which a
     // loaded machine can outlast before the check runs).
     await page.evaluate(() => {
+      // Runs in the page; typed loosely because the tests compile without the DOM's types.
+      type Animatable = { animate(...args: unknown[]): unknown };
+      const page = globalThis as unknown as {
+        Element: { prototype: Animatable };
+        flashes: Map<unknown, number>;
+      };
       const counts = new Map<unknown, number>();
-      const original = Element.prototype.animate;
-      Element.prototype.animate = function (this: Element, ...args: Parameters<Element["animate"]>) {
+      const original = page.Element.prototype.animate;
+      page.Element.prototype.animate = function (this: Animatable, ...args: unknown[]) {
         counts.set(this, (counts.get(this) ?? 0) + 1);
         return original.apply(this, args);
       };
-      (globalThis as unknown as { flashes: Map<unknown, number> }).flashes = counts;
+      page.flashes = counts;
     });
     tick("AAPL", 102.5, { change: 2.5, change_pct: 2.5, volume: 1300 });
     const row = page.locator('[data-testid=prices] tr[data-symbol="AAPL"]');

@@ -255,6 +255,8 @@ describe("degrade before disconnect", () => {
       expect(attempt, "the client was not degraded").toBeLessThan(100);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    const degradedMetrics = await (await fetch(`${running.httpUrl}/metrics`)).text();
+    expect(degradedMetrics).toContain("gateway_degraded_clients 1");
     raw.resume();
     // Reading again: it is told it was degraded, then that its intervals are back.
     const first = await slow.next("delivery_status", () => true, 20_000);
