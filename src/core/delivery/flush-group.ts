@@ -18,12 +18,27 @@ export class FlushGroup {
 
   constructor(readonly intervalMs: number) {}
 
+  /**
+   * Flush every interval, on fixed deadlines: a flush that runs late (a busy event loop) is
+   * followed by one that much sooner, so lateness does not pile up as it would with setInterval,
+   * which counts each interval from when the previous callback ran.
+   */
   start(flush: () => void): void {
-    this.timer ??= setInterval(flush, this.intervalMs);
+    if (this.timer) return;
+    let deadline = Date.now() + this.intervalMs;
+    const tick = () => {
+      flush();
+      const now = Date.now();
+      deadline += this.intervalMs;
+      // Behind by more than an interval (a stalled loop): start counting again from now.
+      if (deadline <= now) deadline = now + this.intervalMs;
+      if (this.timer) this.timer = setTimeout(tick, deadline - now);
+    };
+    this.timer = setTimeout(tick, this.intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
   }
 
