@@ -4,7 +4,7 @@ import { signalFrame, tradingSignal } from "./schema.js";
 export default definePlugin({
   name: "signals",
   description:
-    "Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+    "Trading signals, broadcast the moment a strategy generates them. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since.",
   subject: "strategy.signals.>",
   inbound: tradingSignal,
   outbound: signalFrame,

@@ -4,7 +4,7 @@ import { tradeExecutedFrame, tradeExecution } from "./schema.js";
 export default definePlugin({
   name: "trades",
   description:
-    "Trade execution notifications, delivered immediately. Never conflated, never dropped. " +
+    "Trade execution notifications, delivered immediately. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. " +
     "With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
   subject: "execution.trades.>",
   inbound: tradeExecution,

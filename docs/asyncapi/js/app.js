@@ -1739,7 +1739,7 @@
           "name": "signal",
           "title": "signal",
           "summary": "signal",
-          "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
+          "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -1832,7 +1832,7 @@
           "name": "trade_executed",
           "title": "trade_executed",
           "summary": "trade_executed",
-          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
+          "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
             "type": "object",
@@ -2180,7 +2180,7 @@
     "nats_signals": {
       "address": "strategy.signals.>",
       "title": "NATS ingest: signals",
-      "description": "Upstream services publish signals data here as JSON. Trading signals, broadcast the moment a strategy generates them. Never conflated, never dropped.",
+      "description": "Upstream services publish signals data here as JSON. Trading signals, broadcast the moment a strategy generates them. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since.",
       "servers": [
         "$ref:$.servers.nats"
       ],
@@ -2268,7 +2268,7 @@
     "nats_trades": {
       "address": "execution.trades.>",
       "title": "NATS ingest: trades",
-      "description": "Upstream services publish trades data here as JSON. Trade execution notifications, delivered immediately. Never conflated, never dropped. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
+      "description": "Upstream services publish trades data here as JSON. Trade execution notifications, delivered immediately. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists.",
       "servers": [
         "$ref:$.servers.nats"
       ],
