@@ -11,13 +11,12 @@ import type { Socket } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
+import { fillBacklog } from "../helpers/backlog.js";
 import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 
 const DROP_BYTES = 64 * 1024;
-const BATCH = 500;
-const MAX_BATCHES = 400;
 const SYMBOLS = Array.from({ length: 20 }, (_, i) => `S${i}`);
 
 describe("owed values on a conflated channel", () => {
@@ -56,23 +55,7 @@ describe("owed values on a conflated channel", () => {
     raw.pause();
 
     // Fill the lagging client's queue past WEBSOCKET_CONFLATED_DROP_BYTES with lossless signals.
-    let signals = 0;
-    for (let batch = 0; batch < MAX_BATCHES && session.socket.bufferedAmount <= DROP_BYTES; batch++) {
-      for (let i = 0; i < BATCH; i++) {
-        signals++;
-        publisher.publish(
-          "strategy.signals.fill",
-          JSON.stringify({
-            signal_type: "BUY",
-            symbol: "FILL",
-            price: signals,
-            quantity: 1,
-            confidence: 0.5,
-          }),
-        );
-      }
-      await witness.next("signal", (frame) => frame.price === signals, 10_000);
-    }
+    const signals = await fillBacklog(session, witness, publisher, DROP_BYTES);
     expect(session.socket.bufferedAmount).toBeGreaterThan(DROP_BYTES);
 
     // Two flushes while it lags: every symbol ticks once, then only S0 ticks again.

@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
+import { fillBacklog } from "../helpers/backlog.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
@@ -231,25 +232,7 @@ describe("degrade before disconnect", () => {
     const session = running.gateway.endpoint.clients.get("slow") as ClientSession;
     const raw = (slow.socket as unknown as { _socket: Socket })._socket;
     raw.pause();
-    let signals = 0;
-    const publishBatch = async () => {
-      for (let i = 0; i < 500; i++) {
-        signals++;
-        publisher.publish(
-          "strategy.signals.fill",
-          JSON.stringify({
-            signal_type: "BUY",
-            symbol: "FILL",
-            price: signals,
-            quantity: 1,
-            confidence: 0.5,
-          }),
-        );
-      }
-      await witness.next("signal", (frame) => frame.price === signals, 10_000);
-    };
-    for (let batch = 0; batch < 400 && session.socket.bufferedAmount <= 32 * 1024; batch++)
-      await publishBatch();
+    const signals = await fillBacklog(session, witness, publisher, 32 * 1024);
     // The gateway widens the lagging client's price interval, at most once a second.
     for (let attempt = 0; session.degradeFactor < 4; attempt++) {
       expect(attempt, "the client was not degraded").toBeLessThan(100);
