@@ -463,7 +463,9 @@ describe("dashboard", () => {
       NATS_URL: nats.url,
       WEBSOCKET_AUTH: "jwt",
       WEBSOCKET_JWT_SECRET: TEST_SECRET,
-      WEBSOCKET_AUTH_TIMEOUT_MS: "300",
+      // Long enough for a loaded CI machine's browser to send its token frame after the upgrade
+      // (300 ms was not), short enough to keep the anonymous half of the test quick.
+      WEBSOCKET_AUTH_TIMEOUT_MS: "2000",
     });
     gateways.push(secured);
     await waitUntilReady(secured);
@@ -483,7 +485,7 @@ describe("dashboard", () => {
     await anonymous.goto(`${secured.httpUrl}/`);
     await expectState(anonymous, "Disconnected");
     expect(await anonymous.getByTestId("connection-detail").textContent()).toBe(
-      "4408 · AUTH_TIMEOUT · No token within 300 ms",
+      "4408 · AUTH_TIMEOUT · No token within 2000 ms",
     );
     expect(await anonymous.getByRole("button", { name: "Reconnect" }).isVisible()).toBe(true);
     await shot(anonymous, "dashboard-auth-timeout.png");
