@@ -29,20 +29,22 @@ export const priceTick = z
     timestamp: schemas.timestamp.optional(),
   })
   .meta({
-    title: "Price tick",
+    title: "Upstream price tick",
     description: "One price tick for one symbol, published on market.prices.<SYMBOL>",
   });
 
-export const quote = z.object({
-  price: number,
-  change: number.optional(),
-  change_pct: number.optional(),
-  volume: number.optional(),
-  high: number.optional(),
-  low: number.optional(),
-  open: number.optional(),
-  close: number.optional(),
-});
+export const quote = z
+  .object({
+    price: number,
+    change: number.optional(),
+    change_pct: number.optional(),
+    volume: number.optional(),
+    high: number.optional(),
+    low: number.optional(),
+    open: number.optional(),
+    close: number.optional(),
+  })
+  .meta({ title: "Price entry", description: "One symbol's quote: the fields its latest tick carried" });
 
 export const priceUpdateFrame = z
   .object({

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { schemas } from "../../src/index.js";
 
-const signalType = z.enum(["BUY", "SELL", "HOLD"]).describe("What the strategy recommends");
+const signalType = z
+  .enum(["BUY", "SELL", "HOLD"])
+  .meta({ title: "Signal type", description: "What the strategy recommends" });
 
 export const tradingSignal = z
   .object({
@@ -15,7 +17,7 @@ export const tradingSignal = z
       .describe("When the signal was generated; the gateway's time if absent"),
   })
   .meta({
-    title: "Trading signal (upstream)",
+    title: "Upstream trading signal",
     description: "A trading signal, published on strategy.signals.<strategy or symbol>",
   });
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { schemas } from "../../src/index.js";
 
-const side = z.enum(["BUY", "SELL"]);
+const side = z.enum(["BUY", "SELL"]).meta({ title: "Trade side" });
 
 export const tradeExecution = z
   .object({
@@ -24,7 +24,7 @@ export const tradeExecution = z
       .describe("The execution id of the venue or system of record, passed through for reconciliation"),
   })
   .meta({
-    title: "Trade execution (upstream)",
+    title: "Upstream trade execution",
     description: "A trade execution, published on execution.trades.<venue or account>",
   });
 

@@ -22,7 +22,11 @@ const messageId = z
   .optional()
   .describe("Optional correlation id, echoed in the reply to this message");
 
-const channelName = z.string().min(1).max(64).describe("Channel name, e.g. price_updates");
+const channelName = z
+  .string()
+  .min(1)
+  .max(64)
+  .meta({ title: "Channel name", description: "Channel name, e.g. price_updates" });
 
 /**
  * `"*"` (or `["*"]`, or no `symbols` at all) means every symbol; otherwise the listed ones.
@@ -113,7 +117,9 @@ export const CLIENT_FRAME_TYPES = ["ping", "subscribe", "unsubscribe", "auth"] a
 const timestamp = z.iso.datetime().describe("ISO-8601 UTC timestamp");
 
 /** The resulting subscription state of one channel: "*" for all, else the symbols (empty: none). */
-export const subscriptionState = z.union([z.literal("*"), z.array(z.string())]);
+export const subscriptionState = z
+  .union([z.literal("*"), z.array(z.string())])
+  .meta({ title: "Subscription state" });
 export type SubscriptionStateView = z.output<typeof subscriptionState>;
 
 export const pongFrame = z.object({ type: z.literal("pong"), id: messageId }).meta({
@@ -128,7 +134,7 @@ export const errorFrame = z
     error: z.string().describe("Human-readable message"),
     code: z
       .enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]])
-      .describe("Machine-readable code (docs/errors.md)"),
+      .meta({ title: "Error code", description: "Machine-readable code (docs/errors.md)" }),
     timestamp,
     id: messageId,
   })
@@ -215,7 +221,7 @@ export const subscribedFrame = z
       .describe(
         "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
       ),
-    reason: resumeFailure.optional(),
+    reason: resumeFailure.meta({ title: "Resume failure" }).optional(),
     id: messageId,
     timestamp,
   })

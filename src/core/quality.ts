@@ -18,9 +18,12 @@ export type StaleReason = keyof typeof STALE_REASONS;
 /** A channel's stream: live, or stale since a moment and for a reason. */
 export const streamState = z
   .object({
-    status: z.enum(["live", "stale"]).describe("stale: what the client shows may be out of date"),
+    status: z
+      .enum(["live", "stale"])
+      .meta({ title: "Stream liveness", description: "stale: what the client shows may be out of date" }),
     reason: z
       .enum(Object.keys(STALE_REASONS) as [StaleReason, ...StaleReason[]])
+      .meta({ title: "Stale reason" })
       .optional()
       .describe(
         "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",

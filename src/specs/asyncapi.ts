@@ -8,7 +8,7 @@
  *   publish, so a service team knows exactly what to send.
  * Titles, descriptions and examples come from the schemas' `.meta()`, never from a copy here.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { withPosition } from "../core/positions.js";
@@ -76,7 +76,10 @@ export function buildAsyncApi(
       const epoch = `GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`;
       return {
         id: frameType(plugin.outbound),
-        schema: lossless ? withPosition(plugin.outbound as z.ZodObject) : plugin.outbound,
+        // extend() makes a new schema without the frame's .meta(); give it back its title.
+        schema: lossless
+          ? withPosition(plugin.outbound as z.ZodObject).meta(z.globalRegistry.get(plugin.outbound) ?? {})
+          : plugin.outbound,
         io: "output" as const,
         examples: merged
           ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME)]

@@ -98,6 +98,7 @@
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
+                "title": "Channel name",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
                   "portfolio",
@@ -246,6 +247,7 @@
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
+                "title": "Channel name",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
                   "portfolio",
@@ -435,6 +437,7 @@
                       "x-parser-schema-id": "<anonymous-schema-39>"
                     }
                   ],
+                  "title": "Subscription state",
                   "x-parser-schema-id": "<anonymous-schema-37>"
                 },
                 "description": "Subscriptions the connection starts with",
@@ -476,6 +479,7 @@
                         "live",
                         "stale"
                       ],
+                      "title": "Stream liveness",
                       "description": "stale: what the client shows may be out of date",
                       "x-parser-schema-id": "<anonymous-schema-48>"
                     },
@@ -486,6 +490,7 @@
                         "upstream_disconnected",
                         "no_data"
                       ],
+                      "title": "Stale reason",
                       "x-parser-schema-id": "<anonymous-schema-49>"
                     },
                     "since": {
@@ -656,6 +661,7 @@
                     "x-parser-schema-id": "<anonymous-schema-63>"
                   }
                 ],
+                "title": "Subscription state",
                 "description": "The channel's subscription after this message",
                 "x-parser-schema-id": "<anonymous-schema-61>"
               },
@@ -701,6 +707,7 @@
                       "live",
                       "stale"
                     ],
+                    "title": "Stream liveness",
                     "description": "stale: what the client shows may be out of date",
                     "x-parser-schema-id": "<anonymous-schema-70>"
                   },
@@ -711,6 +718,7 @@
                       "upstream_disconnected",
                       "no_data"
                     ],
+                    "title": "Stale reason",
                     "x-parser-schema-id": "<anonymous-schema-71>"
                   },
                   "since": {
@@ -744,6 +752,7 @@
                   "upstream_unavailable"
                 ],
                 "description": "Why recovered is false: reload what was missed from the system of record",
+                "title": "Resume failure",
                 "x-parser-schema-id": "<anonymous-schema-74>"
               },
               "id": {
@@ -894,6 +903,7 @@
                     "x-parser-schema-id": "<anonymous-schema-83>"
                   }
                 ],
+                "title": "Subscription state",
                 "description": "The channel's subscription after this message ([] = not subscribed)",
                 "x-parser-schema-id": "<anonymous-schema-81>"
               },
@@ -1044,6 +1054,7 @@
                   "INVALID_TOKEN",
                   "AUTH_DISABLED"
                 ],
+                "title": "Error code",
                 "description": "Machine-readable code (docs/errors.md)",
                 "x-parser-schema-id": "<anonymous-schema-95>"
               },
@@ -1324,6 +1335,7 @@
                   "live",
                   "stale"
                 ],
+                "title": "Stream liveness",
                 "description": "stale: what the client shows may be out of date",
                 "x-parser-schema-id": "<anonymous-schema-119>"
               },
@@ -1334,6 +1346,7 @@
                   "upstream_disconnected",
                   "no_data"
                 ],
+                "title": "Stale reason",
                 "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "since": {
@@ -1562,6 +1575,8 @@
                         "unrealized_pnl_pct"
                       ],
                       "additionalProperties": false,
+                      "title": "Portfolio position",
+                      "description": "One open position of an account",
                       "x-parser-schema-id": "<anonymous-schema-135>"
                     },
                     "x-parser-schema-id": "<anonymous-schema-134>"
@@ -1583,6 +1598,8 @@
                   "position_count"
                 ],
                 "additionalProperties": false,
+                "title": "Portfolio data",
+                "description": "The account's positions and their totals",
                 "x-parser-schema-id": "<anonymous-schema-133>"
               }
             },
@@ -1683,6 +1700,8 @@
                     "price"
                   ],
                   "additionalProperties": false,
+                  "title": "Price entry",
+                  "description": "One symbol's quote: the fields its latest tick carried",
                   "x-parser-schema-id": "<anonymous-schema-147>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
@@ -1737,8 +1756,8 @@
         },
         "signal": {
           "name": "signal",
-          "title": "signal",
-          "summary": "signal",
+          "title": "Trading signal",
+          "summary": "A trading signal, delivered as soon as it is generated",
           "description": "Channel `signals`. Trading signals, broadcast the moment a strategy generates them. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
@@ -1756,6 +1775,7 @@
                   "SELL",
                   "HOLD"
                 ],
+                "title": "Signal type",
                 "description": "What the strategy recommends",
                 "x-parser-schema-id": "<anonymous-schema-159>"
               },
@@ -1808,6 +1828,8 @@
               "epoch"
             ],
             "additionalProperties": false,
+            "title": "Trading signal",
+            "description": "A trading signal, delivered as soon as it is generated",
             "x-parser-schema-id": "SignalPayload"
           },
           "examples": [
@@ -1830,8 +1852,8 @@
         },
         "trade_executed": {
           "name": "trade_executed",
-          "title": "trade_executed",
-          "summary": "trade_executed",
+          "title": "Trade executed",
+          "summary": "A trade execution notification, delivered immediately",
           "description": "Channel `trades`. Trade execution notifications, delivered immediately. Never conflated or silently dropped: a client that cannot keep up is closed with 4001 and resumes with since. With WEBSOCKET_AUTH=jwt, a client receives only the trades of the accounts its token lists. Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect.",
           "contentType": "application/json",
           "payload": {
@@ -1852,6 +1874,7 @@
                   "BUY",
                   "SELL"
                 ],
+                "title": "Trade side",
                 "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "quantity": {
@@ -1904,6 +1927,8 @@
               "epoch"
             ],
             "additionalProperties": false,
+            "title": "Trade executed",
+            "description": "A trade execution notification, delivered immediately",
             "x-parser-schema-id": "TradeExecutedPayload"
           },
           "examples": [
@@ -1952,7 +1977,7 @@
       "messages": {
         "nats_portfolio": {
           "name": "nats_portfolio",
-          "title": "Portfolio snapshot (upstream)",
+          "title": "Upstream portfolio snapshot",
           "summary": "The full portfolio of one account, published on portfolio.updates",
           "description": "Published by upstream services on `portfolio.updates` (override: NATS_SUBJECT_PORTFOLIO). Invalid payloads are counted in the stream's error_count and dropped.",
           "contentType": "application/json",
@@ -2008,6 +2033,8 @@
                     "unrealized_pnl",
                     "unrealized_pnl_pct"
                   ],
+                  "title": "Upstream portfolio position",
+                  "description": "One open position of an account",
                   "x-parser-schema-id": "<anonymous-schema-179>"
                 },
                 "description": "Open positions by symbol",
@@ -2037,7 +2064,7 @@
               "positions",
               "total_pnl"
             ],
-            "title": "Portfolio snapshot (upstream)",
+            "title": "Upstream portfolio snapshot",
             "description": "The full portfolio of one account, published on portfolio.updates",
             "x-parser-schema-id": "NatsPortfolioPayload"
           },
@@ -2076,7 +2103,7 @@
       "messages": {
         "nats_price_updates": {
           "name": "nats_price_updates",
-          "title": "Price tick",
+          "title": "Upstream price tick",
           "summary": "One price tick for one symbol, published on market.prices.<SYMBOL>",
           "description": "Published by upstream services on `market.prices.>` (override: NATS_SUBJECT_PRICE_UPDATES). Invalid payloads are counted in the stream's error_count and dropped.",
           "contentType": "application/json",
@@ -2142,7 +2169,7 @@
               "symbol",
               "price"
             ],
-            "title": "Price tick",
+            "title": "Upstream price tick",
             "description": "One price tick for one symbol, published on market.prices.<SYMBOL>",
             "x-parser-schema-id": "NatsPriceUpdatesPayload"
           },
@@ -2187,7 +2214,7 @@
       "messages": {
         "nats_signals": {
           "name": "nats_signals",
-          "title": "Trading signal (upstream)",
+          "title": "Upstream trading signal",
           "summary": "A trading signal, published on strategy.signals.<strategy or symbol>",
           "description": "Published by upstream services on `strategy.signals.>` (override: NATS_SUBJECT_SIGNALS). Invalid payloads are counted in the stream's error_count and dropped.",
           "contentType": "application/json",
@@ -2201,6 +2228,7 @@
                   "SELL",
                   "HOLD"
                 ],
+                "title": "Signal type",
                 "description": "What the strategy recommends",
                 "x-parser-schema-id": "<anonymous-schema-200>"
               },
@@ -2243,7 +2271,7 @@
               "quantity",
               "confidence"
             ],
-            "title": "Trading signal (upstream)",
+            "title": "Upstream trading signal",
             "description": "A trading signal, published on strategy.signals.<strategy or symbol>",
             "x-parser-schema-id": "NatsSignalsPayload"
           },
@@ -2275,7 +2303,7 @@
       "messages": {
         "nats_trades": {
           "name": "nats_trades",
-          "title": "Trade execution (upstream)",
+          "title": "Upstream trade execution",
           "summary": "A trade execution, published on execution.trades.<venue or account>",
           "description": "Published by upstream services on `execution.trades.>` (override: NATS_SUBJECT_TRADES). Invalid payloads are counted in the stream's error_count and dropped.",
           "contentType": "application/json",
@@ -2293,6 +2321,7 @@
                   "BUY",
                   "SELL"
                 ],
+                "title": "Trade side",
                 "x-parser-schema-id": "<anonymous-schema-207>"
               },
               "quantity": {
@@ -2335,7 +2364,7 @@
               "quantity",
               "price"
             ],
-            "title": "Trade execution (upstream)",
+            "title": "Upstream trade execution",
             "description": "A trade execution, published on execution.trades.<venue or account>",
             "x-parser-schema-id": "NatsTradesPayload"
           },
