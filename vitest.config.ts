@@ -1,6 +1,9 @@
+import path from "node:path";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // The plugin API's stable name, as tsconfig.json "paths" maps it for tsx and esbuild.
+  resolve: { alias: { "trading-stream-gateway": path.resolve(import.meta.dirname, "src/index.ts") } },
   test: {
     include: ["test/**/*.test.ts"],
     // Every frame a test client receives is checked against asyncapi.yaml after each file.

@@ -275,7 +275,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       import("yaml"),
       import("./specs/asyncapi.js"),
     ]);
-    return stringify(buildAsyncApi(channels, config));
+    const document = buildAsyncApi(channels, config);
+    return { yaml: stringify(document), json: JSON.stringify(document) };
   });
   await registerDashboardRoutes(fastify);
 

@@ -1,4 +1,4 @@
-import { definePlugin, frameTimestamp } from "../../src/index.js";
+import { definePlugin, frameTimestamp } from "trading-stream-gateway";
 import { DEFAULT_ACCOUNT, portfolioSnapshot, portfolioUpdateFrame } from "./schema.js";
 
 export default definePlugin({

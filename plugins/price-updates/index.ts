@@ -1,4 +1,4 @@
-import { definePlugin } from "../../src/index.js";
+import { definePlugin } from "trading-stream-gateway";
 import { type PriceTick, priceTick, priceUpdateFrame, QUOTE_FIELDS, type Quote } from "./schema.js";
 
 /** The per-symbol quote: only the fields the tick carried, in the seed's order. */

@@ -1,5 +1,5 @@
+import { schemas } from "trading-stream-gateway";
 import { z } from "zod";
-import { schemas } from "../../src/index.js";
 
 const { number } = schemas;
 

@@ -1,4 +1,4 @@
-import { definePlugin, frameTimestamp } from "../../src/index.js";
+import { definePlugin, frameTimestamp } from "trading-stream-gateway";
 import { tradeExecutedFrame, tradeExecution } from "./schema.js";
 
 export default definePlugin({

@@ -11,6 +11,7 @@ import { z } from "zod";
 import { ConfigError, type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
 import { type ChannelPlugin, frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { registerPluginImports } from "./plugin-imports.js";
 import { positionFields } from "./positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "./protocol.js";
 
@@ -79,6 +80,7 @@ export async function loadPlugins(pluginsDir: string, config: GatewayConfig): Pr
     .map((entry) => entry.name)
     .sort();
   const loaded: LoadedChannel[] = [];
+  registerPluginImports(folders.map((folder) => path.join(pluginsDir, folder)));
   for (const folder of folders) {
     const directory = path.join(pluginsDir, folder);
     const entry = ENTRY_FILES.map((file) => path.join(directory, file)).find((file) => existsSync(file));

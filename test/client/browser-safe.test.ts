@@ -11,6 +11,8 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const ALLOWED_PACKAGES = new Set(["zod"]);
+/** The plugin API's stable name (package.json "exports"): the gateway's own src/index.ts. */
+const SELF = { name: "trading-stream-gateway", file: path.join(ROOT, "src/index.ts") };
 
 /** Specifiers a module imports at run time (`import type` and `export type` are erased). */
 function runtimeImports(file: string): string[] {
@@ -37,6 +39,7 @@ function importGraph(entry: string): { modules: string[]; packages: Map<string, 
     for (const specifier of runtimeImports(file)) {
       if (specifier.startsWith("."))
         queue.push(path.resolve(path.dirname(file), specifier.replace(/\.js$/, ".ts")));
+      else if (specifier === SELF.name) queue.push(SELF.file);
       else packages.set(specifier, path.relative(ROOT, file));
     }
   }

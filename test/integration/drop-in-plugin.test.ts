@@ -20,8 +20,9 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 describe("dropping in a plugin folder", () => {
-  // test/.tmp/<dir>/ sits at the fixture's depth, so the copied folder's relative import of
-  // src/ still resolves; the real plugins are symlinked (imports resolve from their real path).
+  // In this (vitest) process the copied folder imports the plugin API by its stable name through
+  // vitest's alias; outside-plugin.test.ts runs a real gateway process on a folder outside the
+  // repository. The real plugins are symlinked (imports resolve from their real path).
   const pluginsDir = path.join(ROOT, "test/.tmp", `plugins-${process.pid}-${Date.now()}`);
   let nats: NatsServer;
   let publisher: NatsConnection;

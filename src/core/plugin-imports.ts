@@ -1,0 +1,59 @@
+/**
+ * Makes a plugin folder work wherever it is (PLUGINS_DIR may be anywhere on disk, with no
+ * node_modules and no package.json of its own): a Node module resolution hook answers, for code in
+ * a plugin folder, the plugin API's stable name `trading-stream-gateway` with the running
+ * gateway's own src/index (the .ts source under tsx, the compiled .js under `node dist/main.js`),
+ * and `zod` with the gateway's own zod: one zod instance, so a plugin's `.meta()` titles reach the
+ * published documents. Plugin files are ES modules even where no package.json says so (Node and
+ * tsx would otherwise load them as CommonJS, and require() does not pass through this hook).
+ *
+ * The hook is registered before the plugins are imported, once per set of plugin folders. Its
+ * source is a data: URL, not a file, so the same code runs under tsx and from dist/ with nothing
+ * to copy.
+ */
+import { realpathSync } from "node:fs";
+import { register } from "node:module";
+import { pathToFileURL } from "node:url";
+
+/** The name plugins import the gateway's plugin API by (package.json "name" and "exports"). */
+export const PLUGIN_API_NAME = "trading-stream-gateway";
+
+/**
+ * Runs on Node's loader thread. `trading-stream-gateway` is resolved as `./index.js` from a module
+ * in src/ (tsx, later in the chain, maps .js to .ts when running the sources); `zod` (and
+ * `zod/...`) as if this module had imported it.
+ */
+const HOOK_SOURCE = `
+let api, gateway, folders;
+const inPlugin = (url) => url !== undefined && !url.includes("/node_modules/") && folders.some((folder) => url.startsWith(folder));
+export function initialize(data) { ({ api, gateway, folders } = data); }
+export async function resolve(specifier, context, next) {
+  if (inPlugin(context.parentURL)) {
+    if (specifier === ${JSON.stringify(PLUGIN_API_NAME)}) return next("./index.js", { ...context, parentURL: api });
+    if (specifier === "zod" || specifier.startsWith("zod/")) return next(specifier, { ...context, parentURL: gateway });
+  }
+  const resolved = await next(specifier, context);
+  return inPlugin(resolved.url) && resolved.format === "commonjs" && /\\.(ts|js)$/.test(resolved.url)
+    ? { ...resolved, format: "module" }
+    : resolved;
+}
+`;
+
+const registered = new Set<string>();
+
+/** Register the resolution hook for these plugin folders (once per distinct set). */
+export function registerPluginImports(folders: readonly string[]): void {
+  // Real paths: Node resolves a symlinked folder's files to where they really are.
+  const urls = folders.map((folder) => `${pathToFileURL(realpathSync(folder)).href}/`);
+  const key = urls.join("\n");
+  if (registered.has(key)) return;
+  registered.add(key);
+  register(`data:text/javascript,${encodeURIComponent(HOOK_SOURCE)}`, {
+    data: {
+      // A module in src/ (the folder of index), so "./index.js" resolves to the plugin API.
+      api: new URL("../app.js", import.meta.url).href,
+      gateway: import.meta.url,
+      folders: urls,
+    },
+  });
+}
