@@ -83,7 +83,7 @@ print(json.dumps([type(frame).__name__, frame.side.value, frame.seq, frame.to_di
       await new PythonFileGenerator({ presets: [PYTHON_JSON_SERIALIZER_PRESET] }).generateToFiles(
         readFileSync(ASYNCAPI_FILE, "utf8"),
         path.join(output, "asyncapimodels"),
-        {},
+        { packageName: "asyncapimodels" },
       );
       const script = `
 import json, sys
