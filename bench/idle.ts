@@ -5,8 +5,8 @@
  * - production: `node dist/main.js` after `npm run build` (run it first).
  * Each start is measured REPEATS times against its own nats-server with JetStream, with the four
  * plugins loaded and no client: the RSS of the gateway's own process once /readyz answers 200 and
- * IDLE_MS have passed. The result goes to bench/results/idle-latest.json and is printed as the
- * Markdown table BENCHMARKS.md carries.
+ * IDLE_MS have passed. On its own it writes bench/results/idle-latest.json and prints the table;
+ * `npm run bench` measures it as part of the full run and puts it in BENCHMARKS.md.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -28,7 +28,7 @@ const STARTS = {
   tsx: ["--import", TSX_LOADER, "src/main.ts"],
   production: ["dist/main.js"],
 } as const;
-type StartName = keyof typeof STARTS;
+export type StartName = keyof typeof STARTS;
 
 async function measure(name: StartName): Promise<number> {
   const nats = await NatsServer.start({ jetstream: true });
@@ -64,10 +64,19 @@ async function measure(name: StartName): Promise<number> {
 }
 
 const mib = (bytes: number) => bytes / 2 ** 20;
-const median = (values: number[]) =>
+export const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
-async function main(): Promise<void> {
+export interface IdleStarts {
+  at: string;
+  machine: string;
+  idleMs: number;
+  /** RSS of each start, one figure per repetition. */
+  rssBytes: Record<StartName, number[]>;
+}
+
+/** Both starts, REPEATS times each, taking turns. Needs `npm run build` first. */
+export async function measureIdleStarts(log: (line: string) => void = console.log): Promise<IdleStarts> {
   if (!existsSync(path.join(ROOT, "dist/main.js")))
     throw new Error("run `npm run build` first: dist/main.js is missing");
   const results: Record<StartName, number[]> = { tsx: [], production: [] };
@@ -75,26 +84,40 @@ async function main(): Promise<void> {
     for (const name of Object.keys(STARTS) as StartName[]) {
       const rss = await measure(name);
       results[name].push(rss);
-      console.log(`round ${round}/${REPEATS}: ${name.padEnd(10)} idle RSS ${mib(rss).toFixed(1)} MiB`);
+      log(`  round ${round}/${REPEATS}: ${name.padEnd(10)} idle RSS ${mib(rss).toFixed(1)} MiB`);
     }
   }
   const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}`;
-  const document = { at: new Date().toISOString(), machine, idleMs: IDLE_MS, rssBytes: results };
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  writeFileSync(path.join(ROOT, "bench/results/idle-latest.json"), `${JSON.stringify(document, null, 2)}\n`);
-  const row = (name: StartName, command: string) => {
-    const values = results[name].map(mib);
-    return `| ${command} | ${median(values).toFixed(1)} MiB | ${Math.min(...values).toFixed(1)} to ${Math.max(...values).toFixed(1)} MiB |`;
-  };
-  console.log(
-    `\n${document.at}, ${machine}; ${REPEATS} starts each, RSS ${IDLE_MS / 1000} s after /readyz\n`,
-  );
-  console.log("| Start | Idle RSS (median) | min to max |\n| --- | --- | --- |");
-  console.log(row("tsx", "`npm start` (`tsx src/main.ts`)"));
-  console.log(row("production", "`node dist/main.js` (production start)"));
+  return { at: new Date().toISOString(), machine, idleMs: IDLE_MS, rssBytes: results };
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+/** The Markdown table of a measurement (BENCHMARKS.md carries it). */
+export function idleStartsTable(document: IdleStarts): string {
+  const row = (name: StartName, command: string) => {
+    const values = document.rssBytes[name].map(mib);
+    return `| ${command} | ${median(values).toFixed(1)} MiB | ${Math.min(...values).toFixed(1)} to ${Math.max(...values).toFixed(1)} MiB |`;
+  };
+  return [
+    "| Start | Idle RSS (median) | min to max |",
+    "| --- | --- | --- |",
+    row("tsx", "`npm start` (`tsx src/main.ts`)"),
+    row("production", "`node dist/main.js` (production start)"),
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const document = await measureIdleStarts();
+  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
+  writeFileSync(path.join(ROOT, "bench/results/idle-latest.json"), `${JSON.stringify(document, null, 2)}\n`);
+  console.log(
+    `\n${document.at}, ${document.machine}; ${REPEATS} starts each, RSS ${IDLE_MS / 1000} s after /readyz\n`,
+  );
+  console.log(idleStartsTable(document));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -14,7 +14,7 @@
  *   gateway-before  cfb5250: a plain subscription, no positions
  * on the matrix's signals-like scenario (bench channel, immediate, 1,000 clients, 300 B).
  *
- * Options: --reps=N (default 3), --rates=80,160 (offered msg/s), --no-report (leave BENCHMARKS.md).
+ * Options: --reps=N (default 3), --rates=80,160 (offered msg/s), --no-report (leave docs/benchmarks/resume.md).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";

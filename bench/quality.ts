@@ -24,8 +24,8 @@
  * Options: --reps=N (3), --only=intervals|throttled, --rate=N (bench msg/s for the others, 40),
  * --window=S (measurement window, s), --ramp=S (throttled: time from throttling to the window),
  * --commit=REV (run the gateway of that commit from a temporary git worktree instead of the
- * working tree), --no-report (leave BENCHMARKS.md alone).
- * Results: bench/results/quality-latest.json and the "Delivery quality" section of BENCHMARKS.md.
+ * working tree), --no-report (leave docs/benchmarks/quality.md alone).
+ * Results: bench/results/quality-latest.json and the "Delivery quality" section of docs/benchmarks/quality.md.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";

@@ -1,195 +1,210 @@
 /**
- * `npm run bench:quick`: one scenario per peer (about a minute).
- * `npm run bench`: the full matrix (tens of minutes), including the search for each peer's
- * maximum sustained rate. Results go to bench/results/*.json and BENCHMARKS.md.
+ * `npm run bench`: the whole fan-out benchmark in one run (about 30 minutes), written to
+ * bench/results/full-latest.json and, whole, to BENCHMARKS.md. `npm run bench:quick`: one
+ * scenario, one repetition per peer (about a minute; CI runs it).
  *
- * Each run starts its own nats-server and target, so runs do not disturb each other; the
- * machine is shared and noisy, so results are read as ratios between peers of the same run.
+ * Every measurement starts its own nats-server and server under test. The server under test runs
+ * alone on one core, everything else on the other (bench/lib/cpu-pinning.ts). Each step is
+ * repeated REPETITIONS times with the peers taking turns, so that the machine's drift falls on all
+ * of them; the report gives the median with min and max.
+ *
+ * Options: --quick; --targets=gateway,nats-ws (only these peers; no report); --only=<step id
+ * part> (only matching steps; no report); --rate=N (the quick scenario's offered rate).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { QUALITY_RESULTS_FILE } from "./lib/quality-report.js";
-import { writeReport } from "./lib/report.js";
-import { readResumeResults, type StormResult, writeResumeResults } from "./lib/resume-report.js";
+import { measureIdleStarts } from "./idle.js";
+import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
+import { type BenchDocument, type StepResults, writeReport } from "./lib/report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
+import { ALWAYS_MEASURED_UP_TO, SEARCH_RATES, sustainedByMedian } from "./lib/sustained.js";
 import type { TargetName } from "./lib/targets.js";
-import { fanoutResults, runPositions } from "./positions.js";
-import { runQuality } from "./quality.js";
-import { headCommit, runStorm, STORM_VARIANTS } from "./storm.js";
 
-const RESULTS_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), "results");
-const PEERS: TargetName[] = ["gateway", "nats-ws", "naive-ws", "socketio"];
-/** Sustained means: nothing lost and p99 under this. */
-const SUSTAINED_P99_MS = 100;
+const RESULTS_DIR = path.join(import.meta.dirname, "results");
+const ALL_PEERS: TargetName[] = ["gateway", "gateway-prod", "nats-ws", "naive-ws", "socketio"];
+/** The quick run needs no build: the production start is measured by the full run only. */
+const QUICK_PEERS: TargetName[] = ["gateway", "nats-ws", "naive-ws", "socketio"];
+const REPETITIONS = 3;
+/** Bytes per frame as the clients receive it, the same for every peer. */
+const SMALL_FRAME = 300;
+const LARGE_FRAME = 2048;
+const RUN_MS = 5000;
+/**
+ * The stalled scenario's gateway thresholds: low enough that clients which stop reading pass them
+ * within the run (the kernel's socket buffers absorb the first megabytes), so that the policy
+ * engages and the harness can check it did.
+ */
+const STALLED_GATEWAY_ENV = { WEBSOCKET_MAX_BUFFERED_BYTES: "262144" };
 
+const argument = (name: string) =>
+  process.argv.find((candidate) => candidate.startsWith(`--${name}=`))?.slice(name.length + 3);
 const quick = process.argv.includes("--quick");
-/** `--targets=gateway,nats-ws`: measure only these peers (for A/B runs of one change). */
-const onlyTargets = process.argv
-  .find((argument) => argument.startsWith("--targets="))
-  ?.slice("--targets=".length)
-  .split(",") as TargetName[] | undefined;
-/** `--max-only`: redo just the maximum-rate search and merge it into full-latest.json. */
-const maxOnly = process.argv.includes("--max-only");
-const only = process.argv.find((argument) => argument.startsWith("--only="))?.slice("--only=".length);
-/** `--rate=N` with --quick: measure the quick scenario at another offered rate. */
-const quickRate = Number(
-  process.argv.find((argument) => argument.startsWith("--rate="))?.slice("--rate=".length) ?? 160,
-);
+const onlyTargets = argument("targets")?.split(",") as TargetName[] | undefined;
+const only = argument("only");
+const quickRate = Number(argument("rate") ?? 160);
 
-function scenario(
-  clients: number,
-  ratePerSecond: number,
-  payloadBytes: number,
-  extra: Partial<Scenario> = {},
-): Scenario {
-  const size = payloadBytes >= 1024 ? `${payloadBytes / 1024}k` : `${payloadBytes}b`;
+interface Step {
+  id: string;
+  title: string;
+  scenario: Scenario;
+  peers: TargetName[];
+}
+
+function fanOut(clients: number, rate: number, frameBytes: number, extra: Partial<Scenario> = {}): Scenario {
+  const size = frameBytes >= 1024 ? `${frameBytes / 1024}k` : `${frameBytes}b`;
   return {
-    id: `immediate-${clients}c-${ratePerSecond}r-${size}`,
-    title: `signals-like immediate channel, ${clients} clients x ${ratePerSecond} msg/s, ${size}`,
+    id: `fanout-${clients}c-${rate}r-${size}`,
+    title: `immediate channel, ${clients.toLocaleString("en")} clients x ${rate} msg/s, ${frameBytes} B frames`,
     clients,
-    ratePerSecond,
-    payloadBytes,
-    durationMs: quick ? 5000 : 8000,
+    ratePerSecond: rate,
+    payloadBytes: frameBytes,
+    durationMs: RUN_MS,
     ...extra,
   };
 }
 
-interface Plan {
-  label: string;
-  scenario: Scenario;
-  targets: TargetName[];
+/** The fixed steps (the maximum-rate search, which adapts to each peer, comes first and apart). */
+function steps(peers: TargetName[]): Step[] {
+  const step = (scenario: Scenario, stepPeers = peers): Step => ({
+    id: scenario.id,
+    title: scenario.title,
+    scenario,
+    peers: stepPeers,
+  });
+  if (quick) return [step(fanOut(1000, quickRate, SMALL_FRAME, { durationMs: 4000 }))];
+  const gateways = peers.filter((peer) => peer === "gateway" || peer === "gateway-prod");
+  return [
+    step(fanOut(1000, 160, LARGE_FRAME)),
+    // Memory per connection is read here too: 10,000 connected clients before anything is published.
+    step(fanOut(10_000, 10, SMALL_FRAME, { durationMs: RUN_MS })),
+    step(
+      fanOut(1000, 160, LARGE_FRAME, {
+        id: "stalled-1pct-1000c-160r-2k",
+        title: "1% of 1,000 clients stop reading, 160 msg/s, 2048 B frames",
+        stalledFraction: 0.01,
+        gatewayEnv: STALLED_GATEWAY_ENV,
+      }),
+    ),
+    step(
+      fanOut(1000, 5000, 0, {
+        id: "price-1000c-500s-5000tps",
+        title: "price channel: 500 symbols, 5,000 ticks/s, 1,000 clients x 20 symbols, 1 s interval",
+        price: { symbols: 500, perClient: 20, intervalSeconds: 1 },
+      }),
+      gateways,
+    ),
+  ];
 }
 
-function plan(): Plan[] {
-  if (quick) return [{ label: "quick", scenario: scenario(1000, quickRate, 300), targets: PEERS }];
-  const steps: Plan[] = [];
-  for (const clients of [1000, 10000]) {
-    for (const rate of clients === 1000 ? [10, 40, 160, 640] : [10, 40, 160]) {
-      for (const bytes of [300, 2048]) {
-        // Socket.IO with 10,000 clients takes the whole box; it is measured at 1,000.
-        const targets = clients === 10000 ? PEERS.filter((peer) => peer !== "socketio") : PEERS;
-        steps.push({ label: "matrix", scenario: scenario(clients, rate, bytes), targets });
-      }
-    }
-  }
-  steps.push({
-    label: "price",
-    scenario: scenario(1000, 5000, 0, {
-      id: "price-1000c-500s-5000tps",
-      title: "price channel: 500 symbols, 5,000 ticks/s, 1,000 clients x 20 symbols, 1 s interval",
-      price: { symbols: 500, perClient: 20, intervalSeconds: 1 },
-    }),
-    targets: ["gateway"],
-  });
-  steps.push({
-    label: "stalled",
-    scenario: scenario(1000, 160, 300, {
-      id: "stalled-1pct-1000c-160r",
-      title: "1% of 1,000 clients stalled",
-      stalledFraction: 0.01,
-    }),
-    targets: ["gateway", "naive-ws"],
-  });
-  steps.push({
-    label: "idle",
-    scenario: scenario(10000, 0, 0, {
-      id: "idle-10000c",
-      title: "10,000 idle connections",
-      idle: true,
-      durationMs: 2000,
-    }),
-    targets: PEERS,
-  });
-  return steps;
-}
-
-/** Step the offered rate up until the peer loses messages or its p99 passes the bound. */
-async function maxSustained(target: TargetName, results: RunResult[]): Promise<number> {
-  let best = 0;
-  // Fine steps where peers part ways (tens to hundreds of msg/s at 1,000 clients on 2 cores).
-  for (const rate of [10, 20, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960, 1280]) {
-    const result = await measure(scenario(1000, rate, 300, { id: `max-${rate}r` }), target);
-    results.push(result);
-    if (result.lost > 0 || result.latencyMs.p99 > SUSTAINED_P99_MS) break;
-    best = rate;
-  }
-  return best;
-}
-
-async function measure(run: Scenario, target: TargetName): Promise<RunResult> {
+async function measure(scenario: Scenario, target: TargetName, label: string): Promise<RunResult> {
   const started = Date.now();
-  process.stdout.write(`  ${target.padEnd(9)} ${run.id.padEnd(34)} `);
-  const result = await runOne(run, target);
+  process.stdout.write(`  ${label} ${target.padEnd(12)} ${scenario.id.padEnd(28)} `);
+  const result = await runOne(scenario, target);
+  const cpu = result.serverCpuPercent.user + result.serverCpuPercent.system;
   console.log(
-    `${(result.deliveredPerSecond / 1000).toFixed(1).padStart(7)}k msg/s delivered, lost ${result.lost}, ` +
+    `${(result.deliveredPerSecond / 1000).toFixed(1).padStart(7)}k msg/s, lost ${result.lost}, ` +
       `p50 ${result.latencyMs.p50.toFixed(1)} ms, p99 ${result.latencyMs.p99.toFixed(1)} ms, ` +
-      `server cpu ${(result.serverCpuPercent.user + result.serverCpuPercent.system).toFixed(0)}%, ` +
-      `rss/conn ${(result.rssPerConnectionBytes / 1024).toFixed(1)} KB` +
+      `server ${cpu.toFixed(0)}%, load core ${result.loadCorePercent.toFixed(0)}%, ` +
+      `${result.bytesPerFrame.toFixed(0)} B/frame` +
+      `${result.stalled ? `, stalled ${JSON.stringify(result.stalled.closes)}` : ""}` +
       `${result.generatorLimited ? " [GENERATOR-LIMITED]" : ""} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
   );
   return result;
 }
 
-async function main(): Promise<void> {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
-  console.log(`benchmark (${quick ? "quick" : "full matrix"}) on ${machine}`);
-  const file = path.join(RESULTS_DIR, `${quick ? "quick" : "full"}-latest.json`);
-  if (maxOnly) {
-    const previous = JSON.parse(readFileSync(file, "utf8")) as { results: RunResult[]; at: string };
-    const results = previous.results.filter((result) => !result.scenario.startsWith("max-"));
-    const maxRates: Partial<Record<TargetName, number>> = {};
-    console.log("maximum sustained rate, 1,000 clients, 300 B (nothing lost, p99 < 100 ms)");
-    for (const target of PEERS) maxRates[target] = await maxSustained(target, results);
-    const document = { kind: "full", at: new Date().toISOString(), machine, maxRates, results };
-    writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
-    writeReport(document);
-    return;
-  }
-  const results: RunResult[] = [];
-  const maxRates: Partial<Record<TargetName, number>> = {};
-  for (const step of plan()) {
-    if (only && !step.scenario.id.includes(only)) continue;
-    console.log(`${step.label}: ${step.scenario.title}`);
-    for (const target of step.targets) {
-      if (onlyTargets && !onlyTargets.includes(target)) continue;
-      results.push(await measure(step.scenario, target));
+/** Every peer `repetitions` times, taking turns. */
+async function repeated(step: Step, peers: TargetName[], repetitions: number): Promise<StepResults> {
+  const runs: Partial<Record<TargetName, RunResult[]>> = {};
+  for (let round = 1; round <= repetitions; round++) {
+    for (const peer of peers) {
+      const result = await measure(step.scenario, peer, `[${round}/${repetitions}]`);
+      runs[peer] = [...(runs[peer] ?? []), result];
     }
   }
-  if (!quick && !only) {
-    console.log("maximum sustained rate, 1,000 clients, 300 B (nothing lost, p99 < 100 ms)");
-    for (const target of PEERS) maxRates[target] = await maxSustained(target, results);
-  }
-  if (!quick && !only && !onlyTargets) {
-    // Resume and positions (also on their own: npm run bench:storm, npm run bench:positions).
-    console.log("reconnect storm: 1,000 clients resume 100 missed trades (bench/storm.ts)");
-    const storm: StormResult[] = [];
-    for (const variant of STORM_VARIANTS) storm.push(await runStorm(variant));
-    console.log("fan-out with positions stamped vs the gateway before them (bench/positions.ts)");
-    const runs = await runPositions();
-    const resume = readResumeResults();
-    resume.storm = { at: new Date().toISOString(), machine, commit: headCommit(), results: storm };
-    resume.fanout = fanoutResults(
-      runs,
-      "npm run bench (bench/positions.ts: 3 repetitions at 80 and 160 msg/s)",
+  return { id: step.id, title: step.title, runs };
+}
+
+/**
+ * Each peer's maximum sustained rate at 1,000 clients and 300 B frames: every peer is measured at
+ * every rate up to 160 msg/s (the tail-latency comparison), and beyond that while the median of
+ * its repetitions is sustained. How the result is read (and when it is "at least") is in
+ * bench/lib/sustained.ts.
+ */
+async function searchMaxRate(peers: TargetName[]): Promise<StepResults[]> {
+  const results: StepResults[] = [];
+  let active = [...peers];
+  for (const rate of SEARCH_RATES) {
+    if (active.length === 0) break;
+    const scenario = fanOut(1000, rate, SMALL_FRAME);
+    console.log(`${scenario.id}: ${scenario.title} (${active.join(", ")})`);
+    const step = await repeated(
+      { id: scenario.id, title: scenario.title, scenario, peers: active },
+      active,
+      REPETITIONS,
     );
-    writeResumeResults(resume);
-    // Delivery quality (also on its own: npm run bench:quality); its section is read back by writeReport.
-    console.log("delivery quality: per-client intervals, throttled clients (bench/quality.ts)");
-    const quality = await runQuality(3, undefined, "npm run bench (bench/quality.ts: 3 repetitions)");
-    writeFileSync(QUALITY_RESULTS_FILE, `${JSON.stringify(quality, null, 2)}\n`);
+    results.push(step);
+    active = active.filter(
+      (peer) => rate < ALWAYS_MEASURED_UP_TO || sustainedByMedian(step.runs[peer] ?? []),
+    );
   }
-  const document = {
+  return results;
+}
+
+function describeMachine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} x ${cpus[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.type()} ${os.release()}`;
+}
+
+function headCommit(): string {
+  const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "plugins", "bench"], {
+    encoding: "utf8",
+  }).trim();
+  return dirty ? `${commit} (+ uncommitted changes)` : commit;
+}
+
+async function main(): Promise<void> {
+  pinSelfToLoadCore();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const machine = describeMachine();
+  const peers = (quick ? QUICK_PEERS : ALL_PEERS).filter(
+    (peer) => !onlyTargets || onlyTargets.includes(peer),
+  );
+  const partial = quick || onlyTargets !== undefined || only !== undefined;
+  console.log(`benchmark (${quick ? "quick" : "full"}) on ${machine}; peers: ${peers.join(", ")}`);
+  const document: BenchDocument = {
     kind: quick ? "quick" : "full",
     at: new Date().toISOString(),
+    commit: headCommit(),
     machine,
-    maxRates,
-    results,
+    repetitions: quick ? 1 : REPETITIONS,
+    search: [],
+    steps: [],
   };
+  if (!quick && (!only || "fanout-1000c-search".includes(only))) {
+    console.log(
+      "maximum sustained rate, 1,000 clients, 300 B frames (sustained: nothing lost, p99 < 100 ms)",
+    );
+    document.search = await searchMaxRate(peers);
+  }
+  for (const step of steps(peers)) {
+    if (only && !step.id.includes(only)) continue;
+    console.log(`${step.id}: ${step.title}`);
+    document.steps.push(await repeated(step, step.peers, document.repetitions));
+  }
+  if (!quick && !only && (!onlyTargets || onlyTargets.includes("gateway-prod"))) {
+    console.log("idle memory of the two start commands (bench/idle.ts)");
+    document.idleStarts = await measureIdleStarts();
+  }
+  const file = path.join(RESULTS_DIR, `${quick ? "quick" : partial ? "partial" : "full"}-latest.json`);
   writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
   console.log(`results: ${path.relative(process.cwd(), file)}`);
-  if (!quick) writeReport(document);
+  if (!partial) {
+    writeReport(document);
+    console.log("report: BENCHMARKS.md");
+  }
 }
 
 main().catch((error) => {

@@ -17,7 +17,7 @@
  * through replay consumers, at most NATS_REPLAY_CONSUMERS_MAX = 8 at once).
  *
  * Results: bench/results/resume-latest.json (the `storm` part) and the "Resume and positions"
- * section of BENCHMARKS.md. `--no-report` leaves BENCHMARKS.md alone.
+ * section of docs/benchmarks/resume.md. `--no-report` leaves docs/benchmarks/resume.md alone.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import os from "node:os";

@@ -1,5 +1,5 @@
 /**
- * The "Delivery quality" section of BENCHMARKS.md, from bench/results/quality-latest.json
+ * The "Delivery quality" section of docs/benchmarks/quality.md, from bench/results/quality-latest.json
  * (written by `npm run bench:quality`, bench/quality.ts). Every verdict is a ratio between
  * configurations of the same run, repetition by repetition.
  */
@@ -391,12 +391,14 @@ export function qualitySection(
   ].join("\n");
 }
 
-/** Replace (or insert, before "Reading these results") the section in BENCHMARKS.md. */
+/** Replace (or insert, before "Reading these results") the section in docs/benchmarks/quality.md. */
 export function writeQualitySection(results: QualityResults | undefined = readQualityResults()): void {
   const section = qualitySection(results);
   if (!section) return;
-  const file = path.join(ROOT, "BENCHMARKS.md");
-  const markdown = readFileSync(file, "utf8");
+  const file = path.join(ROOT, "docs/benchmarks/quality.md");
+  const markdown = existsSync(file)
+    ? readFileSync(file, "utf8")
+    : "# Benchmarks: delivery quality\n\nSee BENCHMARKS.md for how the benchmarks are run; this page is written by its own commands.\n";
   const start = markdown.indexOf(`\n${HEADING}\n`);
   let next: string;
   if (start >= 0) {

@@ -1,9 +1,8 @@
 /**
  * The "Resume and positions" part of the benchmark: its results file
  * (bench/results/resume-latest.json, written by bench/storm.ts and bench/positions.ts) and its
- * section of BENCHMARKS.md. The section is replaced in place, so running the storm or the fan-out
- * comparison alone leaves the rest of BENCHMARKS.md as it is; a full `npm run bench` writes it as
- * part of the whole file (report.ts).
+ * page, docs/benchmarks/resume.md. Its two parts are replaced in place, so running the storm or
+ * the fan-out comparison alone leaves the other part as it is; each part names its own run.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -272,10 +271,12 @@ NATS_REPLAY_CONSUMERS_MAX short-lived consumers), then \`replayed\`, then live f
 ${parts.join("\n")}`;
 }
 
-/** Put the section into BENCHMARKS.md in place (before "## Reading these results" the first time). */
+/** Put the section into docs/benchmarks/resume.md in place (before "## Reading these results" the first time). */
 export function writeResumeSection(document: ResumeResults = readResumeResults()): void {
-  const file = path.join(ROOT, "BENCHMARKS.md");
-  const markdown = readFileSync(file, "utf8");
+  const file = path.join(ROOT, "docs/benchmarks/resume.md");
+  const markdown = existsSync(file)
+    ? readFileSync(file, "utf8")
+    : "# Benchmarks: resume and positions\n\nSee BENCHMARKS.md for how the benchmarks are run; this page is written by its own commands.\n";
   const section = resumeSection(document);
   const start = markdown.indexOf(`\n${HEADING}\n`);
   let next: string;

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { PublisherJob, PublisherReport } from "../load/publisher.js";
 import type { WorkerCommand, WorkerReport } from "../load/worker.js";
 import { startNatsServer } from "../peers/nats-websocket.js";
+import { coreBusyPercent, coreSample, LOAD_CPU } from "./cpu-pinning.js";
 import { LatencyHistogram } from "./histogram.js";
 import { cpuPercent, cpuSample, rssBytes } from "./proc-stats.js";
 import { type RunningTarget, startTarget, type TargetName } from "./targets.js";
@@ -16,8 +17,17 @@ const HERE = path.dirname(new URL(import.meta.url).pathname);
 const TSX = ["--import", "tsx"];
 /** Clients per worker process: each worker is one single-threaded receiver. */
 const CLIENTS_PER_WORKER = 2500;
-/** A worker above this share of one core was probably the bottleneck, not the server. */
-const GENERATOR_SATURATION_PERCENT = 85;
+/** Never fewer worker processes than this, so that no single receiver loop paces a whole run. */
+const MIN_WORKERS = 4;
+/**
+ * The load core (workers, publisher, broker) above this share: the generator, not the server, was
+ * the bottleneck, and the run says nothing about the server's limit.
+ */
+const GENERATOR_SATURATION_PERCENT = 90;
+/** After the stalled clients read again: time for the close frames waiting for them to arrive. */
+const STALLED_CLOSE_WAIT_MS = 1000;
+/** Messages published before each run to measure every peer's framing overhead (equal frames). */
+const CALIBRATION_MESSAGES = 20;
 /** After the publisher finishes, how long in-flight messages get to arrive. */
 const DRAIN_MS = 1500;
 
@@ -26,6 +36,10 @@ export interface Scenario {
   title: string;
   clients: number;
   ratePerSecond: number;
+  /**
+   * Bytes per data frame as the clients receive it (the message plus the peer's framing), the
+   * same for every peer: the published message is sized per peer from a calibration. 0: as is.
+   */
   payloadBytes: number;
   durationMs: number;
   /** Fraction of clients that stop reading for the whole run (slow consumers). */
@@ -62,7 +76,13 @@ export interface RunResult {
   connectFailures: number;
   closedByServer: number;
   generatorCpuPercent: number;
+  /** How busy the load core was (workers, publisher and, except for nats-ws, the broker). */
+  loadCorePercent: number;
   generatorLimited: boolean;
+  /** Bytes per data frame the clients received (message plus the peer's framing). */
+  bytesPerFrame: number;
+  /** Stalled clients, and how their connections ended, by close code ("open" if still open). */
+  stalled?: { clients: number; closes: Record<string, number> };
   publisherMaxLagMs: number;
   /** Price scenario: frames per client (expected one per interval) and foreign symbols seen. */
   price?: { expectedPerClient: number; minPerClient: number; maxPerClient: number; foreignSymbols: number };
@@ -110,6 +130,31 @@ function runPublisher(job: PublisherJob): Promise<PublisherReport> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The publisher's smallest message (an empty padding field); frames cannot be sized below it. */
+const MIN_MESSAGE_BYTES = 80;
+
+/** Bytes a peer adds to each published message on its way to a client (frame minus message). */
+async function framingOverhead(natsUrl: string, workers: Worker[], messageBytes: number): Promise<number> {
+  await Promise.all(workers.map((worker) => worker.ask({ type: "reset" }, "reset-done")));
+  await runPublisher({
+    natsUrl,
+    subject: "bench.feed",
+    ratePerSecond: CALIBRATION_MESSAGES * 10,
+    durationMs: 100,
+    payloadBytes: messageBytes,
+    kind: "bench",
+  });
+  // Every client has them within moments; the figure is a mean, so stragglers change nothing.
+  await sleep(500);
+  const reports = await Promise.all(
+    workers.map((worker) => worker.ask<{ report: WorkerReport }>({ type: "report" }, "report")),
+  );
+  const frames = reports.reduce((sum, { report }) => sum + report.frames, 0);
+  const bytes = reports.reduce((sum, { report }) => sum + report.frameBytes, 0);
+  if (frames === 0) throw new Error("calibration: no client received any of the calibration messages");
+  return Math.round(bytes / frames - messageBytes);
+}
+
 /** `gatewayRoot`: run another checkout of the gateway (see StartTargetOptions). */
 export async function runOne(
   scenario: Scenario,
@@ -119,6 +164,7 @@ export async function runOne(
   const nats = await startNatsServer({
     withWebSocket: targetName === "nats-ws",
     jetStream: scenario.jetStream,
+    onServerCore: targetName === "nats-ws",
   });
   let target: RunningTarget | undefined;
   const workers: Worker[] = [];
@@ -138,7 +184,7 @@ export async function runOne(
     const rssIdle = rssBytes(target.pid);
 
     // Clients, spread over workers and source addresses 127.0.0.2, .3, ...
-    const workerCount = Math.max(1, Math.ceil(scenario.clients / CLIENTS_PER_WORKER));
+    const workerCount = Math.max(MIN_WORKERS, Math.ceil(scenario.clients / CLIENTS_PER_WORKER));
     const connected = await Promise.all(
       Array.from({ length: workerCount }, async (_, index) => {
         const worker = startWorker();
@@ -178,8 +224,17 @@ export async function runOne(
       stalled = replies.reduce((sum, reply) => sum + reply.count, 0);
     }
 
+    // Equal frames: publish a few messages, see what each client receives per message, and size
+    // the run's messages so that the frames come out at payloadBytes for this peer.
+    let messageBytes = scenario.payloadBytes;
+    if (!scenario.idle && !scenario.price && scenario.payloadBytes > 0) {
+      const overhead = await framingOverhead(nats.url, workers, scenario.payloadBytes);
+      messageBytes = Math.max(MIN_MESSAGE_BYTES, scenario.payloadBytes - overhead);
+    }
+
     await Promise.all(workers.map((worker) => worker.ask({ type: "reset" }, "reset-done")));
     const cpuBefore = cpuSample(target.pid);
+    const loadCoreBefore = coreSample(LOAD_CPU);
     const started = Date.now();
     const publisher = scenario.idle
       ? { published: 0, maxLagMs: 0 }
@@ -188,21 +243,28 @@ export async function runOne(
           subject: scenario.price ? "market.prices" : "bench.feed",
           ratePerSecond: scenario.ratePerSecond,
           durationMs: scenario.durationMs,
-          payloadBytes: scenario.payloadBytes,
+          payloadBytes: messageBytes,
           kind: scenario.price ? "price" : "bench",
           symbols: universe,
         });
     await sleep(scenario.idle ? scenario.durationMs : DRAIN_MS);
     const cpuAfter = cpuSample(target.pid);
+    const loadCorePercent = coreBusyPercent(loadCoreBefore, coreSample(LOAD_CPU));
     const rssBusy = rssBytes(target.pid);
     const elapsedMs = Date.now() - started;
 
+    if (stalled > 0) {
+      // The stalled clients read again: a close frame the server sent them is now seen.
+      await Promise.all(workers.map((worker) => worker.ask({ type: "unstall" }, "unstalled")));
+      await sleep(STALLED_CLOSE_WAIT_MS);
+    }
     const reports = await Promise.all(
       workers.map((worker) => worker.ask<{ report: WorkerReport }>({ type: "report" }, "report")),
     );
     // Workers answer once they have read their backlog: delivery ends here, not at the nominal
     // end of the run (a peer that buffers for seconds must not look faster for it).
-    const deliveryMs = Math.max(scenario.durationMs, Date.now() - started - DRAIN_MS);
+    const waited = DRAIN_MS + (stalled > 0 ? STALLED_CLOSE_WAIT_MS : 0);
+    const deliveryMs = Math.max(scenario.durationMs, Date.now() - started - waited);
     const histogram = new LatencyHistogram();
     let received = 0;
     let generatorCpuMs = 0;
@@ -211,7 +273,14 @@ export async function runOne(
     let foreignSymbols = 0;
     let minPerClient = Number.POSITIVE_INFINITY;
     let maxPerClient = 0;
+    let frames = 0;
+    let frameBytes = 0;
+    const stalledCloses: Record<string, number> = {};
     for (const { report } of reports) {
+      frames += report.frames;
+      frameBytes += report.frameBytes;
+      for (const [code, count] of Object.entries(report.stalledCloses))
+        stalledCloses[code] = (stalledCloses[code] ?? 0) + count;
       foreignSymbols += report.foreignSymbols;
       minPerClient = Math.min(minPerClient, report.minPerClient);
       maxPerClient = Math.max(maxPerClient, report.maxPerClient);
@@ -249,7 +318,20 @@ export async function runOne(
       connectFailures,
       closedByServer,
       generatorCpuPercent: (generatorCpuMs / elapsedMs) * 100,
-      generatorLimited: busiestWorkerPercent > GENERATOR_SATURATION_PERCENT,
+      loadCorePercent,
+      // A saturated load core, or one worker process that had a whole core's worth of work.
+      generatorLimited:
+        loadCorePercent > GENERATOR_SATURATION_PERCENT || busiestWorkerPercent > GENERATOR_SATURATION_PERCENT,
+      bytesPerFrame: frames ? frameBytes / frames : 0,
+      stalled: stalled
+        ? {
+            clients: stalled,
+            closes: {
+              ...stalledCloses,
+              open: stalled - Object.values(stalledCloses).reduce((sum, count) => sum + count, 0),
+            },
+          }
+        : undefined,
       publisherMaxLagMs: publisher.maxLagMs,
       price: scenario.price && {
         expectedPerClient: scenario.durationMs / 1000 / scenario.price.intervalSeconds,

@@ -6,16 +6,31 @@
  * CPU and RSS from. With the loader hook the pid we return is the process doing the work.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { transformSync } from "esbuild";
 import { configSchema, SUBJECT_OVERRIDE_PREFIX } from "../../src/config.js";
 import { freePort } from "../../test/helpers/free-port.js";
+import { onServerCore } from "./cpu-pinning.js";
 
-export type TargetName = "gateway" | "naive-ws" | "nats-ws" | "socketio";
+/**
+ * gateway: `src/main.ts` under tsx (what `npm start` runs); gateway-prod: the production start,
+ * `node dist/main.js` after `npm run build`; the others are the peers in bench/peers.
+ */
+export type TargetName = "gateway" | "gateway-prod" | "naive-ws" | "nats-ws" | "socketio";
 
 export interface RunningTarget {
   name: TargetName;
@@ -42,6 +57,8 @@ export interface StartTargetOptions {
   gatewayRoot?: string;
   /** Load the bench channel plugin (default true); the storm runs on the real channels only. */
   benchPlugin?: boolean;
+  /** The production start (`node dist/main.js`, compiled plugins) instead of `tsx src/main.ts`. */
+  production?: boolean;
 }
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -65,6 +82,8 @@ export async function startTarget(name: TargetName, opts: StartTargetOptions): P
   switch (name) {
     case "gateway":
       return startGateway(opts);
+    case "gateway-prod":
+      return startGateway({ ...opts, production: true });
     case "naive-ws":
     case "socketio":
       return startPeer(name, opts);
@@ -80,9 +99,20 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
   let child: TrackedChild | undefined;
   try {
     const root = opts.gatewayRoot ?? REPO_ROOT;
-    const benchPlugin = opts.benchPlugin === false ? undefined : path.join(root, "bench/plugins/bench");
-    const pluginsDir = linkPluginsDir(workDir, root, benchPlugin);
-    child = spawnTypeScript(path.join(root, "src/main.ts"), {
+    // The production start runs compiled JavaScript only: its plugins are dist/plugins, and the
+    // bench plugin is compiled beside them (dist/bench/plugins/bench, same relative imports).
+    const compiled = opts.production ? path.join(root, "dist") : root;
+    if (opts.production && !existsSync(path.join(compiled, "main.js")))
+      throw new Error("gateway-prod needs `npm run build` first: dist/main.js is missing");
+    const benchPlugin =
+      opts.benchPlugin === false
+        ? undefined
+        : opts.production
+          ? compileBenchPlugin(root)
+          : path.join(root, "bench/plugins/bench");
+    const pluginsDir = linkPluginsDir(workDir, compiled, benchPlugin);
+    const entry = opts.production ? path.join(compiled, "main.js") : path.join(root, "src/main.ts");
+    child = spawnNode(entry, opts.production ? [] : ["--import", TSX_LOADER_URL], {
       // Runs from the scratch folder so a developer's .env in the repository cannot leak in.
       cwd: workDir,
       env: {
@@ -107,7 +137,7 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
   }
   const running = child;
   return {
-    name: "gateway",
+    name: opts.production ? "gateway-prod" : "gateway",
     url: `ws://127.0.0.1:${port}/ws`,
     pid: running.pid,
     async stop() {
@@ -115,6 +145,23 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
       removeWorkDir();
     },
   };
+}
+
+/**
+ * The bench plugin as JavaScript for the production start: dist/bench/plugins/bench/index.js, so
+ * that its relative imports reach dist/src as the TypeScript one reaches src. Returns its folder.
+ */
+function compileBenchPlugin(root: string): string {
+  const source = path.join(root, "bench/plugins/bench/index.ts");
+  const folder = path.join(root, "dist/bench/plugins/bench");
+  mkdirSync(folder, { recursive: true });
+  const { code } = transformSync(readFileSync(source, "utf8"), {
+    loader: "ts",
+    format: "esm",
+    target: "node20",
+  });
+  writeFileSync(path.join(folder, "index.js"), code);
+  return folder;
 }
 
 /**
@@ -158,7 +205,7 @@ async function isReady(url: string): Promise<boolean> {
 
 async function startPeer(name: "naive-ws" | "socketio", opts: StartTargetOptions): Promise<RunningTarget> {
   const port = await freePort();
-  const child = spawnTypeScript(PEER_FILES[name], {
+  const child = spawnNode(PEER_FILES[name], ["--import", TSX_LOADER_URL], {
     cwd: REPO_ROOT,
     env: { ...process.env, PORT: String(port), NATS_URL: opts.natsUrl },
   });
@@ -194,19 +241,21 @@ interface TrackedChild {
   stop(graceMs: number): Promise<void>;
 }
 
-function spawnTypeScript(file: string, options: { cwd: string; env: NodeJS.ProcessEnv }): TrackedChild {
+/** Node running `file` (with `loader` flags, e.g. tsx's), alone on the server core. */
+function spawnNode(
+  file: string,
+  loader: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): TrackedChild {
   // BENCH_NODE_ARGS adds node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   // to profile the servers under load (the profile is written when the target exits on SIGTERM).
   const extra = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child = spawn(
-    process.execPath,
-    ["--max-old-space-size=4096", ...extra, "--import", TSX_LOADER_URL, file],
-    {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const start = onServerCore(process.execPath, ["--max-old-space-size=4096", ...extra, ...loader, file]);
+  const child = spawn(start.command, start.args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const recentLog: string[] = [];
   const stdoutLines: string[] = [];
   const remember = (ring: string[], line: string) => {

@@ -13,6 +13,7 @@ export interface PublisherJob {
   subject: string;
   ratePerSecond: number;
   durationMs: number;
+  /** Size of each bench message in bytes. */
   payloadBytes: number;
   /** Symbols to rotate through (the price scenario publishes on market.prices.<symbol>). */
   symbols?: string[];
@@ -32,7 +33,7 @@ async function run(job: PublisherJob): Promise<PublisherReport> {
   const connection = await connect({ servers: job.natsUrl, name: "bench-publisher" });
   // Connected: the orchestrator may wait for this before it starts measuring (bench/quality.ts).
   process.send?.({ type: "started" });
-  const padding = "x".repeat(Math.max(0, job.payloadBytes - 80));
+  const padding = "x".repeat(job.payloadBytes);
   const interval = 1000 / job.ratePerSecond;
   const start = preciseNow() + 50;
   const total = Math.floor((job.ratePerSecond * job.durationMs) / 1000);
@@ -45,7 +46,10 @@ async function run(job: PublisherJob): Promise<PublisherReport> {
       const t = start + sent * interval;
       maxLagMs = Math.max(maxLagMs, now - t);
       if (job.kind === "bench") {
-        connection.publish(job.subject, `{"n":${sent},"t":${t},"symbol":"BENCH","payload":"${padding}"}`);
+        // Exactly payloadBytes (ASCII): the padding takes whatever the other fields leave.
+        const head = `{"n":${sent},"t":${t},"symbol":"BENCH","payload":"`;
+        const fill = Math.max(0, job.payloadBytes - head.length - 2);
+        connection.publish(job.subject, `${head}${padding.slice(0, fill)}"}`);
       } else {
         const symbol = job.symbols?.[sent % job.symbols.length] ?? "AAPL";
         connection.publish(

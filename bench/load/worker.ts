@@ -5,11 +5,12 @@
  *   connect -> connected   open `count` clients (bounded concurrency) and time it
  *   reset                  zero the counters (after warm-up)
  *   stall   -> stalled     stop reading on some clients (they stay connected)
+ *   unstall -> unstalled   read again, so that they see how the server ended their connection
  *   report  -> report      messages received, per-client min/max, latency histogram, own CPU
  *   close                  close everything and exit
  *
- * Receive cost is kept low on purpose (a string scan for "t": instead of JSON.parse), so that the
- * generator, not the server, is the last thing to saturate.
+ * Receive cost is kept low on purpose and equal for every peer (bench/lib/clients.ts: find the
+ * stamp, count), so that the generator, not the server, is the last thing to saturate.
  */
 import { type BenchClient, connectClient } from "../lib/clients.js";
 import { LatencyHistogram } from "../lib/histogram.js";
@@ -29,6 +30,7 @@ export type WorkerCommand =
     }
   | { type: "reset" }
   | { type: "stall"; count: number }
+  | { type: "unstall" }
   | { type: "report" }
   | { type: "close" };
 
@@ -40,6 +42,11 @@ export interface WorkerReport {
   cpuUserMs: number;
   cpuSystemMs: number;
   closedByServer: number;
+  /** How the stalled clients' connections ended, by close code (e.g. {"4001": 3}). */
+  stalledCloses: Record<string, number>;
+  /** Data frames received and their bytes on the wire (for bytes per frame). */
+  frames: number;
+  frameBytes: number;
   /** Price scenario: symbols received that the client had not subscribed to (must be 0). */
   foreignSymbols: number;
 }
@@ -52,22 +59,15 @@ let stalled = 0;
 let histogram = new LatencyHistogram();
 let cpuAtReset = process.cpuUsage();
 let closedByServer = 0;
+/** Close codes of the stalled clients, by code. */
+let stalledCloses: Record<string, number> = {};
 let foreignSymbols = 0;
+let frameBytes = 0;
+let frames = 0;
 
 /** The symbols client `index` (global numbering) watches: a fixed, overlapping selection. */
 export function watchlist(universe: string[], perClient: number, index: number): string[] {
   return Array.from({ length: perClient }, (_, k) => universe[(index * 7 + k) % universe.length] as string);
-}
-
-/** The scheduled publish time stamped in the message: the number after `"t":`. */
-function stampOf(message: string | Buffer): number {
-  const at = message.indexOf('"t":');
-  if (at < 0) return Number.NaN;
-  const digits =
-    typeof message === "string"
-      ? message.slice(at + 4, at + 30)
-      : message.toString("latin1", at + 4, at + 30);
-  return Number.parseFloat(digits);
 }
 
 async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>): Promise<number> {
@@ -89,20 +89,24 @@ async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>):
             channel: "price_updates",
             frameType: "price_update",
             symbols: [...watched],
-          },
-          onMessage: (text) => {
-            counts[index] = (counts[index] ?? 0) + 1;
-            if (watched) {
+            onFrame: (frame) => {
+              counts[index] = (counts[index] ?? 0) + 1;
               // Conflated frames carry no publish stamp; check they hold only this client's symbols.
-              const frame = JSON.parse(text.toString()) as { symbols: Record<string, unknown> };
-              for (const symbol of Object.keys(frame.symbols)) if (!watched.has(symbol)) foreignSymbols++;
-              return;
-            }
-            const t = stampOf(text);
-            if (!Number.isNaN(t)) histogram.record(preciseNow() - t);
+              const parsed = JSON.parse(frame.toString()) as { symbols: Record<string, unknown> };
+              for (const symbol of Object.keys(parsed.symbols)) if (!watched.has(symbol)) foreignSymbols++;
+            },
           },
-          onClose: () => {
+          onData: (stamp, bytes) => {
+            // A stalled client's backlog, read after the run, is not the measured population.
+            if (index < stalled) return;
+            counts[index] = (counts[index] ?? 0) + 1;
+            frames++;
+            frameBytes += bytes;
+            if (!Number.isNaN(stamp)) histogram.record(preciseNow() - stamp);
+          },
+          onClose: (code) => {
             closedByServer++;
+            if (index < stalled) stalledCloses[code] = (stalledCloses[code] ?? 0) + 1;
           },
         });
       } catch {
@@ -134,7 +138,10 @@ function report(): WorkerReport {
     cpuUserMs: cpu.user / 1000,
     cpuSystemMs: cpu.system / 1000,
     closedByServer,
+    stalledCloses,
     foreignSymbols,
+    frames,
+    frameBytes,
   };
 }
 
@@ -151,13 +158,20 @@ process.on("message", async (command: WorkerCommand) => {
       histogram = new LatencyHistogram();
       cpuAtReset = process.cpuUsage();
       closedByServer = 0;
+      stalledCloses = {};
       foreignSymbols = 0;
+      frames = 0;
+      frameBytes = 0;
       process.send?.({ type: "reset-done" });
       break;
     case "stall":
       stalled = Math.min(command.count, clients.length);
-      for (const client of clients.slice(0, stalled)) client.pause?.();
+      for (const client of clients.slice(0, stalled)) client.pause();
       process.send?.({ type: "stalled", count: stalled });
+      break;
+    case "unstall":
+      for (const client of clients.slice(0, stalled)) client.resume();
+      process.send?.({ type: "unstalled" });
       break;
     case "report":
       process.send?.({ type: "report", report: report() });

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../test/helpers/free-port.js";
 import { natsServerBinary } from "../../test/helpers/nats-server.js";
+import { onServerCore } from "../lib/cpu-pinning.js";
 
 /** nats-server's own default (1 MB), written out so the config documents what the run used. */
 const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -65,6 +66,8 @@ async function distinctFreePorts(): Promise<[number, number]> {
 export async function startNatsServer(opts: {
   withWebSocket: boolean;
   jetStream?: boolean;
+  /** It is the server under test ("nats-ws"): run it alone on the server core. */
+  onServerCore?: boolean;
 }): Promise<RunningNatsServer> {
   const binary = natsServerBinary(); // throws a clear "nats-server binary not found" message
   const [port, wsPort] = await distinctFreePorts();
@@ -79,7 +82,10 @@ export async function startNatsServer(opts: {
     }),
   );
 
-  const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  const start = opts.onServerCore
+    ? onServerCore(binary, ["-c", configFile])
+    : { command: binary, args: ["-c", configFile] };
+  const child = spawn(start.command, start.args, { stdio: ["ignore", "ignore", "pipe"] });
   const removeConfig = () => rmSync(configDir, { recursive: true, force: true });
   try {
     await waitUntilReady(child);
