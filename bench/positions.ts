@@ -16,10 +16,8 @@
  *
  * Options: --reps=N (default 3), --rates=80,160 (offered msg/s), --no-report (leave docs/benchmarks/resume.md).
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
+import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import {
   cpuMicrosPerDelivery,
   type FanoutConfig,
@@ -60,36 +58,8 @@ export const FANOUT_CONFIGS: (FanoutConfig & { env: Record<string, string>; befo
   },
 ];
 
-const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
-
 /** A worktree of the earlier commit, ready to run; `remove` takes it away again. */
-function checkOutBefore(): { root: string; remove(): void } {
-  const parent = mkdtempSync(path.join(os.tmpdir(), "gateway-before-"));
-  const root = path.join(parent, "tree");
-  const remove = () => {
-    try {
-      git("worktree", "remove", "--force", root);
-    } catch {
-      // Already gone, or never made: prune whatever git still remembers of it.
-      git("worktree", "prune");
-    }
-    rmSync(parent, { recursive: true, force: true });
-  };
-  try {
-    git("worktree", "add", "--detach", root, BEFORE_COMMIT);
-    symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules"), "dir");
-    const plugin = path.join(root, "bench/plugins/bench");
-    mkdirSync(plugin, { recursive: true });
-    writeFileSync(
-      path.join(plugin, "index.ts"),
-      readFileSync(path.join(REPO_ROOT, "bench/plugins/bench/index.ts")),
-    );
-  } catch (error) {
-    remove();
-    throw error;
-  }
-  return { root, remove };
-}
+const checkOutBefore = () => checkOutEarlierCommit(BEFORE_COMMIT);
 
 function scenario(rate: number, env: Record<string, string>): Scenario {
   return {

@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { measureIdleStarts } from "./idle.js";
 import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
+import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import { type BenchDocument, type StepResults, writeReport } from "./lib/report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
 import { ALWAYS_MEASURED_UP_TO, SEARCH_RATES, sustainedByMedian } from "./lib/sustained.js";
@@ -37,6 +38,11 @@ const RUN_MS = 5000;
  * engages and the harness can check it did.
  */
 const STALLED_GATEWAY_ENV = { WEBSOCKET_MAX_BUFFERED_BYTES: "262144" };
+/**
+ * The write-path A/B: the last commit before the delivery path moved to public APIs (it wrote to
+ * ws's private _socket, one write per socket per turn, no adaptive write window).
+ */
+export const WRITE_PATH_BEFORE_COMMIT = "1307451^";
 
 const argument = (name: string) =>
   process.argv.find((candidate) => candidate.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -98,10 +104,15 @@ function steps(peers: TargetName[]): Step[] {
   ];
 }
 
+/** Where gateway-before's checkout is, while the A/B step runs. */
+let earlierRoot: string | undefined;
+
 async function measure(scenario: Scenario, target: TargetName, label: string): Promise<RunResult> {
   const started = Date.now();
-  process.stdout.write(`  ${label} ${target.padEnd(12)} ${scenario.id.padEnd(28)} `);
-  const result = await runOne(scenario, target);
+  process.stdout.write(`  ${label} ${target.padEnd(14)} ${scenario.id.padEnd(28)} `);
+  const result = await runOne(scenario, target, {
+    gatewayRoot: target === "gateway-before" ? earlierRoot : undefined,
+  });
   const cpu = result.serverCpuPercent.user + result.serverCpuPercent.system;
   console.log(
     `${(result.deliveredPerSecond / 1000).toFixed(1).padStart(7)}k msg/s, lost ${result.lost}, ` +
@@ -193,6 +204,30 @@ async function main(): Promise<void> {
     if (only && !step.id.includes(only)) continue;
     console.log(`${step.id}: ${step.title}`);
     document.steps.push(await repeated(step, step.peers, document.repetitions));
+  }
+  if (
+    !quick &&
+    (!only || "writepath-ab".includes(only)) &&
+    (!onlyTargets || onlyTargets.includes("gateway"))
+  ) {
+    const scenario = fanOut(1000, 160, SMALL_FRAME, {
+      id: "writepath-ab-1000c-160r-300b",
+      title: `the write path before (${WRITE_PATH_BEFORE_COMMIT}) and after, 1,000 clients x 160 msg/s, 300 B frames`,
+    });
+    console.log(`${scenario.id}: ${scenario.title}`);
+    const earlier = checkOutEarlierCommit(WRITE_PATH_BEFORE_COMMIT);
+    earlierRoot = earlier.root;
+    try {
+      const step = {
+        id: scenario.id,
+        title: scenario.title,
+        scenario,
+        peers: ["gateway-before", "gateway"] as TargetName[],
+      };
+      document.steps.push(await repeated(step, step.peers, document.repetitions));
+    } finally {
+      earlier.remove();
+    }
   }
   if (!quick && !only && (!onlyTargets || onlyTargets.includes("gateway-prod"))) {
     console.log("idle memory of the two start commands (bench/idle.ts)");

@@ -79,6 +79,7 @@ export function connectClient(
   switch (target) {
     case "gateway":
     case "gateway-prod":
+    case "gateway-before":
       return connectGateway(url, opts);
     case "naive-ws":
       return open(url, opts, (_socket, bytes, start, end) =>

@@ -11,7 +11,14 @@ import { type MaxRate, maxRate, SEARCH_RATES, SUSTAINED_P99_MS } from "./sustain
 import type { TargetName } from "./targets.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const PEER_ORDER: TargetName[] = ["gateway", "gateway-prod", "nats-ws", "naive-ws", "socketio"];
+const PEER_ORDER: TargetName[] = [
+  "gateway",
+  "gateway-prod",
+  "gateway-before",
+  "nats-ws",
+  "naive-ws",
+  "socketio",
+];
 /** The p99 comparison and the stalled comparison are read at this step. */
 const P99_STEP = "fanout-1000c-160r-300b";
 const IDLE_MEMORY_STEP = "fanout-10000c-10r-300b";

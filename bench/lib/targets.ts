@@ -28,9 +28,10 @@ import { onServerCore } from "./cpu-pinning.js";
 
 /**
  * gateway: `src/main.ts` under tsx (what `npm start` runs); gateway-prod: the production start,
- * `node dist/main.js` after `npm run build`; the others are the peers in bench/peers.
+ * `node dist/main.js` after `npm run build`; gateway-before: an earlier commit's `src/main.ts`
+ * (StartTargetOptions.gatewayRoot) for an A/B run; the others are the peers in bench/peers.
  */
-export type TargetName = "gateway" | "gateway-prod" | "naive-ws" | "nats-ws" | "socketio";
+export type TargetName = "gateway" | "gateway-prod" | "gateway-before" | "naive-ws" | "nats-ws" | "socketio";
 
 export interface RunningTarget {
   name: TargetName;
@@ -84,6 +85,10 @@ export async function startTarget(name: TargetName, opts: StartTargetOptions): P
       return startGateway(opts);
     case "gateway-prod":
       return startGateway({ ...opts, production: true });
+    case "gateway-before":
+      if (!opts.gatewayRoot)
+        throw new Error("gateway-before needs gatewayRoot: a checkout of the earlier commit");
+      return startGateway(opts);
     case "naive-ws":
     case "socketio":
       return startPeer(name, opts);
@@ -137,7 +142,7 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
   }
   const running = child;
   return {
-    name: opts.production ? "gateway-prod" : "gateway",
+    name: opts.production ? "gateway-prod" : opts.gatewayRoot ? "gateway-before" : "gateway",
     url: `ws://127.0.0.1:${port}/ws`,
     pid: running.pid,
     async stop() {

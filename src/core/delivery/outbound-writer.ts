@@ -6,12 +6,19 @@
  * session and are flushed together from setImmediate, after the I/O phase that produced them.
  * Each frame is still its own WebSocket message, as the seed's clients expect.
  *
+ * The write window adapts to load: a flush that took `t` (thousands of sockets) is followed by the
+ * next one no sooner than `t` later, so a busy gateway writes several messages per socket write
+ * instead of falling behind one write per message; an idle one flushes at once, as before.
+ *
  * The buffer is bounded per client: conflated frames are skipped once the client is behind by
  * `conflatedDropBytes`, and a client that cannot take lossless data within `maxBufferedBytes`
  * is disconnected (SLOW_CONSUMER) rather than buffered without bound.
  */
 import { WebSocket } from "ws";
 import type { ClientSession } from "../client-session.js";
+
+/** Waits shorter than a timer's resolution are not worth a timer: the flush goes at once. */
+const MIN_TIMER_MS = 1;
 
 export interface OutboundLimits {
   maxBufferedBytes: number;
@@ -27,6 +34,8 @@ export class OutboundWriter {
   readonly counters: OutboundCounters = { framesDropped: 0, slowConsumerDisconnects: 0 };
   private due: ClientSession[] = [];
   private scheduled = false;
+  /** performance.now() before which the next flush does not start (see the write window above). */
+  private nextFlushAt = 0;
 
   constructor(
     private readonly limits: OutboundLimits,
@@ -62,7 +71,9 @@ export class OutboundWriter {
       this.due.push(session);
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(this.flush);
+        const wait = this.nextFlushAt - performance.now();
+        if (wait >= MIN_TIMER_MS) setTimeout(this.flush, wait);
+        else setImmediate(this.flush);
       }
     } else {
       session.pending.push(frame);
@@ -72,6 +83,7 @@ export class OutboundWriter {
   }
 
   private readonly flush = (): void => {
+    const started = performance.now();
     this.scheduled = false;
     const due = this.due;
     this.due = [];
@@ -87,5 +99,7 @@ export class OutboundWriter {
       // holds a partial frame these bytes could interleave with. One write per socket per turn.
       session.transport.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
     }
+    const finished = performance.now();
+    this.nextFlushAt = finished + (finished - started);
   };
 }
