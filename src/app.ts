@@ -10,6 +10,7 @@ import pino, { type Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import { SessionAuth } from "./core/auth/session-auth.js";
 import { TokenVerifier } from "./core/auth/token-verifier.js";
+import { channelInfoJson } from "./core/channel-info.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
 import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
@@ -28,6 +29,7 @@ import { natsEndpoint } from "./core/ingest/nats-options.js";
 import { createMetricsRegistry } from "./core/metrics.js";
 import type { LoadedChannel } from "./core/plugin.js";
 import { loadPlugins } from "./core/plugin-loader.js";
+import { seedIntervals } from "./core/seed-channels.js";
 import { StreamStatusMonitor } from "./core/stream-status.js";
 import { SubscriptionIndex } from "./core/subscription-index.js";
 import { WebSocketEndpoint } from "./core/websocket-server.js";
@@ -187,7 +189,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     writer,
     deliveries,
     channelNames,
-    streamStatus,
+    welcome: {
+      config,
+      index,
+      deliveries,
+      streamStatus,
+      channelInfo: channelInfoJson(channels),
+      seedIntervals: seedIntervals(channels, config),
+    },
     auth: verifier && sessionAuth && { verifier, sessions: sessionAuth },
   });
 
@@ -221,6 +230,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const mode = (): "nats" | "demo" => (broker.kind === "nats" ? "nats" : "demo");
   registerStatusRoute(fastify, config, {
+    seedIntervals: seedIntervals(channels, config),
     mode,
     upstream: () => ({
       state: upstreamState,

@@ -18,13 +18,13 @@ export type DeliveryPolicy =
   | { mode: "immediate" }
   /**
    * Keep the latest message per key and flush every interval. `merge: true` builds one frame per
-   * client from all the changed keys it wants (prices); `merge: false` sends one frame per changed
-   * key (portfolio per account). Conflated frames may be skipped for a client that reads too slowly.
+   * client from all the changed keys it wants (quotes); `merge: false` sends one frame per changed
+   * key (a per-account snapshot). Conflated frames may be skipped for a client that reads too slowly.
    */
   | { mode: "conflate"; intervalMs: IntervalSpec; merge: boolean };
 
 export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
-  /** Channel name as clients write it, e.g. "price_updates": lower case, digits, underscores. */
+  /** Channel name as clients write it, e.g. "news": lower case, digits, underscores. */
   name: string;
   /** One or two sentences for the published contract. */
   description: string;
@@ -51,14 +51,14 @@ export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.Z
   /**
    * How long the channel may go without data before its subscribers are told it is stale
    * (`stream_status` with reason `no_data`). Leave it out for channels that are quiet by nature
-   * (events such as trades); WEBSOCKET_STALE_AFTER_MS overrides it.
+   * (events such as executions); WEBSOCKET_STALE_AFTER_MS overrides it.
    */
   staleAfterMs?: IntervalSpec;
   /** Build the outbound frame for one message. Pure, no I/O. */
   toFrame(message: z.output<In>, now: Date): z.input<Out>;
   /**
    * Required with `conflate` + `merge: true`: one frame from the latest message of every key a
-   * client gets this flush (e.g. one price_update holding several symbols). Pure, no I/O.
+   * client gets this flush (e.g. one frame holding several symbols' quotes). Pure, no I/O.
    */
   mergeFrames?(messages: z.output<In>[], now: Date): z.input<Out>;
 }
@@ -83,7 +83,7 @@ export interface LoadedChannel {
   source: string;
 }
 
-/** The `type` literal a frame schema declares ("price_update", "pong", ...), if it declares one. */
+/** The `type` literal a frame schema declares ("news", "pong", ...), if it declares one. */
 export function frameTypeOf(schema: z.ZodType): string | undefined {
   const value = (schema as unknown as { shape?: { type?: { value?: unknown } } }).shape?.type?.value;
   return typeof value === "string" ? value : undefined;

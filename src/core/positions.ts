@@ -1,8 +1,8 @@
 /**
  * Positions in a lossless channel's history, and the protocol pieces of resume.
  *
- * Every frame of a channel that delivers immediately (trades, signals, any drop-in plugin of that
- * kind) carries `seq` and `epoch`. `seq` counts within the history `epoch` names: with JetStream it
+ * Every frame of a channel that delivers immediately (`delivery: { mode: "immediate" }`) carries
+ * `seq` and `epoch`. `seq` counts within the history `epoch` names: with JetStream it
  * is the stream sequence and the epoch is the stream's identity, so every gateway instance on the
  * cluster agrees on positions; without it, a counter and an epoch per process. A client that kept
  * the last `(seq, epoch)` it saw sends them back as `since` when it subscribes again, and gets what

@@ -1,19 +1,28 @@
 /**
+ * Longer than 250 lines: one catalogue of the protocol's frames, each schema next to its examples.
+ *
  * The WebSocket protocol's own frames: what clients send, and the control frames the server
- * answers with. Channel data frames (price_update, signal, ...) belong to their plugins.
+ * answers with. Channel data frames belong to their plugins.
  *
  * These zod schemas are the single source for validation, TypeScript types and the published
  * contract.
  */
 import { z } from "zod";
+import { channelInfo } from "./channel-info.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
 import { channelPosition, resumeFailure, sincePosition } from "./positions.js";
 import { deliveryStatusFrame, streamState, streamStatusFrame } from "./quality.js";
+import {
+  EXAMPLE_CHANNEL_LIST,
+  EXAMPLE_CHANNELS,
+  EXAMPLE_SEED_INTERVALS,
+  seedIntervalFields,
+} from "./seed-channels.js";
 
-/** A symbol (or, on the portfolio channel, an account id) as clients may name it. */
+/** A symbol (or, on an account-keyed channel, an account id) as clients may name it. */
 export const SYMBOL_PATTERN = /^[A-Za-z0-9._:/-]{1,32}$/;
 
-/** `client_id` query parameter syntax (DESIGN.md section 4). */
+/** `client_id` query parameter syntax: what may appear in logs and metrics labels unescaped. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Optional correlation id a client may put on any message; echoed in the reply. */
@@ -26,7 +35,7 @@ const channelName = z
   .string()
   .min(1)
   .max(64)
-  .meta({ title: "Channel name", description: "Channel name, e.g. price_updates" });
+  .meta({ title: "Channel name", description: `Channel name, e.g. ${EXAMPLE_CHANNELS.conflated}` });
 
 /**
  * `"*"` (or `["*"]`, or no `symbols` at all) means every symbol; otherwise the listed ones.
@@ -69,10 +78,10 @@ export const subscribeFrame = z
     description:
       'Subscribe to a channel, or add symbols to a subscription. The first explicit subscribe to a channel replaces the auto-subscribe default; "*" or no symbols means all. Answered by subscribed (and, on conflated channels, a snapshot of the latest values). With since on a lossless channel, the frames missed since that position follow the ack, then replayed, then live frames.',
     examples: [
-      { type: "subscribe", channel: "price_updates", symbols: ["AAPL", "MSFT"] },
+      { type: "subscribe", channel: EXAMPLE_CHANNELS.conflated, symbols: ["AAPL", "MSFT"] },
       {
         type: "subscribe",
-        channel: "trades",
+        channel: EXAMPLE_CHANNELS.lossless,
         since: { seq: 1041, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
       },
     ],
@@ -84,7 +93,7 @@ export const unsubscribeFrame = z
     title: "Unsubscribe",
     description:
       "Remove symbols from a subscription, or leave the channel when symbols is absent. Answered by unsubscribed.",
-    examples: [{ type: "unsubscribe", channel: "price_updates", symbols: ["AAPL"] }],
+    examples: [{ type: "unsubscribe", channel: EXAMPLE_CHANNELS.conflated, symbols: ["AAPL"] }],
   });
 
 /** Longest token an `auth` frame may carry (a JWT with generous claims stays far below). */
@@ -160,8 +169,7 @@ export const welcomeFrame = z
       .record(z.string(), subscriptionState)
       .describe("Subscriptions the connection starts with"),
     ping_interval: z.number().describe("Seconds between server pings (WEBSOCKET_PING_INTERVAL)"),
-    price_update_interval: z.number().describe("Seconds between price_update flushes"),
-    portfolio_update_interval: z.number().describe("Seconds between portfolio_update flushes"),
+    ...seedIntervalFields,
     max_message_bytes: z.number().describe("Largest frame the client may send"),
     stream_status: z
       .record(z.string(), streamState)
@@ -172,6 +180,12 @@ export const welcomeFrame = z
       .optional()
       .describe(
         "Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live",
+      ),
+    channel_info: z
+      .record(z.string(), channelInfo)
+      .optional()
+      .describe(
+        "What each channel the client may use is: its frame type, delivery, intervals and frame schema",
       ),
     expires_at: z.iso
       .datetime()
@@ -189,11 +203,10 @@ export const welcomeFrame = z
       {
         type: "welcome",
         client_id: "my-client-id",
-        channels: ["portfolio", "price_updates", "signals", "trades"],
-        subscriptions: { portfolio: "*", price_updates: "*", signals: "*", trades: "*" },
+        channels: EXAMPLE_CHANNEL_LIST,
+        subscriptions: Object.fromEntries(EXAMPLE_CHANNEL_LIST.map((channel) => [channel, "*"])),
         ping_interval: 30,
-        price_update_interval: 3,
-        portfolio_update_interval: 5,
+        ...EXAMPLE_SEED_INTERVALS,
         max_message_bytes: 4096,
         timestamp: "2024-12-19T12:00:00.000Z",
       },
@@ -231,13 +244,13 @@ export const subscribedFrame = z
     examples: [
       {
         type: "subscribed",
-        channel: "price_updates",
+        channel: EXAMPLE_CHANNELS.conflated,
         symbols: ["AAPL", "MSFT"],
         timestamp: "2024-12-19T12:00:00.000Z",
       },
       {
         type: "subscribed",
-        channel: "trades",
+        channel: EXAMPLE_CHANNELS.lossless,
         symbols: "*",
         position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
         recovered: true,
@@ -245,7 +258,7 @@ export const subscribedFrame = z
       },
       {
         type: "subscribed",
-        channel: "trades",
+        channel: EXAMPLE_CHANNELS.lossless,
         symbols: "*",
         position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
         recovered: false,
@@ -271,7 +284,7 @@ export const replayedFrame = z
     examples: [
       {
         type: "replayed",
-        channel: "trades",
+        channel: EXAMPLE_CHANNELS.lossless,
         count: 4,
         position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
         timestamp: "2024-12-19T12:00:00.000Z",
@@ -295,7 +308,7 @@ export const unsubscribedFrame = z
     examples: [
       {
         type: "unsubscribed",
-        channel: "price_updates",
+        channel: EXAMPLE_CHANNELS.conflated,
         symbols: ["MSFT"],
         timestamp: "2024-12-19T12:00:00.000Z",
       },

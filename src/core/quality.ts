@@ -6,6 +6,7 @@
  * Schemas only (zod, no node: modules), so the browser SDK can import this file.
  */
 import { z } from "zod";
+import { EXAMPLE_CHANNELS } from "./seed-channels.js";
 
 const timestamp = z.iso.datetime().describe("ISO-8601 UTC timestamp");
 
@@ -47,7 +48,7 @@ export const streamStatusFrame = z
     examples: [
       {
         type: "stream_status",
-        channel: "price_updates",
+        channel: EXAMPLE_CHANNELS.conflated,
         status: "stale",
         reason: "upstream_disconnected",
         since: "2024-12-19T12:00:00.000Z",
@@ -55,7 +56,7 @@ export const streamStatusFrame = z
       },
       {
         type: "stream_status",
-        channel: "price_updates",
+        channel: EXAMPLE_CHANNELS.conflated,
         status: "live",
         since: "2024-12-19T12:00:07.000Z",
         timestamp: "2024-12-19T12:00:07.000Z",
@@ -80,7 +81,7 @@ export const deliveryStatusFrame = z
       {
         type: "delivery_status",
         degraded: true,
-        intervals_ms: { price_updates: 6000, portfolio: 10000 },
+        intervals_ms: { [EXAMPLE_CHANNELS.conflated]: 6000, [EXAMPLE_CHANNELS.perAccount]: 10000 },
         timestamp: "2024-12-19T12:00:00.000Z",
       },
     ],

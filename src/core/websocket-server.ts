@@ -26,9 +26,8 @@ import type { Delivery } from "./delivery/delivery.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
 import { TokenBucket } from "./rate-limiter.js";
-import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
-import { welcomeFrame } from "./welcome.js";
+import { type WelcomeSources, welcomeFrame } from "./welcome.js";
 
 export { WEBSOCKET_PATH } from "./admission.js";
 
@@ -54,8 +53,8 @@ export interface WebSocketEndpointOptions {
   writer: OutboundWriter;
   deliveries: ReadonlyMap<string, Delivery>;
   channelNames: readonly string[];
-  /** Each channel's stream status, for the welcome frame. */
-  streamStatus: StreamStatusMonitor;
+  /** What the welcome frame is built from. */
+  welcome: WelcomeSources;
   /** Present with WEBSOCKET_AUTH=jwt. */
   auth?: { verifier: TokenVerifier; sessions: SessionAuth } | undefined;
 }
@@ -251,9 +250,9 @@ export class WebSocketEndpoint {
     this.counters.accepted++;
     const channels = this.channelsOf(session);
     if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, channels);
-    session.send(welcomeFrame(session, channels, config, index, deliveries, this.options.streamStatus), true);
+    session.send(welcomeFrame(session, channels, this.options.welcome), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
-    // known prices and portfolios at once instead of waiting for them to change.
+    // known values of conflated channels at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
       for (const channel of channels) deliveries.get(channel)?.snapshot(session, "*");
 

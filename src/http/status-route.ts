@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { GatewayConfig } from "../config.js";
 import type { StreamHealthView } from "../core/health.js";
+import type { SeedIntervals } from "../core/seed-channels.js";
 import { toJsonSchema } from "../specs/json-schema.js";
 
 const streamHealth = z
@@ -62,6 +63,8 @@ export function registerStatusRoute(
   fastify: FastifyInstance,
   config: GatewayConfig,
   state: {
+    /** The seed's fixed interval fields, filled from the plugins (core/seed-channels.ts). */
+    seedIntervals: SeedIntervals;
     activeConnections(): number;
     streamHealth(): Record<string, StreamHealthView>;
     mode(): "nats" | "demo";
@@ -83,8 +86,7 @@ export function registerStatusRoute(
       active_connections: state.activeConnections(),
       max_connections: config.WEBSOCKET_MAX_CONNECTIONS,
       ping_interval: config.WEBSOCKET_PING_INTERVAL,
-      price_update_interval: config.WEBSOCKET_PRICE_UPDATE_INTERVAL,
-      portfolio_update_interval: config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL,
+      ...state.seedIntervals,
       stream_health: state.streamHealth(),
       mode: state.mode(),
       upstream: state.upstream(),

@@ -129,6 +129,10 @@ describe("where the token comes from", () => {
       },
       expires_at: expiryOf(token),
       timestamp: expect.stringMatching(ISO_UTC),
+      // What each channel is, from its plugin (test/integration/drop-in-plugin.test.ts checks it).
+      channel_info: expect.objectContaining(
+        Object.fromEntries(ALL_CHANNELS.map((channel) => [channel, expect.any(Object)])),
+      ),
     });
   });
 

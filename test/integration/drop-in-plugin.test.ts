@@ -69,6 +69,25 @@ describe("dropping in a plugin folder", () => {
       signals: { seq: 0, epoch },
       trades: { seq: 0, epoch },
     });
+    // What each channel is comes from its plugin, the new one's included; the seed's fixed
+    // interval fields are still there, filled from the plugins of those names.
+    const info = client.frames[0]?.channel_info as Record<string, Record<string, unknown>>;
+    expect(Object.keys(info)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(info.news).toEqual({
+      frame_type: "news",
+      delivery: "lossless",
+      frame_schema: expect.objectContaining({
+        type: "object",
+        required: expect.arrayContaining(["seq", "epoch"]),
+      }),
+    });
+    expect(info.price_updates).toMatchObject({
+      frame_type: "price_update",
+      delivery: "conflated",
+      interval_ms: 200,
+      stale_after_ms: 10_000,
+    });
+    expect(client.frames[0]).toMatchObject({ price_update_interval: 0.2, portfolio_update_interval: 0.2 });
     // And its stream status with the others': all live, the gateway being on NATS.
     const live = { status: "live", since: expect.stringMatching(ISO_UTC) };
     expect(client.frames[0]?.stream_status).toEqual({

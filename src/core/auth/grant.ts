@@ -1,6 +1,6 @@
 /**
- * What a verified token allows a connection: which channels it may use and whose trades and
- * portfolio it may see. With authentication off a connection has no grant and sees everything
+ * What a verified token allows a connection: which channels it may use and whose
+ * account-scoped data it may see. With authentication off a connection has no grant and sees everything
  * (the seed's open behaviour).
  */
 

@@ -56,7 +56,7 @@ export class ChannelDelivery implements Delivery, FlushTarget {
 
   readonly conflated = true;
 
-  /** The channel's own interval (WEBSOCKET_PRICE_UPDATE_INTERVAL for prices, ...). */
+  /** The channel's own interval (the plugin's delivery.intervalMs, resolved at load). */
   get defaultIntervalMs(): number {
     return this.channel.intervalMs as number;
   }

@@ -1,5 +1,5 @@
 /**
- * Delivery of a channel whose plugin delivers immediately (trades, signals): every valid message
+ * Delivery of a channel whose plugin delivers immediately (events such as executions): every valid message
  * becomes one frame at once, stamped with its position (`seq`, `epoch`), serialised once, kept in
  * the channel's history for resumes, and queued losslessly to every recipient.
  *

@@ -1,0 +1,69 @@
+/**
+ * welcome's per-channel section (`channel_info`): what a client needs to know of each channel
+ * without knowing the channel in advance. All of it comes from the plugin: the frame type, the
+ * delivery class, the default flush interval, the staleness threshold, and the JSON Schema of the
+ * data frames as the gateway sends them (what the SDK validates a channel it has no types for
+ * against).
+ *
+ * Built and serialised once per channel when the gateway starts: a welcome splices the JSON of
+ * the channels the connection may use, so a connection costs no schema conversion.
+ */
+import { z } from "zod";
+import { frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { withPosition } from "./positions.js";
+
+export const channelInfo = z
+  .object({
+    frame_type: z.string().describe("The `type` of the channel's data frames"),
+    delivery: z
+      .enum(["lossless", "conflated"])
+      .meta({ title: "Channel delivery" })
+      .describe(
+        "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval",
+      ),
+    interval_ms: z
+      .number()
+      .positive()
+      .optional()
+      .describe("Conflated channels: the default flush interval (interval_ms on subscribe picks another)"),
+    stale_after_ms: z
+      .number()
+      .positive()
+      .optional()
+      .describe("How long without data before the channel is reported stale; absent: never for lack of data"),
+    frame_schema: z
+      .record(z.string(), z.unknown())
+      .meta({ title: "Frame schema" })
+      .describe("JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them"),
+  })
+  .meta({ title: "Channel info", description: "What the gateway's plugin for a channel declares" });
+export type ChannelInfo = z.output<typeof channelInfo>;
+
+/** A channel's info, from its loaded plugin. */
+export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
+  const { outbound } = channel.plugin;
+  const lossless = channel.intervalMs === undefined;
+  // Lossless frames carry the position the gateway stamps on them (loaded plugins are z.objects).
+  const frame = lossless ? withPosition(outbound as z.ZodObject) : outbound;
+  const { $schema: _dialect, ...frameSchema } = z.toJSONSchema(frame, {
+    io: "output",
+    unrepresentable: "any",
+  });
+  return {
+    frame_type: frameTypeOf(outbound) as string,
+    delivery: lossless ? "lossless" : "conflated",
+    interval_ms: channel.intervalMs,
+    stale_after_ms: channel.staleAfterMs,
+    frame_schema: frameSchema,
+  };
+}
+
+/** Each channel's `"name":{...}` JSON, for splicing into welcome frames. */
+export function channelInfoJson(channels: readonly LoadedChannel[]): ReadonlyMap<string, string> {
+  return new Map(
+    channels.map((channel) => [
+      channel.plugin.name,
+      `${JSON.stringify(channel.plugin.name)}:${JSON.stringify(channelInfoOf(channel))}`,
+    ]),
+  );
+}
