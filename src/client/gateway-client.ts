@@ -1,4 +1,8 @@
 /**
+ * Longer than 250 lines: one connection state machine whose handlers (welcome, acks, resume,
+ * keepalive, token refresh) share the connection's state; its pure parts live beside it
+ * (subscriptions.ts, resume.ts, backoff.ts, channel-catalog.ts, frames.ts).
+ *
  * The gateway's client: one logical connection that survives disconnections. It reconnects with
  * backoff, re-sends what the client subscribed to, keeps the connection alive and notices when it
  * is dead, validates every frame against the server's own schemas, and tells its user what it is
@@ -10,6 +14,7 @@
 import { CLIENT_ID_PATTERN } from "../core/protocol.js";
 import type { StreamState } from "../core/quality.js";
 import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
+import { ChannelCatalog, type ChannelDataFrame } from "./channel-catalog.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { ABNORMAL_CLOSURE, TERMINAL_CLOSE_CODES } from "./close-codes.js";
 import { Emitter } from "./emitter.js";
@@ -153,8 +158,16 @@ export interface ConnectionEvents {
   closed: { code: number; reason: string; willReconnect: boolean; error?: string };
   /** See ClientError. */
   error: ClientError;
-  /** Every frame delivered, known (validated) or of an unknown type (as is). */
+  /**
+   * Every frame delivered, known (validated), of a channel the gateway announced in welcome's
+   * channel_info (validated against the schema published there), or of an unknown type (as is).
+   */
   frame: ServerFrame | UnknownFrame;
+  /**
+   * A data frame of a channel the SDK has no types for but the gateway announced (a plugin added
+   * after this SDK was built), validated against the schema the gateway published for it.
+   */
+  channel_data: ChannelDataFrame;
   /**
    * A channel's stream status changed (live, or stale and why), whichever frame said so: the
    * welcome, a `subscribed` ack, or a `stream_status` frame. `client.streamStatus` is up to date.
@@ -220,6 +233,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly resumePositions: Positions;
   /** Channels known to be lossless: their frames carry positions (or the gateway reported a head). */
   private readonly lossless = new Set<string>();
+  /** The channels the SDK has no types for, as the gateway's welcome described them. */
+  private readonly catalog = new ChannelCatalog();
   private current: ConnectionState = "idle";
   private connection: Connection | undefined;
   private reconnectTimer: TimerHandle | undefined;
@@ -546,9 +561,15 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       return;
     }
     if (!parsed.known) {
-      const channel = this.channelOfUnknown(parsed.frame);
+      const checked = this.catalog.check(parsed.frame);
+      if (checked?.ok === false) {
+        const { message, issues } = checked;
+        this.emit("error", { kind: "invalid_frame", message, data: parsed.frame, issues });
+        return;
+      }
+      const channel = checked?.channel ?? this.channelOfUnknown(parsed.frame);
       const frame = channel === undefined ? parsed.frame : this.positioned(connection, channel, parsed.frame);
-      if (frame !== undefined) this.emit("frame", frame);
+      if (frame !== undefined) this.deliver(frame);
       return;
     }
     let frame: ServerFrame | undefined = parsed.frame;
@@ -599,6 +620,9 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     if (frame.type in SERVER_FRAME_SCHEMAS) {
       const known = frame as ServerFrame;
       this.emit(known.type === "error" ? "server_error" : known.type, known as never);
+    } else {
+      const channel = this.catalog.channelOf(frame.type);
+      if (channel !== undefined) this.emit("channel_data", { channel, type: frame.type, payload: frame });
     }
     this.emit("frame", frame);
   }
@@ -624,6 +648,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     connection.server = { ...welcome.subscriptions };
     connection.atDefault = new Set(welcome.channels);
     connection.latest.clear();
+    this.catalog.learn(welcome.channel_info);
+    for (const channel of this.catalog.losslessChannels()) this.lossless.add(channel);
     this.current = "open";
     connection.timers.stable = this.clock.setTimeout(
       () => this.backoff.reset(),

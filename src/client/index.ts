@@ -3,6 +3,7 @@
  * Node 20 has no global WebSocket: import ./node.js there, which passes the `ws` package.
  */
 
+export type { ChannelInfo } from "../core/channel-info.js";
 export type { ResumeFailure } from "../core/positions.js";
 export { STALE_REASONS, type StaleReason, type StreamState } from "../core/quality.js";
 export {
@@ -12,6 +13,7 @@ export {
   DEFAULT_BACKOFF,
   ReconnectBackoff,
 } from "./backoff.js";
+export type { ChannelDataFrame } from "./channel-catalog.js";
 export { type Clock, systemClock, type TimerHandle } from "./clock.js";
 export { closeCodeName, TERMINAL_CLOSE_CODES } from "./close-codes.js";
 export type { Listener } from "./emitter.js";

@@ -13,6 +13,7 @@ export const EVENT_NAMES: EventName[] = [
   "closed",
   "error",
   "frame",
+  "channel_data",
   "welcome",
   "subscribed",
   "unsubscribed",

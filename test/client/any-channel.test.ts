@@ -1,0 +1,122 @@
+/**
+ * The SDK with an extra plugin loaded: a gateway serving the four bundled channels and `news`, a
+ * channel this SDK was built without. The bundled channels keep their typed events; `news` is
+ * learnt from welcome's channel_info and its frames arrive as generic data frames (channel, type,
+ * payload), validated against the schema the gateway published for it. A frame that fails that
+ * schema (injected by a relay: the gateway would not send one) is an error event, never
+ * delivered. Nothing in src/client names `news`.
+ */
+import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import path from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GatewayClient } from "../../src/client/node.js";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { ClientRecorder } from "./helpers/recorder.js";
+import { TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+const pluginsDir = path.join(ROOT, "test/.tmp", `sdk-plugins-${process.pid}-${Date.now()}`);
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+let running: RunningGateway;
+let proxy: TcpProxy;
+let sdk: GatewayClient;
+let events: ClientRecorder;
+
+beforeAll(async () => {
+  mkdirSync(pluginsDir, { recursive: true });
+  for (const folder of readdirSync(path.join(ROOT, "plugins")))
+    symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
+  cpSync(path.join(ROOT, "test/fixtures/plugins-news/news"), path.join(pluginsDir, "news"), {
+    recursive: true,
+  });
+  nats = await NatsServer.start();
+  publisher = await nats.client();
+  running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
+  await waitUntilReady(running);
+  proxy = await TcpProxy.start(running.port);
+  sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws` });
+  events = new ClientRecorder(sdk);
+  sdk.connect();
+  await events.next("open");
+});
+
+afterAll(async () => {
+  await sdk?.close();
+  await proxy?.close();
+  await running?.close();
+  await publisher?.close();
+  await nats?.stop();
+  rmSync(pluginsDir, { recursive: true, force: true });
+});
+
+describe("an SDK that knows any channel the gateway announces", () => {
+  it("learns the extra channel from the welcome", async () => {
+    const welcome = events.all("open")[0]?.welcome;
+    expect(welcome?.channels).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(welcome?.channel_info).toHaveProperty("news.frame_type", "news");
+    // Lossless, as the gateway said: an interval is refused before anything is sent.
+    expect(() => sdk.subscribe("news", ["AAPL"], { intervalMs: 500 })).toThrow(TypeError);
+  });
+
+  it("delivers the extra channel's frames as generic data frames, validated", async () => {
+    sdk.subscribe("news", ["AAPL"]);
+    expect(await events.next("subscribed")).toMatchObject({ channel: "news", symbols: ["AAPL"] });
+    publisher.publish(
+      "news.wire",
+      JSON.stringify({ symbol: "AAPL", headline: "Apple beats", source: "wire" }),
+    );
+    const data = await events.next("channel_data");
+    expect(data).toEqual({
+      channel: "news",
+      type: "news",
+      payload: {
+        type: "news",
+        symbol: "AAPL",
+        headline: "Apple beats",
+        source: "wire",
+        timestamp: expect.stringMatching(ISO_UTC),
+        seq: 1,
+        epoch: expect.any(String),
+      },
+    });
+    // The same frame through the frame event, as every frame is.
+    expect(events.all("frame").at(-1)).toEqual(data.payload);
+  });
+
+  it("keeps the bundled channels' typed events", async () => {
+    sdk.subscribe("trades", ["MSFT"]);
+    expect(await events.next("subscribed")).toMatchObject({ channel: "trades", symbols: ["MSFT"] });
+    publisher.publish(
+      "execution.trades.x",
+      JSON.stringify({ symbol: "MSFT", side: "BUY", quantity: 5, price: 400 }),
+    );
+    expect(await events.next("trade_executed")).toMatchObject({
+      type: "trade_executed",
+      symbol: "MSFT",
+      seq: 1,
+    });
+    expect(events.all("channel_data").map((frame) => frame.channel)).toEqual(["news"]);
+  });
+
+  it("reports a frame that fails the published schema as an error event and delivers nothing", async () => {
+    const before = events.all("frame").length;
+    proxy.inject(
+      webSocketFrame(Buffer.from(JSON.stringify({ type: "news", headline: 42, seq: 9, epoch: "e" }))),
+    );
+    const error = await events.next("error");
+    expect(error).toEqual({
+      kind: "invalid_frame",
+      message: "Invalid news frame",
+      data: { type: "news", headline: 42, seq: 9, epoch: "e" },
+      issues: expect.arrayContaining([{ path: "headline", message: expect.any(String) }]),
+    });
+    expect(events.all("frame").length).toBe(before);
+    expect(events.all("channel_data").length).toBe(1);
+    expect(sdk.state).toBe("open");
+  });
+});
