@@ -1,6 +1,7 @@
 /**
  * The dashboard served at `/`: live prices, signals, trades and the portfolio of the gateway that
- * serves it, built on the client SDK (reconnection, keep-alive and validation included).
+ * serves it, built on the client SDK (reconnection, keep-alive and validation included), and a
+ * generic live panel for every other channel the gateway announces.
  *
  * Query parameters: `token_url` (an endpoint of this origin that answers with a fresh JWT, asked
  * again before each expiry) or `token` (a fixed JWT), for WEBSOCKET_AUTH=jwt, and `client_id`.
@@ -8,6 +9,7 @@
  */
 import { GatewayClient } from "../client/index.js";
 import { signalsFeed, tradesFeed } from "./activity-feed.js";
+import { channelsWithoutPanel, channelTable } from "./channel-panel.js";
 import { connectionIndicator } from "./connection-indicator.js";
 import { el } from "./dom.js";
 import { portfolioPanel } from "./portfolio-panel.js";
@@ -57,6 +59,22 @@ client.on("error", (error) => {
   invalid.textContent = `Ignored a ${error.kind === "invalid_frame" ? "malformed frame" : "token problem"}: ${error.message}`;
 });
 
+/** The channels with a panel of their own below. */
+const DEDICATED = new Set(["price_updates", "portfolio", "signals", "trades"]);
+/** Panels of the other channels, added as the gateway announces them (once each). */
+const generic = new Map<string, HTMLElement>();
+const subscriptionsCard = card("Subscriptions", el("div", {}, subscriptionControls(client), invalid), {
+  className: "wide",
+});
+client.on("open", ({ welcome }) => {
+  for (const { channel, fields } of channelsWithoutPanel(welcome, DEDICATED)) {
+    if (generic.has(channel)) continue;
+    const panel = card(channel, channelTable(client, channel, fields), { className: "wide", channel });
+    generic.set(channel, panel);
+    subscriptionsCard.before(panel);
+  }
+});
+
 document.body.append(
   el(
     "header",
@@ -83,7 +101,7 @@ document.body.append(
     card("Portfolio", portfolioPanel(client), { className: "portfolio-card", channel: "portfolio" }),
     card("Signals", signalsFeed(client), { channel: "signals" }),
     card("Trades", tradesFeed(client), { channel: "trades" }),
-    card("Subscriptions", el("div", {}, subscriptionControls(client), invalid), { className: "wide" }),
+    subscriptionsCard,
   ),
 );
 

@@ -4,7 +4,7 @@
  * arrive, and the reconnect state when the gateway goes away and comes back. Screenshots are
  * saved to test-results/screenshots/; no console error, no request leaves the gateway.
  */
-import { mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -21,7 +21,8 @@ import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { TestClient } from "../helpers/test-client.js";
 import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
 
-const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const ARTIFACTS = path.join(ROOT, "test-results/screenshots");
 /**
  * What Chromium itself logs when a WebSocket connection attempt is refused (no page code
  * involved). The URL carries the SDK's client_id and nothing else (no token).
@@ -192,6 +193,42 @@ describe("dashboard", () => {
     await expect.poll(() => page.getByTestId("total-pnl").textContent()).toBe("+12.50");
     await shot(page, "dashboard-nats.png");
     expect(problems).toEqual([]);
+  });
+
+  it("shows a generic live panel, the latest frames as a table, for a channel it has no panel for", async () => {
+    // The four real plugins and the news fixture: a channel this dashboard was built without.
+    const pluginsDir = path.join(ROOT, "test/.tmp", `dashboard-plugins-${process.pid}-${Date.now()}`);
+    mkdirSync(pluginsDir, { recursive: true });
+    for (const folder of readdirSync(path.join(ROOT, "plugins")))
+      symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
+    cpSync(path.join(ROOT, "test/fixtures/plugins-news/news"), path.join(pluginsDir, "news"), {
+      recursive: true,
+    });
+    try {
+      const running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
+      gateways.push(running);
+      await waitUntilReady(running);
+      const { page, problems } = await openDashboard(running);
+      const table = page.getByTestId("channel-news");
+      await expect
+        .poll(() => table.locator("th").allTextContents())
+        .toEqual(["symbol", "headline", "source", "url", "timestamp", "seq", "epoch"]);
+      for (const headline of ["First story", "Second story"])
+        publisher.publish("news.wire", JSON.stringify({ symbol: "AAPL", headline, source: "wire" }));
+      const rows = table.locator("tbody tr");
+      await expect.poll(() => rows.count()).toBe(2);
+      // Newest first; every field of the frame in its column.
+      const cells = (row: number) => rows.nth(row).locator("td").allTextContents();
+      expect((await cells(0)).slice(0, 4)).toEqual(["AAPL", "Second story", "wire", ""]);
+      expect((await cells(1)).slice(0, 4)).toEqual(["AAPL", "First story", "wire", ""]);
+      expect((await cells(0))[5]).toBe("2");
+      // The panel is the channel's card, greyed out like the others when the channel is stale.
+      expect(await page.locator("section[data-channel=news] h2").textContent()).toBe("news");
+      await shot(page, "dashboard-generic-panel.png");
+      expect(problems).toEqual([]);
+    } finally {
+      rmSync(pluginsDir, { recursive: true, force: true });
+    }
   });
 
   it("changes which symbols arrive with the subscribe controls", async () => {

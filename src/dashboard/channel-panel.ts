@@ -1,0 +1,48 @@
+/**
+ * A live panel for any channel the dashboard has no dedicated panel for (a plugin added to the
+ * gateway after the dashboard was built): the latest frames as a table, newest first, one column
+ * per field of the frame schema the gateway published for the channel in welcome's channel_info.
+ */
+import type { ChannelDataFrame, GatewayClient, WelcomeFrame } from "../client/index.js";
+import { el } from "./dom.js";
+
+const MAX_ROWS = 20;
+
+/** A frame field as table text: strings as they are, anything else as JSON. */
+function cellText(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The channels of a welcome that no dedicated panel shows, with their frame fields. */
+export function channelsWithoutPanel(
+  welcome: WelcomeFrame,
+  dedicated: ReadonlySet<string>,
+): { channel: string; fields: string[] }[] {
+  return welcome.channels
+    .filter((channel) => !dedicated.has(channel))
+    .map((channel) => {
+      const schema = welcome.channel_info?.[channel]?.frame_schema as { properties?: object } | undefined;
+      const fields = Object.keys(schema?.properties ?? {}).filter((field) => field !== "type");
+      return { channel, fields };
+    });
+}
+
+/** The table of one channel's latest frames. */
+export function channelTable(client: GatewayClient, channel: string, fields: string[]): HTMLElement {
+  const body = el("tbody", {});
+  const empty = el("p", { class: "empty" }, `No ${channel} frames yet`);
+  const table = el(
+    "table",
+    { class: "grid channel-table", "data-testid": `channel-${channel}` },
+    el("thead", {}, el("tr", {}, ...fields.map((field) => el("th", {}, field)))),
+    body,
+  );
+  client.on("channel_data", (frame: ChannelDataFrame) => {
+    if (frame.channel !== channel) return;
+    empty.remove();
+    body.prepend(el("tr", {}, ...fields.map((field) => el("td", {}, cellText(frame.payload[field])))));
+    while (body.children.length > MAX_ROWS) body.lastElementChild?.remove();
+  });
+  return el("div", { class: "scroll" }, table, empty);
+}
