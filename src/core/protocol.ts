@@ -28,6 +28,7 @@ export const CLIENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 /** Optional correlation id a client may put on any message; echoed in the reply. */
 const messageId = z
   .union([z.string().max(64), z.number().int().finite()])
+  .meta({ title: "Message id" })
   .optional()
   .describe("Optional correlation id, echoed in the reply to this message");
 
@@ -44,6 +45,7 @@ const channelName = z
  */
 const symbolsField = z
   .union([z.literal("*"), z.array(z.string())])
+  .meta({ title: "Symbol selection" })
   .optional()
   .describe('Symbols to (un)subscribe; "*" or absent means all');
 

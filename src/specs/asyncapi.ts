@@ -7,6 +7,7 @@
  * - the NATS ingest side: one channel per plugin subject with the payload upstream services
  *   publish, so a service team knows exactly what to send.
  * Titles, descriptions and examples come from the schemas' `.meta()`, never from a copy here.
+ * Messages keep the title's words; schemas carry it as the type name generators should use.
  */
 import { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
@@ -15,11 +16,17 @@ import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
+import { withTypeNameTitles } from "./type-name-titles.js";
 
 /** Timestamp used to build data-frame examples, so the document is the same on every run. */
 const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
 
-const VERSION = "1.0.0";
+/**
+ * Within one version a frame only gains fields compatibly; anything else is a new version, and
+ * specs/asyncapi-published.yaml is recorded anew (test/contract/compatibility.test.ts checks it).
+ * 1.1.0: every schema is titled with its type name (no wire change; generated models renamed).
+ */
+const VERSION = "1.1.0";
 
 interface MessageSpec {
   /** Component key and message name, e.g. "price_update" or "nats_price_updates". */
@@ -106,7 +113,7 @@ export function buildAsyncApi(
   const schemas: Record<string, JsonSchema> = {};
   const messages: Record<string, unknown> = {};
   for (const spec of [...clientMessages, ...serverMessages, ...ingestMessages]) {
-    const schema = toJsonSchema(spec.schema, spec.io);
+    const schema = withTypeNameTitles(toJsonSchema(spec.schema, spec.io));
     spec.refine?.(schema);
     const meta = metaOf(spec.schema);
     const schemaId = `${pascal(spec.id)}Payload`;

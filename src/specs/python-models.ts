@@ -14,6 +14,7 @@
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { PROJECT_ROOT } from "../project-root.js";
+import { typeName } from "./type-name.js";
 
 /** Where `npm run models:python` writes the module, beside the example client that imports it. */
 export const PYTHON_MODELS_FILE = path.join(PROJECT_ROOT, "examples", "python-client", "gateway_models.py");
@@ -49,15 +50,6 @@ const PYTHON_KEYWORDS = new Set(
 );
 
 const identity = (value: string) => value;
-
-/** "Upstream price tick" -> "UpstreamPriceTick", as Modelina names it. */
-export function typeName(title: string): string {
-  return title
-    .split(/[^A-Za-z0-9]+/)
-    .filter((word) => word.length > 0)
-    .map((word) => word[0]?.toUpperCase() + word.slice(1))
-    .join("");
-}
 
 function attributeName(property: string): string {
   const name = property.replace(/[^A-Za-z0-9_]/g, "_");

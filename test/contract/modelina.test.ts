@@ -5,7 +5,19 @@
  * made of a title's punctuation.
  */
 import { readFileSync } from "node:fs";
-import { type OutputModel, PythonGenerator, TypeScriptGenerator } from "@asyncapi/modelina";
+import {
+  CSharpGenerator,
+  DartGenerator,
+  GoGenerator,
+  JavaGenerator,
+  KotlinGenerator,
+  type OutputModel,
+  PhpGenerator,
+  PythonGenerator,
+  RustGenerator,
+  ScalaGenerator,
+  TypeScriptGenerator,
+} from "@asyncapi/modelina";
 import { describe, expect, it } from "vitest";
 import { ASYNCAPI_FILE } from "../../src/specs/generate.js";
 import { loadAsyncApi } from "../helpers/contract.js";
@@ -79,7 +91,7 @@ const MESSAGE_MODELS = {
 /** PascalCase words of letters and digits, nothing else. */
 const CLEAN_NAME = /^(?:[A-Z][a-z0-9]*)+$/;
 /** What Modelina makes of an untitled schema or of a title's punctuation. */
-const MANGLED = /Anonymous|Round(?:left|right)|Square|Curly|Dollar|Hyphen|Dot|Colon|Slash|Comma/;
+const MANGLED = /Anonymous|Round(?:left|right)|Square|Curly|Dollar|Hyphen|Dot|Colon|Slash|Comma|Space/;
 
 const document = readFileSync(ASYNCAPI_FILE, "utf8");
 
@@ -97,7 +109,7 @@ function messageModels(models: OutputModel[]): Record<string, string | undefined
   );
 }
 
-/** Every schema in the document that a generator turns into a type: objects and enums. */
+/** Every schema in the document that a generator may turn into a type: objects, enums and unions. */
 function namedTypeSchemas(): { path: string; schema: Record<string, unknown> }[] {
   const found: { path: string; schema: Record<string, unknown> }[] = [];
   const walk = (node: unknown, path: string) => {
@@ -108,7 +120,8 @@ function namedTypeSchemas(): { path: string; schema: Record<string, unknown> }[]
     if (node === null || typeof node !== "object") return;
     const schema = node as Record<string, unknown>;
     const isObject = schema.type === "object" && schema.properties !== undefined;
-    if (isObject || Array.isArray(schema.enum)) found.push({ path, schema });
+    const isUnion = Array.isArray(schema.anyOf) || Array.isArray(schema.oneOf);
+    if (isObject || isUnion || Array.isArray(schema.enum)) found.push({ path, schema });
     for (const [key, value] of Object.entries(schema)) {
       if (key !== "examples" && key !== "enum") walk(value, `${path}.${key}`);
     }
@@ -145,12 +158,40 @@ describe("models generated from asyncapi.yaml with Modelina", () => {
   });
 });
 
+/** Modelina's other generators that name types in PascalCase (C++ uses snake_case by design). */
+const OTHER_LANGUAGES = {
+  Java: () => new JavaGenerator(),
+  "C#": () => new CSharpGenerator(),
+  Go: () => new GoGenerator(),
+  Kotlin: () => new KotlinGenerator(),
+  Rust: () => new RustGenerator(),
+  Dart: () => new DartGenerator(),
+  PHP: () => new PhpGenerator(),
+  Scala: () => new ScalaGenerator(),
+};
+
+describe("models for other languages", () => {
+  it.each(Object.entries(OTHER_LANGUAGES))("%s: the same clean names", async (_language, generator) => {
+    // Java renders no unions (an empty model without a name); every other model must be named.
+    const names = (await generator().generate(document))
+      .filter((model) => model.result !== "")
+      .map((model) => model.modelName);
+    expect(names.filter((name) => !CLEAN_NAME.test(name) || MANGLED.test(name))).toEqual([]);
+    expect(names).toEqual(expect.arrayContaining(MODEL_NAMES));
+  });
+
+  it("Java: leaves out exactly the unions, which Java has no type for", async () => {
+    const skipped = (await new JavaGenerator().generate(document))
+      .filter((model) => model.result === "")
+      .map((model) => model.model.name);
+    expect(skipped).toEqual(["MessageId", "SymbolSelection", "SubscriptionState"]);
+  });
+});
+
 describe("titles in asyncapi.yaml", () => {
-  it("every object and enum schema, nested ones included, has a title without punctuation", () => {
+  it("every object, enum and union schema, nested ones included, has a type name for a title", () => {
     const untitled = namedTypeSchemas()
-      .filter(
-        ({ schema }) => typeof schema.title !== "string" || !/^[A-Za-z][A-Za-z0-9 ]*$/.test(schema.title),
-      )
+      .filter(({ schema }) => typeof schema.title !== "string" || !CLEAN_NAME.test(schema.title))
       .map(({ path, schema }) => `${path}: ${String(schema.title)}`);
     expect(untitled).toEqual([]);
   });

@@ -10,7 +10,8 @@ import path from "node:path";
 import { PYTHON_JSON_SERIALIZER_PRESET, PythonFileGenerator } from "@asyncapi/modelina";
 import { describe, expect, it } from "vitest";
 import { ASYNCAPI_FILE } from "../../src/specs/generate.js";
-import { PYTHON_MODELS_FILE, renderPythonModels, typeName } from "../../src/specs/python-models.js";
+import { PYTHON_MODELS_FILE, renderPythonModels } from "../../src/specs/python-models.js";
+import { typeName } from "../../src/specs/type-name.js";
 import { loadAsyncApi } from "../helpers/contract.js";
 import { python3 } from "../helpers/python3.js";
 

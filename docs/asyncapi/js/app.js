@@ -3,7 +3,7 @@
   "asyncapi": "3.0.0",
   "info": {
     "title": "Trading stream gateway",
-    "version": "1.0.0",
+    "version": "1.1.0",
     "description": "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json."
   },
   "defaultContentType": "application/json",
@@ -56,6 +56,7 @@
                     "x-parser-schema-id": "<anonymous-schema-4>"
                   }
                 ],
+                "title": "MessageId",
                 "x-parser-schema-id": "<anonymous-schema-2>"
               }
             },
@@ -98,7 +99,7 @@
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "title": "Channel name",
+                "title": "ChannelName",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
                   "portfolio",
@@ -125,6 +126,7 @@
                     "x-parser-schema-id": "<anonymous-schema-9>"
                   }
                 ],
+                "title": "SymbolSelection",
                 "x-parser-schema-id": "<anonymous-schema-7>"
               },
               "interval_ms": {
@@ -157,7 +159,7 @@
                   "seq",
                   "epoch"
                 ],
-                "title": "Resume position",
+                "title": "ResumePosition",
                 "x-parser-schema-id": "<anonymous-schema-12>"
               },
               "id": {
@@ -175,6 +177,7 @@
                     "x-parser-schema-id": "<anonymous-schema-17>"
                   }
                 ],
+                "title": "MessageId",
                 "x-parser-schema-id": "<anonymous-schema-15>"
               }
             },
@@ -247,7 +250,7 @@
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "title": "Channel name",
+                "title": "ChannelName",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
                   "portfolio",
@@ -274,6 +277,7 @@
                     "x-parser-schema-id": "<anonymous-schema-22>"
                   }
                 ],
+                "title": "SymbolSelection",
                 "x-parser-schema-id": "<anonymous-schema-20>"
               },
               "id": {
@@ -291,6 +295,7 @@
                     "x-parser-schema-id": "<anonymous-schema-26>"
                   }
                 ],
+                "title": "MessageId",
                 "x-parser-schema-id": "<anonymous-schema-24>"
               }
             },
@@ -360,6 +365,7 @@
                     "x-parser-schema-id": "<anonymous-schema-31>"
                   }
                 ],
+                "title": "MessageId",
                 "x-parser-schema-id": "<anonymous-schema-29>"
               }
             },
@@ -437,7 +443,7 @@
                       "x-parser-schema-id": "<anonymous-schema-39>"
                     }
                   ],
-                  "title": "Subscription state",
+                  "title": "SubscriptionState",
                   "x-parser-schema-id": "<anonymous-schema-37>"
                 },
                 "description": "Subscriptions the connection starts with",
@@ -479,7 +485,7 @@
                         "live",
                         "stale"
                       ],
-                      "title": "Stream liveness",
+                      "title": "StreamLiveness",
                       "description": "stale: what the client shows may be out of date",
                       "x-parser-schema-id": "<anonymous-schema-48>"
                     },
@@ -490,7 +496,7 @@
                         "upstream_disconnected",
                         "no_data"
                       ],
-                      "title": "Stale reason",
+                      "title": "StaleReason",
                       "x-parser-schema-id": "<anonymous-schema-49>"
                     },
                     "since": {
@@ -506,7 +512,7 @@
                     "since"
                   ],
                   "additionalProperties": false,
-                  "title": "Stream state",
+                  "title": "StreamState",
                   "description": "Whether a channel's data is live, or stale and why",
                   "x-parser-schema-id": "<anonymous-schema-47>"
                 },
@@ -540,25 +546,88 @@
                     "epoch"
                   ],
                   "additionalProperties": false,
-                  "title": "Channel position",
+                  "title": "ChannelPosition",
                   "description": "A lossless channel's head: resume with it as since to get everything after it",
                   "x-parser-schema-id": "<anonymous-schema-53>"
                 },
                 "x-parser-schema-id": "<anonymous-schema-52>"
+              },
+              "channel_info": {
+                "description": "What each channel the client may use is: its frame type, delivery, intervals and frame schema",
+                "type": "object",
+                "propertyNames": {
+                  "type": "string",
+                  "x-parser-schema-id": "<anonymous-schema-66>"
+                },
+                "additionalProperties": {
+                  "type": "object",
+                  "properties": {
+                    "frame_type": {
+                      "type": "string",
+                      "description": "The `type` of the channel's data frames",
+                      "x-parser-schema-id": "<anonymous-schema-59>"
+                    },
+                    "delivery": {
+                      "type": "string",
+                      "enum": [
+                        "lossless",
+                        "conflated"
+                      ],
+                      "title": "ChannelDelivery",
+                      "description": "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval",
+                      "x-parser-schema-id": "<anonymous-schema-60>"
+                    },
+                    "interval_ms": {
+                      "description": "Conflated channels: the default flush interval (interval_ms on subscribe picks another)",
+                      "type": "number",
+                      "exclusiveMinimum": 0,
+                      "x-parser-schema-id": "<anonymous-schema-61>"
+                    },
+                    "stale_after_ms": {
+                      "description": "How long without data before the channel is reported stale; absent: never for lack of data",
+                      "type": "number",
+                      "exclusiveMinimum": 0,
+                      "x-parser-schema-id": "<anonymous-schema-62>"
+                    },
+                    "frame_schema": {
+                      "type": "object",
+                      "propertyNames": {
+                        "type": "string",
+                        "x-parser-schema-id": "<anonymous-schema-65>"
+                      },
+                      "additionalProperties": {
+                        "x-parser-schema-id": "<anonymous-schema-64>"
+                      },
+                      "title": "FrameSchema",
+                      "description": "JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them",
+                      "x-parser-schema-id": "<anonymous-schema-63>"
+                    }
+                  },
+                  "required": [
+                    "frame_type",
+                    "delivery",
+                    "frame_schema"
+                  ],
+                  "additionalProperties": false,
+                  "title": "ChannelInfo",
+                  "description": "What the gateway's plugin for a channel declares",
+                  "x-parser-schema-id": "<anonymous-schema-58>"
+                },
+                "x-parser-schema-id": "<anonymous-schema-57>"
               },
               "expires_at": {
                 "description": "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
-                "x-parser-schema-id": "<anonymous-schema-57>"
+                "x-parser-schema-id": "<anonymous-schema-67>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-68>"
               }
             },
             "required": [
@@ -639,31 +708,31 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-59>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-60>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-62>"
+                    "x-parser-schema-id": "<anonymous-schema-72>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-64>"
+                      "x-parser-schema-id": "<anonymous-schema-74>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-63>"
+                    "x-parser-schema-id": "<anonymous-schema-73>"
                   }
                 ],
-                "title": "Subscription state",
+                "title": "SubscriptionState",
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-61>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               },
               "position": {
                 "description": "Lossless channels: the position the subscription starts after (resume from it later)",
@@ -674,12 +743,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-66>"
+                    "x-parser-schema-id": "<anonymous-schema-76>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-67>"
+                    "x-parser-schema-id": "<anonymous-schema-77>"
                   }
                 },
                 "required": [
@@ -687,15 +756,15 @@
                   "epoch"
                 ],
                 "additionalProperties": false,
-                "title": "Channel position",
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "title": "ChannelPosition",
+                "x-parser-schema-id": "<anonymous-schema-75>"
               },
               "interval_ms": {
                 "description": "Conflated channels: the flush interval in force for this connection on the channel",
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-78>"
               },
               "stream_status": {
                 "description": "The channel's stream status now",
@@ -707,9 +776,9 @@
                       "live",
                       "stale"
                     ],
-                    "title": "Stream liveness",
+                    "title": "StreamLiveness",
                     "description": "stale: what the client shows may be out of date",
-                    "x-parser-schema-id": "<anonymous-schema-70>"
+                    "x-parser-schema-id": "<anonymous-schema-80>"
                   },
                   "reason": {
                     "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -718,15 +787,15 @@
                       "upstream_disconnected",
                       "no_data"
                     ],
-                    "title": "Stale reason",
-                    "x-parser-schema-id": "<anonymous-schema-71>"
+                    "title": "StaleReason",
+                    "x-parser-schema-id": "<anonymous-schema-81>"
                   },
                   "since": {
                     "type": "string",
                     "format": "date-time",
                     "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                     "description": "When the current status began",
-                    "x-parser-schema-id": "<anonymous-schema-72>"
+                    "x-parser-schema-id": "<anonymous-schema-82>"
                   }
                 },
                 "required": [
@@ -734,13 +803,13 @@
                   "since"
                 ],
                 "additionalProperties": false,
-                "title": "Stream state",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "title": "StreamState",
+                "x-parser-schema-id": "<anonymous-schema-79>"
               },
               "recovered": {
                 "description": "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-73>"
+                "x-parser-schema-id": "<anonymous-schema-83>"
               },
               "reason": {
                 "type": "string",
@@ -752,8 +821,8 @@
                   "upstream_unavailable"
                 ],
                 "description": "Why recovered is false: reload what was missed from the system of record",
-                "title": "Resume failure",
-                "x-parser-schema-id": "<anonymous-schema-74>"
+                "title": "ResumeFailure",
+                "x-parser-schema-id": "<anonymous-schema-84>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -761,23 +830,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-76>"
+                    "x-parser-schema-id": "<anonymous-schema-86>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-77>"
+                    "x-parser-schema-id": "<anonymous-schema-87>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-75>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-85>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-78>"
+                "x-parser-schema-id": "<anonymous-schema-88>"
               }
             },
             "required": [
@@ -881,31 +951,31 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-79>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-80>"
+                "x-parser-schema-id": "<anonymous-schema-90>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-82>"
+                    "x-parser-schema-id": "<anonymous-schema-92>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-84>"
+                      "x-parser-schema-id": "<anonymous-schema-94>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-83>"
+                    "x-parser-schema-id": "<anonymous-schema-93>"
                   }
                 ],
-                "title": "Subscription state",
+                "title": "SubscriptionState",
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-91>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -913,23 +983,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-86>"
+                    "x-parser-schema-id": "<anonymous-schema-96>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-87>"
+                    "x-parser-schema-id": "<anonymous-schema-97>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-95>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-88>"
+                "x-parser-schema-id": "<anonymous-schema-98>"
               }
             },
             "required": [
@@ -979,7 +1050,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-89>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -987,16 +1058,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-91>"
+                    "x-parser-schema-id": "<anonymous-schema-101>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-92>"
+                    "x-parser-schema-id": "<anonymous-schema-102>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-90>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-100>"
               }
             },
             "required": [
@@ -1033,12 +1105,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-93>"
+                "x-parser-schema-id": "<anonymous-schema-103>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-94>"
+                "x-parser-schema-id": "<anonymous-schema-104>"
               },
               "code": {
                 "type": "string",
@@ -1054,16 +1126,16 @@
                   "INVALID_TOKEN",
                   "AUTH_DISABLED"
                 ],
-                "title": "Error code",
+                "title": "ErrorCode",
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-95>"
+                "x-parser-schema-id": "<anonymous-schema-105>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-96>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1071,16 +1143,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-98>"
+                    "x-parser-schema-id": "<anonymous-schema-108>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-99>"
+                    "x-parser-schema-id": "<anonymous-schema-109>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-97>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-107>"
               }
             },
             "required": [
@@ -1126,19 +1199,19 @@
               "type": {
                 "type": "string",
                 "const": "authenticated",
-                "x-parser-schema-id": "<anonymous-schema-100>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The token's subject, the connection's client_id",
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               },
               "expires_at": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the fresh token expires",
-                "x-parser-schema-id": "<anonymous-schema-102>"
+                "x-parser-schema-id": "<anonymous-schema-112>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1146,23 +1219,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-104>"
+                    "x-parser-schema-id": "<anonymous-schema-114>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-105>"
+                    "x-parser-schema-id": "<anonymous-schema-115>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-103>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-113>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-106>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               }
             },
             "required": [
@@ -1208,18 +1282,18 @@
               "type": {
                 "type": "string",
                 "const": "replayed",
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-118>"
               },
               "count": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Frames replayed after the subscribed ack",
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-119>"
               },
               "position": {
                 "type": "object",
@@ -1229,12 +1303,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-111>"
+                    "x-parser-schema-id": "<anonymous-schema-121>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-112>"
+                    "x-parser-schema-id": "<anonymous-schema-122>"
                   }
                 },
                 "required": [
@@ -1242,9 +1316,9 @@
                   "epoch"
                 ],
                 "additionalProperties": false,
-                "title": "Channel position",
+                "title": "ChannelPosition",
                 "description": "The last position the replay covered; live frames follow it",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1252,23 +1326,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-114>"
+                    "x-parser-schema-id": "<anonymous-schema-124>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-115>"
+                    "x-parser-schema-id": "<anonymous-schema-125>"
                   }
                 ],
-                "x-parser-schema-id": "<anonymous-schema-113>"
+                "title": "MessageId",
+                "x-parser-schema-id": "<anonymous-schema-123>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-116>"
+                "x-parser-schema-id": "<anonymous-schema-126>"
               }
             },
             "required": [
@@ -1323,11 +1398,11 @@
               "type": {
                 "type": "string",
                 "const": "stream_status",
-                "x-parser-schema-id": "<anonymous-schema-117>"
+                "x-parser-schema-id": "<anonymous-schema-127>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-118>"
+                "x-parser-schema-id": "<anonymous-schema-128>"
               },
               "status": {
                 "type": "string",
@@ -1335,9 +1410,9 @@
                   "live",
                   "stale"
                 ],
-                "title": "Stream liveness",
+                "title": "StreamLiveness",
                 "description": "stale: what the client shows may be out of date",
-                "x-parser-schema-id": "<anonymous-schema-119>"
+                "x-parser-schema-id": "<anonymous-schema-129>"
               },
               "reason": {
                 "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -1346,22 +1421,22 @@
                   "upstream_disconnected",
                   "no_data"
                 ],
-                "title": "Stale reason",
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "title": "StaleReason",
+                "x-parser-schema-id": "<anonymous-schema-130>"
               },
               "since": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the current status began",
-                "x-parser-schema-id": "<anonymous-schema-121>"
+                "x-parser-schema-id": "<anonymous-schema-131>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-122>"
+                "x-parser-schema-id": "<anonymous-schema-132>"
               }
             },
             "required": [
@@ -1372,7 +1447,7 @@
               "timestamp"
             ],
             "additionalProperties": false,
-            "title": "Stream status",
+            "title": "StreamStatus",
             "description": "Sent to a channel's subscribers whenever the channel's status changes: stale when the gateway loses NATS or the channel is quiet past its threshold, live again when data flows (or, for a channel without a threshold, when the link is back).",
             "examples": [
               {
@@ -1429,34 +1504,34 @@
               "type": {
                 "type": "string",
                 "const": "delivery_status",
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               },
               "degraded": {
                 "type": "boolean",
                 "description": "true while the gateway sends conflated channels less often than asked",
-                "x-parser-schema-id": "<anonymous-schema-124>"
+                "x-parser-schema-id": "<anonymous-schema-134>"
               },
               "intervals_ms": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-127>"
+                  "x-parser-schema-id": "<anonymous-schema-137>"
                 },
                 "additionalProperties": {
                   "type": "integer",
                   "exclusiveMinimum": 0,
                   "maximum": 9007199254740991,
-                  "x-parser-schema-id": "<anonymous-schema-126>"
+                  "x-parser-schema-id": "<anonymous-schema-136>"
                 },
                 "description": "The interval now in force for each conflated channel the connection is subscribed to",
-                "x-parser-schema-id": "<anonymous-schema-125>"
+                "x-parser-schema-id": "<anonymous-schema-135>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-128>"
+                "x-parser-schema-id": "<anonymous-schema-138>"
               }
             },
             "required": [
@@ -1466,7 +1541,7 @@
               "timestamp"
             ],
             "additionalProperties": false,
-            "title": "Delivery status",
+            "title": "DeliveryStatus",
             "description": "The connection's queued bytes passed WEBSOCKET_DEGRADE_BYTES, so its conflated intervals were widened (doubling at most every second, up to WEBSOCKET_DEGRADE_MAX_FACTOR); or its backlog drained and they are being restored (degraded: false once they are back). Lossless channels are never thinned.",
             "examples": [
               {
@@ -1509,24 +1584,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-129>"
+                "x-parser-schema-id": "<anonymous-schema-139>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-130>"
+                "x-parser-schema-id": "<anonymous-schema-140>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-131>"
+                "x-parser-schema-id": "<anonymous-schema-141>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-132>"
+                "x-parser-schema-id": "<anonymous-schema-142>"
               },
               "data": {
                 "type": "object",
@@ -1535,7 +1610,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-142>"
+                      "x-parser-schema-id": "<anonymous-schema-152>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -1543,27 +1618,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-136>"
+                          "x-parser-schema-id": "<anonymous-schema-146>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-137>"
+                          "x-parser-schema-id": "<anonymous-schema-147>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-138>"
+                          "x-parser-schema-id": "<anonymous-schema-148>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-139>"
+                          "x-parser-schema-id": "<anonymous-schema-149>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-140>"
+                          "x-parser-schema-id": "<anonymous-schema-150>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-141>"
+                          "x-parser-schema-id": "<anonymous-schema-151>"
                         }
                       },
                       "required": [
@@ -1575,21 +1650,21 @@
                         "unrealized_pnl_pct"
                       ],
                       "additionalProperties": false,
-                      "title": "Portfolio position",
+                      "title": "PortfolioPosition",
                       "description": "One open position of an account",
-                      "x-parser-schema-id": "<anonymous-schema-135>"
+                      "x-parser-schema-id": "<anonymous-schema-145>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-134>"
+                    "x-parser-schema-id": "<anonymous-schema-144>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-143>"
+                    "x-parser-schema-id": "<anonymous-schema-153>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-144>"
+                    "x-parser-schema-id": "<anonymous-schema-154>"
                   }
                 },
                 "required": [
@@ -1598,9 +1673,9 @@
                   "position_count"
                 ],
                 "additionalProperties": false,
-                "title": "Portfolio data",
+                "title": "PortfolioData",
                 "description": "The account's positions and their totals",
-                "x-parser-schema-id": "<anonymous-schema-133>"
+                "x-parser-schema-id": "<anonymous-schema-143>"
               }
             },
             "required": [
@@ -1610,7 +1685,7 @@
               "data"
             ],
             "additionalProperties": false,
-            "title": "Portfolio update",
+            "title": "PortfolioUpdate",
             "description": "Latest portfolio of an account, conflated every WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL seconds",
             "x-parser-schema-id": "PortfolioUpdatePayload"
           },
@@ -1652,67 +1727,67 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-145>"
+                "x-parser-schema-id": "<anonymous-schema-155>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-156>"
+                  "x-parser-schema-id": "<anonymous-schema-166>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-148>"
+                      "x-parser-schema-id": "<anonymous-schema-158>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-149>"
+                      "x-parser-schema-id": "<anonymous-schema-159>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-150>"
+                      "x-parser-schema-id": "<anonymous-schema-160>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-151>"
+                      "x-parser-schema-id": "<anonymous-schema-161>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-152>"
+                      "x-parser-schema-id": "<anonymous-schema-162>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-153>"
+                      "x-parser-schema-id": "<anonymous-schema-163>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-154>"
+                      "x-parser-schema-id": "<anonymous-schema-164>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-155>"
+                      "x-parser-schema-id": "<anonymous-schema-165>"
                     }
                   },
                   "required": [
                     "price"
                   ],
                   "additionalProperties": false,
-                  "title": "Price entry",
+                  "title": "PriceEntry",
                   "description": "One symbol's quote: the fields its latest tick carried",
-                  "x-parser-schema-id": "<anonymous-schema-147>"
+                  "x-parser-schema-id": "<anonymous-schema-157>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-146>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-157>"
+                "x-parser-schema-id": "<anonymous-schema-167>"
               }
             },
             "required": [
@@ -1721,7 +1796,7 @@
               "timestamp"
             ],
             "additionalProperties": false,
-            "title": "Price update",
+            "title": "PriceUpdate",
             "description": "Conflated prices: one frame per interval with only the client's symbols that changed since its last frame",
             "x-parser-schema-id": "PriceUpdatePayload"
           },
@@ -1766,7 +1841,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-158>"
+                "x-parser-schema-id": "<anonymous-schema-168>"
               },
               "signal_type": {
                 "type": "string",
@@ -1775,45 +1850,45 @@
                   "SELL",
                   "HOLD"
                 ],
-                "title": "Signal type",
+                "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-159>"
+                "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-160>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-161>"
+                "x-parser-schema-id": "<anonymous-schema-171>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-162>"
+                "x-parser-schema-id": "<anonymous-schema-172>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-163>"
+                "x-parser-schema-id": "<anonymous-schema-173>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-165>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-166>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               }
             },
             "required": [
@@ -1828,7 +1903,7 @@
               "epoch"
             ],
             "additionalProperties": false,
-            "title": "Trading signal",
+            "title": "TradingSignal",
             "description": "A trading signal, delivered as soon as it is generated",
             "x-parser-schema-id": "SignalPayload"
           },
@@ -1862,11 +1937,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-167>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "side": {
                 "type": "string",
@@ -1874,46 +1949,46 @@
                   "BUY",
                   "SELL"
                 ],
-                "title": "Trade side",
-                "x-parser-schema-id": "<anonymous-schema-169>"
+                "title": "TradeSide",
+                "x-parser-schema-id": "<anonymous-schema-179>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-170>"
+                "x-parser-schema-id": "<anonymous-schema-180>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-171>"
+                "x-parser-schema-id": "<anonymous-schema-181>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-172>"
+                "x-parser-schema-id": "<anonymous-schema-182>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-183>"
               },
               "trade_id": {
                 "description": "The upstream execution id, when upstream gave one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-174>"
+                "x-parser-schema-id": "<anonymous-schema-184>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-175>"
+                "x-parser-schema-id": "<anonymous-schema-185>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-176>"
+                "x-parser-schema-id": "<anonymous-schema-186>"
               }
             },
             "required": [
@@ -1927,7 +2002,7 @@
               "epoch"
             ],
             "additionalProperties": false,
-            "title": "Trade executed",
+            "title": "TradeExecuted",
             "description": "A trade execution notification, delivered immediately",
             "x-parser-schema-id": "TradeExecutedPayload"
           },
@@ -1988,13 +2063,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-187>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-186>"
+                  "x-parser-schema-id": "<anonymous-schema-196>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -2002,27 +2077,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-180>"
+                      "x-parser-schema-id": "<anonymous-schema-190>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-181>"
+                      "x-parser-schema-id": "<anonymous-schema-191>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-182>"
+                      "x-parser-schema-id": "<anonymous-schema-192>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-183>"
+                      "x-parser-schema-id": "<anonymous-schema-193>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-184>"
+                      "x-parser-schema-id": "<anonymous-schema-194>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-185>"
+                      "x-parser-schema-id": "<anonymous-schema-195>"
                     }
                   },
                   "required": [
@@ -2033,38 +2108,38 @@
                     "unrealized_pnl",
                     "unrealized_pnl_pct"
                   ],
-                  "title": "Upstream portfolio position",
+                  "title": "UpstreamPortfolioPosition",
                   "description": "One open position of an account",
-                  "x-parser-schema-id": "<anonymous-schema-179>"
+                  "x-parser-schema-id": "<anonymous-schema-189>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-188>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-187>"
+                "x-parser-schema-id": "<anonymous-schema-197>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-188>"
+                "x-parser-schema-id": "<anonymous-schema-198>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-189>"
+                "x-parser-schema-id": "<anonymous-schema-199>"
               }
             },
             "required": [
               "positions",
               "total_pnl"
             ],
-            "title": "Upstream portfolio snapshot",
+            "title": "UpstreamPortfolioSnapshot",
             "description": "The full portfolio of one account, published on portfolio.updates",
             "x-parser-schema-id": "NatsPortfolioPayload"
           },
@@ -2114,62 +2189,62 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-190>"
+                "x-parser-schema-id": "<anonymous-schema-200>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-191>"
+                "x-parser-schema-id": "<anonymous-schema-201>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-192>"
+                "x-parser-schema-id": "<anonymous-schema-202>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-193>"
+                "x-parser-schema-id": "<anonymous-schema-203>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-194>"
+                "x-parser-schema-id": "<anonymous-schema-204>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-195>"
+                "x-parser-schema-id": "<anonymous-schema-205>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-196>"
+                "x-parser-schema-id": "<anonymous-schema-206>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-197>"
+                "x-parser-schema-id": "<anonymous-schema-207>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-198>"
+                "x-parser-schema-id": "<anonymous-schema-208>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-199>"
+                "x-parser-schema-id": "<anonymous-schema-209>"
               }
             },
             "required": [
               "symbol",
               "price"
             ],
-            "title": "Upstream price tick",
+            "title": "UpstreamPriceTick",
             "description": "One price tick for one symbol, published on market.prices.<SYMBOL>",
             "x-parser-schema-id": "NatsPriceUpdatesPayload"
           },
@@ -2228,40 +2303,40 @@
                   "SELL",
                   "HOLD"
                 ],
-                "title": "Signal type",
+                "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-200>"
+                "x-parser-schema-id": "<anonymous-schema-210>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-201>"
+                "x-parser-schema-id": "<anonymous-schema-211>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-202>"
+                "x-parser-schema-id": "<anonymous-schema-212>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-203>"
+                "x-parser-schema-id": "<anonymous-schema-213>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-204>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-205>"
+                "x-parser-schema-id": "<anonymous-schema-215>"
               }
             },
             "required": [
@@ -2271,7 +2346,7 @@
               "quantity",
               "confidence"
             ],
-            "title": "Upstream trading signal",
+            "title": "UpstreamTradingSignal",
             "description": "A trading signal, published on strategy.signals.<strategy or symbol>",
             "x-parser-schema-id": "NatsSignalsPayload"
           },
@@ -2313,7 +2388,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-206>"
+                "x-parser-schema-id": "<anonymous-schema-216>"
               },
               "side": {
                 "type": "string",
@@ -2321,41 +2396,41 @@
                   "BUY",
                   "SELL"
                 ],
-                "title": "Trade side",
-                "x-parser-schema-id": "<anonymous-schema-207>"
+                "title": "TradeSide",
+                "x-parser-schema-id": "<anonymous-schema-217>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-208>"
+                "x-parser-schema-id": "<anonymous-schema-218>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-209>"
+                "x-parser-schema-id": "<anonymous-schema-219>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-210>"
+                "x-parser-schema-id": "<anonymous-schema-220>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-211>"
+                "x-parser-schema-id": "<anonymous-schema-221>"
               },
               "trade_id": {
                 "description": "The execution id of the venue or system of record, passed through for reconciliation",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "x-parser-schema-id": "<anonymous-schema-212>"
+                "x-parser-schema-id": "<anonymous-schema-222>"
               }
             },
             "required": [
@@ -2364,7 +2439,7 @@
               "quantity",
               "price"
             ],
-            "title": "Upstream trade execution",
+            "title": "UpstreamTradeExecution",
             "description": "A trade execution, published on execution.trades.<venue or account>",
             "x-parser-schema-id": "NatsTradesPayload"
           },
