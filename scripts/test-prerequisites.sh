@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What `npm test` needs beyond node_modules, installed when missing (runs as npm's pretest):
-# nats-server (integration tests start their own), chromium (browser tests) and openssl (the NATS
-# TLS test makes its own CA). On Debian/Ubuntu they are installed with apt-get (as root, or with
-# sudo); elsewhere this says what to install and stops.
+# nats-server (integration tests start their own), chromium (browser tests), openssl (the NATS
+# TLS test makes its own CA), and python3 with Debian's python3-websockets (the Python example
+# client's test, which looks in $PYTHON3, /usr/bin/python3, then python3 on PATH: a pyenv or
+# virtualenv python3 first on PATH does not see Debian's packages). On Debian/Ubuntu they are
+# installed with apt-get (as root, or with sudo); elsewhere this says what to install and stops.
 set -euo pipefail
 
 missing=()
@@ -13,10 +15,18 @@ if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/lib/chromium/chromium ] && ! comma
   missing+=(chromium)
 fi
 if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
+has_python_websockets() {
+  local python
+  for python in "${PYTHON3:-}" /usr/bin/python3 python3; do
+    [ -n "$python" ] && "$python" -c 'import websockets' >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+if ! has_python_websockets; then missing+=(python3 python3-websockets); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "npm test needs: ${missing[*]}. Install them (or set NATS_SERVER_BIN / CHROMIUM_PATH), then run npm test again." >&2
+  echo "npm test needs: ${missing[*]}. Install them (or set NATS_SERVER_BIN / CHROMIUM_PATH / PYTHON3), then run npm test again." >&2
   exit 1
 fi
 sudo=""

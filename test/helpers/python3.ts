@@ -23,10 +23,10 @@ export function python3(): string {
 }
 
 /** A python3 that can import websockets (10.4 or later, as Debian bookworm ships it). */
-export function python3WithWebsockets(): string {
+export function python3WithWebsockets(candidates: readonly (string | undefined)[] = CANDIDATES): string {
   const check =
     "import sys, websockets; sys.exit(tuple(int(p) for p in websockets.__version__.split('.')[:2]) < (10, 4))";
-  for (const candidate of CANDIDATES) if (candidate && runs(candidate, check)) return candidate;
+  for (const candidate of candidates) if (candidate && runs(candidate, check)) return candidate;
   throw new Error(
     `no python3 with the websockets package (10.4 or later) found: the Python example needs it. ${INSTALL_ADVICE}`,
   );
