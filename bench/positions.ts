@@ -31,7 +31,6 @@ import { runOne, type Scenario } from "./lib/run-one.js";
 import { headCommit, machineDescription } from "./storm.js";
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
-const REPO_ROOT = path.resolve(HERE, "..");
 export const BEFORE_COMMIT = "cfb5250";
 
 const argument = (name: string) =>

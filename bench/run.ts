@@ -37,7 +37,17 @@ const RUN_MS = 5000;
  * within the run (the kernel's socket buffers absorb the first megabytes), so that the policy
  * engages and the harness can check it did.
  */
-const STALLED_GATEWAY_ENV = { WEBSOCKET_MAX_BUFFERED_BYTES: "262144" };
+const STALLED_GATEWAY_ENV = {
+  WEBSOCKET_MAX_BUFFERED_BYTES: "1048576",
+  WEBSOCKET_CONFLATED_DROP_BYTES: "524288",
+};
+/**
+ * A stalled client is one the kernel hides for a while: loopback sockets here absorb about 4 MB
+ * (the sender's buffer grows to net.ipv4.tcp_wmem's 4 MB; the receiver's stays near its initial
+ * 128 KB when nothing is read) before the server sees anything. At 2 KB x 160 msg/s that is 13 s,
+ * so the step runs long enough to pass it.
+ */
+const STALLED_RUN_MS = 20_000;
 /**
  * The write-path A/B: the last commit before the delivery path moved to public APIs (it wrote to
  * ws's private _socket, one write per socket per turn, no adaptive write window).
@@ -88,10 +98,13 @@ function steps(peers: TargetName[]): Step[] {
     step(
       fanOut(1000, 160, LARGE_FRAME, {
         id: "stalled-1pct-1000c-160r-2k",
-        title: "1% of 1,000 clients stop reading, 160 msg/s, 2048 B frames",
+        title: `1% of 1,000 clients stop reading, 160 msg/s, 2048 B frames, ${STALLED_RUN_MS / 1000} s`,
         stalledFraction: 0.01,
         gatewayEnv: STALLED_GATEWAY_ENV,
+        durationMs: STALLED_RUN_MS,
       }),
+      // Socket.IO buffers in process memory like the naive loop; the step is long, so it is left out.
+      peers.filter((peer) => peer !== "socketio"),
     ),
     step(
       fanOut(1000, 5000, 0, {

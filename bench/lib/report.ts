@@ -25,6 +25,7 @@ const IDLE_MEMORY_STEP = "fanout-10000c-10r-300b";
 const STALLED_STEP = "stalled-1pct-1000c-160r-2k";
 const STALLED_PEER_STEP = "fanout-1000c-160r-2k";
 const PRICE_STEP = "price-1000c-500s-5000tps";
+const WRITE_PATH_STEP = "writepath-ab-1000c-160r-300b";
 const TARGET_P99_RATIO = 1.0;
 const TARGET_RATE_RATIO = 2;
 const TARGET_IDLE_CONNECTION_BYTES = 6 * 1024;
@@ -153,6 +154,16 @@ function targetsTable(document: BenchDocument): string {
       `| Stalled clients: the slow-consumer policy engages (every stalled client closed with 4001), the others lose nothing | ${peer}: ${closed.map((value, index) => `${value}/${stalledClients[index]}`).join(", ")} closed with 4001; others lost ${lost.join(", ")} | ${verdict(met)} |`,
     );
   }
+  const writePath = stepById(document, WRITE_PATH_STEP);
+  if (writePath) {
+    const describe = (peer: TargetName) => {
+      const runs = writePath.runs[peer] ?? [];
+      return `${peer} p99 ${cell(runs, (run) => run.latencyMs.p99, ms)}, server CPU ${cell(runs, serverCpu, percent)}, lost ${cell(runs, (run) => run.lost, count)}`;
+    };
+    rows.push(
+      `| The write path on public APIs, measured before and after in the same run | ${describe("gateway-before")}; ${describe("gateway")} | measured |`,
+    );
+  }
   const price = stepById(document, PRICE_STEP)?.runs.gateway;
   if (price?.length) {
     const exact = price.every((run) => {
@@ -251,15 +262,18 @@ Machine: ${document.machine}. Raw figures: \`bench/results/full-latest.json\`.
   (\`node dist/main.js\` after \`npm run build\`, the plugin compiled); **nats-ws**: nats-server
   2.9's own WebSocket listener, clients subscribe in the NATS protocol; **naive-ws**: a \`ws\` server
   that parses and re-stringifies each message per client; **socketio**: Socket.IO 4, \`io.emit\`.
-  Every peer delivers the same NATS-published messages to the same clients.
+  Every peer delivers the same NATS-published messages to the same clients. **gateway-before**
+  (the write-path step only): the last commit before the delivery path moved to public APIs and
+  got its adaptive write window, run from a git worktree beside this one.
 - **Cores.** The server under test runs alone on CPU 0 (\`taskset -c 0\`): the gateway's node
   process, nats-server itself for nats-ws, the peer's node process otherwise. Everything else runs
   on CPU 1: the orchestrator, the load workers, the publisher, and the broker nats-server (for
   every peer but nats-ws, whose broker is the server under test). The gateway's latency therefore
   includes the extra broker hop; nats-ws's does not.
 - **Clients.** At least 4 worker processes (clients on 127.0.0.2, .3, ...). Every peer's client is
-  a raw \`ws\` socket doing the same minimal work per frame: find the latency stamp, count
-  (bench/lib/clients.ts). nats-ws's NATS protocol (MSG lines) and Socket.IO's Engine.IO packets are
+  the same raw WebSocket reader (bench/lib/raw-websocket.ts: frames read straight off the TCP
+  socket, no per-message copy or event) doing the same minimal work per frame: find the latency
+  stamp, count (bench/lib/clients.ts). nats-ws's NATS protocol (MSG lines) and Socket.IO's Engine.IO packets are
   parsed directly, not through their client libraries.
 - **Equal frames.** Before each run a few messages are published and the bytes each client receives
   per message are measured; the run's messages are then sized so that every peer's frames come out
@@ -296,8 +310,9 @@ ${fixed}
 ## Stalled clients
 
 1% of the clients stop reading when publishing starts and read again once it has ended (so that
-they see how the server ended their connection). The gateway runs with
-\`WEBSOCKET_MAX_BUFFERED_BYTES=262144\` here, so that what the kernel's socket buffers do not absorb
+they see how the server ended their connection). Loopback sockets absorb about 4 MB per connection
+before a server notices anything, so this step publishes for 20 s. The gateway runs with
+\`WEBSOCKET_MAX_BUFFERED_BYTES=1048576\` (and \`WEBSOCKET_CONFLATED_DROP_BYTES=524288\`, which must stay below it) here, so that what the kernel's socket buffers do not absorb
 passes the threshold within the run. "Others" are the clients that kept reading; the comparison
 columns come from the same-sized step without stalled clients in this run.
 

@@ -215,11 +215,13 @@ export async function runOne(
 
     let stalled = 0;
     if (scenario.stalledFraction) {
-      const perWorker = Math.round((scenario.clients * scenario.stalledFraction) / workerCount);
+      // Exactly the fraction of all clients, spread as evenly as the workers allow.
+      const total = Math.round(scenario.clients * scenario.stalledFraction);
       const replies = await Promise.all(
-        workers.map((worker) =>
-          worker.ask<{ count: number }>({ type: "stall", count: perWorker }, "stalled"),
-        ),
+        workers.map((worker, index) => {
+          const count = Math.floor(total / workerCount) + (index < total % workerCount ? 1 : 0);
+          return worker.ask<{ count: number }>({ type: "stall", count }, "stalled");
+        }),
       );
       stalled = replies.reduce((sum, reply) => sum + reply.count, 0);
     }

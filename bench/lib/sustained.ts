@@ -12,7 +12,7 @@ import type { RunResult } from "./run-one.js";
 /** Sustained means: nothing lost and p99 under this. */
 export const SUSTAINED_P99_MS = 100;
 /** Offered rates of the search, msg/s to 1,000 clients. */
-export const SEARCH_RATES = [40, 160, 320, 640, 1280, 2560];
+export const SEARCH_RATES = [40, 160, 320, 640, 1280];
 /** Every peer is measured at every rate up to this one, sustained or not (the p99 comparison). */
 export const ALWAYS_MEASURED_UP_TO = 160;
 
