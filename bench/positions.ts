@@ -30,7 +30,6 @@ import {
 import { runOne, type Scenario } from "./lib/run-one.js";
 import { headCommit, machineDescription } from "./storm.js";
 
-const HERE = path.dirname(new URL(import.meta.url).pathname);
 export const BEFORE_COMMIT = "cfb5250";
 
 const argument = (name: string) =>
