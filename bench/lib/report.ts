@@ -269,7 +269,8 @@ Machine: ${document.machine}. Raw figures: \`bench/results/full-latest.json\`.
   process, nats-server itself for nats-ws, the peer's node process otherwise. Everything else runs
   on CPU 1: the orchestrator, the load workers, the publisher, and the broker nats-server (for
   every peer but nats-ws, whose broker is the server under test). The gateway's latency therefore
-  includes the extra broker hop; nats-ws's does not.
+  includes the extra broker hop; nats-ws's does not. The load workers run at nice 10: they stand for
+  clients on other machines and must not delay the publisher or the broker on the shared core.
 - **Clients.** At least 4 worker processes (clients on 127.0.0.2, .3, ...). Every peer's client is
   the same raw WebSocket reader (bench/lib/raw-websocket.ts: frames read straight off the TCP
   socket, no per-message copy or event) doing the same minimal work per frame: find the latency

@@ -4,6 +4,7 @@
  * Every process started here is stopped here, whatever happens.
  */
 import { type ChildProcess, fork } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import type { PublisherJob, PublisherReport } from "../load/publisher.js";
 import type { WorkerCommand, WorkerReport } from "../load/worker.js";
@@ -17,6 +18,8 @@ const HERE = path.dirname(new URL(import.meta.url).pathname);
 const TSX = ["--import", "tsx"];
 /** Clients per worker process: each worker is one single-threaded receiver. */
 const CLIENTS_PER_WORKER = 2500;
+/** Load workers run at this niceness (lower priority than the publisher and the broker). */
+const WORKER_NICENESS = 10;
 /** Never fewer worker processes than this, so that no single receiver loop paces a whole run. */
 const MIN_WORKERS = 4;
 /**
@@ -98,6 +101,9 @@ function startWorker(): Worker {
     execArgv: TSX,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  // The receivers stand for clients on other machines: on the shared load core they must not
+  // delay the publisher or the broker (which would show up as every peer's latency).
+  if (child.pid !== undefined) os.setPriority(child.pid, WORKER_NICENESS);
   return {
     child,
     ask: <T>(command: WorkerCommand, replyType: string) =>
