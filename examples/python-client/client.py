@@ -45,6 +45,10 @@ FINAL_CLOSE_CODES = {1008: "POLICY_VIOLATION", 1009: "MESSAGE_TOO_BIG", 4000: "R
 #: Refused upgrades that a retry would only repeat: bad client_id or URL, wrong origin, wrong path.
 FINAL_HTTP_STATUSES = {400, 403, 404}
 
+class UnreadableWelcome(Exception):
+    """The gateway's first frame does not fit these models: they were made from another version of its document."""
+
+
 #: Request ids, echoed by the gateway in its ack or error, so an error names what it answers.
 PRICES_REQUEST = "prices"
 TRADES_REQUEST = "trades"
@@ -91,8 +95,12 @@ class StreamClient:
                 async with websockets.connect(self.url, open_timeout=10) as connection:
                     self.connection = connection
                     connected_at = time.monotonic()
-                    await self.session(connection)
+                    if not self.stopping.is_set():  # a stop that came while connecting
+                        await self.session(connection)
                     code, reason = connection.close_code, connection.close_reason
+            except UnreadableWelcome as problem:
+                say(f"cannot read the gateway's welcome frame ({problem}); regenerate gateway_models.py from its /asyncapi.yaml")
+                return 1
             except websockets.exceptions.ConnectionClosed as closed:
                 # rcvd: the close frame the gateway sent; none when the link just dropped (1006).
                 code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (1006, "")
@@ -124,7 +132,10 @@ class StreamClient:
 
     async def session(self, connection) -> None:
         """One connection: the welcome, the subscriptions, then every frame until it closes."""
-        welcome = parse_server_frame(json.loads(await connection.recv()))
+        try:
+            welcome = parse_server_frame(json.loads(await connection.recv()))
+        except (KeyError, TypeError, ValueError) as problem:
+            raise UnreadableWelcome(repr(problem)) from problem
         if not isinstance(welcome, Welcome):
             raise websockets.exceptions.InvalidHandshake("the first frame was not a welcome")
         say(f"connected as {welcome.client_id} (channels: {', '.join(welcome.channels)})")
@@ -136,7 +147,14 @@ class StreamClient:
             if channel not in (ChannelName.PRICE_UPDATES.value, ChannelName.TRADES.value):
                 await self.send(connection, Unsubscribe(channel=ChannelName(channel), id=f"leave {channel}"))
         async for message in connection:
-            self.handle(parse_server_frame(json.loads(message)))
+            data = json.loads(message)
+            try:
+                frame = parse_server_frame(data)
+            except (KeyError, TypeError, ValueError) as problem:
+                # Not what these models know (a newer info.version, say): show it and go on.
+                say(f"cannot read a {data.get('type')} frame with these models ({problem!r}); ignored")
+                continue
+            self.handle(frame)
 
     async def send(self, connection, frame) -> None:
         data = frame.to_dict()
