@@ -28,9 +28,10 @@
  * Results: bench/results/quality-latest.json and the "Delivery quality" section of docs/benchmarks/quality.md.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import { LatencyHistogram } from "./lib/histogram.js";
 import { cpuSample, rssBytes } from "./lib/proc-stats.js";
 import {
@@ -557,29 +558,6 @@ function summarise(
 
 // ---------------------------------------------------------------- driver
 
-/** A worktree of `rev` (with this repository's node_modules linked in); `remove` takes it away. */
-function worktreeOf(rev: string): { root: string; remove(): void } {
-  const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
-  const parent = mkdtempSync(path.join(os.tmpdir(), "gateway-quality-"));
-  const root = path.join(parent, "tree");
-  const remove = () => {
-    try {
-      git("worktree", "remove", "--force", root);
-    } catch {
-      git("worktree", "prune");
-    }
-    rmSync(parent, { recursive: true, force: true });
-  };
-  try {
-    git("worktree", "add", "--detach", root, rev);
-    symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(root, "node_modules"), "dir");
-  } catch (error) {
-    remove();
-    throw error;
-  }
-  return { root, remove };
-}
-
 const pct = (value: number) => `${value.toFixed(0)}%`;
 
 export async function runQuality(
@@ -587,7 +565,7 @@ export async function runQuality(
   only = ONLY,
   command = `npm run bench:quality${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
 ): Promise<QualityResults> {
-  const tree = COMMIT ? worktreeOf(COMMIT) : undefined;
+  const tree = COMMIT ? checkOutEarlierCommit(COMMIT) : undefined;
   const onSignal = () => {
     tree?.remove();
     process.exit(130);
