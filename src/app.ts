@@ -1,4 +1,6 @@
 /**
+ * Longer than 250 lines: the composition root, where every part is constructed and wired, once.
+ *
  * buildGateway(config): wires plugins, broker, delivery, the WebSocket endpoint and the REST
  * routes into one Fastify instance. It never listens by itself: main.ts and tests call
  * `gateway.fastify.listen()`.
@@ -10,7 +12,7 @@ import pino, { type Logger } from "pino";
 import type { GatewayConfig } from "./config.js";
 import { SessionAuth } from "./core/auth/session-auth.js";
 import { TokenVerifier } from "./core/auth/token-verifier.js";
-import { channelInfoJson } from "./core/channel-info.js";
+import { channelDescriptionsJson, channelInfoJson } from "./core/channel-info.js";
 import { ChannelStream } from "./core/channel-stream.js";
 import { ClientMessageHandler } from "./core/client-messages.js";
 import { ChannelDelivery } from "./core/delivery/channel-delivery.js";
@@ -33,11 +35,7 @@ import { seedIntervals } from "./core/seed-channels.js";
 import { StreamStatusMonitor } from "./core/stream-status.js";
 import { SubscriptionIndex } from "./core/subscription-index.js";
 import { WebSocketEndpoint } from "./core/websocket-server.js";
-import { registerDashboardRoutes } from "./http/dashboard-route.js";
-import { registerDocsRoutes, registerOpenApi } from "./http/docs-routes.js";
-import { registerHealthRoutes } from "./http/health-routes.js";
-import { registerMetricsRoute } from "./http/metrics-route.js";
-import { registerStatusRoute } from "./http/status-route.js";
+import { type RestState, registerRestRoutes } from "./http/rest-routes.js";
 
 /**
  * plugins/ beside src/: the repository's when run from source with tsx, dist/plugins when
@@ -221,7 +219,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   endpoint.attach(fastify.server);
-  await registerOpenApi(fastify);
   let upstreamState: "connecting" | "connected" | "reconnecting" | "closed" = "connecting";
   broker.onEvent((event) => {
     if (event.type === "connected" || event.type === "reconnected") upstreamState = "connected";
@@ -229,7 +226,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     else upstreamState = "closed";
   });
   const mode = (): "nats" | "demo" => (broker.kind === "nats" ? "nats" : "demo");
-  registerStatusRoute(fastify, config, {
+  const status: RestState["status"] = {
     seedIntervals: seedIntervals(channels, config),
     mode,
     upstream: () => ({
@@ -246,15 +243,15 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           return [channel, stream.health.view(streamStatus.isLive(channel))];
         }),
       ),
-  });
-  // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
-  registerHealthRoutes(fastify, {
-    ready: () => broker.connected && !draining && closing === undefined,
-    broker: () => broker.kind,
-  });
-  registerMetricsRoute(
-    fastify,
-    createMetricsRegistry({
+  };
+  await registerRestRoutes(fastify, config, {
+    status,
+    // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
+    health: {
+      ready: () => broker.connected && !draining && closing === undefined,
+      broker: () => broker.kind,
+    },
+    metrics: createMetricsRegistry({
       activeConnections: () => endpoint.clients.size,
       mode,
       natsConnected: () => broker.connected,
@@ -277,18 +274,17 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           rejected: stream.rejected,
         })),
     }),
-  );
-
-  // Built on first request: only the docs need YAML and JSON Schema, so an idle gateway pays nothing for them.
-  registerDocsRoutes(fastify, async () => {
-    const [{ stringify }, { buildAsyncApi }] = await Promise.all([
-      import("yaml"),
-      import("./specs/asyncapi.js"),
-    ]);
-    const document = buildAsyncApi(channels, config);
-    return { yaml: stringify(document), json: JSON.stringify(document) };
+    // Built on first request: only the docs need YAML and JSON Schema, so an idle gateway pays nothing for them.
+    asyncApi: async () => {
+      const [{ stringify }, { buildAsyncApi }] = await Promise.all([
+        import("yaml"),
+        import("./specs/asyncapi.js"),
+      ]);
+      const document = buildAsyncApi(channels, config);
+      return { yaml: stringify(document), json: JSON.stringify(document) };
+    },
+    channels: channelDescriptionsJson(channels),
   });
-  await registerDashboardRoutes(fastify);
 
   let started = false;
   const start = (): void => {

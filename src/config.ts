@@ -1,4 +1,6 @@
 /**
+ * Longer than 250 lines: one catalogue of every setting, each with its default and description.
+ *
  * Every setting the gateway reads from the environment, with its default, in one place.
  *
  * The seed's variables keep the seed's names and defaults (`WEBSOCKET_*`); everything else is ours.

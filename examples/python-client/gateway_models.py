@@ -24,10 +24,6 @@ SymbolSelection = Union[Literal["*"], List[str]]
 SubscriptionState = Union[Literal["*"], List[str]]
 
 
-#: JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them
-FrameSchema = Dict[str, Any]
-
-
 @dataclass
 class Ping:
     """Keep-alive; answered by pong"""
@@ -269,8 +265,6 @@ class ChannelInfo:
     frame_type: str
     #: lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval
     delivery: ChannelDelivery
-    #: JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them
-    frame_schema: FrameSchema
     #: Conflated channels: the default flush interval (interval_ms on subscribe picks another)
     interval_ms: Optional[float] = None
     #: How long without data before the channel is reported stale; absent: never for lack of data
@@ -282,7 +276,6 @@ class ChannelInfo:
         return cls(
             frame_type=data["frame_type"],
             delivery=ChannelDelivery(data["delivery"]),
-            frame_schema=data["frame_schema"],
             interval_ms=data.get("interval_ms"),
             stale_after_ms=data.get("stale_after_ms"),
         )
@@ -296,7 +289,6 @@ class ChannelInfo:
             data["interval_ms"] = self.interval_ms
         if self.stale_after_ms is not None:
             data["stale_after_ms"] = self.stale_after_ms
-        data["frame_schema"] = self.frame_schema
         return data
 
 
@@ -325,7 +317,7 @@ class Welcome:
     stream_status: Optional[Dict[str, StreamState]] = None
     #: Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live
     positions: Optional[Dict[str, ChannelPosition]] = None
-    #: What each channel the client may use is: its frame type, delivery, intervals and frame schema
+    #: What each channel the client may use is: its frame type, delivery and intervals (GET /websocket/channels adds the JSON Schema of its frames)
     channel_info: Optional[Dict[str, ChannelInfo]] = None
     #: With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)
     expires_at: Optional[str] = None

@@ -1,14 +1,16 @@
 /**
  * Channels the SDK has no types for (a plugin added to the gateway after this SDK was built): what
- * the gateway says of them in welcome's `channel_info`. Their frames are validated against the
- * JSON Schema the gateway publishes there for each channel (converted to zod once per distinct
- * schema, not per connection) and delivered as generic data frames: channel, type, payload.
+ * the gateway says of them in welcome's `channel_info`, and the JSON Schema of their frames from
+ * GET /websocket/channels (asked only when a welcome names such a channel). Their frames are
+ * validated against that schema (converted to zod once per distinct schema, not per connection)
+ * and delivered as generic data frames: channel, type, payload. Until the schemas are in, the
+ * client holds those frames (`awaiting`).
  *
  * The bundled channels never get here: their frame types are in SERVER_FRAME_SCHEMAS, with
  * precise types.
  */
 import { z } from "zod";
-import type { ChannelInfo } from "../core/channel-info.js";
+import type { ChannelDescription, ChannelInfo } from "../core/channel-info.js";
 import { type FrameIssue, SERVER_FRAME_SCHEMAS, type UnknownFrame } from "./frames.js";
 
 /** A data frame of a channel the SDK learnt from the gateway: validated, with its channel. */
@@ -22,8 +24,12 @@ export interface ChannelDataFrame {
 interface LearntChannel {
   channel: string;
   lossless: boolean;
-  /** undefined when the published schema could not be converted: frames pass unvalidated. */
+  /** undefined until described, or when the schema could not be had: frames pass unvalidated. */
   schema: z.ZodType | undefined;
+  /** Described (or given up on): its frames are no longer held. */
+  settled: boolean;
+  /** The JSON Schema as the gateway published it. */
+  published: Record<string, unknown> | undefined;
 }
 
 export type CatalogCheck =
@@ -35,17 +41,44 @@ export class ChannelCatalog {
   /** Converted schemas by their JSON: a reconnect to the same gateway converts nothing again. */
   private readonly converted = new Map<string, z.ZodType | undefined>();
 
-  /** Adopt a welcome's channel_info (a new connection may reach a gateway with other plugins). */
-  learn(info: Readonly<Record<string, ChannelInfo>> | undefined): void {
+  /**
+   * Adopt a welcome's channel_info (a new connection may reach a gateway with other plugins). True
+   * when it names a channel the SDK has no types for: describe() it before its frames go out.
+   */
+  learn(info: Readonly<Record<string, ChannelInfo>> | undefined): boolean {
     this.byType = new Map();
     for (const [channel, entry] of Object.entries(info ?? {})) {
       if (entry.frame_type in SERVER_FRAME_SCHEMAS) continue;
       this.byType.set(entry.frame_type, {
         channel,
         lossless: entry.delivery === "lossless",
-        schema: this.schemaOf(entry.frame_schema),
+        schema: undefined,
+        settled: false,
+        published: undefined,
       });
     }
+    return this.byType.size > 0;
+  }
+
+  /** The frame schemas arrived (GET /websocket/channels), or could not be had (`undefined`). */
+  describe(descriptions: Readonly<Record<string, ChannelDescription>> | undefined): void {
+    for (const entry of this.byType.values()) {
+      const schema = descriptions?.[entry.channel]?.frame_schema;
+      entry.schema = schema === undefined ? undefined : this.schemaOf(schema);
+      entry.published = schema;
+      entry.settled = true;
+    }
+  }
+
+  /** The JSON Schema the gateway published for a learnt channel's frames, once described. */
+  frameSchemaOf(channel: string): Record<string, unknown> | undefined {
+    for (const entry of this.byType.values()) if (entry.channel === channel) return entry.published;
+    return undefined;
+  }
+
+  /** Frames of this type wait for describe(). */
+  awaiting(type: string): boolean {
+    return this.byType.get(type)?.settled === false;
   }
 
   /** The learnt channels whose frames carry positions. */

@@ -11,6 +11,8 @@
  * Browser-safe: no Node imports. The browser's WebSocket is the default; in Node 20 (no global
  * WebSocket) pass `ws`, or import from ./node.js which does.
  */
+
+import type { ChannelDescription } from "../core/channel-info.js";
 import { CLIENT_ID_PATTERN } from "../core/protocol.js";
 import type { StreamState } from "../core/quality.js";
 import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
@@ -69,6 +71,12 @@ export type TokenTransport = "frame" | "header" | "query";
 export interface GatewayClientOptions {
   /** `ws://host:port/ws` (http(s) URLs are accepted and mapped to ws(s); in a browser, relative too). */
   url: string;
+  /**
+   * Where the frame schemas of channels this SDK has no types for are fetched from, when a
+   * welcome names such a channel; default `websocket/channels` beside the WebSocket path, over
+   * http(s) (`ws://host:8000/ws` -> `http://host:8000/websocket/channels`).
+   */
+  channelsUrl?: string;
   /**
    * Sent as the `client_id` query parameter of every connection; default a random UUID made once
    * per client. One id across reconnections lets a reconnection replace its own stale connection
@@ -137,6 +145,15 @@ export type ClientError =
       kind: "token";
       message: string;
       cause: unknown;
+    }
+  | {
+      /**
+       * GET /websocket/channels (the frame schemas of channels this SDK has no types for) failed:
+       * their frames are delivered unvalidated on this connection.
+       */
+      kind: "channel_schemas";
+      message: string;
+      cause: unknown;
     };
 
 /** One event per known frame type, named after it; the server's `error` frame is `server_error`. */
@@ -202,6 +219,8 @@ interface Connection {
   error: string | undefined;
   /** Lossless channels being resumed on this connection: their frames are held until it is done. */
   resumes: Map<string, PendingResume<DeliverableFrame>>;
+  /** Frames of channels the SDK has no types for, held until their schemas are in. */
+  undescribed: UnknownFrame[];
   /**
    * Subscribe frames that carried interval_ms, by id: the interval the client had before it, to go
    * back to when the gateway refuses the request.
@@ -219,6 +238,8 @@ const KNOWN_DATA_CHANNELS: ReadonlySet<string> = new Set(Object.values(DATA_FRAM
 
 export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly url: URL;
+  /** GET /websocket/channels of the same gateway (options.channelsUrl). */
+  private readonly channelsUrl: string;
   private readonly WebSocketImpl: WebSocketConstructor;
   private readonly clock: Clock;
   private readonly backoff: ReconnectBackoff;
@@ -248,6 +269,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   constructor(private readonly options: GatewayClientOptions) {
     super();
     this.url = gatewayUrl(options.url);
+    this.channelsUrl = options.channelsUrl ?? channelsUrlOf(this.url);
     // The gateway refuses the upgrade (HTTP 400) forever: better said at once than retried.
     if (options.clientId !== undefined && !CLIENT_ID_PATTERN.test(options.clientId))
       throw new TypeError(
@@ -396,6 +418,14 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     this.request("subscribe", channel, symbols, previous);
   }
 
+  /**
+   * The JSON Schema the gateway published for the frames of a channel this SDK has no types for
+   * (GET /websocket/channels), once it is in; undefined for the bundled channels.
+   */
+  frameSchemaOf(channel: string): Record<string, unknown> | undefined {
+    return this.catalog.frameSchemaOf(channel);
+  }
+
   /** Known to be lossless: a known lossless channel, or one whose frames or head carried positions. */
   private isLossless(channel: string): boolean {
     return LOSSLESS_DATA_CHANNELS.has(channel) || this.lossless.has(channel);
@@ -473,6 +503,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       timers: {},
       error: undefined,
       resumes: new Map(),
+      undescribed: [],
       intervalRequests: new Map(),
     };
     this.connection = connection;
@@ -561,15 +592,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       return;
     }
     if (!parsed.known) {
-      const checked = this.catalog.check(parsed.frame);
-      if (checked?.ok === false) {
-        const { message, issues } = checked;
-        this.emit("error", { kind: "invalid_frame", message, data: parsed.frame, issues });
-        return;
-      }
-      const channel = checked?.channel ?? this.channelOfUnknown(parsed.frame);
-      const frame = channel === undefined ? parsed.frame : this.positioned(connection, channel, parsed.frame);
-      if (frame !== undefined) this.deliver(frame);
+      if (this.catalog.awaiting(parsed.frame.type)) connection.undescribed.push(parsed.frame);
+      else this.unknown(connection, parsed.frame);
       return;
     }
     let frame: ServerFrame | undefined = parsed.frame;
@@ -615,6 +639,50 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     if (then !== undefined && this.connection === connection) then();
   }
 
+  /**
+   * A frame of a type the SDK has no schema of its own for: validated against the one the gateway
+   * published for its channel when there is one, positioned when it carries a position, delivered.
+   */
+  private unknown(connection: Connection, unknown: UnknownFrame): void {
+    const checked = this.catalog.check(unknown);
+    if (checked?.ok === false) {
+      const { message, issues } = checked;
+      this.emit("error", { kind: "invalid_frame", message, data: unknown, issues });
+      return;
+    }
+    const channel = checked?.channel ?? this.channelOfUnknown(unknown);
+    const frame = channel === undefined ? unknown : this.positioned(connection, channel, unknown);
+    if (frame !== undefined) this.deliver(frame);
+  }
+
+  /** Fetch the frame schemas of the channels this SDK has no types for, then release their frames. */
+  private describeChannels(connection: Connection): void {
+    const release = () => {
+      for (const frame of connection.undescribed.splice(0)) {
+        if (this.connection !== connection) return;
+        this.unknown(connection, frame);
+      }
+    };
+    fetch(this.channelsUrl)
+      .then((response) => {
+        if (!response.ok) throw new Error(`GET ${this.channelsUrl}: HTTP ${response.status}`);
+        return response.json() as Promise<Record<string, ChannelDescription>>;
+      })
+      .then(
+        (descriptions) => {
+          if (this.connection !== connection) return;
+          this.catalog.describe(descriptions);
+          release();
+        },
+        (error: unknown) => {
+          if (this.connection !== connection) return;
+          this.catalog.describe(undefined);
+          this.emit("error", { kind: "channel_schemas", message: messageOf(error), cause: error });
+          release();
+        },
+      );
+  }
+
   /** Hand a frame to the application: its own event, then `frame`. */
   private deliver(frame: DeliverableFrame): void {
     if (frame.type in SERVER_FRAME_SCHEMAS) {
@@ -648,8 +716,9 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     connection.server = { ...welcome.subscriptions };
     connection.atDefault = new Set(welcome.channels);
     connection.latest.clear();
-    this.catalog.learn(welcome.channel_info);
+    const undescribed = this.catalog.learn(welcome.channel_info);
     for (const channel of this.catalog.losslessChannels()) this.lossless.add(channel);
+    if (undescribed) this.describeChannels(connection);
     this.current = "open";
     connection.timers.stable = this.clock.setTimeout(
       () => this.backoff.reset(),
@@ -1054,6 +1123,14 @@ function gatewayUrl(input: string): URL {
   // "http://host:8000", the address people copy from the status page, means the gateway's /ws.
   if (url.pathname === "/") url.pathname = "/ws";
   return url;
+}
+
+/** `websocket/channels` beside the WebSocket path, over http(s). */
+function channelsUrlOf(url: URL): string {
+  const channels = new URL("websocket/channels", url);
+  channels.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  channels.search = "";
+  return channels.toString();
 }
 
 function messageOf(error: unknown): string {

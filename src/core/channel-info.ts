@@ -1,12 +1,15 @@
 /**
  * welcome's per-channel section (`channel_info`): what a client needs to know of each channel
  * without knowing the channel in advance. All of it comes from the plugin: the frame type, the
- * delivery class, the default flush interval, the staleness threshold, and the JSON Schema of the
- * data frames as the gateway sends them (what the SDK validates a channel it has no types for
- * against).
+ * delivery class, the default flush interval and the staleness threshold.
  *
- * Built and serialised once per channel when the gateway starts: a welcome splices the JSON of
- * the channels the connection may use, so a connection costs no schema conversion.
+ * The JSON Schema of each channel's data frames (what the SDK validates a channel it has no types
+ * for against) is not in the welcome, which every connection receives and which must stay small
+ * (a client's whole buffer may be a few kilobytes): GET /websocket/channels serves it, with the
+ * rest of the section, to the clients that need it.
+ *
+ * Built and serialised once when the gateway starts: a welcome splices the JSON of the channels
+ * the connection may use, so a connection costs no conversion.
  */
 import { z } from "zod";
 import { frameTypeOf, type LoadedChannel } from "./plugin.js";
@@ -31,16 +34,18 @@ export const channelInfo = z
       .positive()
       .optional()
       .describe("How long without data before the channel is reported stale; absent: never for lack of data"),
-    frame_schema: z
-      .record(z.string(), z.unknown())
-      .meta({ title: "Frame schema" })
-      .describe("JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them"),
   })
   .meta({ title: "Channel info", description: "What the gateway's plugin for a channel declares" });
 export type ChannelInfo = z.output<typeof channelInfo>;
 
-/** A channel's info, from its loaded plugin. */
-export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
+/** A channel's info with the JSON Schema of its frames, as GET /websocket/channels serves it. */
+export type ChannelDescription = ChannelInfo & {
+  /** JSON Schema (draft 2020-12) of the channel's data frames as the gateway sends them. */
+  frame_schema: Record<string, unknown>;
+};
+
+/** A channel's info and frame schema, from its loaded plugin. */
+export function channelDescriptionOf(channel: LoadedChannel): ChannelDescription {
   const { outbound } = channel.plugin;
   const lossless = channel.intervalMs === undefined;
   // Lossless frames carry the position the gateway stamps on them (loaded plugins are z.objects).
@@ -58,12 +63,19 @@ export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
   };
 }
 
-/** Each channel's `"name":{...}` JSON, for splicing into welcome frames. */
+/** Each channel's `"name":{...}` JSON (without the frame schema), for splicing into welcome frames. */
 export function channelInfoJson(channels: readonly LoadedChannel[]): ReadonlyMap<string, string> {
   return new Map(
-    channels.map((channel) => [
-      channel.plugin.name,
-      `${JSON.stringify(channel.plugin.name)}:${JSON.stringify(channelInfoOf(channel))}`,
-    ]),
+    channels.map((channel) => {
+      const { frame_schema: _schema, ...info } = channelDescriptionOf(channel);
+      return [channel.plugin.name, `${JSON.stringify(channel.plugin.name)}:${JSON.stringify(info)}`];
+    }),
+  );
+}
+
+/** Every channel's description, by name, as GET /websocket/channels answers (serialised once). */
+export function channelDescriptionsJson(channels: readonly LoadedChannel[]): string {
+  return JSON.stringify(
+    Object.fromEntries(channels.map((channel) => [channel.plugin.name, channelDescriptionOf(channel)])),
   );
 }

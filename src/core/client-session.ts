@@ -5,12 +5,19 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { Grant } from "./auth/grant.js";
-import type { OutboundWriter } from "./delivery/outbound-writer.js";
 import type { CloseCodeName } from "./errors.js";
 import { CloseCodes } from "./errors.js";
 import type { DeliveryCoverage } from "./history/delivery-coverage.js";
 import type { ResumeGate } from "./history/resume-gate.js";
 import type { TokenBucket } from "./rate-limiter.js";
+
+/**
+ * Where a session's frames go: the OutboundWriter, seen from here through this interface only, so
+ * that the writer depends on the session and not the other way round as well.
+ */
+export interface FrameQueue {
+  enqueue(session: ClientSession, frame: Buffer, lossless: boolean): boolean;
+}
 
 /** A channel's subscription: every symbol, or the listed ones. No entry: not subscribed. */
 export type ChannelSubscription = "*" | Set<string>;
@@ -57,7 +64,7 @@ export class ClientSession {
      * OutboundWriter writes pre-framed frames to it (a public handle, not a private field of ws).
      */
     readonly transport: Duplex,
-    private readonly writer: OutboundWriter,
+    private readonly writer: FrameQueue,
     /** Inbound rate limit: each client frame takes a token. */
     readonly bucket: TokenBucket,
     /**

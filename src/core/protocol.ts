@@ -187,7 +187,7 @@ export const welcomeFrame = z
       .record(z.string(), channelInfo)
       .optional()
       .describe(
-        "What each channel the client may use is: its frame type, delivery, intervals and frame schema",
+        "What each channel the client may use is: its frame type, delivery and intervals (GET /websocket/channels adds the JSON Schema of its frames)",
       ),
     expires_at: z.iso
       .datetime()

@@ -1,7 +1,8 @@
 /**
  * A live panel for any channel the dashboard has no dedicated panel for (a plugin added to the
  * gateway after the dashboard was built): the latest frames as a table, newest first, one column
- * per field of the frame schema the gateway published for the channel in welcome's channel_info.
+ * per field of the frame schema the gateway published for the channel (GET /websocket/channels,
+ * through the SDK).
  */
 import type { ChannelDataFrame, GatewayClient, WelcomeFrame } from "../client/index.js";
 import { el } from "./dom.js";
@@ -14,32 +15,31 @@ function cellText(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** The channels of a welcome that no dedicated panel shows, with their frame fields. */
-export function channelsWithoutPanel(
-  welcome: WelcomeFrame,
-  dedicated: ReadonlySet<string>,
-): { channel: string; fields: string[] }[] {
-  return welcome.channels
-    .filter((channel) => !dedicated.has(channel))
-    .map((channel) => {
-      const schema = welcome.channel_info?.[channel]?.frame_schema as { properties?: object } | undefined;
-      const fields = Object.keys(schema?.properties ?? {}).filter((field) => field !== "type");
-      return { channel, fields };
-    });
+/** The channels of a welcome that no dedicated panel shows. */
+export function channelsWithoutPanel(welcome: WelcomeFrame, dedicated: ReadonlySet<string>): string[] {
+  return welcome.channels.filter((channel) => !dedicated.has(channel));
 }
 
-/** The table of one channel's latest frames. */
-export function channelTable(client: GatewayClient, channel: string, fields: string[]): HTMLElement {
+/** The table of one channel's latest frames; its columns are set by the first frame. */
+export function channelTable(client: GatewayClient, channel: string): HTMLElement {
+  const head = el("tr", {});
   const body = el("tbody", {});
   const empty = el("p", { class: "empty" }, `No ${channel} frames yet`);
   const table = el(
     "table",
     { class: "grid channel-table", "data-testid": `channel-${channel}` },
-    el("thead", {}, el("tr", {}, ...fields.map((field) => el("th", {}, field)))),
+    el("thead", {}, head),
     body,
   );
+  let fields: string[] | undefined;
   client.on("channel_data", (frame: ChannelDataFrame) => {
     if (frame.channel !== channel) return;
+    if (fields === undefined) {
+      const properties = client.frameSchemaOf(channel)?.properties;
+      const known = typeof properties === "object" && properties !== null ? properties : frame.payload;
+      fields = Object.keys(known).filter((field) => field !== "type");
+      head.append(...fields.map((field) => el("th", {}, field)));
+    }
     empty.remove();
     body.prepend(el("tr", {}, ...fields.map((field) => el("td", {}, cellText(frame.payload[field])))));
     while (body.children.length > MAX_ROWS) body.lastElementChild?.remove();

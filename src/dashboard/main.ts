@@ -67,9 +67,9 @@ const subscriptionsCard = card("Subscriptions", el("div", {}, subscriptionContro
   className: "wide",
 });
 client.on("open", ({ welcome }) => {
-  for (const { channel, fields } of channelsWithoutPanel(welcome, DEDICATED)) {
+  for (const channel of channelsWithoutPanel(welcome, DEDICATED)) {
     if (generic.has(channel)) continue;
-    const panel = card(channel, channelTable(client, channel, fields), { className: "wide", channel });
+    const panel = card(channel, channelTable(client, channel), { className: "wide", channel });
     generic.set(channel, panel);
     subscriptionsCard.before(panel);
   }

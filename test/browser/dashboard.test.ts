@@ -4,7 +4,7 @@
  * arrive, and the reconnect state when the gateway goes away and comes back. Screenshots are
  * saved to test-results/screenshots/; no console error, no request leaves the gateway.
  */
-import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -17,12 +17,12 @@ import { launchChromium } from "../helpers/browser.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { TestClient } from "../helpers/test-client.js";
 import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const ARTIFACTS = path.join(ROOT, "test-results/screenshots");
+const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
 /**
  * What Chromium itself logs when a WebSocket connection attempt is refused (no page code
  * involved). The URL carries the SDK's client_id and nothing else (no token).
@@ -197,26 +197,28 @@ describe("dashboard", () => {
 
   it("shows a generic live panel, the latest frames as a table, for a channel it has no panel for", async () => {
     // The four real plugins and the news fixture: a channel this dashboard was built without.
-    const pluginsDir = path.join(ROOT, "test/.tmp", `dashboard-plugins-${process.pid}-${Date.now()}`);
-    mkdirSync(pluginsDir, { recursive: true });
-    for (const folder of readdirSync(path.join(ROOT, "plugins")))
-      symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
-    cpSync(path.join(ROOT, "test/fixtures/plugins-news/news"), path.join(pluginsDir, "news"), {
-      recursive: true,
-    });
+    const plugins = pluginsWithNews("dashboard-plugins");
     try {
-      const running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
+      const running = await startGateway({ NATS_URL: nats.url }, plugins.dir);
       gateways.push(running);
       await waitUntilReady(running);
       const { page, problems } = await openDashboard(running);
       const table = page.getByTestId("channel-news");
-      await expect
-        .poll(() => table.locator("th").allTextContents())
-        .toEqual(["symbol", "headline", "source", "url", "timestamp", "seq", "epoch"]);
+      await expect.poll(() => table.count()).toBe(1);
       for (const headline of ["First story", "Second story"])
         publisher.publish("news.wire", JSON.stringify({ symbol: "AAPL", headline, source: "wire" }));
       const rows = table.locator("tbody tr");
       await expect.poll(() => rows.count()).toBe(2);
+      // One column per field of the schema the gateway published for the channel, in its order.
+      expect(await table.locator("th").allTextContents()).toEqual([
+        "symbol",
+        "headline",
+        "source",
+        "url",
+        "timestamp",
+        "seq",
+        "epoch",
+      ]);
       // Newest first; every field of the frame in its column.
       const cells = (row: number) => rows.nth(row).locator("td").allTextContents();
       expect((await cells(0)).slice(0, 4)).toEqual(["AAPL", "Second story", "wire", ""]);
@@ -227,7 +229,7 @@ describe("dashboard", () => {
       await shot(page, "dashboard-generic-panel.png");
       expect(problems).toEqual([]);
     } finally {
-      rmSync(pluginsDir, { recursive: true, force: true });
+      plugins.remove();
     }
   });
 

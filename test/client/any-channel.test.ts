@@ -6,19 +6,17 @@
  * schema (injected by a relay: the gateway would not send one) is an error event, never
  * delivered. Nothing in src/client names `news`.
  */
-import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
-import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayClient } from "../../src/client/node.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import { ClientRecorder } from "./helpers/recorder.js";
 import { TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
-const pluginsDir = path.join(ROOT, "test/.tmp", `sdk-plugins-${process.pid}-${Date.now()}`);
+const plugins = pluginsWithNews("sdk-plugins");
 
 let nats: NatsServer;
 let publisher: NatsConnection;
@@ -28,15 +26,9 @@ let sdk: GatewayClient;
 let events: ClientRecorder;
 
 beforeAll(async () => {
-  mkdirSync(pluginsDir, { recursive: true });
-  for (const folder of readdirSync(path.join(ROOT, "plugins")))
-    symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
-  cpSync(path.join(ROOT, "test/fixtures/plugins-news/news"), path.join(pluginsDir, "news"), {
-    recursive: true,
-  });
   nats = await NatsServer.start();
   publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
+  running = await startGateway({ NATS_URL: nats.url }, plugins.dir);
   await waitUntilReady(running);
   proxy = await TcpProxy.start(running.port);
   sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws` });
@@ -51,7 +43,7 @@ afterAll(async () => {
   await running?.close();
   await publisher?.close();
   await nats?.stop();
-  rmSync(pluginsDir, { recursive: true, force: true });
+  plugins.remove();
 });
 
 describe("an SDK that knows any channel the gateway announces", () => {

@@ -73,14 +73,7 @@ describe("dropping in a plugin folder", () => {
     // interval fields are still there, filled from the plugins of those names.
     const info = client.frames[0]?.channel_info as Record<string, Record<string, unknown>>;
     expect(Object.keys(info)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
-    expect(info.news).toEqual({
-      frame_type: "news",
-      delivery: "lossless",
-      frame_schema: expect.objectContaining({
-        type: "object",
-        required: expect.arrayContaining(["seq", "epoch"]),
-      }),
-    });
+    expect(info.news).toEqual({ frame_type: "news", delivery: "lossless" });
     expect(info.price_updates).toMatchObject({
       frame_type: "price_update",
       delivery: "conflated",
@@ -97,6 +90,23 @@ describe("dropping in a plugin folder", () => {
       signals: live,
       trades: live,
     });
+  });
+
+  it("describes the new channel, with the JSON Schema of its frames, at /websocket/channels", async () => {
+    const response = await fetch(`${running.httpUrl}/websocket/channels`);
+    expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    const channels = (await response.json()) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(channels)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(channels.news).toEqual({
+      frame_type: "news",
+      delivery: "lossless",
+      frame_schema: expect.objectContaining({
+        type: "object",
+        required: ["type", "symbol", "headline", "source", "timestamp", "seq", "epoch"],
+        additionalProperties: false,
+      }),
+    });
+    expect(channels.price_updates).toMatchObject({ interval_ms: 200, stale_after_ms: 10_000 });
   });
 
   it("delivers a NATS publish on the plugin's subject to a subscribed client", async () => {

@@ -1,4 +1,7 @@
 /**
+ * Longer than 250 lines: one channel's conflation state (latest values, owed keys, flush groups)
+ * and the operations on it, which share that state; the flush algorithms are in group-flush.ts.
+ *
  * Delivery of one conflated channel's valid messages to its subscribers, by the plugin's policy
  * (immediate channels have LosslessDelivery):
  *

@@ -1,4 +1,7 @@
 /**
+ * Longer than 250 lines: one resume, from the `since` check through the paged replay to the
+ * hand-over to live frames, is one sequence whose steps share its state.
+ *
  * Resume on subscribe: a `since` position on a lossless channel is answered with `recovered` and,
  * when true, every frame after it that the subscription entitles the client to and this connection
  * was not already sent, in seq order, exactly once; then `replayed`, then live frames.
