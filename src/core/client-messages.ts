@@ -54,7 +54,7 @@ export class ClientMessageHandler {
     if (!parsed.success) {
       const type = (raw as { type?: unknown } | null)?.type;
       if (typeof type === "string" && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
-        // DESIGN.md section 4: a frame that fails the schema gets exactly "Invalid message format";
+        // The seed protocol: a frame that fails the schema gets exactly "Invalid message format";
         // the code tells the client which way it failed.
         this.sendError(session, "UNKNOWN_MESSAGE_TYPE", id);
       } else {

@@ -1,7 +1,7 @@
 /**
  * The subscription protocol end to end, on a real gateway fed by a real nats-server and read by
  * real ws clients: the welcome frame, auto-subscribe, subscribe/unsubscribe acks and their
- * semantics (DESIGN.md section 4), per-channel and per-symbol filtering, the price snapshot on
+ * semantics (README "Protocol decisions"), per-channel and per-symbol filtering, the price snapshot on
  * subscribe, conflation of prices and portfolios, ping/pong, and every client error path.
  *
  * Conflated channels run with an interval of an hour and are flushed by the test itself once the
