@@ -79,8 +79,12 @@ describe("a plugin folder outside the repository", () => {
   it("is in the status document", async () => {
     const status = (await (await fetch(`${gateway.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { is_healthy: boolean; last_update: string | null }>;
+      price_update_interval: number;
+      portfolio_update_interval: number;
     };
     expect(Object.keys(status.stream_health)).toEqual(["news"]);
+    // The seed's fixed fields stay, from the settings when no plugin of those names is loaded.
+    expect(status).toMatchObject({ price_update_interval: 3, portfolio_update_interval: 5 });
     expect(status.stream_health.news?.is_healthy).toBe(true);
   });
 
