@@ -1,7 +1,8 @@
 /**
  * Longer than 250 lines: one connection state machine whose handlers (welcome, acks, resume,
  * keepalive, token refresh) share the connection's state; its pure parts live beside it
- * (subscriptions.ts, resume.ts, backoff.ts, channel-catalog.ts, frames.ts).
+ * (subscriptions.ts, resume.ts, backoff.ts, channel-catalog.ts, frames.ts, gateway-url.ts), and
+ * its public types in client-types.ts.
  *
  * The gateway's client: one logical connection that survives disconnections. It reconnects with
  * backoff, re-sends what the client subscribed to, keeps the connection alive and notices when it
@@ -15,8 +16,15 @@
 import type { ChannelDescription } from "../core/channel-info.js";
 import { CLIENT_ID_PATTERN } from "../core/protocol.js";
 import type { StreamState } from "../core/quality.js";
-import { type BackoffOptions, backoffOptions, ReconnectBackoff } from "./backoff.js";
-import { ChannelCatalog, type ChannelDataFrame } from "./channel-catalog.js";
+import { backoffOptions, ReconnectBackoff } from "./backoff.js";
+import { ChannelCatalog } from "./channel-catalog.js";
+import type {
+  ConnectionState,
+  GatewayClientEvents,
+  GatewayClientOptions,
+  SubscribeOptions,
+  TokenTransport,
+} from "./client-types.js";
 import { type Clock, systemClock, type TimerHandle } from "./clock.js";
 import { ABNORMAL_CLOSURE, TERMINAL_CLOSE_CODES } from "./close-codes.js";
 import { Emitter } from "./emitter.js";
@@ -27,28 +35,19 @@ import {
   type DeliveryStatusFrame,
   dataFrameFor,
   type ErrorFrame,
-  type FrameIssue,
   isDataFrame,
   LOSSLESS_DATA_CHANNELS,
   parseServerFrame,
   type ReplayedFrame,
   SERVER_FRAME_SCHEMAS,
   type ServerFrame,
-  type ServerFrameOf,
-  type ServerFrameType,
   type SubscribedFrame,
   type UnknownFrame,
   type UnsubscribedFrame,
   type WelcomeFrame,
 } from "./frames.js";
-import {
-  inOrder,
-  type PendingResume,
-  type Position,
-  Positions,
-  positionOf,
-  type ResumeEvents,
-} from "./resume.js";
+import { channelsUrlOf, gatewayUrl, randomClientId } from "./gateway-url.js";
+import { inOrder, type PendingResume, type Position, Positions, positionOf } from "./resume.js";
 import {
   checkInterval,
   checkSubscriptionArguments,
@@ -58,141 +57,18 @@ import {
 } from "./subscriptions.js";
 import { CLOSED, OPEN, type WebSocketConstructor, type WebSocketLike } from "./websocket-like.js";
 
-/** A token, or a function that returns a fresh one; it is called before every connection. */
-export type TokenSource = string | (() => string | Promise<string>);
-
-/**
- * How a connection presents its token: `frame` (the default) in a first `auth` frame, which no
- * proxy logs; `header` as `Authorization: Bearer`, only with a WebSocket that takes headers (`ws`:
- * the Node entry's default); `query` as the `token` query parameter, which ends up in access logs.
- */
-export type TokenTransport = "frame" | "header" | "query";
-
-export interface GatewayClientOptions {
-  /** `ws://host:port/ws` (http(s) URLs are accepted and mapped to ws(s); in a browser, relative too). */
-  url: string;
-  /**
-   * Where the frame schemas of channels this SDK has no types for are fetched from, when a
-   * welcome names such a channel; default `websocket/channels` beside the WebSocket path, over
-   * http(s) (`ws://host:8000/ws` -> `http://host:8000/websocket/channels`).
-   */
-  channelsUrl?: string;
-  /**
-   * Sent as the `client_id` query parameter of every connection; default a random UUID made once
-   * per client. One id across reconnections lets a reconnection replace its own stale connection
-   * at once (the gateway's takeover) instead of both counting against the caps.
-   */
-  clientId?: string;
-  /**
-   * WEBSOCKET_AUTH=jwt: a token, or a function called before each connection and again shortly
-   * before the connection's token expires, to refresh it with an `auth` frame.
-   */
-  token?: TokenSource;
-  /** How the token travels at connection time; see TokenTransport. Default `frame`. */
-  tokenTransport?: TokenTransport;
-  /** WebSocket implementation; default `globalThis.WebSocket` (browsers, Node 22+). */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect schedule: see BackoffOptions (defaults 500 ms, x2, 30 s cap, 10 s stable). */
-  backoff?: Partial<BackoffOptions>;
-  /** Keep-alive ping period in ms; default the welcome frame's `ping_interval`. */
-  pingIntervalMs?: number;
-  /** A connection that receives nothing this long (ms) after a ping is dead; default 10,000. */
-  pongTimeoutMs?: number;
-  /** A connection attempt without a welcome frame after this long (ms) is given up; default 10,000. */
-  connectTimeoutMs?: number;
-  /** Refresh the token this long (ms) before it expires (at the latest halfway); default 30,000. */
-  tokenRefreshLeadMs?: number;
-  /** Timers and time (tests). */
-  clock?: Clock;
-  /** Uniform random number in [0, 1) for the backoff jitter (tests). */
-  random?: () => number;
-  /**
-   * Lossless channels (trades, signals): positions the application already has, e.g. `positions`
-   * saved before a page reload. The first connection resumes from them (`since`), as a
-   * reconnection does, and frames at or before them are never delivered.
-   */
-  positions?: Readonly<Record<string, Position>>;
-}
-
-export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
-
-/** Options of one subscribe request. */
-export interface SubscribeOptions {
-  /**
-   * Conflated channels only (price_updates, portfolio): this client's flush interval for the
-   * channel, in ms (an integer up to 60,000, at least the gateway's WEBSOCKET_MIN_INTERVAL_MS).
-   * Remembered and re-sent after every reconnection, like the symbols; leaving the channel forgets
-   * it. Refused at once (TypeError) on a channel known to be lossless.
-   */
-  intervalMs?: number;
-}
-
-/** A channel's stream status, as `client.streamStatus` holds it and `channel_status` reports it. */
-export type ChannelStatus = StreamState & { channel: string };
-
-/** Problems on the client side; never thrown, always emitted as `error`. */
-export type ClientError =
-  | {
-      /** A received frame that is not JSON, not an object, or fails its type's schema. */
-      kind: "invalid_frame";
-      message: string;
-      /** The parsed JSON, or the raw data when it did not parse. */
-      data: unknown;
-      issues: FrameIssue[];
-    }
-  | {
-      /** The token function threw, rejected or returned no token. */
-      kind: "token";
-      message: string;
-      cause: unknown;
-    }
-  | {
-      /**
-       * GET /websocket/channels (the frame schemas of channels this SDK has no types for) failed:
-       * their frames are delivered unvalidated on this connection.
-       */
-      kind: "channel_schemas";
-      message: string;
-      cause: unknown;
-    };
-
-/** One event per known frame type, named after it; the server's `error` frame is `server_error`. */
-export type FrameEvents = { [T in Exclude<ServerFrameType, "error">]: ServerFrameOf<T> } & {
-  server_error: ErrorFrame;
-};
-
-export interface ConnectionEvents {
-  /** A connection attempt starts; `attempt` is 0 for the first, else the retry number. */
-  connecting: { attempt: number; url: string };
-  /** The welcome frame arrived: the connection is usable and subscriptions have been re-sent. */
-  open: { welcome: WelcomeFrame };
-  /** A retry is scheduled in `delayMs` (attempt 1 = first retry since the last stable connection). */
-  reconnecting: { attempt: number; delayMs: number };
-  /**
-   * A connection (or attempt) ended. `error` carries the socket's error message when it gave
-   * one (`ws` does: "connect ECONNREFUSED ...", "Unexpected server response: 503").
-   */
-  closed: { code: number; reason: string; willReconnect: boolean; error?: string };
-  /** See ClientError. */
-  error: ClientError;
-  /**
-   * Every frame delivered, known (validated), of a channel the gateway announced in welcome's
-   * channel_info (validated against the schema published there), or of an unknown type (as is).
-   */
-  frame: ServerFrame | UnknownFrame;
-  /**
-   * A data frame of a channel the SDK has no types for but the gateway announced (a plugin added
-   * after this SDK was built), validated against the schema the gateway published for it.
-   */
-  channel_data: ChannelDataFrame;
-  /**
-   * A channel's stream status changed (live, or stale and why), whichever frame said so: the
-   * welcome, a `subscribed` ack, or a `stream_status` frame. `client.streamStatus` is up to date.
-   */
-  channel_status: ChannelStatus;
-}
-
-export type GatewayClientEvents = ConnectionEvents & ResumeEvents & FrameEvents;
+export type {
+  ChannelStatus,
+  ClientError,
+  ConnectionEvents,
+  ConnectionState,
+  FrameEvents,
+  GatewayClientEvents,
+  GatewayClientOptions,
+  SubscribeOptions,
+  TokenSource,
+  TokenTransport,
+} from "./client-types.js";
 
 const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -1084,53 +960,12 @@ function sequence(
   };
 }
 
-/**
- * A random UUID (v4) for the client_id. `crypto.randomUUID` exists only on secure pages (https,
- * localhost); getRandomValues exists on every page.
- */
-function randomClientId(): string {
-  const crypto = (globalThis as { crypto?: { getRandomValues?(array: Uint8Array): Uint8Array } }).crypto;
-  const bytes = new Uint8Array(16);
-  if (crypto?.getRandomValues) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x40;
-  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 /** Call a token function and insist on a non-empty string. */
 async function fetchToken(source: () => string | Promise<string>): Promise<string> {
   const token = await source();
   if (typeof token !== "string" || token.length === 0)
     throw new TypeError(`expected a non-empty string, got ${typeof token}`);
   return token;
-}
-
-/** The WebSocket URL: ws(s) as given, http(s) mapped to ws(s), relative resolved against the page. */
-function gatewayUrl(input: string): URL {
-  const base = (globalThis as { location?: { href: string } }).location?.href;
-  let url: URL;
-  try {
-    url = new URL(input, base);
-  } catch {
-    throw new TypeError(`Invalid gateway URL: ${JSON.stringify(input)}`);
-  }
-  if (url.protocol === "http:") url.protocol = "ws:";
-  else if (url.protocol === "https:") url.protocol = "wss:";
-  if (url.protocol !== "ws:" && url.protocol !== "wss:")
-    throw new TypeError(`Gateway URL must be ws:// or wss:// (or http(s)://), got ${JSON.stringify(input)}`);
-  // "http://host:8000", the address people copy from the status page, means the gateway's /ws.
-  if (url.pathname === "/") url.pathname = "/ws";
-  return url;
-}
-
-/** `websocket/channels` beside the WebSocket path, over http(s). */
-function channelsUrlOf(url: URL): string {
-  const channels = new URL("websocket/channels", url);
-  channels.protocol = url.protocol === "wss:" ? "https:" : "http:";
-  channels.search = "";
-  return channels.toString();
 }
 
 function messageOf(error: unknown): string {
