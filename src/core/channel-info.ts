@@ -8,8 +8,9 @@
  * (a client's whole buffer may be a few kilobytes): GET /websocket/channels serves it, with the
  * rest of the section, to the clients that need it.
  *
- * Built and serialised once when the gateway starts: a welcome splices the JSON of the channels
- * the connection may use, so a connection costs no conversion.
+ * The welcome's part is built and serialised once when the gateway starts (a welcome splices the
+ * JSON of the channels the connection may use, so a connection costs no conversion); the frame
+ * schemas on the first request for them.
  */
 import { z } from "zod";
 import { frameTypeOf, type LoadedChannel } from "./plugin.js";
@@ -44,38 +45,49 @@ export type ChannelDescription = ChannelInfo & {
   frame_schema: Record<string, unknown>;
 };
 
+/** A channel's info, from its loaded plugin. */
+export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
+  return {
+    frame_type: frameTypeOf(channel.plugin.outbound) as string,
+    delivery: channel.intervalMs === undefined ? "lossless" : "conflated",
+    interval_ms: channel.intervalMs,
+    stale_after_ms: channel.staleAfterMs,
+  };
+}
+
 /** A channel's info and frame schema, from its loaded plugin. */
 export function channelDescriptionOf(channel: LoadedChannel): ChannelDescription {
   const { outbound } = channel.plugin;
-  const lossless = channel.intervalMs === undefined;
   // Lossless frames carry the position the gateway stamps on them (loaded plugins are z.objects).
-  const frame = lossless ? withPosition(outbound as z.ZodObject) : outbound;
+  const frame = channel.intervalMs === undefined ? withPosition(outbound as z.ZodObject) : outbound;
   const { $schema: _dialect, ...frameSchema } = z.toJSONSchema(frame, {
     io: "output",
     unrepresentable: "any",
   });
-  return {
-    frame_type: frameTypeOf(outbound) as string,
-    delivery: lossless ? "lossless" : "conflated",
-    interval_ms: channel.intervalMs,
-    stale_after_ms: channel.staleAfterMs,
-    frame_schema: frameSchema,
-  };
+  return { ...channelInfoOf(channel), frame_schema: frameSchema };
 }
 
 /** Each channel's `"name":{...}` JSON (without the frame schema), for splicing into welcome frames. */
 export function channelInfoJson(channels: readonly LoadedChannel[]): ReadonlyMap<string, string> {
   return new Map(
-    channels.map((channel) => {
-      const { frame_schema: _schema, ...info } = channelDescriptionOf(channel);
-      return [channel.plugin.name, `${JSON.stringify(channel.plugin.name)}:${JSON.stringify(info)}`];
-    }),
+    channels.map((channel) => [
+      channel.plugin.name,
+      `${JSON.stringify(channel.plugin.name)}:${JSON.stringify(channelInfoOf(channel))}`,
+    ]),
   );
 }
 
-/** Every channel's description, by name, as GET /websocket/channels answers (serialised once). */
-export function channelDescriptionsJson(channels: readonly LoadedChannel[]): string {
-  return JSON.stringify(
-    Object.fromEntries(channels.map((channel) => [channel.plugin.name, channelDescriptionOf(channel)])),
-  );
+/**
+ * Every channel's description, by name, as GET /websocket/channels answers: serialised on the
+ * first call and kept (only clients meeting a channel they have no types for ask, and the frame
+ * schemas are the bulk of it, so an idle gateway does not hold them).
+ */
+export function channelDescriptionsJson(channels: readonly LoadedChannel[]): () => string {
+  let json: string | undefined;
+  return () => {
+    json ??= JSON.stringify(
+      Object.fromEntries(channels.map((channel) => [channel.plugin.name, channelDescriptionOf(channel)])),
+    );
+    return json;
+  };
 }

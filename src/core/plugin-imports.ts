@@ -13,7 +13,9 @@
  */
 import { realpathSync } from "node:fs";
 import { register } from "node:module";
+import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { PROJECT_ROOT } from "../project-root.js";
 
 /** The name plugins import the gateway's plugin API by (package.json "name" and "exports"). */
 export const PLUGIN_API_NAME = "trading-stream-gateway";
@@ -41,10 +43,28 @@ export async function resolve(specifier, context, next) {
 
 const registered = new Set<string>();
 
+/**
+ * Running compiled (`node dist/main.js`), plugins inside the installation need no hook: the API's
+ * name resolves through the package's own "exports" (a self-reference, to the same dist/src the
+ * gateway runs), zod from its node_modules, and "type": "module" makes their files ES modules.
+ * The hook costs Node 20 a loader thread (about 15 MB of an idle production start's RSS), so it is
+ * registered there only for plugin folders elsewhere. Under tsx it is always registered: tsx runs
+ * a loader thread anyway, and the project's tsconfig paths apply only when it starts from the
+ * project's folder.
+ */
+const RUNNING_COMPILED = import.meta.url.endsWith(".js");
+
+const isInside = (file: string, folder: string) => {
+  const relative = path.relative(folder, file);
+  return relative !== "" && !relative.startsWith("..") && !path.isAbsolute(relative);
+};
+
 /** Register the resolution hook for these plugin folders (once per distinct set). */
 export function registerPluginImports(folders: readonly string[]): void {
   // Real paths: Node resolves a symlinked folder's files to where they really are.
-  const urls = folders.map((folder) => `${pathToFileURL(realpathSync(folder)).href}/`);
+  const real = folders.map((folder) => realpathSync(folder));
+  if (RUNNING_COMPILED && real.every((folder) => isInside(folder, PROJECT_ROOT))) return;
+  const urls = real.map((folder) => `${pathToFileURL(folder).href}/`);
   const key = urls.join("\n");
   if (registered.has(key)) return;
   registered.add(key);

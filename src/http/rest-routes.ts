@@ -20,8 +20,8 @@ export interface RestState {
   metrics: Registry;
   /** Built on first request: only the docs need YAML and JSON Schema. */
   asyncApi: () => Promise<AsyncApiTexts>;
-  /** Every channel's description with its frame schema, serialised (core/channel-info.ts). */
-  channels: string;
+  /** Every channel's description with its frame schema, serialised on first use (core/channel-info.ts). */
+  channels: () => string;
 }
 
 export async function registerRestRoutes(
@@ -48,6 +48,6 @@ export function inertState(seedIntervals: RestState["status"]["seedIntervals"]):
     health: { ready: never, broker: never },
     metrics: new Registry(),
     asyncApi: never,
-    channels: "{}",
+    channels: never,
   };
 }

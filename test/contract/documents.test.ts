@@ -145,7 +145,16 @@ describe("specs/openapi.json", () => {
       "/healthz",
       "/metrics",
       "/readyz",
+      "/websocket/channels",
       "/websocket/status",
+    ]);
+    const channels = openapi.paths["/websocket/channels"].get.responses["200"].content["application/json"].schema;
+    expect(Object.keys(channels.additionalProperties.properties)).toEqual([
+      "frame_type",
+      "delivery",
+      "interval_ms",
+      "stale_after_ms",
+      "frame_schema",
     ]);
     const status = openapi.paths["/websocket/status"].get.responses["200"].content["application/json"].schema;
     expect(Object.keys(status.properties)).toEqual([
