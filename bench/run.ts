@@ -193,9 +193,7 @@ async function main(): Promise<void> {
   pinSelfToLoadCore();
   mkdirSync(RESULTS_DIR, { recursive: true });
   const machine = describeMachine();
-  const peers = (quick ? QUICK_PEERS : ALL_PEERS).filter(
-    (peer) => !onlyTargets || onlyTargets.includes(peer),
-  );
+  const peers = onlyTargets ?? (quick ? QUICK_PEERS : ALL_PEERS);
   const partial = quick || onlyTargets !== undefined || only !== undefined;
   console.log(`benchmark (${quick ? "quick" : "full"}) on ${machine}; peers: ${peers.join(", ")}`);
   const document: BenchDocument = {

@@ -143,15 +143,24 @@ function targetsTable(document: BenchDocument): string {
   for (const peer of ["gateway", "gateway-prod"] as const) {
     const runs = stalled?.runs[peer];
     if (!runs?.length) continue;
-    const closed = runs.map((run) => run.stalled?.closes["4001"] ?? 0);
-    const stalledClients = runs.map((run) => run.stalled?.clients ?? 0);
-    const lost = runs.map((run) => run.lost);
+    // The policy engaged when the gateway counted exactly the stalled clients as slow consumers and
+    // every stalled client's connection was ended, while the clients that kept reading lost nothing.
+    const ended = (run: RunResult) => (run.stalled?.clients ?? 0) - (run.stalled?.closes.open ?? 0);
     const met = runs.every(
-      (run, index) =>
-        (run.stalled?.clients ?? 0) > 0 && closed[index] === run.stalled?.clients && run.lost === 0,
+      (run) =>
+        (run.stalled?.clients ?? 0) > 0 &&
+        run.stalled?.slowConsumerDisconnects === run.stalled?.clients &&
+        ended(run) === run.stalled?.clients &&
+        run.lost === 0,
     );
+    const perRun = runs
+      .map(
+        (run) =>
+          `${run.stalled?.slowConsumerDisconnects ?? "?"} of ${run.stalled?.clients} (connections ended: ${ended(run)})`,
+      )
+      .join("; ");
     rows.push(
-      `| Stalled clients: the slow-consumer policy engages (every stalled client closed with 4001), the others lose nothing | ${peer}: ${closed.map((value, index) => `${value}/${stalledClients[index]}`).join(", ")} closed with 4001; others lost ${lost.join(", ")} | ${verdict(met)} |`,
+      `| Stalled clients: the slow-consumer policy engages (the gateway disconnects exactly the stalled clients), the others lose nothing | ${peer}: slow-consumer disconnects per run ${perRun}; others lost ${runs.map((run) => run.lost).join(", ")} | ${verdict(met)} |`,
     );
   }
   const writePath = stepById(document, WRITE_PATH_STEP);
@@ -233,11 +242,12 @@ function stalledTable(step: StepResults | undefined, peerStep: StepResults | und
         .join(", "),
     );
     const without = peerStep?.runs[peer];
-    return `| ${peer} | ${runs[0]?.stalled?.clients ?? 0} | ${closes.join("; ")} | ${cell(runs, (run) => run.lost, count)} | ${cell(runs, (run) => run.latencyMs.p99, ms)} | ${without ? cell(without, (run) => run.latencyMs.p99, ms) : "-"} | ${cell(runs, (run) => run.serverRssBytes.busy, mib)} | ${without ? cell(without, (run) => run.serverRssBytes.busy, mib) : "-"} |`;
+    const disconnects = runs.map((run) => run.stalled?.slowConsumerDisconnects ?? "-").join(", ");
+    return `| ${peer} | ${runs[0]?.stalled?.clients ?? 0} | ${disconnects} | ${closes.join("; ")} | ${cell(runs, (run) => run.lost, count)} | ${cell(runs, (run) => run.latencyMs.p99, ms)} | ${without ? cell(without, (run) => run.latencyMs.p99, ms) : "-"} | ${cell(runs, (run) => run.serverRssBytes.busy, mib)} | ${without ? cell(without, (run) => run.serverRssBytes.busy, mib) : "-"} |`;
   });
   return [
-    "| Peer | Stalled clients per run | How their connections ended, per run | Others: lost | Others: p99 | p99 without stalled clients | Server RSS (busy) | RSS without stalled clients |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| Peer | Stalled clients per run | Disconnected as slow consumers (gateway metric), per run | How the stalled clients saw their connections end, per run | Others: lost | Others: p99 | p99 without stalled clients | Server RSS (busy) | RSS without stalled clients |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...lines,
   ].join("\n");
 }
@@ -315,7 +325,11 @@ they see how the server ended their connection). Loopback sockets absorb about 4
 before a server notices anything, so this step publishes for 20 s. The gateway runs with
 \`WEBSOCKET_MAX_BUFFERED_BYTES=1048576\` (and \`WEBSOCKET_CONFLATED_DROP_BYTES=524288\`, which must stay below it) here, so that what the kernel's socket buffers do not absorb
 passes the threshold within the run. "Others" are the clients that kept reading; the comparison
-columns come from the same-sized step without stalled clients in this run.
+columns come from the same-sized step without stalled clients in this run. A client that has
+stopped reading cannot receive the gateway's 4001 close frame (it is queued behind everything the
+client has not read), so the gateway drops the connection \`WEBSOCKET_CLOSE_GRACE_MS\` later and the
+client, when it reads again, sees the connection end without a close frame (1006); the gateway's
+own count (\`gateway_slow_consumer_disconnects_total\`) is what the harness checks.
 
 ${stalledTable(stepById(document, STALLED_STEP), stepById(document, STALLED_PEER_STEP))}
 

@@ -85,7 +85,12 @@ export interface RunResult {
   /** Bytes per data frame the clients received (message plus the peer's framing). */
   bytesPerFrame: number;
   /** Stalled clients, and how their connections ended, by close code ("open" if still open). */
-  stalled?: { clients: number; closes: Record<string, number> };
+  stalled?: {
+    clients: number;
+    /** Gateways: clients the server disconnected as slow consumers (gateway_slow_consumer_disconnects_total). */
+    slowConsumerDisconnects?: number;
+    closes: Record<string, number>;
+  };
   publisherMaxLagMs: number;
   /** Price scenario: frames per client (expected one per interval) and foreign symbols seen. */
   price?: { expectedPerClient: number; minPerClient: number; maxPerClient: number; foreignSymbols: number };
@@ -138,6 +143,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The publisher's smallest message (an empty padding field); frames cannot be sized below it. */
 const MIN_MESSAGE_BYTES = 80;
+
+/** A gateway's gateway_slow_consumer_disconnects_total, from its /metrics (ws://host:port/ws). */
+async function slowConsumerCount(wsUrl: string): Promise<number | undefined> {
+  const metricsUrl = wsUrl.replace(/^ws/, "http").replace(/\/ws$/, "/metrics");
+  const text = await fetch(metricsUrl).then(
+    (response) => response.text(),
+    () => "",
+  );
+  const match = /^gateway_slow_consumer_disconnects_total (\d+)/m.exec(text);
+  return match ? Number(match[1]) : undefined;
+}
 
 /** Bytes a peer adds to each published message on its way to a client (frame minus message). */
 async function framingOverhead(natsUrl: string, workers: Worker[], messageBytes: number): Promise<number> {
@@ -261,6 +277,10 @@ export async function runOne(
     const rssBusy = rssBytes(target.pid);
     const elapsedMs = Date.now() - started;
 
+    // The gateway's own count of clients it disconnected as slow consumers (the policy at work).
+    const slowConsumerDisconnects = target.name.startsWith("gateway")
+      ? await slowConsumerCount(target.url)
+      : undefined;
     if (stalled > 0) {
       // The stalled clients read again: a close frame the server sent them is now seen.
       await Promise.all(workers.map((worker) => worker.ask({ type: "unstall" }, "unstalled")));
@@ -334,6 +354,7 @@ export async function runOne(
       stalled: stalled
         ? {
             clients: stalled,
+            slowConsumerDisconnects,
             closes: {
               ...stalledCloses,
               open: stalled - Object.values(stalledCloses).reduce((sum, count) => sum + count, 0),
