@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: the whole fan-out benchmark in one run (about 30 minutes), written to
+ * `npm run bench`: the whole benchmark in one run (about an hour): the fan-out steps, then the
+ * reconnect storm and delivery quality; written to
  * bench/results/full-latest.json and, whole, to BENCHMARKS.md. `npm run bench:quick`: one
  * scenario, one repetition per peer (about a minute; CI runs it).
  *
@@ -18,10 +19,19 @@ import path from "node:path";
 import { measureIdleStarts } from "./idle.js";
 import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
 import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
+import { QUALITY_RESULTS_FILE, writeQualitySection } from "./lib/quality-report.js";
 import { type BenchDocument, type StepResults, writeReport } from "./lib/report.js";
+import {
+  readResumeResults,
+  type StormResult,
+  writeResumeResults,
+  writeResumeSection,
+} from "./lib/resume-report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
 import { ALWAYS_MEASURED_UP_TO, SEARCH_RATES, sustainedByMedian } from "./lib/sustained.js";
 import type { TargetName } from "./lib/targets.js";
+import { runQuality } from "./quality.js";
+import { runStorm, STORM_VARIANTS } from "./storm.js";
 
 const RESULTS_DIR = path.join(import.meta.dirname, "results");
 const ALL_PEERS: TargetName[] = ["gateway", "gateway-prod", "nats-ws", "naive-ws", "socketio"];
@@ -245,12 +255,38 @@ async function main(): Promise<void> {
     document.idleStarts = await measureIdleStarts();
   }
   const file = path.join(RESULTS_DIR, `${quick ? "quick" : partial ? "partial" : "full"}-latest.json`);
-  writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
-  console.log(`results: ${path.relative(process.cwd(), file)}`);
-  if (!partial) {
+  const save = () => {
+    writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
+    console.log(`results: ${path.relative(process.cwd(), file)}`);
+    if (partial) return;
     writeReport(document);
     console.log("report: BENCHMARKS.md");
-  }
+  };
+  save();
+  if (partial) return;
+  // The same run goes on with resume and delivery quality, so that BENCHMARKS.md holds every
+  // figure from this one run (their own commands write docs/benchmarks/ pages instead).
+  console.log("reconnect storm: 1,000 clients resume 100 missed trades (bench/storm.ts)");
+  const storm: StormResult[] = [];
+  for (const variant of STORM_VARIANTS) storm.push(await runStorm(variant));
+  document.resume = {
+    storm: { at: new Date().toISOString(), machine, commit: document.commit, results: storm },
+  };
+  // The positions comparison (an A/B against a commit before positions existed) runs on its own,
+  // `npm run bench:positions`: its page keeps its own run's figures beside this storm.
+  const page = { ...readResumeResults(), storm: document.resume.storm };
+  writeResumeResults(page);
+  writeResumeSection(page);
+  save();
+  console.log("delivery quality: per-client intervals, throttled clients (bench/quality.ts)");
+  document.quality = await runQuality(
+    REPETITIONS,
+    undefined,
+    "npm run bench (bench/quality.ts: 3 repetitions)",
+  );
+  writeFileSync(QUALITY_RESULTS_FILE, `${JSON.stringify(document.quality, null, 2)}\n`);
+  writeQualitySection(document.quality);
+  save();
 }
 
 main().catch((error) => {

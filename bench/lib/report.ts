@@ -6,6 +6,8 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { type IdleStarts, idleStartsTable, median } from "../idle.js";
+import { type QualityResults, qualitySection } from "./quality-report.js";
+import { type ResumeResults, resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
 import { type MaxRate, maxRate, SEARCH_RATES, SUSTAINED_P99_MS } from "./sustained.js";
 import type { TargetName } from "./targets.js";
@@ -47,6 +49,10 @@ export interface BenchDocument {
   search: StepResults[];
   steps: StepResults[];
   idleStarts?: IdleStarts;
+  /** Reconnect storm and fan-out with positions (bench/storm.ts, bench/positions.ts). */
+  resume?: ResumeResults;
+  /** Per-client intervals and throttled clients (bench/quality.ts). */
+  quality?: QualityResults;
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -337,12 +343,14 @@ ${stalledTable(stepById(document, STALLED_STEP), stepById(document, STALLED_PEER
 
 ${document.idleStarts ? `Each start ${document.idleStarts.rssBytes.tsx.length} times against its own nats-server with JetStream, the four plugins loaded and no client: the RSS of the gateway's process ${document.idleStarts.idleMs / 1000} s after \`/readyz\` first answered 200 (bench/idle.ts).\n\n${idleStartsTable(document.idleStarts)}` : "Not measured in this run."}
 
-## Other benchmark reports
+${document.resume ? `${resumeSection(document.resume)}\n` : "## Resume and positions\n\nStill running, or not measured in this run.\n"}
+${document.quality ? (qualitySection(document.quality) ?? "") : "## Delivery quality\n\nStill running, or not measured in this run.\n"}
+## Other benchmark pages
 
-- Resume and positions (reconnect storm, fan-out with positions): [docs/benchmarks/resume.md](docs/benchmarks/resume.md),
-  written by \`npm run bench:storm\` and \`npm run bench:positions\`.
-- Delivery quality (per-client intervals, throttled clients): [docs/benchmarks/quality.md](docs/benchmarks/quality.md),
-  written by \`npm run bench:quality\`.
+- The resume and delivery-quality benchmarks also run on their own (\`npm run bench:storm\`,
+  \`npm run bench:positions\`, \`npm run bench:quality\`); those runs write
+  [docs/benchmarks/resume.md](docs/benchmarks/resume.md) and
+  [docs/benchmarks/quality.md](docs/benchmarks/quality.md), never this file.
 - How the delivery path was tuned, with the measurements made at the time: [bench/tuning.md](bench/tuning.md).
 `;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
