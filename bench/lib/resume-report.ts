@@ -133,7 +133,7 @@ function stormSection(storm: NonNullable<ResumeResults["storm"]>): string {
   const first = storm.results[0];
   return `### Reconnect storm
 
-\`npm run bench:storm\` (bench/storm.ts), ${storm.at}${storm.commit ? `, commit ${storm.commit}` : ""}, ${storm.machine}.
+bench/storm.ts (run by \`npm run bench:storm\` alone, and by \`npm run bench\` for BENCHMARKS.md), ${storm.at}${storm.commit ? `, commit ${storm.commit}` : ""}, ${storm.machine}.
 A nats-server 2.9 with JetStream (own temporary store, loopback), the real gateway (\`src/main.ts\`
 on its real channels: ${first ? first.streams.length : "?"} lossless, so streams ${first ? first.streams.map((stream) => `\`${stream}\``).join(" and ") : "?"}),
 ${first?.clients ?? 1000} clients over ${first?.workers ?? 4} worker processes on 127.0.0.2 to .${1 + (first?.workers ?? 4)}. Each client subscribes to

@@ -148,7 +148,8 @@ describe("specs/openapi.json", () => {
       "/websocket/channels",
       "/websocket/status",
     ]);
-    const channels = openapi.paths["/websocket/channels"].get.responses["200"].content["application/json"].schema;
+    const channels =
+      openapi.paths["/websocket/channels"].get.responses["200"].content["application/json"].schema;
     expect(Object.keys(channels.additionalProperties.properties)).toEqual([
       "frame_type",
       "delivery",
