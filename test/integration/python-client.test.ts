@@ -6,84 +6,17 @@
  * exactly the missed trades. Without python3 or python3-websockets it fails, with what to install.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
-import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { LinkCutter } from "../helpers/link-cutter.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { python3WithWebsockets } from "../helpers/python3.js";
 
 const EXAMPLE = path.resolve(import.meta.dirname, "../../examples/python-client");
 const CLIENT = path.join(EXAMPLE, "client.py");
-
-/**
- * A TCP relay to the gateway that can drop the client's connection and hold its next one until
- * told to let it through, so the client reconnects exactly once, after the test published what it
- * is to miss, however long that takes on a loaded machine.
- */
-class HoldingRelay {
-  private readonly sockets = new Set<Socket>();
-  private held: Socket[] = [];
-  private holding = false;
-
-  private constructor(
-    private readonly server: Server,
-    private readonly targetPort: number,
-  ) {}
-
-  static async start(targetPort: number): Promise<HoldingRelay> {
-    const server = createServer();
-    const relay = new HoldingRelay(server, targetPort);
-    server.on("connection", (client) => relay.accept(client));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return relay;
-  }
-
-  get port(): number {
-    return (this.server.address() as { port: number }).port;
-  }
-
-  /** Drop every relayed connection (no close frame: what a lost network looks like) and hold new ones. */
-  cutAndHold(): void {
-    this.holding = true;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-  }
-
-  /** Let held and new connections through. */
-  release(): void {
-    this.holding = false;
-    for (const client of this.held.splice(0)) this.relay(client);
-  }
-
-  async close(): Promise<void> {
-    for (const socket of [...this.sockets, ...this.held]) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private accept(client: Socket): void {
-    client.on("error", () => undefined);
-    if (this.holding) this.held.push(client);
-    else this.relay(client);
-  }
-
-  private relay(client: Socket): void {
-    const upstream = tcpConnect(this.targetPort, "127.0.0.1");
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on("error", () => undefined);
-      socket.on("close", () => {
-        this.sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
-}
 
 /** The example as a subprocess, with every line it printed. */
 class PythonClient {
@@ -159,7 +92,7 @@ describe("examples/python-client against a real gateway", () => {
   let nats: NatsServer | undefined;
   let publisher: NatsConnection | undefined;
   let running: RunningGateway | undefined;
-  let relay: HoldingRelay | undefined;
+  let relay: LinkCutter | undefined;
   let client: PythonClient | undefined;
 
   afterEach(async () => {
@@ -176,7 +109,7 @@ describe("examples/python-client against a real gateway", () => {
     // Staleness off: a "stale" status line would depend on how fast the machine runs the test.
     running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_STALE_AFTER_MS: "0" });
     await waitUntilReady(running);
-    relay = await HoldingRelay.start(running.port);
+    relay = await LinkCutter.start(running.port);
     return { url: `ws://127.0.0.1:${relay.port}/ws`, publisher, running };
   }
 
@@ -209,7 +142,7 @@ describe("examples/python-client against a real gateway", () => {
     stack.publisher.publish("execution.trades.venue", trade("AAPL", "SELL", 3, 151));
     stack.publisher.publish("execution.trades.venue", trade("TSLA", "BUY", 1, 240.75));
     await waitForIngest(stack.running, stack.publisher, "trades", 4);
-    relay?.release();
+    relay?.restore();
     await client.printed("replayed 2 missed trades; live from here");
 
     stack.publisher.publish("execution.trades.venue", trade("AAPL", "BUY", 2, 152.5));
@@ -253,7 +186,7 @@ describe("examples/python-client against a real gateway", () => {
       port,
     );
     await waitUntilReady(running);
-    relay?.release();
+    relay?.restore();
     await client.printed(
       "trades could not be resumed (epoch_mismatch): live from now; reload missed trades from their system of record",
     );
