@@ -3,21 +3,15 @@
  * them; prom-client reads them at scrape time through `collect()`, so delivering a frame never
  * touches a label map. Each gateway gets its own registry (tests run several side by side).
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { ConnectionCounters } from "./endpoint-state.js";
 
 export interface MetricSources {
   activeConnections(): number;
   mode(): "nats" | "demo";
   natsConnected(): boolean;
-  connections(): {
-    accepted: number;
-    rejectedMaxConnections: number;
-    replaced: number;
-    deadTerminated: number;
-    messagesIn: number;
-    rateLimited: number;
-    authFailed: number;
-  };
+  connections(): ConnectionCounters;
   outbound(): { framesDropped: number; slowConsumerDisconnects: number };
   /** Resumes by outcome ("recovered" or a ResumeFailure, and "interrupted"), and frames replayed. */
   resumes(): { outcomes: Record<string, number>; framesReplayed: number };
