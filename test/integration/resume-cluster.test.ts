@@ -221,7 +221,9 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     await down.restart();
     const probe = await (cluster.find((node) => node !== down) as NatsServer).client();
     publishers.push(probe);
-    const jsm = await jetstreamManager(probe, { timeout: 2000 });
+    // checkAPI false: right after a restart the meta leader may still be in election, and the
+    // account-info request the check makes would time out; streamFullyReplicated polls instead.
+    const jsm = await jetstreamManager(probe, { timeout: 2000, checkAPI: false });
     await streamFullyReplicated(jsm);
 
     // A fresh gateway: its live consumer is the newest consumer on the stream (an R1 ordered
