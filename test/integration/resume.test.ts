@@ -227,6 +227,34 @@ describe("resume after a disconnect", () => {
     expect(consumers.length).toBe(gateways.length);
   });
 
+  it("clients resuming together from one position share one read of the stream: one replay consumer, every client exact", async () => {
+    const running = await gateway({ WEBSOCKET_HISTORY_SIZE: "20" });
+    const client = await connect(running);
+    await client.request({ type: "subscribe", channel: "trades" });
+    const seen = publishTrades(5);
+    const mark = (await tradesUntil(client, seen[4] as string))[1] as Frame;
+    // 33 positions after the mark: the ring holds the newest 20, the stream the 13 before them.
+    const missed = publishTrades(30);
+    await tradesUntil(client, missed.at(-1) as string);
+
+    const storm = await Promise.all(Array.from({ length: 10 }, () => connect(running)));
+    // All ten subscribes in one tick: the resumes overlap at the gateway.
+    for (const [index, each] of storm.entries())
+      each.send({
+        type: "subscribe",
+        channel: "trades",
+        since: { seq: mark.seq, epoch: mark.epoch },
+        id: index,
+      });
+    for (const each of storm) {
+      expect(await each.next("subscribed")).toMatchObject({ recovered: true });
+      expect(ids(await tradesUntil(each, missed.at(-1) as string))).toEqual([...seen.slice(2), ...missed]);
+      expect(await each.next("replayed")).toMatchObject({ count: 33 });
+    }
+    const metrics = await (await fetch(`${running.httpUrl}/metrics`)).text();
+    expect(metrics).toContain("\ngateway_jetstream_replay_consumers_peak 1\n");
+  });
+
   it("a client on the auto-subscribe default that sends since never gets a frame twice", async () => {
     const running = await gateway({ WEBSOCKET_AUTO_SUBSCRIBE: "true" });
     const first = await connect(running);

@@ -20,7 +20,7 @@ import type { ResumeFailure, SincePosition } from "../positions.js";
 import { isoNow } from "../protocol.js";
 import type { HistoryEntry } from "./channel-history.js";
 import { ResumeGate } from "./resume-gate.js";
-import { StreamCache } from "./stream-cache.js";
+import { type EntryRun, StreamCache } from "./stream-cache.js";
 
 /** Frames queued per replay page from the ring. */
 const RING_PAGE = 256;
@@ -167,7 +167,10 @@ export class Resumer {
 
   /**
    * Positions (after, through] from the stream, through the channel's StreamCache: what another
-   * replay has read already is served from memory, what is missing is read a page at a time.
+   * replay has read already (or is reading) is served from memory, what is missing is read a page
+   * at a time. Once the ring holds the rest (it keeps the newest positions), the rest comes from
+   * the ring: the stream is read only for what the ring no longer has, so the cache holds the same
+   * old range for every client of a storm rather than being churned by positions the ring has.
    */
   private async replayFromStream(
     session: ClientSession,
@@ -176,29 +179,12 @@ export class Resumer {
     after: number,
     through: number,
   ): Promise<number> {
+    const { history } = delivery;
     const cache = this.cacheOf(delivery.name);
     let sent = 0;
     let sinceDrain = 0;
-    for (let next = after + 1; next <= through; ) {
-      // The entries of the consecutive positions from `next` on: one from the cache, or a page.
-      let run: (HistoryEntry | null)[];
-      if (cache.has(next)) {
-        run = [cache.get(next)];
-      } else {
-        const from = next;
-        const page = await log.readPage(from, through, () => !cache.has(from));
-        if (page === undefined) continue; // another replay read it meanwhile
-        if (page.length === 0) break; // nothing more in the stream (expired meanwhile)
-        run = [];
-        for (const stored of page) {
-          // Positions the consumer skipped hold nothing for this channel.
-          while (from + run.length < stored.seq) run.push(null);
-          const message = this.options.parse(delivery.name, stored.data);
-          run.push(message === undefined ? null : delivery.entryFor(message, stored.seq, stored.timeMs));
-        }
-        for (const [offset, entry] of run.entries()) cache.put(from + offset, entry);
-      }
-      for (const entry of run) {
+    const deliver = async (entries: Iterable<HistoryEntry | null>) => {
+      for (const entry of entries) {
         if (entry === null || !this.owed(session, delivery, entry)) continue;
         if (sinceDrain++ >= RING_PAGE) {
           sinceDrain = 0;
@@ -206,9 +192,56 @@ export class Resumer {
         }
         sent += this.send(session, delivery, entry.frame);
       }
+    };
+    for (let next = after + 1; next <= through; ) {
+      if (history.covers(next - 1)) {
+        // Taken in one synchronous step: the ring's floor cannot move between the check and this.
+        await deliver(history.entriesBetween(next - 1, through));
+        break;
+      }
+      // The entries of the consecutive positions from `next` on: one from the cache, or a page.
+      let run: EntryRun | undefined;
+      if (cache.has(next)) {
+        run = [cache.get(next)];
+      } else {
+        const from = next;
+        // Up to the ring's floor only: the positions after it come from the ring.
+        const last = Math.min(through, history.floor);
+        run = await cache.read(from, () => this.readRun(delivery, log, cache, from, last));
+        if (run === undefined) continue; // another replay read it meanwhile: the cache has it
+        if (run.length === 0) {
+          // Nothing for this channel up to `last` (expired meanwhile, or other subjects only).
+          if (last >= through) break;
+          next = last + 1;
+          continue;
+        }
+        // A read another replay started may reach past this replay's end: the rest is live.
+        run = run.slice(0, through - next + 1);
+      }
+      await deliver(run);
       next += run.length;
     }
     return sent;
+  }
+
+  /** One page of the stream from `from`, as entries; undefined when the cache got it meanwhile. */
+  private async readRun(
+    delivery: LosslessDelivery,
+    log: JetStreamLog,
+    cache: StreamCache,
+    from: number,
+    last: number,
+  ): Promise<EntryRun | undefined> {
+    const page = await log.readPage(from, last, () => !cache.has(from));
+    if (page === undefined) return undefined;
+    const run: EntryRun = [];
+    for (const stored of page) {
+      // Positions the consumer skipped hold nothing for this channel.
+      while (from + run.length < stored.seq) run.push(null);
+      const message = this.options.parse(delivery.name, stored.data);
+      run.push(message === undefined ? null : delivery.entryFor(message, stored.seq, stored.timeMs));
+    }
+    return run;
   }
 
   private cacheOf(channel: string): StreamCache {
