@@ -13,8 +13,9 @@
  * Measured during the storm: the gateway's CPU (user+sys) and peak RSS, and the JetStream consumers
  * alive on the channels' streams (the JetStream API polled every 50 ms, and the gateway's own
  * gateway_jetstream_replay_consumers_peak). Run twice: with the default ring (the resumes are served
- * from memory) and with WEBSOCKET_HISTORY_SIZE=50 (the 100 missed trades must come from JetStream
- * through replay consumers, at most NATS_REPLAY_CONSUMERS_MAX = 8 at once).
+ * from memory) and with WEBSOCKET_HISTORY_SIZE=10 (the ring holds only the newest 10 of the 100
+ * missed trades: the 90 before them must come from JetStream through replay consumers, at most
+ * NATS_REPLAY_CONSUMERS_MAX = 8 at once).
  *
  * Results: bench/results/resume-latest.json (the `storm` part) and the "Resume and positions"
  * section of docs/benchmarks/resume.md. `--no-report` leaves docs/benchmarks/resume.md alone.
@@ -62,8 +63,9 @@ export const STORM_VARIANTS: StormVariant[] = [
   { name: "ring", description: "default settings: the in-memory ring serves the resumes", env: {} },
   {
     name: "jetstream-replay",
-    description: "WEBSOCKET_HISTORY_SIZE=50: the 100 missed trades come from JetStream replay consumers",
-    env: { WEBSOCKET_HISTORY_SIZE: "50" },
+    description:
+      "WEBSOCKET_HISTORY_SIZE=10: the ring holds the newest 10 of the 100 missed trades; the 90 before them come from JetStream replay consumers",
+    env: { WEBSOCKET_HISTORY_SIZE: "10" },
   },
 ];
 

@@ -26,6 +26,7 @@ import { HistorySources, type LosslessChannel } from "./core/history/history-sou
 import { Resumer } from "./core/history/resume.js";
 import type { Broker } from "./core/ingest/broker.js";
 import { EmbeddedBroker } from "./core/ingest/embedded-broker.js";
+import { REPLAY_PAGE } from "./core/ingest/jetstream-log.js";
 import { NatsBroker } from "./core/ingest/nats-broker.js";
 import { natsEndpoint } from "./core/ingest/nats-options.js";
 import { createMetricsRegistry } from "./core/metrics.js";
@@ -144,7 +145,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     maxReplay: config.WEBSOCKET_MAX_REPLAY,
     waitMs: config.NATS_REPLAY_WAIT_MS,
     drainedBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
-    cacheSize: config.WEBSOCKET_HISTORY_SIZE,
+    // At least every page the replay consumers can be reading at once: a storm's late clients then
+    // find what the first ones read, even with a ring smaller than what they missed.
+    cacheSize: Math.max(config.WEBSOCKET_HISTORY_SIZE, REPLAY_PAGE * config.NATS_REPLAY_CONSUMERS_MAX),
     logger,
     parse: (channel, data) => {
       const parsed = streams[channelNames.indexOf(channel)]?.parse(data);

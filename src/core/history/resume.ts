@@ -34,7 +34,7 @@ export interface ResumeOptions {
   waitMs: number;
   /** Queued bytes below which the next replay page may go (WEBSOCKET_CONFLATED_DROP_BYTES). */
   drainedBytes: number;
-  /** Entries read back from JetStream kept for other replays, per channel (WEBSOCKET_HISTORY_SIZE). */
+  /** Entries read back from JetStream kept for other replays, per channel (see app.ts). */
   cacheSize: number;
   logger: Logger;
   /** Parse a stored upstream payload as live ingest does; undefined when it is invalid. */

@@ -28,7 +28,7 @@ import { JetStreamLiveFeed } from "./jetstream-live-feed.js";
 import type { ReplaySlots } from "./replay-slots.js";
 
 /** Messages fetched per replay page. */
-const REPLAY_PAGE = 256;
+export const REPLAY_PAGE = 256;
 /** How long one replay fetch waits for messages (nats-server 2.9 wants at least 1 s). */
 const FETCH_EXPIRES_MS = 1000;
 const NANOS_PER_MS = 1_000_000n;
