@@ -5,6 +5,7 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import type { Grant } from "./auth/grant.js";
+import { sharedMap, sharedSet } from "./copy-on-write.js";
 import type { CloseCodeName } from "./errors.js";
 import { CloseCodes } from "./errors.js";
 import type { DeliveryCoverage } from "./history/delivery-coverage.js";
@@ -22,13 +23,23 @@ export interface FrameQueue {
 /** A channel's subscription: every symbol, or the listed ones. No entry: not subscribed. */
 export type ChannelSubscription = "*" | Set<string>;
 
+/** Where every session starts: subscribed to nothing (shared, see copy-on-write.ts). */
+export const NOT_SUBSCRIBED = sharedMap<string, ChannelSubscription>();
+export const NO_CHANNELS = sharedSet<string>();
+
 export class ClientSession {
-  /** Channel name -> subscription. */
-  readonly subscriptions = new Map<string, ChannelSubscription>();
+  /**
+   * Channel name -> subscription. Changed only by the SubscriptionIndex, and possibly shared with
+   * other sessions on the same default until then (copy-on-write.ts).
+   */
+  subscriptions: ReadonlyMap<string, ChannelSubscription> = NOT_SUBSCRIBED;
   /** Symbols held across all channels (bounded by WEBSOCKET_MAX_SYMBOLS_PER_CLIENT). */
   symbolCount = 0;
-  /** Channels still on the auto-subscribe default; the first explicit subscribe replaces it. */
-  readonly implicit = new Set<string>();
+  /**
+   * Channels still on the auto-subscribe default; the first explicit subscribe replaces it.
+   * Changed only by the SubscriptionIndex, shared like `subscriptions`.
+   */
+  implicit: ReadonlySet<string> = NO_CHANNELS;
   /** Cleared when a protocol ping goes out, set by the pong (or any message). */
   alive = true;
   /** Frames owed to the socket in this event-loop turn, written together by the OutboundWriter. */

@@ -7,7 +7,13 @@
  * Every change is incremental (only the symbols a request names are touched), and a session's
  * symbol count is bounded, so no request can make the index expensive to update.
  */
-import type { ClientSession } from "./client-session.js";
+import {
+  type ChannelSubscription,
+  type ClientSession,
+  NO_CHANNELS,
+  NOT_SUBSCRIBED,
+} from "./client-session.js";
+import { ownMap, ownSet, sharedMap, sharedSet } from "./copy-on-write.js";
 import { ALL_KEYS, DeliveryCoverage, type HistoryHead } from "./history/delivery-coverage.js";
 import type { SubscriptionStateView } from "./protocol.js";
 
@@ -25,15 +31,23 @@ export type UnsubscribeResult =
 
 export class SubscriptionIndex {
   private readonly channels = new Map<string, ChannelSubscribers>();
+  /**
+   * The auto-subscribe default on every channel, shared by the sessions on it until their first
+   * change (copy-on-write.ts): the state of most connections, held once instead of per connection.
+   */
+  private readonly everyChannelAll: ReadonlyMap<string, ChannelSubscription>;
+  private readonly everyChannelImplicit: ReadonlySet<string>;
 
   constructor(
-    channelNames: readonly string[],
+    private readonly channelNames: readonly string[],
     /** WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: symbols one session may hold across channels. */
     private readonly maxSymbolsPerSession: number,
     /** The history of each lossless channel: subscriptions to them are tracked in coverage. */
     private readonly historyOf: (channel: string) => HistoryHead | undefined = () => undefined,
   ) {
     for (const name of channelNames) this.channels.set(name, { all: new Set(), bySymbol: new Map() });
+    this.everyChannelAll = sharedMap(channelNames.map((name) => [name, "*"]));
+    this.everyChannelImplicit = sharedSet(channelNames);
   }
 
   subscribers(channel: string): ChannelSubscribers {
@@ -63,10 +77,16 @@ export class SubscriptionIndex {
   }
 
   /** The auto-subscribe default: "*" on every channel, replaced by the first explicit subscribe. */
-  subscribeImplicitly(session: ClientSession, channels: Iterable<string> = this.channels.keys()): void {
+  subscribeImplicitly(session: ClientSession, channels: readonly string[] = this.channelNames): void {
+    if (this.isEveryChannel(channels) && session.subscriptions.size === 0 && session.implicit.size === 0) {
+      session.subscriptions = this.everyChannelAll;
+      session.implicit = this.everyChannelImplicit;
+      for (const channel of channels) this.joinAll(session, channel);
+      return;
+    }
     for (const channel of channels) {
       this.subscribeAll(session, channel);
-      session.implicit.add(channel);
+      this.ownImplicit(session).add(channel);
     }
   }
 
@@ -80,7 +100,7 @@ export class SubscriptionIndex {
         return { ok: false, reason: "TOO_MANY_SYMBOLS" };
     }
     if (replacesDefault) {
-      session.implicit.delete(channel);
+      this.ownImplicit(session).delete(channel);
       this.leave(session, channel);
     }
     if (symbols === "*") this.subscribeAll(session, channel);
@@ -96,7 +116,7 @@ export class SubscriptionIndex {
     const current = session.subscriptions.get(channel);
     // A refused request changes nothing, not even whether the channel is still on the default.
     if (symbols !== "*" && current === "*") return { ok: false, reason: "SUBSCRIPTION_CONFLICT" };
-    session.implicit.delete(channel);
+    if (session.implicit.has(channel)) this.ownImplicit(session).delete(channel);
     if (symbols === "*") this.leave(session, channel);
     else if (current !== undefined) this.removeSymbols(session, channel, symbols);
     return { ok: true, state: this.view(session, channel) };
@@ -104,8 +124,13 @@ export class SubscriptionIndex {
 
   /** Forget a session entirely (on disconnect). */
   removeSession(session: ClientSession): void {
-    for (const channel of [...session.subscriptions.keys()]) this.leave(session, channel);
-    session.implicit.clear();
+    for (const [channel, subscription] of session.subscriptions) {
+      if (subscription === "*") this.leaveAll(session, channel);
+      else this.removeSymbols(session, channel, [...subscription]);
+    }
+    // Back to the shared empty state: a shared default is not copied only to be emptied.
+    session.subscriptions = NOT_SUBSCRIBED;
+    session.implicit = NO_CHANNELS;
   }
 
   view(session: ClientSession, channel: string): SubscriptionStateView {
@@ -116,9 +141,42 @@ export class SubscriptionIndex {
 
   private subscribeAll(session: ClientSession, channel: string): void {
     this.leave(session, channel);
-    session.subscriptions.set(channel, "*");
+    this.ownSubscriptions(session).set(channel, "*");
+    this.joinAll(session, channel);
+  }
+
+  /** Everything but the session's own record of a `"*"` subscription. */
+  private joinAll(session: ClientSession, channel: string): void {
     this.subscribers(channel).all.add(session);
     this.coverageOf(session, channel)?.begin(ALL_KEYS);
+  }
+
+  /** Everything but the session's own record of leaving a `"*"` subscription. */
+  private leaveAll(session: ClientSession, channel: string): void {
+    this.subscribers(channel).all.delete(session);
+    session.coverage?.get(channel)?.end(ALL_KEYS);
+  }
+
+  /** The channels are this index's, in its order: the shared default can stand for them. */
+  private isEveryChannel(channels: readonly string[]): boolean {
+    return (
+      channels.length === this.channelNames.length &&
+      channels.every((channel, position) => channel === this.channelNames[position])
+    );
+  }
+
+  /** The session's subscriptions, its own from now on, to be changed. */
+  private ownSubscriptions(session: ClientSession): Map<string, ChannelSubscription> {
+    const own = ownMap(session.subscriptions);
+    session.subscriptions = own;
+    return own;
+  }
+
+  /** The session's channels on the default, its own from now on, to be changed. */
+  private ownImplicit(session: ClientSession): Set<string> {
+    const own = ownSet(session.implicit);
+    session.implicit = own;
+    return own;
   }
 
   /** What the session was sent on a lossless channel (undefined on conflated channels). */
@@ -139,7 +197,7 @@ export class SubscriptionIndex {
     let current = session.subscriptions.get(channel) as Set<string> | undefined;
     if (!current) {
       current = new Set();
-      session.subscriptions.set(channel, current);
+      this.ownSubscriptions(session).set(channel, current);
     }
     const coverage = this.coverageOf(session, channel);
     for (const symbol of symbols) {
@@ -169,16 +227,15 @@ export class SubscriptionIndex {
       sessions?.delete(session);
       if (sessions?.size === 0) bySymbol.delete(symbol);
     }
-    if (current.size === 0) session.subscriptions.delete(channel);
+    if (current.size === 0) this.ownSubscriptions(session).delete(channel);
   }
 
   /** Drop the channel's subscription, whatever it is. */
   private leave(session: ClientSession, channel: string): void {
     const current = session.subscriptions.get(channel);
     if (current === "*") {
-      this.subscribers(channel).all.delete(session);
-      session.subscriptions.delete(channel);
-      session.coverage?.get(channel)?.end(ALL_KEYS);
+      this.ownSubscriptions(session).delete(channel);
+      this.leaveAll(session, channel);
     } else if (current !== undefined) {
       this.removeSymbols(session, channel, [...current]);
     }
