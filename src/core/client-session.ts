@@ -45,6 +45,11 @@ export class ClientSession {
   /** Frames owed to the socket in this event-loop turn, written together by the OutboundWriter. */
   pending: Buffer[] | undefined;
   pendingBytes = 0;
+  /**
+   * Inbound rate limit: each client frame takes a token. Made on the first client frame (many
+   * clients never send one): a bucket starts full, so it is the one a connect would have made.
+   */
+  bucket: TokenBucket | undefined;
   /** Client frames refused for rate in a row (reset by any accepted frame). */
   rateStrikes = 0;
   /** Set once a close has started: nothing more is queued. */
@@ -55,9 +60,10 @@ export class ClientSession {
   expiryTimer: NodeJS.Timeout | undefined;
   /**
    * Token refreshes (`auth` frames) received, and the number of the last one applied: one that
-   * finishes verifying after a later one was applied is stale and changes nothing.
+   * finishes verifying after a later one was applied is stale and changes nothing. Made on the
+   * first refresh.
    */
-  refreshes = { started: 0, applied: 0 };
+  refreshes: { started: number; applied: number } | undefined;
   /** Per lossless channel: what this connection was sent (so a resume never repeats it). */
   coverage: Map<string, DeliveryCoverage> | undefined;
   /** Conflated channel -> the flush interval this client chose with `interval_ms`. */
@@ -76,8 +82,6 @@ export class ClientSession {
      */
     readonly transport: Duplex,
     private readonly writer: FrameQueue,
-    /** Inbound rate limit: each client frame takes a token. */
-    readonly bucket: TokenBucket,
     /**
      * The token's `sub` (WEBSOCKET_AUTH=jwt): whose connection this is. Several connections may
      * share it; a refresh must keep it. Undefined when auth is off.

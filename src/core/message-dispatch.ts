@@ -7,12 +7,21 @@ import type { RawData } from "ws";
 import type { ClientSession } from "./client-session.js";
 import type { EndpointState } from "./endpoint-state.js";
 import type { CloseCodeName } from "./errors.js";
+import { type RateLimit, TokenBucket } from "./rate-limiter.js";
 
 export class MessageDispatch {
+  private readonly rateLimit: RateLimit;
+
   constructor(
     private readonly state: EndpointState,
     private readonly disconnect: (session: ClientSession, name: CloseCodeName, reason: string) => void,
-  ) {}
+  ) {
+    const { config } = state.options;
+    this.rateLimit = {
+      ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,
+      burst: config.WEBSOCKET_RATE_LIMIT_BURST,
+    };
+  }
 
   /** One client frame: rate limit, then the message handler. */
   receive(session: ClientSession, data: RawData, isBinary: boolean): void {
@@ -23,6 +32,7 @@ export class MessageDispatch {
     if (session.closing) return;
     session.alive = true;
     counters.messagesIn++;
+    session.bucket ??= new TokenBucket(this.rateLimit);
     if (!session.bucket.take()) {
       counters.rateLimited++;
       if (++session.rateStrikes >= config.WEBSOCKET_RATE_LIMIT_STRIKES) {

@@ -1,6 +1,7 @@
 /**
- * A token bucket per connection: `ratePerSecond` tokens flow in up to `burst`; each client frame
- * takes one. Two numbers per connection, refilled lazily when a frame arrives (no timers).
+ * A token bucket per connection that sends (made on its first frame): `ratePerSecond` tokens flow
+ * in up to `burst`; each client frame takes one. Two numbers, refilled lazily when a frame
+ * arrives (no timers).
  */
 export interface RateLimit {
   ratePerSecond: number;

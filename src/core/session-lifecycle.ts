@@ -15,7 +15,6 @@ import { ClientSession } from "./client-session.js";
 import type { EndpointState } from "./endpoint-state.js";
 import type { CloseCodeName } from "./errors.js";
 import type { MessageDispatch } from "./message-dispatch.js";
-import { TokenBucket } from "./rate-limiter.js";
 import { welcomeFrame } from "./welcome.js";
 
 export class SessionLifecycle {
@@ -43,17 +42,7 @@ export class SessionLifecycle {
         config.WEBSOCKET_CLOSE_GRACE_MS,
       );
     }
-    const session = new ClientSession(
-      clientId,
-      ws,
-      transport,
-      writer,
-      new TokenBucket({
-        ratePerSecond: config.WEBSOCKET_RATE_LIMIT_PER_SECOND,
-        burst: config.WEBSOCKET_RATE_LIMIT_BURST,
-      }),
-      subject,
-    );
+    const session = new ClientSession(clientId, ws, transport, writer, subject);
     if (grant) auth?.sessions.begin(session, grant);
     clients.add(session);
     counters.accepted++;

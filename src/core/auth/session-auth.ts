@@ -49,7 +49,9 @@ export class SessionAuth {
    * nothing, and its `authenticated` reply reports the expiry actually in force (the later one's).
    */
   refresh(session: ClientSession, token: string, id: MessageId): void {
-    const number = ++session.refreshes.started;
+    session.refreshes ??= { started: 0, applied: 0 };
+    const refreshes = session.refreshes;
+    const number = ++refreshes.started;
     this.options.verifier
       .verify(token)
       .then(
@@ -64,14 +66,14 @@ export class SessionAuth {
             );
             return;
           }
-          if (number > session.refreshes.applied) {
-            session.refreshes.applied = number;
+          if (number > refreshes.applied) {
+            refreshes.applied = number;
             this.end(session);
             this.begin(session, grant);
             this.dropForbiddenChannels(session);
           } else {
             this.options.logger.debug(
-              { clientId: session.clientId, refresh: number, applied: session.refreshes.applied },
+              { clientId: session.clientId, refresh: number, applied: refreshes.applied },
               "stale token refresh ignored: a later one is in force",
             );
           }
