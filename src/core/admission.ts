@@ -106,7 +106,8 @@ export class ConnectionCaps {
       return false;
     }
     this.perAddress.set(address, fromAddress + 1);
-    ws.once("close", () => {
+    // `on`, not `once`: ws emits close once, and once's wrapper costs memory per connection.
+    ws.on("close", () => {
       const remaining = (this.perAddress.get(address) ?? 1) - 1;
       if (remaining > 0) this.perAddress.set(address, remaining);
       else this.perAddress.delete(address);

@@ -9,7 +9,7 @@
  * a connection of the same subject does (the registry keys connections by subject and client_id).
  */
 import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import { type Grant, mayUseChannel } from "./auth/grant.js";
 import { ClientSession } from "./client-session.js";
 import type { EndpointState } from "./endpoint-state.js";
@@ -18,6 +18,23 @@ import type { MessageDispatch } from "./message-dispatch.js";
 import { welcomeFrame } from "./welcome.js";
 
 export class SessionLifecycle {
+  /**
+   * The session of each registered socket. Its listeners below are shared by every socket and
+   * look the session up here: closures made per connection cost a few hundred bytes each.
+   */
+  private readonly sessions = new WeakMap<WebSocket, ClientSession>();
+  private readonly onMessage = sessionListener(this.sessions, (session, data: RawData, isBinary: boolean) =>
+    this.dispatch.receive(session, data, isBinary),
+  );
+  private readonly onPong = sessionListener(this.sessions, (session) => {
+    session.alive = true;
+  });
+  private readonly onClose = sessionListener(this.sessions, (session) => {
+    session.closing = true;
+    this.state.options.auth?.sessions.end(session);
+    this.forget(session);
+  });
+
   constructor(
     private readonly state: EndpointState,
     private readonly dispatch: MessageDispatch,
@@ -54,16 +71,16 @@ export class SessionLifecycle {
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
       for (const channel of channels) deliveries.get(channel)?.snapshot(session, "*");
 
-    ws.on("message", (data, isBinary) => this.dispatch.receive(session, data, isBinary));
-    ws.on("pong", () => {
-      session.alive = true;
-    });
-    ws.on("close", () => {
-      session.closing = true;
-      auth?.sessions.end(session);
-      this.forget(session);
-    });
+    this.sessions.set(ws, session);
+    ws.on("message", this.onMessage);
+    ws.on("pong", this.onPong);
+    ws.on("close", this.onClose);
     return session;
+  }
+
+  /** The session registered on this socket, if it is registered. */
+  sessionOf(ws: WebSocket): ClientSession | undefined {
+    return this.sessions.get(ws);
   }
 
   /**
@@ -99,4 +116,15 @@ export class SessionLifecycle {
     this.state.clients.remove(session);
     this.state.options.index.removeSession(session);
   }
+}
+
+/** A listener for every registered socket (`this`): it acts on the socket's session. */
+function sessionListener<A extends unknown[]>(
+  sessions: WeakMap<WebSocket, ClientSession>,
+  act: (session: ClientSession, ...args: A) => void,
+): (this: WebSocket, ...args: A) => void {
+  return function (this: WebSocket, ...args: A): void {
+    const session = sessions.get(this);
+    if (session) act(session, ...args);
+  };
 }

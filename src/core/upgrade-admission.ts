@@ -16,17 +16,30 @@ import { CloseCodes } from "./errors.js";
 import type { MessageDispatch } from "./message-dispatch.js";
 import type { SessionLifecycle } from "./session-lifecycle.js";
 
+/** An error on a socket that ws has not taken over drops it (shared: no closure per upgrade). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 export class UpgradeAdmission {
+  /** Shared by every socket, like the session's listeners (session-lifecycle.ts). */
+  private readonly logSocketError: (this: WebSocket, error: Error) => void;
+
   constructor(
     private readonly state: EndpointState,
     private readonly wss: WebSocketServer,
     private readonly caps: ConnectionCaps,
     private readonly lifecycle: SessionLifecycle,
     private readonly dispatch: MessageDispatch,
-  ) {}
+  ) {
+    const { logger } = state.options;
+    this.logSocketError = function (this: WebSocket, error: Error): void {
+      logger.debug({ err: error, clientId: lifecycle.sessionOf(this)?.clientId }, "WebSocket error");
+    };
+  }
 
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on("error", () => socket.destroy());
+    socket.on("error", destroyOnError);
     let url: URL;
     try {
       url = new URL(request.url ?? "/", "http://gateway");
@@ -51,9 +64,12 @@ export class UpgradeAdmission {
     const address = request.socket.remoteAddress ?? "unknown";
     const token = auth ? tokenOfRequest(request, url) : undefined;
     // The writer writes pre-framed frames to `socket`, the one the HTTP server handed us.
-    this.wss.handleUpgrade(request, socket, head, (ws) =>
-      this.upgraded(ws, socket, requested, address, token),
-    );
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      // ws now has its own error listener on the socket (it destroys it, then ignores later
+      // errors), so ours would only hold memory for the life of the connection.
+      socket.off("error", destroyOnError);
+      this.upgraded(ws, socket, requested, address, token);
+    });
   }
 
   /** A socket past the upgrade: within the limits, then authenticated (when on), then a client. */
@@ -66,7 +82,7 @@ export class UpgradeAdmission {
   ): void {
     const { config, logger, auth } = this.state.options;
     const { clients, authenticating, counters } = this.state;
-    ws.on("error", (error) => logger.debug({ err: error, clientId: requested }, "WebSocket error"));
+    ws.on("error", this.logSocketError);
     // Without auth, a reconnect under the same client_id replaces a connection, so it needs no new
     // slot overall. With auth, who is taking over is known only after verification: no exemption,
     // or any unauthenticated socket could name a connected client_id and get past the cap.
