@@ -1,0 +1,130 @@
+/**
+ * A lossless channel's stream deleted while the gateway runs, against a real nats-server with
+ * JetStream, the real gateway and a real socket. The history is lost, so positions start again in
+ * a new epoch: the gateway must say so (new epoch on the frames, epoch_mismatch for positions in
+ * the old one) and keep delivering, whether it sets the stream up again itself or an operator (or
+ * another gateway instance) recreates it at the same moment. What it must never do is go quiet, or stamp the
+ * new stream's messages with the old epoch.
+ *
+ * Each test has a stream and a subject of its own, so that only its gateway sees the stream go.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { NatsServer } from "../helpers/nats-server.js";
+import { type Frame, TestClient } from "../helpers/test-client.js";
+
+/** How long a test keeps publishing probes while it waits for the new history's first frame. */
+const RECOVERY_TIMEOUT_MS = 20_000;
+
+let nats: NatsServer;
+let publisher: NatsConnection;
+const gateways: RunningGateway[] = [];
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  nats = await NatsServer.start({ jetstream: true });
+  publisher = await nats.client();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  for (const running of gateways) await running.close();
+  await publisher?.close();
+  await nats?.remove();
+});
+
+/** A gateway whose trades channel has the stream `stream` on `<prefix>.trades.>`, and a subscribed client. */
+async function setUp(stream: string, prefix: string) {
+  const running = await startGateway({
+    NATS_URL: nats.url,
+    WEBSOCKET_AUTO_SUBSCRIBE: "false",
+    NATS_SUBJECT_TRADES: `${prefix}.trades.>`,
+    NATS_STREAM_NAME_TRADES: stream,
+  });
+  gateways.push(running);
+  await waitUntilReady(running);
+  const client = await TestClient.connect(running.wsUrl);
+  clients.push(client);
+  await client.request({ type: "subscribe", channel: "trades" });
+  let probes = 0;
+  const probe = () => {
+    const id = `${prefix}-${probes++}`;
+    publisher.publish(
+      `${prefix}.trades.x`,
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1, trade_id: id }),
+    );
+    return id;
+  };
+  const first = probe();
+  const old = await client.next("trade_executed", (frame) => frame.trade_id === first);
+  expect(old.epoch).toMatch(new RegExp(`^${stream}@`));
+  return { running, client, probe, old };
+}
+
+/** Publish a probe every 200 ms until a frame of another epoch than `old` arrives. */
+async function firstOfNewEpoch(client: TestClient, probe: () => string, old: Frame): Promise<Frame> {
+  const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
+  for (;;) {
+    probe();
+    await publisher.flush();
+    const fresh = await client
+      .next("trade_executed", (frame) => frame.epoch !== old.epoch, 200)
+      .catch(() => undefined);
+    if (fresh) return fresh;
+    if (Date.now() > deadline)
+      throw new Error(`no trade of a new epoch within ${RECOVERY_TIMEOUT_MS} ms after the stream went`);
+  }
+}
+
+async function expectOldPositionRefused(running: RunningGateway, old: Frame, epoch: unknown) {
+  const back = await TestClient.connect(running.wsUrl);
+  clients.push(back);
+  const ack = await back.request({
+    type: "subscribe",
+    channel: "trades",
+    since: { seq: old.seq, epoch: old.epoch },
+  });
+  expect(ack).toMatchObject({ recovered: false, reason: "epoch_mismatch", position: { epoch } });
+}
+
+describe("a lossless channel's stream deleted while the gateway runs", () => {
+  it("the gateway sets it up again and continues in a new epoch; old positions answer epoch_mismatch", async () => {
+    const { running, client, probe, old } = await setUp("DELETED_TRADES", "deleted");
+    const jsm = await jetstreamManager(publisher);
+    await jsm.streams.delete("DELETED_TRADES");
+
+    const fresh = await firstOfNewEpoch(client, probe, old);
+    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^DELETED_TRADES@/) });
+    // Every later trade is in the new epoch, in order.
+    const next = probe();
+    const after = await client.next("trade_executed", (frame) => frame.trade_id === next);
+    expect(after.epoch).toBe(fresh.epoch);
+    expect(after.seq as number).toBeGreaterThan(fresh.seq as number);
+    await expectOldPositionRefused(running, old, fresh.epoch);
+  }, 60_000);
+
+  it("recreated at once by an operator, racing the gateway's own set-up: the new stream's epoch, its messages from seq 1", async () => {
+    const { running, client, probe, old } = await setUp("REPLACED_TRADES", "replaced");
+    // A few more trades, so that the old history is ahead of what the new stream will hold.
+    for (let index = 0; index < 5; index++) probe();
+    const last = probe();
+    await client.next("trade_executed", (frame) => frame.trade_id === last);
+
+    const jsm = await jetstreamManager(publisher);
+    const { config } = await jsm.streams.info("REPLACED_TRADES");
+    await jsm.streams.delete("REPLACED_TRADES");
+    // The same configuration: whichever of the operator and the gateway creates it first, the
+    // other's create is a no-op, and the stream is a new one either way.
+    await jsm.streams.add(config);
+
+    const fresh = await firstOfNewEpoch(client, probe, old);
+    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^REPLACED_TRADES@/) });
+    // The 7 trades published before the deletion, and none after, carried the old epoch.
+    expect(
+      client.frames.filter((frame) => frame.type === "trade_executed" && frame.epoch === old.epoch),
+    ).toHaveLength(7);
+    await expectOldPositionRefused(running, old, fresh.epoch);
+  }, 60_000);
+});
