@@ -34,41 +34,58 @@ interface ClosedSpan {
 }
 
 export class DeliveryCoverage {
-  /** Key -> the head when the subscription to it began (frames after it are sent). */
-  private readonly open = new Map<string, number>();
-  private readonly closed: ClosedSpan[] = [];
+  /** The head when the subscription to every key ("*") began; undefined: not subscribed to all. */
+  private allBegun: number | undefined;
+  /**
+   * Other keys -> the head when the subscription to them began. Made on first use, like `closed`:
+   * most connections only ever hold "*", and a Map and an array per channel per connection were
+   * a tenth of an idle connection's memory.
+   */
+  private open: Map<string, number> | undefined;
+  private closed: ClosedSpan[] | undefined;
 
   constructor(private readonly history: HistoryHead) {}
 
   /** The connection is subscribed to `key` from now on. */
   begin(key: string): void {
-    if (!this.open.has(key)) this.open.set(key, this.history.ready ? this.history.head : AT_READINESS);
+    const begun = this.history.ready ? this.history.head : AT_READINESS;
+    if (key === ALL_KEYS) {
+      this.allBegun ??= begun;
+      return;
+    }
+    this.open ??= new Map();
+    if (!this.open.has(key)) this.open.set(key, begun);
   }
 
   /** The connection is no longer subscribed to `key`. */
   end(key: string): void {
-    const begun = this.open.get(key);
-    if (begun === undefined) return;
-    this.open.delete(key);
-    if (!this.history.ready) return;
+    let begun: number | undefined;
+    if (key === ALL_KEYS) {
+      begun = this.allBegun;
+      this.allBegun = undefined;
+    } else {
+      begun = this.open?.get(key);
+      this.open?.delete(key);
+    }
+    if (begun === undefined || !this.history.ready) return;
     const after = this.after(begun);
     const head = this.history.head;
     if (head <= after) return;
+    this.closed ??= [];
     this.closed.push({ key, after, through: head });
     if (this.closed.length > MAX_CLOSED_SPANS) this.closed.shift();
   }
 
   /** Was the frame at `seq` about `key` sent to this connection (or is it held for it)? */
   sent(key: string | undefined, seq: number): boolean {
-    const all = this.open.get(ALL_KEYS);
-    if (all !== undefined && seq > this.after(all)) return true;
+    if (this.allBegun !== undefined && seq > this.after(this.allBegun)) return true;
     if (key !== undefined) {
-      const begun = this.open.get(key);
+      const begun = this.open?.get(key);
       if (begun !== undefined && seq > this.after(begun)) return true;
-    } else {
+    } else if (this.open !== undefined) {
       for (const begun of this.open.values()) if (seq > this.after(begun)) return true;
     }
-    for (const span of this.closed) {
+    for (const span of this.closed ?? []) {
       if (
         seq > span.after &&
         seq <= span.through &&
