@@ -103,6 +103,9 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
       NATS_URL: order.map((index) => (cluster[index] as NatsServer).url).join(","),
       NATS_STREAM_REPLICAS: "3",
       NATS_RECONNECT_WAIT_MS: "100",
+      // Right after a node restart, a loaded 2-core machine's cluster can take seconds to answer
+      // JetStream API requests: resumes here wait for it rather than answer upstream_unavailable.
+      NATS_REPLAY_WAIT_MS: "20000",
       WEBSOCKET_AUTO_SUBSCRIBE: "false",
     };
   }
@@ -172,7 +175,9 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
 
     const reader = new TradeReader();
     readers.push(reader);
-    expect(await reader.connect(gateway.wsUrl, { startAfter: warmup })).toMatchObject({ recovered: true });
+    const ack = await reader.connect(gateway.wsUrl, { startAfter: warmup });
+    // The whole ack on failure: its reason and position say why.
+    expect(ack, JSON.stringify(ack)).toMatchObject({ recovered: true });
 
     const publishing = new SteadyPublisher(TOTAL, (index) =>
       publishAcked(js, `${prefix}-${index}`).then(() => {}),
