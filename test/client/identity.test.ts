@@ -5,63 +5,48 @@
  * default, Authorization header in Node, the URL only when asked for), seen from the gateway.
  */
 import type { IncomingMessage } from "node:http";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { GatewayClientOptions } from "../../src/client/node.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy } from "./helpers/tcp-proxy.js";
+import { withGateway } from "../helpers/with-gateway.js";
+import { recordedClient, startProxy } from "./helpers/sdk.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SUBJECT = "sdk-user";
 
-let nats: NatsServer;
-let running: RunningGateway;
-let proxy: TcpProxy | undefined;
-const clients: GatewayClient[] = [];
-/** Every upgrade request the gateway received: its URL and Authorization header. */
-const upgrades: { url: string; authorization: string | undefined }[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  // One connection per subject: a reconnection that did not replace its stale connection would
-  // be refused with 1013 until the gateway's ping found the stale one dead.
-  running = await startGateway({
-    NATS_URL: nats.url,
+// One connection per subject: a reconnection that did not replace its stale connection would
+// be refused with 1013 until the gateway's ping found the stale one dead.
+const stack = withGateway({
+  env: {
     WEBSOCKET_AUTH: "jwt",
     WEBSOCKET_JWT_SECRET: TEST_SECRET,
     WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: "1",
-  });
-  await waitUntilReady(running);
-  running.gateway.fastify.server.on("upgrade", (request: IncomingMessage) =>
+  },
+});
+/** Every upgrade request the gateway received: its URL and Authorization header. */
+const upgrades: { url: string; authorization: string | undefined }[] = [];
+
+beforeAll(() => {
+  stack.running.gateway.fastify.server.on("upgrade", (request: IncomingMessage) =>
     upgrades.push({ url: request.url ?? "", authorization: request.headers.authorization }),
   );
 });
 
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.close();
-  await proxy?.close();
-  proxy = undefined;
+// Each test's own upgrades: the previous test's clients are all closed by now.
+beforeEach(() => {
   upgrades.splice(0);
 });
 
-afterAll(async () => {
-  await running?.close();
-  await nats?.stop();
-});
-
 function client(url: string, options: Omit<GatewayClientOptions, "url"> = {}) {
-  const sdk = new GatewayClient({ url, token: () => signToken({ sub: SUBJECT }), ...options });
-  clients.push(sdk);
-  return { sdk, events: new ClientRecorder(sdk) };
+  return recordedClient(stack, { url, token: () => signToken({ sub: SUBJECT }), ...options });
 }
 
 describe("one client_id across reconnections", () => {
   it("a reconnection after a dead connection replaces the stale one at once, under the same client_id", async () => {
-    proxy = await TcpProxy.start(running.port);
+    const { running } = stack;
+    const proxy = await startProxy(stack);
     const PONG_TIMEOUT_MS = 500;
-    const { sdk, events } = client(`ws://127.0.0.1:${proxy.port}/ws`, {
+    const { sdk, events } = client(proxy.wsUrl, {
       pingIntervalMs: 100,
       pongTimeoutMs: PONG_TIMEOUT_MS,
       backoff: { initialDelayMs: 10, maxDelayMs: 10 },
@@ -101,10 +86,10 @@ describe("one client_id across reconnections", () => {
   });
 
   it("the application's clientId is used as is; two SDK instances without one get different ids", () => {
-    const named = client(running.wsUrl, { clientId: "desk-1" });
+    const named = client(stack.running.wsUrl, { clientId: "desk-1" });
     expect(named.sdk.clientId).toBe("desk-1");
-    const a = client(running.wsUrl);
-    const b = client(running.wsUrl);
+    const a = client(stack.running.wsUrl);
+    const b = client(stack.running.wsUrl);
     expect(a.sdk.clientId).toMatch(UUID);
     expect(a.sdk.clientId).not.toBe(b.sdk.clientId);
   });
@@ -112,7 +97,7 @@ describe("one client_id across reconnections", () => {
 
 describe("how the token travels", () => {
   async function connectWith(options: Omit<GatewayClientOptions, "url">) {
-    const { sdk, events } = client(running.wsUrl, options);
+    const { sdk, events } = client(stack.running.wsUrl, options);
     sdk.connect();
     const { welcome } = await events.next("open");
     expect(welcome.client_id).toBe(sdk.clientId);

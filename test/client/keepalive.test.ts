@@ -2,64 +2,30 @@
  * Keep-alive and the stable period, against the real gateway through a loopback TCP relay that
  * the test can freeze (a hung path: nothing arrives, nothing closes) or cut.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { describe, expect, it } from "vitest";
+import type { GatewayClientOptions } from "../../src/client/node.js";
+import { withGateway } from "../helpers/with-gateway.js";
 import { ManualClock } from "./helpers/manual-clock.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy } from "./helpers/tcp-proxy.js";
+import { recordedClient, startProxy } from "./helpers/sdk.js";
+import type { TcpProxy } from "./helpers/tcp-proxy.js";
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
+const stack = withGateway();
 let proxy: TcpProxy;
-const clients: GatewayClient[] = [];
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url });
-  await waitUntilReady(running);
-});
-
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.close();
-  await proxy?.close();
-});
-
-afterAll(async () => {
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-});
-
-async function throughProxy(
-  options: Omit<GatewayClientOptions, "url">,
-): Promise<{ sdk: GatewayClient; events: ClientRecorder }> {
-  proxy = await TcpProxy.start(running.port);
-  const sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, ...options });
-  clients.push(sdk);
-  return { sdk, events: new ClientRecorder(sdk) };
+async function throughProxy(options: Omit<GatewayClientOptions, "url">) {
+  proxy = await startProxy(stack);
+  return recordedClient(stack, { url: proxy.wsUrl, ...options });
 }
 
 describe("keep-alive interval", () => {
   it("pings at the ping_interval the welcome frame announces when none is set", async () => {
-    const quick = await startGateway({ NATS_URL: nats.url, WEBSOCKET_PING_INTERVAL: "0.1" });
-    try {
-      const sdk = new GatewayClient({ url: quick.wsUrl });
-      clients.push(sdk);
-      const events = new ClientRecorder(sdk);
-      sdk.connect();
-      expect((await events.next("open")).welcome.ping_interval).toBe(0.1);
-      // The gateway never sends pong unprompted: two pongs mean the SDK pinged twice by itself.
-      await events.next("pong");
-      await events.next("pong");
-    } finally {
-      for (const sdk of clients.splice(0)) await sdk.close();
-      await quick.close();
-    }
+    const quick = await stack.startGateway({ WEBSOCKET_PING_INTERVAL: "0.1" });
+    const { sdk, events } = recordedClient(stack, { url: quick.wsUrl });
+    sdk.connect();
+    expect((await events.next("open")).welcome.ping_interval).toBe(0.1);
+    // The gateway never sends pong unprompted: two pongs mean the SDK pinged twice by itself.
+    await events.next("pong");
+    await events.next("pong");
   });
 });
 
@@ -101,7 +67,7 @@ describe("dead connection", () => {
     // one's 4000 REPLACED never reaches the client, which has let go of it.
     await events.next("open");
     expect(sdk.state).toBe("open");
-    publisher.publish(
+    stack.publisher.publish(
       "strategy.signals.x",
       JSON.stringify({ signal_type: "SELL", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }),
     );

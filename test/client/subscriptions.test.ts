@@ -4,46 +4,19 @@
  * applies the subscription), large requests are split below max_message_bytes instead of getting
  * the connection closed with 1009, and a request the gateway refuses is reported and forgotten.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GatewayClient } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
-import { ClientRecorder } from "./helpers/recorder.js";
+import { waitForIngest } from "../helpers/gateway.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
+import { recordedClient } from "./helpers/sdk.js";
 
-const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
+const stack = withGateway({ env: MANUAL_FLUSH });
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
-const clients: GatewayClient[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH });
-  await waitUntilReady(running);
-});
-
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.close();
-});
-
-afterAll(async () => {
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-});
-
-function sdkClient(): { sdk: GatewayClient; events: ClientRecorder } {
-  const sdk = new GatewayClient({ url: running.wsUrl });
-  clients.push(sdk);
-  return { sdk, events: new ClientRecorder(sdk) };
-}
+const sdkClient = () => recordedClient(stack, { url: stack.running.wsUrl });
 
 describe("the auto-subscribe default", () => {
   it("is hidden on a channel subscribed explicitly, including the snapshot sent on connect", async () => {
+    const { running, publisher } = stack;
     publisher.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 150 }));
     publisher.publish("market.prices.MSFT", JSON.stringify({ symbol: "MSFT", price: 380 }));
     publisher.publish(
@@ -58,7 +31,7 @@ describe("the auto-subscribe default", () => {
     await waitForIngest(running, publisher, "portfolio", 2);
 
     // What any connection gets first: the default's snapshot of every symbol and account.
-    const raw = await TestClient.connect(running.wsUrl);
+    const raw = await stack.connect();
     const snapshot = await raw.drainUntilPong();
     expect(snapshot).toContainEqual(
       expect.objectContaining({
@@ -145,6 +118,7 @@ describe("requests", () => {
   });
 
   it("a channel left while disconnected is left again on connect", async () => {
+    const { publisher } = stack;
     const { sdk, events } = sdkClient();
     sdk.subscribe("trades", ["AAPL"]);
     sdk.unsubscribe("trades");
@@ -173,7 +147,7 @@ describe("requests", () => {
     expect(() => sdk.subscribe("", ["AAPL"])).toThrow(TypeError);
     expect(sdk.subscriptions).toEqual({});
     // A client_id the gateway would refuse (HTTP 400, on every attempt) is refused here.
-    expect(() => new GatewayClient({ url: running.wsUrl, clientId: "has space" })).toThrow(TypeError);
+    expect(() => new GatewayClient({ url: stack.running.wsUrl, clientId: "has space" })).toThrow(TypeError);
     expect(() => new GatewayClient({ url: "http//nowhere" })).toThrow(/Invalid gateway URL|ws:\/\//);
   });
 });

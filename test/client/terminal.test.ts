@@ -3,29 +3,15 @@
  * false), or the user's own close(). Against the real gateway; a counting clock proves that no
  * retry is left scheduled.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { closeCodeName, GatewayClient, TERMINAL_CLOSE_CODES } from "../../src/client/node.js";
 import { CloseCodes } from "../../src/core/errors.js";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 import { CountingClock } from "./helpers/manual-clock.js";
 import { ClientRecorder } from "./helpers/recorder.js";
 
-let nats: NatsServer;
-let running: RunningGateway;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  running = await startGateway({ NATS_URL: nats.url });
-  await waitUntilReady(running);
-});
-
-afterAll(async () => {
-  await running?.close();
-  await nats?.stop();
-});
+const stack = withGateway();
 
 describe("terminal close codes", () => {
   it("are the gateway's codes marked reconnect: false", () => {
@@ -43,7 +29,7 @@ describe("terminal close codes", () => {
   it("4000 REPLACED (a newer connection took the client_id) stops reconnection", async () => {
     const clock = new CountingClock();
     const sdk = new GatewayClient({
-      url: running.wsUrl,
+      url: stack.running.wsUrl,
       clientId: "sdk-dup",
       clock,
       backoff: { initialDelayMs: 10, maxDelayMs: 10 },
@@ -52,7 +38,7 @@ describe("terminal close codes", () => {
     sdk.connect();
     await events.next("open");
 
-    const newer = await TestClient.connect(`${running.wsUrl}?client_id=sdk-dup`);
+    const newer = await stack.connect({ query: { client_id: "sdk-dup" } });
     expect(await events.next("closed")).toEqual({
       code: 4000,
       reason: "Replaced by a newer connection with the same client_id",
@@ -65,7 +51,7 @@ describe("terminal close codes", () => {
     // The newer connection keeps the client_id: it is still served.
     expect(await newer.drainUntilPong()).toEqual([]);
     expect(newer.closeEvent).toBeUndefined();
-    expect(running.gateway.endpoint.clients.size).toBe(1);
+    expect(stack.running.gateway.endpoint.clients.size).toBe(1);
     await newer.close();
   });
 });
@@ -73,7 +59,7 @@ describe("terminal close codes", () => {
 describe("close()", () => {
   it("closes an open connection with 1000 and schedules nothing", async () => {
     const clock = new CountingClock();
-    const sdk = new GatewayClient({ url: running.wsUrl, clock });
+    const sdk = new GatewayClient({ url: stack.running.wsUrl, clock });
     const events = new ClientRecorder(sdk);
     sdk.connect();
     await events.next("open");

@@ -4,41 +4,18 @@
  * `auth` frame); a fixed token that expires gets 4402 (reconnectable), and when reconnecting with
  * it is refused with 4401 (terminal) the client stops.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { describe, expect, it } from "vitest";
 import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
-import { ClientRecorder } from "./helpers/recorder.js";
+import { withGateway } from "../helpers/with-gateway.js";
+import { recordedClient } from "./helpers/sdk.js";
 
-let nats: NatsServer;
-let running: RunningGateway;
-const clients: GatewayClient[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  running = await startGateway({
-    NATS_URL: nats.url,
-    WEBSOCKET_AUTH: "jwt",
-    WEBSOCKET_JWT_SECRET: TEST_SECRET,
-  });
-  await waitUntilReady(running);
-});
-
-afterEach(async () => {
-  for (const sdk of clients.splice(0)) await sdk.close();
-});
-
-afterAll(async () => {
-  await running?.close();
-  await nats?.stop();
-});
+const stack = withGateway({ env: { WEBSOCKET_AUTH: "jwt", WEBSOCKET_JWT_SECRET: TEST_SECRET } });
 
 describe("token function", () => {
   it("is asked before connecting and again before the token expires; the refresh keeps the connection", async () => {
     const issued: string[] = [];
-    const sdk = new GatewayClient({
-      url: running.wsUrl,
+    const { sdk, events } = recordedClient(stack, {
+      url: stack.running.wsUrl,
       clientId: "alice",
       // Four-second tokens (JWT expiry has whole seconds), refreshed 2 s before expiry: about
       // 2 s into the test, with 2 s to spare before the gateway would close with 4402.
@@ -49,12 +26,10 @@ describe("token function", () => {
       },
       tokenRefreshLeadMs: 2000,
     });
-    clients.push(sdk);
-    const events = new ClientRecorder(sdk);
     sdk.connect();
 
     const { url } = await events.next("connecting");
-    expect(url).toBe(`${running.wsUrl}?client_id=alice`); // the token is not in what the SDK reports
+    expect(url).toBe(`${stack.running.wsUrl}?client_id=alice`); // the token is not in what the SDK reports
     const { welcome } = await events.next("open");
     expect(welcome).toMatchObject({ client_id: "alice", expires_at: expiryOf(issued[0] as string) });
 
@@ -68,8 +43,8 @@ describe("token function", () => {
 
   it("a token function that fails is an error event, and the client retries", async () => {
     let calls = 0;
-    const sdk = new GatewayClient({
-      url: running.wsUrl,
+    const { sdk, events } = recordedClient(stack, {
+      url: stack.running.wsUrl,
       clientId: "bob",
       token: () => {
         calls++;
@@ -78,8 +53,6 @@ describe("token function", () => {
       },
       backoff: { initialDelayMs: 10, maxDelayMs: 10 },
     });
-    clients.push(sdk);
-    const events = new ClientRecorder(sdk);
     sdk.connect();
     expect(await events.next("error")).toMatchObject({
       kind: "token",
@@ -95,14 +68,12 @@ describe("fixed token", () => {
   it("expiry closes with 4402 and the client reconnects; refused with 4401 it stops", async () => {
     // Two seconds: expires soon, but surely not before the first connection is verified.
     const token = await signToken({ sub: "carol", expiresIn: 2 });
-    const sdk = new GatewayClient({
-      url: running.wsUrl,
+    const { sdk, events } = recordedClient(stack, {
+      url: stack.running.wsUrl,
       clientId: "carol",
       token,
       backoff: { initialDelayMs: 10, maxDelayMs: 10 },
     });
-    clients.push(sdk);
-    const events = new ClientRecorder(sdk);
     sdk.connect();
     await events.next("open");
 

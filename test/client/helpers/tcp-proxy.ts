@@ -42,6 +42,11 @@ export class TcpProxy {
     return this.listeningPort;
   }
 
+  /** The gateway's WebSocket endpoint, through this relay. */
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.listeningPort}/ws`;
+  }
+
   private relay(client: Socket): void {
     if (this.refusing) {
       client.on("error", () => {});
