@@ -24,9 +24,20 @@ export const PLUGIN_API_NAME = "trading-stream-gateway";
  * Runs on Node's loader thread. `trading-stream-gateway` is resolved as `./index.js` from a module
  * in src/ (tsx, later in the chain, maps .js to .ts when running the sources); `zod` (and
  * `zod/...`) as if this module had imported it.
+ *
+ * Every other file a plugin folder resolves to (its entry, and whatever its files import
+ * relatively) is an ES module: with no package.json "type" above it, Node and tsx answer
+ * "commonjs" for .ts and .js. Under tsx, a CommonJS-format file that an ES module imports named
+ * bindings from (`import { tradeFrame } from "./schema.js"`) also gets a marked URL
+ * (`schema.ts%3F...?tsx-commonjs-export-preparse=1&tsx-commonjs-virtual-query=1`), which tsx's
+ * load compiles to CommonJS: its require() calls never reach this hook, so `zod` is not found.
+ * The marks are taken off with the format: the plain file URL, as an ES module, which tsx's load
+ * compiles as ESM. Where Node strips types itself (22.18 and later; the tests run Node 20),
+ * "commonjs-typescript" becomes "module-typescript" likewise.
  */
 const HOOK_SOURCE = `
 let api, gateway, folders;
+const TSX_COMMONJS_MARKS = ["tsx-commonjs-export-preparse", "tsx-commonjs-virtual-query"];
 const inPlugin = (url) => url !== undefined && !url.includes("/node_modules/") && folders.some((folder) => url.startsWith(folder));
 export function initialize(data) { ({ api, gateway, folders } = data); }
 export async function resolve(specifier, context, next) {
@@ -35,9 +46,15 @@ export async function resolve(specifier, context, next) {
     if (specifier === "zod" || specifier.startsWith("zod/")) return next(specifier, { ...context, parentURL: gateway });
   }
   const resolved = await next(specifier, context);
-  return inPlugin(resolved.url) && resolved.format === "commonjs" && /\\.(ts|js)$/.test(resolved.url)
-    ? { ...resolved, format: "module" }
-    : resolved;
+  if (!inPlugin(resolved.url)) return resolved;
+  if (resolved.format === "commonjs-typescript") return { ...resolved, format: "module-typescript" };
+  if (resolved.format !== "commonjs") return resolved;
+  const url = new URL(resolved.url);
+  if (TSX_COMMONJS_MARKS.some((mark) => url.searchParams.has(mark))) {
+    url.pathname = url.pathname.replace(/%3F.*$/i, "");
+    for (const mark of TSX_COMMONJS_MARKS) url.searchParams.delete(mark);
+  }
+  return /\\.[jt]sx?$/.test(url.pathname) ? { ...resolved, url: url.href, format: "module" } : resolved;
 }
 `;
 
