@@ -6,44 +6,25 @@
  * schema (injected by a relay: the gateway would not send one) is an error event, never
  * delivered. Nothing in src/client names `news`.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { GatewayClient } from "../../src/client/node.js";
 import { pluginsWithNews } from "../helpers/plugins-dir.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
+import { withGateway } from "../helpers/with-gateway.js";
+import type { ClientRecorder } from "./helpers/recorder.js";
+import { openThroughProxy } from "./helpers/sdk.js";
+import { type TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const plugins = pluginsWithNews("sdk-plugins");
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
+const stack = withGateway({ pluginsDir: plugins.dir });
+stack.defer(() => plugins.remove());
 let proxy: TcpProxy;
 let sdk: GatewayClient;
 let events: ClientRecorder;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url }, plugins.dir);
-  await waitUntilReady(running);
-  proxy = await TcpProxy.start(running.port);
-  sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws` });
-  events = new ClientRecorder(sdk);
-  sdk.connect();
-  await events.next("open");
-});
-
-afterAll(async () => {
-  await sdk?.close();
-  await proxy?.close();
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-  plugins.remove();
+  ({ proxy, sdk, events } = await openThroughProxy(stack));
 });
 
 describe("an SDK that knows any channel the gateway announces", () => {
@@ -58,7 +39,7 @@ describe("an SDK that knows any channel the gateway announces", () => {
   it("delivers the extra channel's frames as generic data frames, validated", async () => {
     sdk.subscribe("news", ["AAPL"]);
     expect(await events.next("subscribed")).toMatchObject({ channel: "news", symbols: ["AAPL"] });
-    publisher.publish(
+    stack.publisher.publish(
       "news.wire",
       JSON.stringify({ symbol: "AAPL", headline: "Apple beats", source: "wire" }),
     );
@@ -83,7 +64,7 @@ describe("an SDK that knows any channel the gateway announces", () => {
   it("keeps the bundled channels' typed events", async () => {
     sdk.subscribe("trades", ["MSFT"]);
     expect(await events.next("subscribed")).toMatchObject({ channel: "trades", symbols: ["MSFT"] });
-    publisher.publish(
+    stack.publisher.publish(
       "execution.trades.x",
       JSON.stringify({ symbol: "MSFT", side: "BUY", quantity: 5, price: 400 }),
     );

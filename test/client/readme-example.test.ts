@@ -8,13 +8,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { waitForIngest } from "../helpers/gateway.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import { tsxArgs } from "../helpers/tsx-args.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const TMP = path.join(ROOT, "test/.tmp");
@@ -28,16 +27,10 @@ function readmeExample(): string {
   return block;
 }
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
+const stack = withGateway();
 let child: ChildProcess | undefined;
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url });
-  await waitUntilReady(running);
+beforeAll(() => {
   const source = readmeExample();
   expect(source).toContain('from "./src/client/node.js"');
   expect(source).toContain('"ws://localhost:8000/ws"');
@@ -46,16 +39,13 @@ beforeAll(async () => {
     EXAMPLE,
     source
       .replace('"./src/client/node.js"', '"../../src/client/node.js"')
-      .replace('"ws://localhost:8000/ws"', JSON.stringify(running.wsUrl)),
+      .replace('"ws://localhost:8000/ws"', JSON.stringify(stack.running.wsUrl)),
   );
 });
 
-afterAll(async () => {
+afterAll(() => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   rmSync(EXAMPLE, { force: true });
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
 });
 
 describe("the README's SDK example", () => {
@@ -79,6 +69,7 @@ describe("the README's SDK example", () => {
   }, 90_000);
 
   it("logs price updates, signals, trades and portfolio updates", async () => {
+    const { running, publisher } = stack;
     // Conflated channels are sent as a snapshot on (auto-)subscribe: publish them first.
     publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
     publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));

@@ -6,47 +6,28 @@
  * injects raw WebSocket frames.
  */
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayClient } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { GatewayClient } from "../../src/client/node.js";
+import { withGateway } from "../helpers/with-gateway.js";
+import type { ClientRecorder } from "./helpers/recorder.js";
+import { openThroughProxy } from "./helpers/sdk.js";
+import { type TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
 
 const DRIFT_PLUGINS = path.join(import.meta.dirname, "fixtures/plugins-drift");
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
+const stack = withGateway({ pluginsDir: DRIFT_PLUGINS });
 let proxy: TcpProxy;
 let sdk: GatewayClient;
 let events: ClientRecorder;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url }, DRIFT_PLUGINS);
-  await waitUntilReady(running);
-  proxy = await TcpProxy.start(running.port);
-  sdk = new GatewayClient({ url: `ws://127.0.0.1:${proxy.port}/ws` });
-  events = new ClientRecorder(sdk);
-  sdk.connect();
-  await events.next("open");
-});
-
-afterAll(async () => {
-  await sdk?.close();
-  await proxy?.close();
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
+  ({ proxy, sdk, events } = await openThroughProxy(stack));
 });
 
 /** Publish, then a known-good frame after it: once that is here, the first has been handled. */
 async function publishThenBarrier(subject: string, payload: unknown, barrierSymbol: string): Promise<void> {
-  publisher.publish(subject, JSON.stringify(payload));
-  publisher.publish("headlines.x", JSON.stringify({ symbol: barrierSymbol, text: "barrier" }));
+  stack.publisher.publish(subject, JSON.stringify(payload));
+  stack.publisher.publish("headlines.x", JSON.stringify({ symbol: barrierSymbol, text: "barrier" }));
   await events.next("frame", (frame) => frame.type === "headline" && frame.symbol === barrierSymbol);
 }
 

@@ -14,8 +14,8 @@
  * Everything it opens is closed by itself, in the right order: clients first (all at once), then
  * whatever else was tracked (proxies, extra gateways, …: the latest first), then the gateway, the
  * publisher, and NATS. What a test opens (clients, gateways, anything passed to track()) lasts
- * until that test ends; what a beforeAll opens, until the suite ends. With `scope: "test"` the
- * whole stack (NATS included) is fresh for every test.
+ * until that test ends; what a beforeAll (or the describe block itself) opens, until the suite
+ * ends. With `scope: "test"` the whole stack (NATS included) is fresh for every test.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
@@ -219,16 +219,14 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
     running = undefined;
   }
 
-  if (!perTest) {
-    beforeAll(setUp);
-    afterAll(async () => {
-      try {
-        await suite.close();
-      } finally {
-        forget();
-      }
-    });
-  }
+  if (!perTest) beforeAll(setUp);
+  afterAll(async () => {
+    try {
+      await suite.close();
+    } finally {
+      forget();
+    }
+  });
   beforeEach(async () => {
     test = new Scope();
     if (perTest) await setUp();

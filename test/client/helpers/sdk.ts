@@ -22,3 +22,15 @@ export function recordedClient(stack: GatewayFixture, options: GatewayClientOpti
 export async function startProxy(stack: GatewayFixture, port = stack.running.port): Promise<TcpProxy> {
   return stack.track(await TcpProxy.start(port));
 }
+
+/** A relay to the fixture's gateway and an SDK client connected through it, its welcome received. */
+export async function openThroughProxy(
+  stack: GatewayFixture,
+  options: Omit<GatewayClientOptions, "url"> = {},
+): Promise<RecordedClient & { proxy: TcpProxy }> {
+  const proxy = await startProxy(stack);
+  const client = recordedClient(stack, { url: proxy.wsUrl, ...options });
+  client.sdk.connect();
+  await client.events.next("open");
+  return { ...client, proxy };
+}
