@@ -1,5 +1,6 @@
 /**
- * `npm run feed`: publish the simulated market into a real NATS (NATS_URL, default
+ * `npm run feed`: publish the simulated market (prices, signals, trades, portfolio, and the order
+ * books of simulated-books.ts, gaps included) into a real NATS (NATS_URL, default
  * nats://127.0.0.1:4222), for demos of the real path: gateway with NATS_URL set + this feed.
  */
 import { connect } from "@nats-io/transport-node";

@@ -1,8 +1,11 @@
 /**
  * A small simulated market for the demo start and `npm run feed`: random-walk prices for a handful
- * of symbols, occasional signals and trades, and a portfolio whose P&L follows the prices. It
- * publishes exactly what upstream services would, as JSON on the default subjects.
+ * of symbols, occasional signals and trades, a portfolio whose P&L follows the prices, and an
+ * order book per symbol around its price (simulated-books.ts). It publishes exactly what upstream
+ * services would, as JSON on the default subjects.
  */
+import { SimulatedBooks, type SimulatedBooksOptions } from "./simulated-books.js";
+
 export type Publish = (subject: string, payload: string) => void;
 
 const SYMBOLS: Record<string, number> = {
@@ -29,7 +32,9 @@ export interface SimulatedMarketOptions {
   signalEveryMs?: number;
   tradeEveryMs?: number;
   portfolioEveryMs?: number;
-  subjects?: Partial<Record<"prices" | "signals" | "trades" | "portfolio", string>>;
+  subjects?: Partial<Record<"prices" | "signals" | "trades" | "portfolio" | "books", string>>;
+  /** The order books' rates and depth (their subject is `subjects.books`). */
+  books?: Omit<SimulatedBooksOptions, "subject">;
 }
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -39,6 +44,7 @@ export class SimulatedMarket {
   private readonly quotes = new Map<string, Quote>();
   private readonly holdings = new Map<string, { quantity: number; average: number }>();
   private timers: NodeJS.Timeout[] = [];
+  private readonly books: SimulatedBooks;
 
   constructor(
     private readonly publish: Publish,
@@ -49,6 +55,12 @@ export class SimulatedMarket {
     }
     this.holdings.set("AAPL", { quantity: 10, average: 148.1 });
     this.holdings.set("NVDA", { quantity: 4, average: 470.0 });
+    this.books = new SimulatedBooks(
+      publish,
+      [...this.quotes.keys()],
+      (symbol) => (this.quotes.get(symbol) as Quote).price,
+      { ...options.books, subject: this.subject("books") },
+    );
   }
 
   start(): void {
@@ -62,16 +74,19 @@ export class SimulatedMarket {
     for (const timer of this.timers) timer.unref();
     for (const symbol of this.quotes.keys()) this.tick(symbol);
     this.portfolio();
+    this.books.start();
   }
 
   stop(): void {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    this.books.stop();
   }
 
-  private subject(kind: "prices" | "signals" | "trades" | "portfolio", tail?: string): string {
+  private subject(kind: "prices" | "signals" | "trades" | "portfolio" | "books", tail?: string): string {
     const defaults = {
       prices: "market.prices",
+      books: "market.books",
       signals: "strategy.signals",
       trades: "execution.trades",
       portfolio: "portfolio.updates",
