@@ -8,7 +8,7 @@
  */
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   GatewayClient,
   type GatewayClientOptions,
@@ -16,63 +16,25 @@ import {
   type TradeExecutedFrame,
 } from "../../src/client/node.js";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy } from "./helpers/tcp-proxy.js";
+import type { RunningGateway } from "../helpers/gateway.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
+import type { ClientRecorder } from "./helpers/recorder.js";
+import { recordedClient, startProxy } from "./helpers/sdk.js";
 
-/** Conflated channels flush only when the test says so: they stay out of the way. */
-const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
 /** History in the gateway's memory only: it survives reconnections, not a gateway restart. */
 const IN_MEMORY = { NATS_JETSTREAM: "off" };
 const QUICK_RETRY = { initialDelayMs: 20, factor: 2, maxDelayMs: 100 };
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const clients: GatewayClient[] = [];
-const gateways: RunningGateway[] = [];
-const cleanups: (() => Promise<void>)[] = [];
+// Conflated channels flush only when the test says so: they stay out of the way.
+const stack = withGateway({ gateway: false, env: MANUAL_FLUSH });
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const running of gateways.splice(0)) await running.close();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-afterAll(async () => {
-  await publisher?.close();
-  await nats?.stop();
-});
-
-async function gatewayAt(env: Record<string, string>, port = 0): Promise<RunningGateway> {
-  const running = await startGateway({ ...MANUAL_FLUSH, ...env }, undefined, port);
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
-}
-
-async function stop(running: RunningGateway): Promise<void> {
-  gateways.splice(gateways.indexOf(running), 1);
-  await running.close();
-}
-
-function client(options: GatewayClientOptions): { sdk: GatewayClient; events: ClientRecorder } {
-  const sdk = new GatewayClient({ backoff: QUICK_RETRY, ...options });
-  clients.push(sdk);
-  return { sdk, events: new ClientRecorder(sdk) };
+function client(options: GatewayClientOptions) {
+  return recordedClient(stack, { backoff: QUICK_RETRY, ...options });
 }
 
 /** A client of the gateway itself (not through the proxy): it sees when the gateway dispatched. */
-async function witness(running: RunningGateway): Promise<TestClient> {
-  const watcher = await TestClient.connect(running.wsUrl, { record: false });
-  cleanups.push(() => watcher.close());
-  return watcher;
+function witness(running: RunningGateway) {
+  return stack.connect({ url: running.wsUrl, record: false });
 }
 
 function trade(symbol: string, quantity: number): Record<string, unknown> {
@@ -83,12 +45,12 @@ function signal(symbol: string, price: number): Record<string, unknown> {
   return { signal_type: "BUY", symbol, price, quantity: 1, confidence: 0.5 };
 }
 
-function publishTrade(symbol: string, quantity: number, on: NatsConnection = publisher): void {
+function publishTrade(symbol: string, quantity: number, on: NatsConnection = stack.publisher): void {
   on.publish(`execution.trades.${symbol}`, JSON.stringify(trade(symbol, quantity)));
 }
 
 function publishSignal(symbol: string, price: number): void {
-  publisher.publish(`strategy.signals.${symbol}`, JSON.stringify(signal(symbol, price)));
+  stack.publisher.publish(`strategy.signals.${symbol}`, JSON.stringify(signal(symbol, price)));
 }
 
 const quantities = (events: ClientRecorder) =>
@@ -117,11 +79,10 @@ function expectIncreasing(frames: readonly { seq: number; epoch: string }[]): vo
 
 describe("resume after the connection drops (the gateway keeps its history)", () => {
   it("delivers what was missed and what came live before the resubscribe, each once, in order, then `recovered`", async () => {
-    const running = await gatewayAt({ NATS_URL: nats.url, ...IN_MEMORY });
-    const proxy = await TcpProxy.start(running.port);
-    cleanups.push(() => proxy.close());
+    const running = await stack.startGateway(IN_MEMORY);
+    const proxy = await startProxy(stack, running.port);
     const watcher = await witness(running);
-    const { sdk, events } = client({ url: `ws://127.0.0.1:${proxy.port}/ws` });
+    const { sdk, events } = client({ url: proxy.wsUrl });
     // Trades of AAPL only (explicit); signals on the auto-subscribe default (every symbol).
     sdk.subscribe("trades", ["AAPL"]);
     sdk.connect();
@@ -191,7 +152,7 @@ describe("resume after the connection drops (the gateway keeps its history)", ()
   });
 
   it("a new client given saved positions starts where they left off", async () => {
-    const running = await gatewayAt({ NATS_URL: nats.url, ...IN_MEMORY });
+    const running = await stack.startGateway(IN_MEMORY);
     const before = client({ url: running.wsUrl });
     before.sdk.connect();
     await before.events.next("open");
@@ -226,12 +187,10 @@ describe("resume after the connection drops (the gateway keeps its history)", ()
 
 describe("resume across a gateway restart", () => {
   it("with JetStream: every trade published while the gateway was down arrives once, in order, then `recovered`", async () => {
-    const server = await NatsServer.start({ jetstream: true });
-    cleanups.push(() => server.remove());
-    const upstream = await server.client();
-    cleanups.push(() => upstream.close());
+    const server = await stack.startNats({ jetstream: true });
+    const upstream = stack.track(await server.client());
     const port = await freePort();
-    let running = await gatewayAt({ NATS_URL: server.url }, port);
+    let running = await stack.startGateway({ NATS_URL: server.url }, { port });
     const { sdk, events } = client({ url: `ws://127.0.0.1:${port}/ws` });
     sdk.connect();
     await events.next("open");
@@ -240,14 +199,14 @@ describe("resume across a gateway restart", () => {
     await events.next("trade_executed", (frame) => frame.quantity === 3);
     const epoch = events.all("trade_executed")[0]?.epoch;
 
-    await stop(running);
+    await stack.close(running);
     expect(await events.next("closed")).toMatchObject({ code: 1001, willReconnect: true });
     // Stored by JetStream while no gateway runs (the publish waits for the stream's ack).
     const js = jetstream(upstream);
     for (const quantity of [4, 5, 6])
       await js.publish("execution.trades.AAPL", JSON.stringify(trade("AAPL", quantity)));
 
-    running = await gatewayAt({ NATS_URL: server.url }, port);
+    running = await stack.startGateway({ NATS_URL: server.url }, { port });
     expect(await events.next("recovered", (event) => event.channel === "trades")).toEqual({
       channel: "trades",
       count: 3,
@@ -265,7 +224,7 @@ describe("resume across a gateway restart", () => {
 
   it("without JetStream: a `gap` (epoch_mismatch), then the new gateway's frames, although their seqs start again", async () => {
     const port = await freePort();
-    let running = await gatewayAt({ NATS_URL: nats.url, ...IN_MEMORY }, port);
+    let running = await stack.startGateway(IN_MEMORY, { port });
     const { sdk, events } = client({ url: `ws://127.0.0.1:${port}/ws` });
     sdk.subscribe("signals", ["AAPL"]);
     sdk.connect();
@@ -277,13 +236,13 @@ describe("resume across a gateway restart", () => {
     await events.next("signal");
     const before = sdk.positions;
 
-    await stop(running);
+    await stack.close(running);
     await events.next("closed");
     // Nobody takes this one in: it is lost, and the client is told that something may be.
     publishTrade("AAPL", 3);
-    await publisher.flush();
+    await stack.publisher.flush();
 
-    running = await gatewayAt({ NATS_URL: nats.url, ...IN_MEMORY }, port);
+    running = await stack.startGateway(IN_MEMORY, { port });
     expect(await nextOfEach(events, "gap", 2)).toEqual([
       { channel: "signals", reason: "epoch_mismatch" },
       { channel: "trades", reason: "epoch_mismatch" },

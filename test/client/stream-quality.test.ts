@@ -5,55 +5,26 @@
  * channel's interval_ms sent, confirmed by the gateway and re-sent after a reconnection; an
  * interval on a lossless channel refused before anything is sent; delivery_status tracked.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
+import { describe, expect, it } from "vitest";
+import type {
   GatewayClient,
-  type GatewayClientOptions,
-  type StaleReason,
-  type StreamStatusFrame,
+  GatewayClientOptions,
+  StaleReason,
+  StreamStatusFrame,
 } from "../../src/client/node.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { ClientRecorder } from "./helpers/recorder.js";
-import { TcpProxy, webSocketFrame } from "./helpers/tcp-proxy.js";
+import { waitUntilReady } from "../helpers/gateway.js";
+import { withGateway } from "../helpers/with-gateway.js";
+import type { ClientRecorder } from "./helpers/recorder.js";
+import { recordedClient, startProxy } from "./helpers/sdk.js";
+import { webSocketFrame } from "./helpers/tcp-proxy.js";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const clients: GatewayClient[] = [];
-const gateways: RunningGateway[] = [];
-const proxies: TcpProxy[] = [];
+const stack = withGateway({ gateway: false });
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const proxy of proxies.splice(0)) await proxy.close();
-  for (const running of gateways.splice(0)) await running.close();
-});
-
-afterAll(async () => {
-  await publisher?.close();
-  await nats?.stop();
-});
-
-async function natsGateway(env: Record<string, string> = {}): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url, ...env });
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
-}
-
-function client(options: GatewayClientOptions): { sdk: GatewayClient; events: ClientRecorder } {
-  const sdk = new GatewayClient({ backoff: { initialDelayMs: 20, maxDelayMs: 100 }, ...options });
-  clients.push(sdk);
-  return { sdk, events: new ClientRecorder(sdk) };
+function client(options: GatewayClientOptions) {
+  return recordedClient(stack, { backoff: { initialDelayMs: 20, maxDelayMs: 100 }, ...options });
 }
 
 /**
@@ -88,7 +59,7 @@ function statusFrame(
 
 describe("stream status", () => {
   it("reports every channel stale (upstream_disconnected) while NATS is down, and live again after it restarts and data flows", async () => {
-    const running = await natsGateway();
+    const running = await stack.startGateway();
     const { sdk, events } = client({ url: running.wsUrl });
     sdk.connect();
     const { welcome } = await events.next("open");
@@ -100,7 +71,7 @@ describe("stream status", () => {
     const announced = await Promise.all(CHANNELS.map(() => events.next("channel_status")));
     expect(announced.map(({ channel }) => channel).sort()).toEqual(CHANNELS);
 
-    await nats.stop();
+    await stack.nats.stop();
     try {
       const stale = await Promise.all(
         CHANNELS.map((channel) => statusFrame(sdk, events, 0, channel, "stale", "upstream_disconnected")),
@@ -130,7 +101,7 @@ describe("stream status", () => {
           .sort(),
       ).toEqual(CHANNELS.map((channel) => `${channel} stale upstream_disconnected`));
     } finally {
-      await nats.restart();
+      await stack.nats.restart();
     }
     await waitUntilReady(running);
     const back = CHANNELS.length;
@@ -147,7 +118,7 @@ describe("stream status", () => {
       expect(sdk.streamStatus[channel]).toMatchObject({ status: "stale", reason: "no_data" });
     }
     // ...until a price arrives.
-    const fresh = await nats.client();
+    const fresh = await stack.nats.client();
     try {
       fresh.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 101 }));
       const live = await statusFrame(sdk, events, back, "price_updates", "live");
@@ -168,7 +139,7 @@ describe("stream status", () => {
   }, 30_000);
 
   it("takes the status of a channel from its subscribed ack", async () => {
-    const running = await natsGateway();
+    const running = await stack.startGateway();
     const { sdk, events } = client({ url: running.wsUrl });
     sdk.subscribe("trades", ["AAPL"]);
     sdk.connect();
@@ -180,10 +151,9 @@ describe("stream status", () => {
 
 describe("interval_ms", () => {
   it("is sent with the subscribe, confirmed by the gateway, and re-sent after every reconnection", async () => {
-    const running = await natsGateway();
-    const proxy = await TcpProxy.start(running.port);
-    proxies.push(proxy);
-    const { sdk, events } = client({ url: `ws://127.0.0.1:${proxy.port}/ws` });
+    const running = await stack.startGateway();
+    const proxy = await startProxy(stack, running.port);
+    const { sdk, events } = client({ url: proxy.wsUrl });
     sdk.subscribe("price_updates", ["AAPL"], { intervalMs: 1000 });
     expect(sdk.intervals).toEqual({ price_updates: 1000 });
     sdk.connect();
@@ -217,7 +187,7 @@ describe("interval_ms", () => {
   }, 20_000);
 
   it("is refused up front on a lossless channel, and when it is no interval at all", async () => {
-    const running = await natsGateway();
+    const running = await stack.startGateway();
     const { sdk, events } = client({ url: running.wsUrl });
     for (const channel of ["trades", "signals"])
       expect(() => sdk.subscribe(channel, "*", { intervalMs: 500 })).toThrow(
@@ -236,7 +206,7 @@ describe("interval_ms", () => {
   });
 
   it("dropped from what the client remembers when the gateway refuses it (below WEBSOCKET_MIN_INTERVAL_MS)", async () => {
-    const running = await natsGateway({ WEBSOCKET_MIN_INTERVAL_MS: "150" });
+    const running = await stack.startGateway({ WEBSOCKET_MIN_INTERVAL_MS: "150" });
     const { sdk, events } = client({ url: running.wsUrl });
     sdk.connect();
     await events.next("open");
@@ -253,10 +223,9 @@ describe("interval_ms", () => {
 
 describe("delivery status", () => {
   it("is an event, and client.degraded until the gateway restores the intervals or the connection is new", async () => {
-    const running = await natsGateway();
-    const proxy = await TcpProxy.start(running.port);
-    proxies.push(proxy);
-    const { sdk, events } = client({ url: `ws://127.0.0.1:${proxy.port}/ws` });
+    const running = await stack.startGateway();
+    const proxy = await startProxy(stack, running.port);
+    const { sdk, events } = client({ url: proxy.wsUrl });
     sdk.connect();
     await events.next("open");
     expect(sdk.degraded).toBe(false);
