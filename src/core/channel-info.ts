@@ -49,8 +49,8 @@ export type ChannelDescription = ChannelInfo & {
 export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
   return {
     frame_type: frameTypeOf(channel.plugin.outbound) as string,
-    delivery: channel.intervalMs === undefined ? "lossless" : "conflated",
-    interval_ms: channel.intervalMs,
+    delivery: channel.kind,
+    interval_ms: channel.kind === "conflated" ? channel.intervalMs : undefined,
     stale_after_ms: channel.staleAfterMs,
   };
 }
@@ -59,7 +59,7 @@ export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
 export function channelDescriptionOf(channel: LoadedChannel): ChannelDescription {
   const { outbound } = channel.plugin;
   // Lossless frames carry the position the gateway stamps on them (loaded plugins are z.objects).
-  const frame = channel.intervalMs === undefined ? withPosition(outbound as z.ZodObject) : outbound;
+  const frame = channel.kind === "lossless" ? withPosition(outbound as z.ZodObject) : outbound;
   const { $schema: _dialect, ...frameSchema } = z.toJSONSchema(frame, {
     io: "output",
     unrepresentable: "any",

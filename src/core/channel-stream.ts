@@ -6,8 +6,9 @@
  * the stream's error_count, logged with the subject, and dropped.
  */
 import type { Logger } from "pino";
-import type { Delivery, StoredPosition } from "./delivery/delivery.js";
+import type { Delivery } from "./delivery/delivery.js";
 import type { StreamHealth } from "./health.js";
+import type { StoredPosition } from "./history/channel-history.js";
 import type { LoadedChannel } from "./plugin.js";
 
 export type RejectReason = "oversized" | "invalid_json" | "schema" | "plugin_error";
@@ -49,14 +50,14 @@ export class ChannelStream {
     this.messagesIn++;
     const parsed = this.parse(data);
     if (!parsed.ok) {
-      if (position) this.delivery.skip(position);
+      if (position) this.delivery.skip?.(position);
       this.reject(subject, parsed.reason, parsed.details);
       return;
     }
     try {
       this.delivery.accept(parsed.message, position);
     } catch (error) {
-      if (position) this.delivery.skip(position);
+      if (position) this.delivery.skip?.(position);
       this.reject(subject, "plugin_error", { error: (error as Error).message });
       return;
     }
@@ -79,7 +80,7 @@ export class ChannelStream {
     } catch {
       // Counted when it first arrived; here it only moves the head on.
     }
-    this.delivery.skip(position);
+    this.delivery.skip?.(position);
   };
 
   /** Decode and validate one payload (live, or stored in JetStream and read back for a replay). */

@@ -1,15 +1,17 @@
 /**
  * What the gateway does with each client frame. Every frame gets exactly one reply (pong, an ack
- * or an error frame) and a bad frame never closes the connection.
+ * or an error frame) and a bad frame never closes the connection. A frame whose handling fails
+ * (a bug, ours or a plugin's) is logged with its channel, whether it came from the socket or
+ * waited for a resume under way, and never takes the connection or the process down.
  */
+import type { Logger } from "pino";
 import { mayUseChannel } from "./auth/grant.js";
 import type { ClientSession } from "./client-session.js";
-import { ChannelDelivery } from "./delivery/channel-delivery.js";
-import type { Delivery } from "./delivery/delivery.js";
-import { encodeFrame } from "./delivery/frame-encoder.js";
-import { LosslessDelivery } from "./delivery/lossless-delivery.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
+import { encodeFrame } from "./frame-encoder.js";
 import type { ResumeAnswer, Resumer } from "./history/resume.js";
+import type { Pipeline } from "./pipeline.js";
+import { unhandledKind } from "./plugin.js";
 import { CLIENT_FRAME_TYPES, type ClientFrame, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
 import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
@@ -31,7 +33,7 @@ export class ClientMessageHandler {
 
   constructor(
     private readonly index: SubscriptionIndex,
-    private readonly deliveries: ReadonlyMap<string, Delivery>,
+    private readonly pipelines: ReadonlyMap<string, Pipeline>,
     private readonly limits: { maxSymbolsPerSubscribe: number; maxSymbolsPerClient: number },
     private readonly resumer: Resumer,
     private readonly quality: {
@@ -39,9 +41,23 @@ export class ClientMessageHandler {
       /** WEBSOCKET_MIN_INTERVAL_MS: the shortest interval_ms a client may choose. */
       minIntervalMs: number;
     },
+    private readonly logger: Logger,
   ) {}
 
+  /** One client frame, with every path (a deferred one too) inside this error handling. */
   handle(session: ClientSession, text: string): void {
+    try {
+      this.dispatch(session, text);
+    } catch (error) {
+      // A bug (ours, or a plugin's hook throwing) on one frame costs that frame only.
+      this.logger.error(
+        { err: error, clientId: session.clientId, channel: channelOf(text) },
+        "client message handling failed",
+      );
+    }
+  }
+
+  private dispatch(session: ClientSession, text: string): void {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -72,8 +88,8 @@ export class ClientMessageHandler {
       else this.sendError(session, "AUTH_DISABLED", frame.id);
       return;
     }
-    const delivery = this.deliveries.get(frame.channel);
-    if (!delivery) {
+    const pipeline = this.pipelines.get(frame.channel);
+    if (!pipeline) {
       this.sendError(session, "UNKNOWN_CHANNEL", frame.id, `Unknown channel: ${truncate(frame.channel)}`);
       return;
     }
@@ -97,7 +113,7 @@ export class ClientMessageHandler {
       return;
     }
     if (frame.type === "subscribe") {
-      this.subscribe(session, frame, delivery, symbols, text);
+      this.subscribe(session, frame, pipeline, symbols, text);
       return;
     }
     const result = this.index.unsubscribe(session, frame.channel, symbols);
@@ -105,27 +121,25 @@ export class ClientMessageHandler {
       this.sendError(session, "SUBSCRIPTION_CONFLICT", frame.id);
       return;
     }
-    // Leaving the channel forgets the interval the client chose for it.
-    if (delivery instanceof ChannelDelivery && result.state.length === 0)
-      delivery.move(session, () => session.intervals?.delete(frame.channel));
+    // Leaving a conflated channel forgets the interval the client chose for it.
+    if (pipeline.kind === "conflated" && result.state.length === 0)
+      pipeline.delivery.move(session, () => session.intervals?.delete(frame.channel));
     this.sendAck(session, "unsubscribed", frame.channel, result.state, frame.id);
   }
 
   private subscribe(
     session: ClientSession,
     frame: Extract<ClientFrame, { type: "subscribe" }>,
-    delivery: Delivery,
+    pipeline: Pipeline,
     symbols: "*" | string[],
     text: string,
   ): void {
-    const lossless = delivery instanceof LosslessDelivery ? delivery : undefined;
-    const conflated = delivery instanceof ChannelDelivery ? delivery : undefined;
-    if (frame.interval_ms !== undefined && !this.validInterval(frame.interval_ms, conflated)) {
+    if (frame.interval_ms !== undefined && !this.validInterval(frame.interval_ms, pipeline)) {
       // On a lossless channel, or out of range: refused, and the subscription is unchanged.
       this.sendError(session, "INVALID_MESSAGE", frame.id);
       return;
     }
-    const resuming = lossless !== undefined && frame.since !== undefined;
+    const resuming = pipeline.kind === "lossless" && frame.since !== undefined;
     if (resuming) {
       // One resume at a time per channel: a second `since` is taken once the first has handed over.
       const running = this.resumer.running(session, frame.channel);
@@ -136,42 +150,56 @@ export class ClientMessageHandler {
         return;
       }
     }
-    // Live frames are held from here when resuming, so the replay and live meet without a gap.
-    const gate = resuming ? this.resumer.open(session, frame.channel) : undefined;
     const result = this.index.subscribe(session, frame.channel, symbols);
     if (!result.ok) {
-      if (gate) session.gates?.delete(frame.channel);
       const message = `Too many symbols: at most ${this.limits.maxSymbolsPerClient} per connection`;
       this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
       return;
     }
-    if (lossless && gate && frame.since) {
-      const ack = (answer: ResumeAnswer) =>
-        this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, answer);
-      void this.resumer.resume(session, lossless, frame.since, gate, ack);
-      return;
+    switch (pipeline.kind) {
+      case "conflated": {
+        const { delivery } = pipeline;
+        const chosen = frame.interval_ms;
+        if (chosen !== undefined) {
+          delivery.move(session, () => {
+            session.intervals ??= new Map();
+            session.intervals.set(frame.channel, chosen);
+          });
+        }
+        this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, {
+          interval_ms: delivery.intervalOf(session),
+        });
+        delivery.snapshot(session, symbols);
+        return;
+      }
+      case "lossless": {
+        if (frame.since !== undefined) {
+          // Live frames are held from here (the same synchronous step as the subscription), so the
+          // replay and live meet without a gap.
+          const ack = (answer: ResumeAnswer) =>
+            this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, answer);
+          void this.resumer.resume(session, pipeline.delivery, frame.since, ack);
+          return;
+        }
+        const { history } = pipeline;
+        const position =
+          history.ready && history.epoch !== undefined
+            ? { seq: history.head, epoch: history.epoch }
+            : undefined;
+        this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
+        return;
+      }
+      default:
+        unhandledKind(pipeline);
     }
-    const chosen = frame.interval_ms;
-    if (conflated && chosen !== undefined) {
-      conflated.move(session, () => {
-        session.intervals ??= new Map();
-        session.intervals.set(frame.channel, chosen);
-      });
-    }
-    const history = lossless?.history;
-    const position =
-      history?.ready && history.epoch !== undefined ? { seq: history.head, epoch: history.epoch } : undefined;
-    this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, {
-      position,
-      interval_ms: conflated?.intervalOf(session),
-    });
-    delivery.snapshot(session, symbols);
   }
 
   /** interval_ms: conflated channels only, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000. */
-  private validInterval(intervalMs: number, conflated: ChannelDelivery | undefined): boolean {
+  private validInterval(intervalMs: number, pipeline: Pipeline): boolean {
     return (
-      conflated !== undefined && intervalMs >= this.quality.minIntervalMs && intervalMs <= MAX_INTERVAL_MS
+      pipeline.kind === "conflated" &&
+      intervalMs >= this.quality.minIntervalMs &&
+      intervalMs <= MAX_INTERVAL_MS
     );
   }
 
@@ -233,6 +261,16 @@ function idOf(raw: unknown): MessageId {
   // The same rule as the frame schema: only ids a client can round-trip exactly are echoed.
   if (typeof id === "number" && Number.isSafeInteger(id)) return id;
   return undefined;
+}
+
+/** The frame's channel, for a log line about a frame whose handling failed. */
+function channelOf(text: string): string | undefined {
+  try {
+    const channel = (JSON.parse(text) as { channel?: unknown } | null)?.channel;
+    return typeof channel === "string" ? channel.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Keep echoed client text short and printable in error messages. */

@@ -11,8 +11,9 @@ import type { SessionAuth } from "./auth/session-auth.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import type { ClientMessageHandler } from "./client-messages.js";
 import { ClientRegistry } from "./client-registry.js";
-import type { Delivery } from "./delivery/delivery.js";
 import type { OutboundWriter } from "./delivery/outbound-writer.js";
+import type { Disconnect } from "./disconnect.js";
+import type { Pipeline } from "./pipeline.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 import type { WelcomeSources } from "./welcome.js";
 
@@ -36,8 +37,9 @@ export interface WebSocketEndpointOptions {
   index: SubscriptionIndex;
   handler: ClientMessageHandler;
   writer: OutboundWriter;
-  deliveries: ReadonlyMap<string, Delivery>;
-  channelNames: readonly string[];
+  pipelines: ReadonlyMap<string, Pipeline>;
+  /** Close a session with a documented code (disconnect.ts). */
+  disconnect: Disconnect;
   /** What the welcome frame is built from. */
   welcome: WelcomeSources;
   /** Present with WEBSOCKET_AUTH=jwt. */

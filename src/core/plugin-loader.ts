@@ -6,13 +6,22 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { ConfigError, type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import type { LoadedChannel } from "./plugin.js";
 import { registerPluginImports } from "./plugin-imports.js";
 import { checkTogether, PluginLoadError, validatePlugin } from "./plugin-validation.js";
 
 export { PluginLoadError, validatePlugin } from "./plugin-validation.js";
+
+/**
+ * plugins/ beside src/: the repository's when run from source with tsx, dist/plugins when
+ * compiled (the build mirrors the layout, so compiled plugins are loaded as .js).
+ */
+export const DEFAULT_PLUGINS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../plugins",
+);
 
 const ENTRY_FILES = ["index.ts", "index.mts", "index.js", "index.mjs"];
 

@@ -94,7 +94,7 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     fail(`subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
   }
   const { delivery } = plugin;
-  let intervalMs: number | undefined;
+  let intervalMs = 0;
   if (delivery.mode === "conflate") {
     intervalMs =
       typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
@@ -138,7 +138,10 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
   });
   if (merges)
     checkFrame(fail, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
-  return { plugin, subject, intervalMs, staleAfterMs, source: folder };
+  const loaded = { plugin, subject, staleAfterMs, source: folder };
+  return delivery.mode === "conflate"
+    ? { ...loaded, kind: "conflated", intervalMs, merge: delivery.merge }
+    : { ...loaded, kind: "lossless" };
 }
 
 /** Run a frame-building hook and check its result against the plugin's outbound schema. */

@@ -70,17 +70,41 @@ export function definePlugin<In extends z.ZodType, Out extends z.ZodType>(
   return plugin;
 }
 
-/** A plugin after loading: its effective subject and interval resolved against configuration. */
-export interface LoadedChannel {
+/** What every loaded channel has, whatever its kind. */
+interface LoadedChannelBase {
   plugin: ChannelPlugin;
   /** Effective NATS subject (override applied). */
   subject: string;
-  /** Effective conflation interval in ms, or undefined for immediate delivery. */
-  intervalMs: number | undefined;
   /** Effective staleness threshold in ms, or undefined when the channel is never stale for lack of data. */
   staleAfterMs: number | undefined;
   /** Folder the plugin came from, for error messages and logs. */
   source: string;
+}
+
+/** The latest value per key, flushed every interval (`delivery: { mode: "conflate" }`). */
+export interface ConflatedChannel extends LoadedChannelBase {
+  kind: "conflated";
+  /** Effective conflation interval in ms (resolved against configuration). */
+  intervalMs: number;
+  /** One frame per client from every changed key it wants (mergeFrames), or one per key. */
+  merge: boolean;
+}
+
+/** Every message, positioned and resumable (`delivery: { mode: "immediate" }`). */
+export interface LosslessChannel extends LoadedChannelBase {
+  kind: "lossless";
+}
+
+/**
+ * A plugin after loading, by kind: its effective subject and interval resolved against
+ * configuration. From the loader onwards `kind` is the one thing that tells the kinds apart.
+ */
+export type LoadedChannel = ConflatedChannel | LosslessChannel;
+export type ChannelKind = LoadedChannel["kind"];
+
+/** The end of a `switch` over every kind: adding a kind fails to compile wherever it is unhandled. */
+export function unhandledKind(kind: never): never {
+  throw new Error(`unhandled channel kind ${JSON.stringify(kind)}`);
 }
 
 /** The `type` literal a frame schema declares ("news", "pong", ...), if it declares one. */

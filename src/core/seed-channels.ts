@@ -61,7 +61,7 @@ export function seedIntervals(channels: readonly LoadedChannel[], config: Gatewa
 }
 
 function secondsOf(channels: readonly LoadedChannel[], name: string): number | undefined {
-  const intervalMs = channels.find((channel) => channel.plugin.name === name)?.intervalMs;
+  const channel = channels.find((candidate) => candidate.plugin.name === name);
   // toPrecision: 0.3 s is 300.00000000000006 ms in binary; the field gives back the setting's 0.3.
-  return intervalMs === undefined ? undefined : Number((intervalMs / 1000).toPrecision(12));
+  return channel?.kind === "conflated" ? Number((channel.intervalMs / 1000).toPrecision(12)) : undefined;
 }

@@ -45,7 +45,7 @@ export class SessionLifecycle {
    * listened to. A connection already registered under that identity is replaced (4000).
    */
   register(ws: WebSocket, transport: Duplex, clientId: string, grant: Grant | undefined): ClientSession {
-    const { config, logger, index, deliveries, auth, writer } = this.state.options;
+    const { config, logger, index, pipelines, auth, writer } = this.state.options;
     const { clients, counters } = this.state;
     const subject = grant?.subject;
     const previous = clients.get(clientId, subject);
@@ -69,7 +69,10 @@ export class SessionLifecycle {
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known values of conflated channels at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
-      for (const channel of channels) deliveries.get(channel)?.snapshot(session, "*");
+      for (const channel of channels) {
+        const pipeline = pipelines.get(channel);
+        if (pipeline?.kind === "conflated") pipeline.delivery.snapshot(session, "*");
+      }
 
     this.sessions.set(ws, session);
     ws.on("message", this.onMessage);
@@ -88,8 +91,7 @@ export class SessionLifecycle {
    * frames are built for it) and the registry when its socket has closed.
    */
   disconnect(session: ClientSession, name: CloseCodeName, reason: string): void {
-    this.state.options.index.removeSession(session);
-    session.close(name, reason, this.state.options.config.WEBSOCKET_CLOSE_GRACE_MS);
+    this.state.options.disconnect(session, name, reason);
   }
 
   /** Automatic cleanup of dead clients: a peer that did not answer the previous ping is dropped. */
@@ -108,7 +110,9 @@ export class SessionLifecycle {
 
   /** The channels a session may use: all of them, unless its token's `channels` claim narrows them. */
   private channelsOf(session: ClientSession): string[] {
-    return this.state.options.channelNames.filter((channel) => mayUseChannel(session.grant, channel));
+    return [...this.state.options.pipelines.keys()].filter((channel) =>
+      mayUseChannel(session.grant, channel),
+    );
   }
 
   /** Remove a session from the registry (if it is still the one registered) and the index. */

@@ -10,7 +10,7 @@
  * ack carry the current status, and `/websocket/status` reports `is_healthy` from it.
  */
 import type { ClientSession } from "./client-session.js";
-import { encodeFrame } from "./delivery/frame-encoder.js";
+import { encodeFrame } from "./frame-encoder.js";
 import type { StreamHealth } from "./health.js";
 import type { Broker } from "./ingest/broker.js";
 import type { LoadedChannel } from "./plugin.js";

@@ -6,9 +6,8 @@
  */
 import type { GatewayConfig } from "../config.js";
 import type { ClientSession } from "./client-session.js";
-import type { Delivery } from "./delivery/delivery.js";
-import { encodeTextFrame } from "./delivery/frame-encoder.js";
-import { LosslessDelivery } from "./delivery/lossless-delivery.js";
+import { encodeTextFrame } from "./frame-encoder.js";
+import type { Pipeline } from "./pipeline.js";
 import { isoNow } from "./protocol.js";
 import type { SeedIntervals } from "./seed-channels.js";
 import type { StreamStatusMonitor } from "./stream-status.js";
@@ -18,7 +17,7 @@ import type { SubscriptionIndex } from "./subscription-index.js";
 export interface WelcomeSources {
   config: GatewayConfig;
   index: SubscriptionIndex;
-  deliveries: ReadonlyMap<string, Delivery>;
+  pipelines: ReadonlyMap<string, Pipeline>;
   streamStatus: StreamStatusMonitor;
   /** Each channel's `"name":{...}` JSON (channel-info.ts), serialised once at start. */
   channelInfo: ReadonlyMap<string, string>;
@@ -41,7 +40,7 @@ export function welcomeFrame(
     ...sources.seedIntervals,
     max_message_bytes: config.WEBSOCKET_MAX_MESSAGE_BYTES,
     stream_status: sources.streamStatus.statesOf(channels),
-    positions: positions(channels, sources.deliveries),
+    positions: positions(channels, sources.pipelines),
     expires_at: session.grant ? new Date(session.grant.expiresAt).toISOString() : undefined,
     timestamp: isoNow(),
   });
@@ -55,13 +54,13 @@ export function welcomeFrame(
 /** The head of each lossless channel among `channels` whose history is ready. */
 function positions(
   channels: readonly string[],
-  deliveries: ReadonlyMap<string, Delivery>,
+  pipelines: ReadonlyMap<string, Pipeline>,
 ): Record<string, { seq: number; epoch: string }> | undefined {
   const heads: Record<string, { seq: number; epoch: string }> = {};
   for (const channel of channels) {
-    const delivery = deliveries.get(channel);
-    if (!(delivery instanceof LosslessDelivery)) continue;
-    const { history } = delivery;
+    const pipeline = pipelines.get(channel);
+    if (pipeline?.kind !== "lossless") continue;
+    const { history } = pipeline;
     if (history.ready && history.epoch !== undefined)
       heads[channel] = { seq: history.head, epoch: history.epoch };
   }

@@ -75,11 +75,12 @@ export function buildAsyncApi(
       io: "output" as const,
       examples: metaOf(schema).examples ?? [],
     })),
-    ...channels.map(({ plugin }) => {
+    ...channels.map((channel) => {
+      const { plugin } = channel;
       const inbound = plugin.examples.map((example) => plugin.inbound.parse(example));
-      const merged = plugin.delivery.mode === "conflate" && plugin.delivery.merge && plugin.mergeFrames;
+      const merged = channel.kind === "conflated" && channel.merge && plugin.mergeFrames;
       // Lossless channels: the gateway stamps every frame with its position (src/core/positions.ts).
-      const lossless = plugin.delivery.mode === "immediate";
+      const lossless = channel.kind === "lossless";
       const epoch = `GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`;
       return {
         id: frameType(plugin.outbound),

@@ -7,9 +7,8 @@
 import path from "node:path";
 import Fastify from "fastify";
 import { stringify as toYaml } from "yaml";
-import { DEFAULT_PLUGINS_DIR } from "../app.js";
 import { loadConfig } from "../config.js";
-import { loadPlugins } from "../core/plugin-loader.js";
+import { DEFAULT_PLUGINS_DIR, loadPlugins } from "../core/plugin-loader.js";
 import { seedIntervals } from "../core/seed-channels.js";
 import { inertState, registerRestRoutes } from "../http/rest-routes.js";
 import { PROJECT_ROOT } from "../project-root.js";

@@ -8,7 +8,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { CliProcess } from "./helpers/cli-process.js";
@@ -64,7 +70,7 @@ function publish(subject: string, payload: unknown): void {
 }
 
 function flushPrices(): void {
-  running.gateway.deliveries.get("price_updates")?.flush();
+  flushChannel(running, "price_updates");
 }
 
 const SIGNAL = {
@@ -162,7 +168,7 @@ describe("gateway tail", () => {
       timestamp: "2024-12-19T12:00:02Z",
     });
     await waitForIngest(running, publisher, "portfolio", 1);
-    running.gateway.deliveries.get("portfolio")?.flush();
+    flushChannel(running, "portfolio");
     expect(await tail.nextOut(/ signal /)).toBe(
       "12:00:00.000  signal            BUY AAPL @ 150.25  qty 10  confidence 0.85",
     );

@@ -8,7 +8,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { backoffCeiling, GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
 import { freePort } from "../helpers/free-port.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { ClientRecorder } from "./helpers/recorder.js";
 
@@ -58,7 +64,7 @@ function signal(symbol: string): Record<string, unknown> {
 }
 
 function flushPrices(running: RunningGateway): void {
-  running.gateway.deliveries.get("price_updates")?.flush();
+  flushChannel(running, "price_updates");
 }
 
 describe("backoff while the gateway is down", () => {

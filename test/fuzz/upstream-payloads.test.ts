@@ -7,12 +7,10 @@
 import fc from "fast-check";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PLUGINS_DIR } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
-import { ChannelStream } from "../../src/core/channel-stream.js";
-import { ChannelDelivery } from "../../src/core/delivery/channel-delivery.js";
-import { StreamHealth } from "../../src/core/health.js";
-import { loadPlugins } from "../../src/core/plugin-loader.js";
+import { ResumeGates } from "../../src/core/history/resume-gate.js";
+import { buildPipeline } from "../../src/core/pipeline.js";
+import { DEFAULT_PLUGINS_DIR, loadPlugins } from "../../src/core/plugin-loader.js";
 import { SubscriptionIndex } from "../../src/core/subscription-index.js";
 
 const config = loadConfig({ NATS_MAX_PAYLOAD_BYTES: "4096" });
@@ -52,15 +50,11 @@ describe.each(channels.map((channel) => [channel.plugin.name, channel] as const)
   (_name, channel) => {
     it("never throws; every message is accepted or counted once as invalid", () => {
       const index = new SubscriptionIndex([channel.plugin.name], 100);
-      const delivery = new ChannelDelivery(channel, index, pino({ level: "silent" }), 1000);
-      const health = new StreamHealth();
-      const stream = new ChannelStream(
-        channel,
-        health,
-        delivery,
-        config.NATS_MAX_PAYLOAD_BYTES,
-        pino({ level: "silent" }),
-      );
+      const gates = new ResumeGates({ maxBufferedBytes: 1 << 20, onOverflow: () => undefined });
+      const logger = pino({ level: "silent" });
+      // The channel's own pipeline, as the gateway builds it: its stream is what the broker calls.
+      const { stream } = buildPipeline(channel, { config, logger, index, gates });
+      const { health } = stream;
       const parsesAsInbound = (bytes: Uint8Array): boolean => {
         try {
           return channel.plugin.inbound.safeParse(JSON.parse(decoder.decode(bytes))).success;

@@ -86,3 +86,10 @@ export async function waitForIngest(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Flush a conflated channel now instead of waiting for its interval. */
+export function flushChannel(running: RunningGateway, channel: string): void {
+  const pipeline = running.gateway.pipelines.get(channel);
+  if (pipeline?.kind !== "conflated") throw new Error(`${channel} is not a conflated channel`);
+  pipeline.delivery.flush();
+}

@@ -6,7 +6,13 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
@@ -92,7 +98,7 @@ describe("per-account authorization", () => {
     await waitForIngest(running, publisher, "trades", tradesPublished);
     await waitForIngest(running, publisher, "portfolio", published.portfolio);
     await waitForIngest(running, publisher, "signals", published.signals);
-    running.gateway.deliveries.get("portfolio")?.flush();
+    flushChannel(running, "portfolio");
 
     const received = async (connection: TestClient) => {
       const frames = await connection.drainUntilPong();
@@ -143,7 +149,7 @@ describe("per-account authorization", () => {
       JSON.stringify({ account: "acct-B", positions: {}, total_pnl: -1 }),
     );
     await waitForIngest(running, publisher, "portfolio", published.portfolio + 1);
-    running.gateway.deliveries.get("portfolio")?.flush();
+    flushChannel(running, "portfolio");
     expect((await clientA.drainUntilPong()).filter((frame) => frame.type === "portfolio_update")).toEqual([]);
 
     // A refreshed token that no longer lists acct-A stops A's trades at once.

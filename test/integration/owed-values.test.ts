@@ -12,7 +12,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
 import { fillBacklog } from "../helpers/backlog.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 
@@ -63,10 +69,10 @@ describe("owed values on a conflated channel", () => {
       publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price }));
     for (const [position, symbol] of SYMBOLS.entries()) tick(symbol, 100 + position);
     await waitForIngest(running, publisher, "price_updates", SYMBOLS.length);
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flushChannel(running, "price_updates");
     tick("S0", 99);
     await waitForIngest(running, publisher, "price_updates", SYMBOLS.length + 1);
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flushChannel(running, "price_updates");
     const metrics = await (await fetch(`${running.httpUrl}/metrics`)).text();
     expect(metrics).toContain("gateway_frames_dropped_total 2");
     // The witness, reading all along, got both flushes as they were.
@@ -83,7 +89,7 @@ describe("owed values on a conflated channel", () => {
       expect(attempt, "the backlog did not drain").toBeLessThan(200);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flushChannel(running, "price_updates");
     const owed = await lagging.next("price_update");
     const expected = Object.fromEntries(
       SYMBOLS.map((symbol, position) => [symbol, { price: symbol === "S0" ? 99 : 100 + position }]),
@@ -91,7 +97,7 @@ describe("owed values on a conflated channel", () => {
     expect((owed as Frame).symbols).toEqual(expected);
     expect(Object.keys(owed.symbols as object)).toEqual([...SYMBOLS].sort());
     // Paid once: the next flush with nothing new sends nothing to anybody.
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flushChannel(running, "price_updates");
     const after = await lagging.drainUntilPong();
     expect(after.filter((frame) => frame.type === "price_update")).toEqual([]);
   }, 90_000);

@@ -13,7 +13,13 @@ import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 
@@ -47,7 +53,7 @@ describe("a recorded client connection", () => {
       };
       check();
     });
-  const flush = (channel: string) => running.gateway.deliveries.get(channel)?.flush();
+  const flush = (channel: string) => flushChannel(running, channel);
   const send = (frame: unknown) => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
 
   beforeAll(async () => {

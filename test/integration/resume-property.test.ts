@@ -12,7 +12,6 @@ import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LosslessDelivery } from "../../src/core/delivery/lossless-delivery.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
 import { exactnessProblems, TradeReader, tradePayload } from "../helpers/gateway-process.js";
 import { NatsServer } from "../helpers/nats-server.js";
@@ -63,7 +62,9 @@ describe("resume property (JetStream, in-process gateway)", () => {
 
   /** Bounded poll: the gateway has taken in every trade published so far (no client event says so). */
   async function gatewayCaughtUp(): Promise<void> {
-    const history = (running.gateway.deliveries.get("trades") as LosslessDelivery).history;
+    const pipeline = running.gateway.pipelines.get("trades");
+    if (pipeline?.kind !== "lossless") throw new Error("trades is not a lossless channel");
+    const { history } = pipeline;
     const deadline = Date.now() + 5000;
     while (history.head < lastPublished) {
       if (Date.now() > deadline)

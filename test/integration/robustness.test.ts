@@ -7,7 +7,13 @@ import { type Socket, connect as tcpConnect } from "node:net";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 
@@ -140,7 +146,7 @@ describe("conflated data under pressure", () => {
       WEBSOCKET_CONFLATED_DROP_BYTES: "2048",
     });
     const connected = await client(running.wsUrl);
-    const flush = () => running.gateway.deliveries.get("price_updates")?.flush();
+    const flush = () => flushChannel(running, "price_updates");
     for (let i = 0; i < 200; i++) tick(`SYM${i}`, i + 1); // one merged frame of ~5 KB
     await waitForIngest(running, publisher, "price_updates", 200);
     flush();
@@ -224,7 +230,7 @@ describe("a plugin whose frame cannot be serialised", () => {
     // Flush: AAPL fails again, MSFT goes out; the connection answers on.
     publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "3" }));
     await waitForIngest(running, publisher, "quotes", 3);
-    running.gateway.deliveries.get("quotes")?.flush();
+    flushChannel(running, "quotes");
     expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "3" });
     expect(await connected.request({ type: "ping" }, "alive")).toEqual({ type: "pong", id: "alive" });
     expect(await metrics(running)).toContain('gateway_frames_failed_total{channel="quotes"} 3');

@@ -9,7 +9,13 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 
@@ -126,11 +132,7 @@ function trade(symbol: string, price = 10): Record<string, unknown> {
   return { symbol, side: "SELL", quantity: 2, price, timestamp: "2024-12-19T12:00:00Z" };
 }
 
-function flush(running: RunningGateway, channel: "price_updates" | "portfolio"): void {
-  const delivery = running.gateway.deliveries.get(channel);
-  if (!delivery) throw new Error(`no delivery for ${channel}`);
-  delivery.flush();
-}
+const flush = flushChannel;
 
 /**
  * Publish signals on one subject and wait until `witness` (subscribed to every signal) got the

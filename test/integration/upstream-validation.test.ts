@@ -6,7 +6,13 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  type RunningGateway,
+  startGateway,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 
@@ -217,7 +223,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 999, volume: -5 }));
     publishRaw("market.prices.AAPL", oversized({ symbol: "AAPL", price: 999 }));
     await waitForIngest(running, publisher, "price_updates", ingestedBefore + 7);
-    running.gateway.deliveries.get("price_updates")?.flush();
+    flushChannel(running, "price_updates");
 
     expect(await client.drainUntilPong()).toEqual([
       {
@@ -265,7 +271,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("portfolio.updates", oversized(valid));
     publishRaw("portfolio.updates", JSON.stringify({ ...valid, timestamp: "2024-12-19T12:00:00Z" }));
     await waitForIngest(running, publisher, "portfolio", ingestedBefore + 7);
-    running.gateway.deliveries.get("portfolio")?.flush();
+    flushChannel(running, "portfolio");
 
     expect(await client.drainUntilPong()).toEqual([
       {

@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import * as ws from "ws";
-import { encodeFrame, encodeTextFrame } from "../../src/core/delivery/frame-encoder.js";
+import { encodeFrame, encodeTextFrame } from "../../src/core/frame-encoder.js";
 
 /** ws exports its frame parser at runtime; @types/ws does not declare it. */
 type Receiver = Writable & {

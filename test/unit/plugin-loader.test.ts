@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { subjectsOverlap } from "../../src/core/ingest/subject.js";
+import type { LoadedChannel } from "../../src/core/plugin.js";
 import { loadPlugins, PluginLoadError } from "../../src/core/plugin-loader.js";
 
 const PLUGINS_DIR = fileURLToPath(new URL("../../plugins", import.meta.url));
@@ -46,20 +47,30 @@ describe("the real plugins/ directory", () => {
     });
   });
 
-  it("conflates prices and portfolio at the configured intervals; signals and trades are immediate", async () => {
-    const defaults = await loadPlugins(PLUGINS_DIR, loadConfig({}));
-    expect(Object.fromEntries(defaults.map((channel) => [channel.plugin.name, channel.intervalMs]))).toEqual({
-      portfolio: 5000,
-      price_updates: 3000,
-      signals: undefined,
-      trades: undefined,
+  it("conflates prices and portfolio at the configured intervals; signals and trades are lossless", async () => {
+    const kinds = (channels: LoadedChannel[]) =>
+      Object.fromEntries(
+        channels.map((channel) => [
+          channel.plugin.name,
+          channel.kind === "conflated"
+            ? { kind: channel.kind, intervalMs: channel.intervalMs, merge: channel.merge }
+            : { kind: channel.kind },
+        ]),
+      );
+    expect(kinds(await loadPlugins(PLUGINS_DIR, loadConfig({})))).toEqual({
+      portfolio: { kind: "conflated", intervalMs: 5000, merge: false },
+      price_updates: { kind: "conflated", intervalMs: 3000, merge: true },
+      signals: { kind: "lossless" },
+      trades: { kind: "lossless" },
     });
     const fast = await loadPlugins(
       PLUGINS_DIR,
       loadConfig({ WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.25", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "1.5" }),
     );
-    expect(fast.find((channel) => channel.plugin.name === "price_updates")?.intervalMs).toBe(250);
-    expect(fast.find((channel) => channel.plugin.name === "portfolio")?.intervalMs).toBe(1500);
+    expect(kinds(fast)).toMatchObject({
+      price_updates: { intervalMs: 250 },
+      portfolio: { intervalMs: 1500 },
+    });
   });
 
   it("applies a NATS_SUBJECT_<NAME> override to that channel only", async () => {
@@ -204,7 +215,7 @@ describe("the README's plugin example", () => {
     expect(others).toEqual([]);
     expect(news?.plugin.name).toBe("news");
     expect(news?.subject).toBe("news.>");
-    expect(news?.intervalMs).toBeUndefined();
+    expect(news?.kind).toBe("lossless");
     // It can sit beside the four real channels: its subject overlaps none of theirs.
     const real = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     for (const channel of real) expect(subjectsOverlap(channel.subject, "news.>")).toBe(false);

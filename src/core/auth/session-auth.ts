@@ -4,8 +4,8 @@
  */
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
-import { encodeFrame } from "../delivery/frame-encoder.js";
 import type { CloseCodeName, ErrorCode } from "../errors.js";
+import { encodeFrame } from "../frame-encoder.js";
 import { isoNow } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { type Grant, mayUseChannel } from "./grant.js";

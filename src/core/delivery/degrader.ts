@@ -8,16 +8,16 @@
  * disconnects a client (4001).
  */
 import type { ClientSession } from "../client-session.js";
+import { encodeFrame } from "../frame-encoder.js";
 import { isoNow } from "../protocol.js";
-import type { ChannelDelivery } from "./channel-delivery.js";
-import { encodeFrame } from "./frame-encoder.js";
+import type { ConflatedDelivery } from "./conflated-delivery.js";
 
 /** How often queues are looked at: intervals double (or halve) at most this often. */
 const CHECK_MS = 1000;
 
 export interface DegraderOptions {
   clients(): Iterable<ClientSession>;
-  conflated: readonly ChannelDelivery[];
+  conflated: readonly ConflatedDelivery[];
   /** WEBSOCKET_DEGRADE_BYTES */
   degradeBytes: number;
   /** WEBSOCKET_DEGRADE_MAX_FACTOR */

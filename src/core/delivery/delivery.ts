@@ -1,9 +1,9 @@
 /**
- * What the rest of the core needs from a channel's delivery, whichever policy it follows:
- * conflation (ChannelDelivery) or immediate, lossless delivery with positions (LosslessDelivery).
+ * What ingest (ChannelStream) hands a channel's validated messages to, whatever its kind: the
+ * conflated delivery (ConflatedDelivery) or the lossless one with positions (LosslessDelivery).
+ * Everything else a kind does is its own: pipeline.ts says which kind has which parts.
  */
-import type { ClientSession } from "../client-session.js";
-import type { SubscriptionStateView } from "../protocol.js";
+import type { StoredPosition } from "../history/channel-history.js";
 
 export interface DeliveryCounters {
   /** Frames handed to clients' outbound queues (one per recipient). */
@@ -14,24 +14,14 @@ export interface DeliveryCounters {
   framesFailed: number;
 }
 
-/** Where a message sits in a durable history (JetStream): its stream sequence and storage time. */
-export interface StoredPosition {
-  seq: number;
-  timeMs: number;
-}
-
 export interface Delivery {
   readonly name: string;
-  readonly conflated: boolean;
   readonly counters: DeliveryCounters;
   /** A validated inbound message, with its stored position when it came from JetStream. */
   accept(message: unknown, position?: StoredPosition): void;
-  /** An invalid message at a stored position: dropped, but the channel's head moves past it. */
-  skip(position: StoredPosition): void;
-  /** Send a newly subscribed client the latest known values (conflated channels). */
-  snapshot(session: ClientSession, symbols: SubscriptionStateView | "*"): void;
-  start(): void;
-  stop(): void;
-  /** Flush conflated keys now (tests and shutdown); nothing to do on lossless channels. */
-  flush(): void;
+  /**
+   * An invalid message at a stored position: dropped, but the channel's head moves past it. Only
+   * channels with positions (lossless) are ever handed one.
+   */
+  skip?(position: StoredPosition): void;
 }

@@ -1,5 +1,5 @@
 /**
- * The two ways a flush group of a conflated channel is flushed (ChannelDelivery decides which):
+ * The two ways a flush group of a conflated channel is flushed (ConflatedDelivery decides which):
  *
  * - per key: one frame per changed key, the same bytes to every client of the group that wants it;
  * - merged: one frame per client holding only the changed keys it wants; clients that want the
@@ -17,7 +17,7 @@ import type { FlushGroup } from "./flush-group.js";
 /** Key under which conflation keeps messages that are about no key in particular. */
 export const NO_KEY = "\u0000";
 
-/** What a flush needs of its channel (ChannelDelivery). */
+/** What a flush needs of its channel (ConflatedDelivery). */
 export interface FlushTarget {
   readonly name: string;
   readonly plugin: ChannelPlugin;

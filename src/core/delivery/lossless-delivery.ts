@@ -8,43 +8,31 @@
  * ResumeGate, which holds them until the replay is out.
  */
 import type { ClientSession } from "../client-session.js";
-import type { ChannelHistory, HistoryEntry } from "../history/channel-history.js";
-import type { ResumeGate } from "../history/resume-gate.js";
-import type { LoadedChannel } from "../plugin.js";
+import { encodeTextFrame } from "../frame-encoder.js";
+import type { ChannelHistory, HistoryEntry, StoredPosition } from "../history/channel-history.js";
+import type { ResumeGates } from "../history/resume-gate.js";
+import type { LosslessChannel } from "../plugin.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { audienceOfAccount } from "./audience.js";
-import type { Delivery, DeliveryCounters, StoredPosition } from "./delivery.js";
-import { encodeTextFrame } from "./frame-encoder.js";
-
-export interface HoldLimits {
-  /** WEBSOCKET_MAX_BUFFERED_BYTES: held plus queued bytes beyond it make a slow consumer. */
-  maxBufferedBytes: number;
-  /** Disconnect a client whose held frames overflow (the writer's slow-consumer path). */
-  onOverflow(session: ClientSession): void;
-}
+import type { Delivery, DeliveryCounters } from "./delivery.js";
 
 export class LosslessDelivery implements Delivery {
   readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
-  readonly conflated = false;
   /** `"epoch":"..."` as it goes into every frame, rebuilt when the epoch changes. */
   private epochField = "";
   private epochOfField: string | undefined;
 
   constructor(
-    readonly channel: LoadedChannel,
+    readonly channel: LosslessChannel,
     private readonly index: SubscriptionIndex,
     readonly history: ChannelHistory,
-    private readonly limits: HoldLimits,
+    /** The resumes under way (their gates hold this channel's live frames for a connection). */
+    private readonly gates: ResumeGates,
   ) {}
 
   get name(): string {
     return this.channel.plugin.name;
   }
-
-  start(): void {}
-  stop(): void {}
-  flush(): void {}
-  snapshot(): void {}
 
   /**
    * A validated message: stamped, kept, and sent to its recipients. While the history is not
@@ -62,7 +50,11 @@ export class LosslessDelivery implements Delivery {
     this.index.forEachRecipient(this.name, entry.key, (session) => {
       if (!mayReceive(session)) return;
       const gate = session.gates?.get(this.name);
-      if (gate !== undefined && !this.passGate(session, gate, entry, previousHead)) return;
+      if (
+        gate !== undefined &&
+        !this.gates.admit(session, this.name, gate, entry.seq, entry.frame, previousHead)
+      )
+        return;
       session.send(entry.frame, true);
       this.counters.framesOut++;
     });
@@ -91,27 +83,6 @@ export class LosslessDelivery implements Delivery {
     if (subscription === undefined) return false;
     if (entry.key !== undefined && subscription !== "*" && !subscription.has(entry.key)) return false;
     return audienceOfAccount(this.channel.plugin, entry.account)(session);
-  }
-
-  /** Should a live frame go out to a connection with a gate now? Holding gates keep it. */
-  private passGate(
-    session: ClientSession,
-    gate: ResumeGate,
-    entry: HistoryEntry,
-    previousHead: number,
-  ): boolean {
-    if (!gate.holding) {
-      if (!gate.passes(entry.seq)) return false;
-      session.gates?.delete(this.name);
-      return true;
-    }
-    const queued = session.socket.bufferedAmount + session.pendingBytes + gate.heldBytes;
-    if (queued + entry.frame.length > this.limits.maxBufferedBytes) {
-      this.limits.onOverflow(session);
-      return false;
-    }
-    gate.hold(entry.seq, entry.frame, previousHead);
-    return false;
   }
 
   private epochJson(): string {

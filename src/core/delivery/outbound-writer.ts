@@ -54,7 +54,7 @@ export class OutboundWriter {
     // bufferedAmount is what ws and the socket hold in user space; pending is this turn's share.
     const queued = session.socket.bufferedAmount + session.pendingBytes;
     // Conflated data is never worth a disconnect: it is skipped, and the channel remembers that the
-    // client is owed the latest values of its keys (ChannelDelivery's next flush carries them).
+    // client is owed the latest values of its keys (ConflatedDelivery's next flush carries them).
     if (
       !lossless &&
       (queued > this.limits.conflatedDropBytes || queued + frame.length > this.limits.maxBufferedBytes)

@@ -7,6 +7,12 @@
  * the channel has a stream, and are refused (`too_old`) when it has not.
  */
 
+/** Where a message sits in a durable history (JetStream): its stream sequence and storage time. */
+export interface StoredPosition {
+  seq: number;
+  timeMs: number;
+}
+
 export interface HistoryEntry {
   seq: number;
   /** What the message is about (plugin.key); undefined: every subscriber of the channel. */

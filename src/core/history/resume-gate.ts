@@ -58,3 +58,88 @@ export class ResumeGate {
     return seq > this.skipThrough;
   }
 }
+
+/** What holding costs a connection: held bytes count against its buffer limit like queued ones. */
+export interface HoldLimits {
+  /** WEBSOCKET_MAX_BUFFERED_BYTES: held plus queued bytes beyond it make a slow consumer. */
+  maxBufferedBytes: number;
+  /** Disconnect a client whose held frames overflow (the writer's slow-consumer path). */
+  onOverflow(session: GatedSession): void;
+}
+
+/** The part of a connection the gates see. */
+export interface GatedSession {
+  gates?: Map<string, ResumeGate> | undefined;
+  readonly socket: { readonly bufferedAmount: number };
+  readonly pendingBytes: number;
+}
+
+/**
+ * Every connection's gates, owned here alone: a resume opens one (`open`), and it is removed in
+ * one place (`remove`), once the hand-over is complete.
+ */
+export class ResumeGates {
+  constructor(private readonly limits: HoldLimits) {}
+
+  /** Start holding live frames of `channel` for the session, from this moment. */
+  open(session: GatedSession, channel: string): ResumeGate {
+    const gate = new ResumeGate();
+    session.gates ??= new Map();
+    session.gates.set(channel, gate);
+    return gate;
+  }
+
+  /** The resume under way on this channel, if any (a second `since` waits for it). */
+  running(session: GatedSession, channel: string): ResumeGate | undefined {
+    const gate = session.gates?.get(channel);
+    return gate?.holding ? gate : undefined;
+  }
+
+  /**
+   * Live delivery asks whether a frame may go out to a connection with a gate on the channel:
+   * a holding gate keeps it (or, past the buffer limit, makes the client a slow consumer); a
+   * released one lets through what the client does not have yet, and goes with the first such frame.
+   */
+  admit(
+    session: GatedSession,
+    channel: string,
+    gate: ResumeGate,
+    seq: number,
+    frame: Buffer,
+    previousHead: number,
+  ): boolean {
+    if (!gate.holding) {
+      if (!gate.passes(seq)) return false;
+      this.remove(session, channel, gate);
+      return true;
+    }
+    const queued = session.socket.bufferedAmount + session.pendingBytes + gate.heldBytes;
+    if (queued + frame.length > this.limits.maxBufferedBytes) {
+      this.limits.onOverflow(session);
+      return false;
+    }
+    gate.hold(seq, frame, previousHead);
+    return false;
+  }
+
+  /**
+   * The replay is out through `skipThrough`: stop holding, and return the held frames the client
+   * does not have yet. The gate stays only while live frames up to `skipThrough` (which another
+   * instance's position may put ahead of this one's head) are still to be skipped.
+   */
+  release(
+    session: GatedSession,
+    channel: string,
+    gate: ResumeGate,
+    skipThrough: number,
+    head: number,
+  ): Buffer[] {
+    const frames = gate.release(skipThrough);
+    if (skipThrough <= head) this.remove(session, channel, gate);
+    return frames;
+  }
+
+  private remove(session: GatedSession, channel: string, gate: ResumeGate): void {
+    if (session.gates?.get(channel) === gate) session.gates.delete(channel);
+  }
+}

@@ -13,13 +13,12 @@
  */
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
-import { encodeFrame } from "../delivery/frame-encoder.js";
-import type { LosslessDelivery } from "../delivery/lossless-delivery.js";
+import { encodeFrame } from "../frame-encoder.js";
 import type { JetStreamLog } from "../ingest/jetstream-log.js";
 import type { ResumeFailure, SincePosition } from "../positions.js";
 import { isoNow } from "../protocol.js";
-import type { HistoryEntry } from "./channel-history.js";
-import { ResumeGate } from "./resume-gate.js";
+import type { ChannelHistory, HistoryEntry } from "./channel-history.js";
+import type { ResumeGate, ResumeGates } from "./resume-gate.js";
 import { type EntryRun, StreamCache } from "./stream-cache.js";
 
 /** Frames queued per replay page from the ring. */
@@ -27,7 +26,20 @@ const RING_PAGE = 256;
 /** How often a paused replay looks again whether the client has drained its queue. */
 const DRAIN_POLL_MS = 5;
 
+/** What a resume needs of a lossless channel's delivery (LosslessDelivery). */
+export interface ReplayChannel {
+  readonly name: string;
+  readonly history: ChannelHistory;
+  readonly counters: { framesOut: number };
+  /** Is a connection entitled to an entry by its current subscription and token? */
+  entitled(session: ClientSession, entry: HistoryEntry): boolean;
+  /** The history entry (the frame as live delivery sends it) of a message at a position. */
+  entryFor(message: unknown, seq: number, timeMs: number): HistoryEntry;
+}
+
 export interface ResumeOptions {
+  /** Every connection's resume gates: opened and removed only through a Resumer. */
+  gates: ResumeGates;
   /** WEBSOCKET_MAX_REPLAY: the most positions (before filtering) a resume may span. */
   maxReplay: number;
   /** NATS_REPLAY_WAIT_MS: how long to wait for history that needs the NATS link. */
@@ -67,29 +79,24 @@ export class Resumer {
     this.counters.outcomes[outcome] = (this.counters.outcomes[outcome] ?? 0) + 1;
   }
 
-  /** Start holding live frames of `channel` for the session: call before changing its subscription. */
-  open(session: ClientSession, channel: string): ResumeGate {
-    const gate = new ResumeGate();
-    session.gates ??= new Map();
-    session.gates.set(channel, gate);
-    return gate;
-  }
-
   /** The resume under way on this channel, if any (a second `since` waits for it). */
   running(session: ClientSession, channel: string): ResumeGate | undefined {
-    const gate = session.gates?.get(channel);
-    return gate?.holding ? gate : undefined;
+    return this.options.gates.running(session, channel);
   }
 
-  /** Decide, answer with `ack`, replay, hand over to live. Never throws. */
+  /**
+   * Resume a connection that has just subscribed with `since`: hold its live frames from now on,
+   * decide, answer with `ack`, replay, hand over to live. Call it in the same synchronous step as
+   * the subscription, so that no live frame falls between them. Never throws.
+   */
   async resume(
     session: ClientSession,
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     since: SincePosition,
-    gate: ResumeGate,
     ack: (answer: ResumeAnswer) => void,
   ): Promise<void> {
     const { history, name } = delivery;
+    const gate = this.options.gates.open(session, name);
     const refuse = (reason: ResumeFailure, through: number) => {
       this.count(reason);
       ack({ position: this.position(delivery, through), recovered: false, reason });
@@ -146,14 +153,14 @@ export class Resumer {
   }
 
   /** Is an entry owed to the session: entitled now, and not already sent on this connection? */
-  private owed(session: ClientSession, delivery: LosslessDelivery, entry: HistoryEntry): boolean {
+  private owed(session: ClientSession, delivery: ReplayChannel, entry: HistoryEntry): boolean {
     if (!delivery.entitled(session, entry)) return false;
     return session.coverage?.get(delivery.name)?.sent(entry.key, entry.seq) !== true;
   }
 
   private async sendPaged(
     session: ClientSession,
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     entries: HistoryEntry[],
   ): Promise<number> {
     let sent = 0;
@@ -174,7 +181,7 @@ export class Resumer {
    */
   private async replayFromStream(
     session: ClientSession,
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     log: JetStreamLog,
     after: number,
     through: number,
@@ -226,7 +233,7 @@ export class Resumer {
 
   /** One page of the stream from `from`, as entries; undefined when the cache got it meanwhile. */
   private async readRun(
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     log: JetStreamLog,
     cache: StreamCache,
     from: number,
@@ -253,7 +260,7 @@ export class Resumer {
     return cache;
   }
 
-  private send(session: ClientSession, delivery: LosslessDelivery, frame: Buffer): number {
+  private send(session: ClientSession, delivery: ReplayChannel, frame: Buffer): number {
     session.send(frame, true);
     delivery.counters.framesOut++;
     return 1;
@@ -288,7 +295,7 @@ export class Resumer {
 
   private sendReplayed(
     session: ClientSession,
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     count: number,
     through: number,
   ): void {
@@ -307,18 +314,22 @@ export class Resumer {
   /** Hand over to live delivery: the held frames after `skipThrough`, then live frames after it. */
   private release(
     session: ClientSession,
-    delivery: LosslessDelivery,
+    delivery: ReplayChannel,
     gate: ResumeGate,
     skipThrough: number,
   ): void {
-    const frames = gate.release(skipThrough);
-    if (session.gates?.get(delivery.name) === gate && skipThrough <= delivery.history.head)
-      session.gates.delete(delivery.name);
+    const frames = this.options.gates.release(
+      session,
+      delivery.name,
+      gate,
+      skipThrough,
+      delivery.history.head,
+    );
     if (session.closing) return;
     for (const frame of frames) this.send(session, delivery, frame);
   }
 
-  private position(delivery: LosslessDelivery, seq: number): { seq: number; epoch: string } | undefined {
+  private position(delivery: ReplayChannel, seq: number): { seq: number; epoch: string } | undefined {
     const { epoch, ready } = delivery.history;
     return ready && epoch !== undefined ? { seq, epoch } : undefined;
   }

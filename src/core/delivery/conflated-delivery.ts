@@ -18,17 +18,17 @@
  */
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
-import type { LoadedChannel } from "../plugin.js";
+import { encodeFrame } from "../frame-encoder.js";
+import type { ConflatedChannel } from "../plugin.js";
 import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { type Audience, audienceOf } from "./audience.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { FlushGroup } from "./flush-group.js";
-import { encodeFrame } from "./frame-encoder.js";
 import { type FlushTarget, flushMerged, flushPerKey, NO_KEY } from "./group-flush.js";
 import { OwedKeys } from "./owed-keys.js";
 
-export class ChannelDelivery implements Delivery, FlushTarget {
+export class ConflatedDelivery implements Delivery, FlushTarget {
   readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
   private lastFailureLog = 0;
   /**
@@ -43,7 +43,7 @@ export class ChannelDelivery implements Delivery, FlushTarget {
   private started = false;
 
   constructor(
-    private readonly channel: LoadedChannel,
+    private readonly channel: ConflatedChannel,
     readonly index: SubscriptionIndex,
     private readonly logger: Logger,
     private readonly maxConflatedKeys: number,
@@ -53,15 +53,13 @@ export class ChannelDelivery implements Delivery, FlushTarget {
     return this.channel.plugin.name;
   }
 
-  get plugin(): LoadedChannel["plugin"] {
+  get plugin(): ConflatedChannel["plugin"] {
     return this.channel.plugin;
   }
 
-  readonly conflated = true;
-
   /** The channel's own interval (the plugin's delivery.intervalMs, resolved at load). */
   get defaultIntervalMs(): number {
-    return this.channel.intervalMs as number;
+    return this.channel.intervalMs;
   }
 
   /** The interval in force for a client: the one it chose, or the channel's, widened while degraded. */
@@ -141,9 +139,6 @@ export class ChannelDelivery implements Delivery, FlushTarget {
     if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
   }
 
-  /** Conflated channels are fed by plain subscriptions: no stored positions to skip. */
-  skip(): void {}
-
   audienceOf(message: unknown): Audience {
     return audienceOf(this.channel.plugin, message);
   }
@@ -208,7 +203,10 @@ export class ChannelDelivery implements Delivery, FlushTarget {
     if (frame) this.sendTo(session, frame, slots);
   }
 
-  /** Flush every group now. Public so tests and shutdown can force it. */
+  /**
+   * Flush every group now, whatever their timers say. For tests, which would otherwise wait an
+   * interval; shutdown does not flush (clients are told to go, and resume elsewhere).
+   */
   flush(): void {
     for (const group of [...this.groups.values()]) this.flushGroup(group);
   }
@@ -242,8 +240,7 @@ export class ChannelDelivery implements Delivery, FlushTarget {
   }
 
   private get merged(): boolean {
-    const { delivery } = this.channel.plugin;
-    return delivery.mode === "conflate" && delivery.merge;
+    return this.channel.merge;
   }
 
   /** How many subscribers are in a group (a group nobody is in is removed). */
@@ -273,7 +270,7 @@ export class ChannelDelivery implements Delivery, FlushTarget {
   /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */
   merge(slots: string[], now: Date): unknown {
     const mergeFrames = this.channel.plugin.mergeFrames as NonNullable<
-      LoadedChannel["plugin"]["mergeFrames"]
+      ConflatedChannel["plugin"]["mergeFrames"]
     >;
     return mergeFrames(
       slots.map((slot) => this.latest.get(slot)),
