@@ -4,11 +4,10 @@
  * no timers are left running, and memory is back within a bound.
  */
 import type { Socket } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { describe, expect, it } from "vitest";
 import { TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const CYCLES = 2000;
 const KILLS = 500;
@@ -32,31 +31,21 @@ function activeTimers(): number {
 }
 
 describe("connection churn", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
-
-  beforeAll(async () => {
-    nats = await NatsServer.start();
-    running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_MAX_CONNECTIONS: "1000" });
-    await waitUntilReady(running);
-  });
-
-  afterAll(async () => {
-    await running?.close();
-    await nats?.stop();
-  });
+  // No publisher: the timers counted below are the gateway's and its clients' alone.
+  const stack = withGateway({ env: { WEBSOCKET_MAX_CONNECTIONS: "1000" }, publisher: false });
 
   /** Resolve once the gateway has seen every socket close (bounded). */
   async function registryDrained(): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while (running.gateway.endpoint.clients.size > 0) {
+    while (stack.running.gateway.endpoint.clients.size > 0) {
       if (Date.now() > deadline)
-        throw new Error(`${running.gateway.endpoint.clients.size} clients still registered`);
+        throw new Error(`${stack.running.gateway.endpoint.clients.size} clients still registered`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
   it("returns the registry and the index to zero, leaves no timers and bounds memory", async () => {
+    const { running } = stack;
     const timersBefore = activeTimers();
     const rssBefore = process.memoryUsage().rss;
 
@@ -89,40 +78,30 @@ describe("connection churn", () => {
   }, 60_000);
 
   it("with WEBSOCKET_AUTH=jwt, token-expiry and authentication timers go with their sockets", async () => {
-    const secured = await startGateway({
-      NATS_URL: nats.url,
-      WEBSOCKET_MAX_CONNECTIONS: "1000",
-      WEBSOCKET_AUTH: "jwt",
-      WEBSOCKET_JWT_SECRET: TEST_SECRET,
+    const secured = await stack.startGateway({ WEBSOCKET_AUTH: "jwt", WEBSOCKET_JWT_SECRET: TEST_SECRET });
+    const timersBefore = activeTimers();
+    let n = 0;
+    // Authenticated sessions (each arms an expiry timer), closed cleanly or killed abruptly...
+    await repeat(500, async () => {
+      const sub = `churner-${n++}`;
+      const token = await signToken({ sub });
+      const client = await TestClient.connect(`${secured.wsUrl}?token=${token}`, { record: false });
+      if (n % 2 === 0) await client.close();
+      else (client.socket as unknown as { _socket: Socket })._socket.destroy();
     });
-    try {
-      await waitUntilReady(secured);
-      const timersBefore = activeTimers();
-      let n = 0;
-      // Authenticated sessions (each arms an expiry timer), closed cleanly or killed abruptly...
-      await repeat(500, async () => {
-        const sub = `churner-${n++}`;
-        const token = await signToken({ sub });
-        const client = await TestClient.connect(`${secured.wsUrl}?token=${token}`, { record: false });
-        if (n % 2 === 0) await client.close();
-        else (client.socket as unknown as { _socket: Socket })._socket.destroy();
-      });
-      // ...and sockets killed while the gateway still waits for their auth frame (a timeout each).
-      await repeat(200, async () => {
-        const client = await TestClient.connect(secured.wsUrl, { record: false, welcome: false });
-        (client.socket as unknown as { _socket: Socket })._socket.destroy();
-      });
-      const deadline = Date.now() + 10_000;
-      while (secured.gateway.endpoint.clients.size > 0 || activeTimers() > timersBefore) {
-        if (Date.now() > deadline)
-          throw new Error(
-            `${secured.gateway.endpoint.clients.size} clients and ${activeTimers() - timersBefore} extra timers left`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
-    } finally {
-      await secured.close();
+    // ...and sockets killed while the gateway still waits for their auth frame (a timeout each).
+    await repeat(200, async () => {
+      const client = await TestClient.connect(secured.wsUrl, { record: false, welcome: false });
+      (client.socket as unknown as { _socket: Socket })._socket.destroy();
+    });
+    const deadline = Date.now() + 10_000;
+    while (secured.gateway.endpoint.clients.size > 0 || activeTimers() > timersBefore) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${secured.gateway.endpoint.clients.size} clients and ${activeTimers() - timersBefore} extra timers left`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
   }, 60_000);
 });

@@ -4,57 +4,35 @@
  * change to src/, serves it end to end: NATS publish -> subscribed client frame, stream health in
  * /websocket/status, and a channel and messages in the live AsyncAPI document.
  */
-import { cpSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
-import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { pluginsWithNews } from "../helpers/plugins-dir.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const NEWS_FIXTURE = path.join(ROOT, "test/fixtures/plugins-news/news");
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 /** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
 const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 describe("dropping in a plugin folder", () => {
-  // In this (vitest) process the copied folder imports the plugin API by its stable name through
-  // vitest's alias; outside-plugin.test.ts runs a real gateway process on a folder outside the
-  // repository. The real plugins are symlinked (imports resolve from their real path).
-  const pluginsDir = path.join(ROOT, "test/.tmp", `plugins-${process.pid}-${Date.now()}`);
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
+  // In this (vitest) process the copied folder (under test/.tmp/) imports the plugin API by its
+  // stable name through vitest's alias; outside-plugin.test.ts runs a real gateway process on a
+  // folder outside the repository. The real plugins are symlinked (imports resolve from their
+  // real path).
+  const plugins = pluginsWithNews("plugins");
+  const stack = withGateway({ pluginsDir: plugins.dir });
+  stack.defer(() => plugins.remove());
   let client: TestClient;
   /** The gateway's epoch, from the welcome: one for all its lossless channels, news included. */
   let epoch: string;
 
   beforeAll(async () => {
-    mkdirSync(pluginsDir, { recursive: true });
-    for (const folder of readdirSync(path.join(ROOT, "plugins"))) {
-      symlinkSync(path.join(ROOT, "plugins", folder), path.join(pluginsDir, folder), "dir");
-    }
-    cpSync(NEWS_FIXTURE, path.join(pluginsDir, "news"), { recursive: true });
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    running = await startGateway({ NATS_URL: nats.url }, pluginsDir);
-    await waitUntilReady(running);
     // The committed asyncapi.yaml knows nothing of `news`: this client is checked against the
     // live document below instead.
-    client = await TestClient.connect(running.wsUrl, { record: false });
+    client = await stack.connect({ record: false });
     epoch = (client.frames[0]?.positions as Record<string, { epoch: string }> | undefined)?.news
       ?.epoch as string;
     expect(epoch).toMatch(MEMORY_EPOCH);
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-    rmSync(pluginsDir, { recursive: true, force: true });
   });
 
   it("announces the new channel in the welcome frame", () => {
@@ -93,7 +71,7 @@ describe("dropping in a plugin folder", () => {
   });
 
   it("describes the new channel, with the JSON Schema of its frames, at /websocket/channels", async () => {
-    const response = await fetch(`${running.httpUrl}/websocket/channels`);
+    const response = await fetch(`${stack.running.httpUrl}/websocket/channels`);
     expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
     const channels = (await response.json()) as Record<string, Record<string, unknown>>;
     expect(Object.keys(channels)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
@@ -120,11 +98,11 @@ describe("dropping in a plugin folder", () => {
       id: "n1",
       timestamp: expect.stringMatching(ISO_UTC),
     });
-    publisher.publish(
+    stack.publisher.publish(
       "news.wire",
       JSON.stringify({ symbol: "MSFT", headline: "Not for this client", source: "wire" }),
     );
-    publisher.publish(
+    stack.publisher.publish(
       "news.wire",
       JSON.stringify({
         symbol: "AAPL",
@@ -146,10 +124,10 @@ describe("dropping in a plugin folder", () => {
   });
 
   it("reports the channel's stream health in /websocket/status", async () => {
-    publisher.publish("news.wire", JSON.stringify({ headline: "" }));
-    await publisher.flush();
+    stack.publisher.publish("news.wire", JSON.stringify({ headline: "" }));
+    await stack.publisher.flush();
     // The invalid story is counted; a valid one after it proves it has been processed.
-    publisher.publish(
+    stack.publisher.publish(
       "news.wire",
       JSON.stringify({ symbol: "AAPL", headline: "Second story", source: "wire" }),
     );
@@ -163,7 +141,7 @@ describe("dropping in a plugin folder", () => {
       seq: 3,
       epoch,
     });
-    const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
+    const status = (await (await fetch(`${stack.running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { error_count: number; is_healthy: boolean; last_update: string | null }>;
     };
     expect(Object.keys(status.stream_health)).toEqual([
@@ -181,7 +159,7 @@ describe("dropping in a plugin folder", () => {
   });
 
   it("appears in the AsyncAPI document the gateway serves, and its frames match it", async () => {
-    const document = loadAsyncApi(await (await fetch(`${running.httpUrl}/asyncapi.yaml`)).text());
+    const document = loadAsyncApi(await (await fetch(`${stack.running.httpUrl}/asyncapi.yaml`)).text());
     expect(document.channels.nats_news?.address).toBe("news.>");
     expect(Object.keys(document.channels.websocket?.messages ?? {})).toContain("news");
     expect(document.components.messages.nats_news?.examples.length).toBe(2);

@@ -4,25 +4,12 @@
  * upgrade are not affected by the timeout.
  */
 import { connect as tcpConnect } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const TIMEOUT_MS = 500;
 
-let nats: NatsServer;
-let running: RunningGateway;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_HANDSHAKE_TIMEOUT_MS: String(TIMEOUT_MS) });
-});
-
-afterAll(async () => {
-  await running?.close();
-  await nats?.stop();
-});
+const stack = withGateway({ env: { WEBSOCKET_HANDSHAKE_TIMEOUT_MS: String(TIMEOUT_MS) } });
 
 /** Open a raw TCP connection, optionally drip header lines, and report what came back and when. */
 function stalledUpgrade(drip: boolean): Promise<{ response: string; afterMs: number }> {
@@ -30,7 +17,7 @@ function stalledUpgrade(drip: boolean): Promise<{ response: string; afterMs: num
     const started = Date.now();
     let response = "";
     let dripper: NodeJS.Timeout | undefined;
-    const socket = tcpConnect(running.port, "127.0.0.1", () => {
+    const socket = tcpConnect(stack.running.port, "127.0.0.1", () => {
       socket.write("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
       if (drip) dripper = setInterval(() => socket.write(`X-Drip-${Date.now()}: 1\r\n`), 100);
     });
@@ -50,7 +37,7 @@ describe("handshake timeout", () => {
     ["a socket that stops after the first header lines", false],
     ["a socket that drips a header every 100 ms (slowloris)", true],
   ])("answers %s with 408 and drops it", async (_case, drip) => {
-    const established = await TestClient.connect(running.wsUrl);
+    const established = await stack.connect();
     const { response, afterMs } = await stalledUpgrade(drip);
     expect(response.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
     expect(afterMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);

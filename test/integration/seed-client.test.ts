@@ -9,12 +9,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const FIXTURE = path.join(ROOT, "test/fixtures/seed-client.js");
@@ -22,16 +20,11 @@ const FIXTURE = path.join(ROOT, "test/fixtures/seed-client.js");
 const SEED = path.join(ROOT, "docs/seed-protocol.md");
 
 describe("the seed's JavaScript client example", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
+  const stack = withGateway();
   const timers = new Set<NodeJS.Timeout>();
 
-  afterAll(async () => {
+  afterAll(() => {
     for (const timer of timers) clearTimeout(timer);
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
   });
 
   it("is the seed's code block, unchanged", () => {
@@ -43,11 +36,7 @@ describe("the seed's JavaScript client example", () => {
   });
 
   it("receives and logs price updates, signals, trades and portfolio updates", async () => {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    running = await startGateway({ NATS_URL: nats.url });
-    await waitUntilReady(running);
-
+    const { running, publisher } = stack;
     const lines: string[] = [];
     const errors: unknown[] = [];
     let notify = () => {};

@@ -2,12 +2,10 @@
  * The four data frames exactly as the seed shows them, produced from NATS publishes through a
  * real nats-server and received by a real WebSocket client.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
-import { TestClient } from "../helpers/test-client.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 /** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
@@ -22,36 +20,23 @@ function withPosition(seedFrame: string, seq: number, epoch: string): string {
 }
 
 describe("seed frames from NATS", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
+  const stack = withGateway();
   let client: TestClient;
   /** The gateway's epoch, from the welcome: the same on both lossless channels. */
   let epoch: string;
 
   beforeAll(async () => {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    running = await startGateway({ NATS_URL: nats.url });
-    await waitUntilReady(running);
-    client = await TestClient.connect(running.wsUrl);
+    client = await stack.connect();
     const positions = client.frames[0]?.positions as Record<string, { seq: number; epoch: string }>;
     epoch = positions?.signals?.epoch as string;
     expect(epoch).toMatch(MEMORY_EPOCH);
     expect(positions).toEqual({ signals: { seq: 0, epoch }, trades: { seq: 0, epoch } });
   });
 
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-  });
-
   it("price_update: the seed's frame, conflated from ticks on market.prices.<SYMBOL>", async () => {
-    publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
-    publisher.publish("market.prices.MSFT", JSON.stringify(SEED_UPSTREAM.msftTick));
-    await publisher.flush();
+    stack.publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
+    stack.publisher.publish("market.prices.MSFT", JSON.stringify(SEED_UPSTREAM.msftTick));
+    await stack.publisher.flush();
     const frame = await client.next("price_update", (f) => Object.keys(f.symbols as object).length === 2);
     expect(frame).toEqual({
       type: "price_update",
@@ -73,7 +58,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("signal: the seed's frame, delivered immediately", async () => {
-    publisher.publish("strategy.signals.momentum", JSON.stringify(SEED_UPSTREAM.signal));
+    stack.publisher.publish("strategy.signals.momentum", JSON.stringify(SEED_UPSTREAM.signal));
     const frame = await client.next("signal");
     // The first signal this gateway took in: seq 1.
     expect(JSON.stringify(frame)).toBe(
@@ -86,7 +71,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("trade_executed: the seed's frame, delivered immediately", async () => {
-    publisher.publish("execution.trades.nyse", JSON.stringify(SEED_UPSTREAM.trade));
+    stack.publisher.publish("execution.trades.nyse", JSON.stringify(SEED_UPSTREAM.trade));
     const frame = await client.next("trade_executed");
     // The first trade this gateway took in: seq 1.
     expect(JSON.stringify(frame)).toBe(
@@ -99,7 +84,7 @@ describe("seed frames from NATS", () => {
   });
 
   it("portfolio_update: the seed's frame, conflated per account", async () => {
-    publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
+    stack.publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
     const frame = await client.next("portfolio_update");
     expect(frame).toEqual({
       type: "portfolio_update",
@@ -123,11 +108,11 @@ describe("seed frames from NATS", () => {
   });
 
   it("timestamps without one upstream are the gateway's, ISO-8601 UTC", async () => {
-    publisher.publish(
+    stack.publisher.publish(
       "execution.trades.x",
       JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 1, price: 10 }),
     );
-    publisher.publish(
+    stack.publisher.publish(
       "strategy.signals.x",
       JSON.stringify({
         signal_type: "SELL",

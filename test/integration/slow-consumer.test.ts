@@ -7,42 +7,27 @@
  * the test publishes until the gateway reports the stalled clients, in bounded batches.
  */
 import type { Socket } from "node:net";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const BATCH = 500;
 const MAX_BATCHES = 600;
 
 describe("slow consumer", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
-  const clients: TestClient[] = [];
-
-  afterAll(async () => {
-    await Promise.all(clients.map((client) => client.close()));
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-  });
-
-  it("disconnects a client that stops reading with 4001, releases it, and leaves the others whole", async () => {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    running = await startGateway({
-      NATS_URL: nats.url,
+  const stack = withGateway({
+    env: {
       WEBSOCKET_MAX_BUFFERED_BYTES: String(1024 * 1024),
       WEBSOCKET_CONFLATED_DROP_BYTES: String(256 * 1024),
       WEBSOCKET_CLOSE_GRACE_MS: "3000",
-    });
-    await waitUntilReady(running);
-    const healthy = await TestClient.connect(`${running.wsUrl}?client_id=healthy`);
-    const resumes = await TestClient.connect(`${running.wsUrl}?client_id=stalled-then-resumes`);
-    const vanished = await TestClient.connect(`${running.wsUrl}?client_id=stalled-forever`);
-    clients.push(healthy, resumes, vanished);
+    },
+  });
+
+  it("disconnects a client that stops reading with 4001, releases it, and leaves the others whole", async () => {
+    const { running, publisher } = stack;
+    const healthy = await stack.connect({ query: { client_id: "healthy" } });
+    const resumes = await stack.connect({ query: { client_id: "stalled-then-resumes" } });
+    const vanished = await stack.connect({ query: { client_id: "stalled-forever" } });
     const raw = (client: TestClient) => (client.socket as unknown as { _socket: Socket })._socket;
     raw(resumes).pause();
     raw(vanished).pause();
