@@ -3,18 +3,10 @@
  * expiry and refresh on an open connection, and the `channels` claim. Real gateway, real NATS,
  * real tokens signed with jose (HS256, RS256, ES256).
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  type RunningGateway,
-  startGateway,
-  upstreamMessages,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type RunningGateway, upstreamMessages, waitForIngest } from "../helpers/gateway.js";
 import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -24,32 +16,17 @@ const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 /** A channel's stream status while the gateway is on NATS and the channel within its threshold. */
 const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
 
-let nats: NatsServer;
-let publisher: NatsConnection;
+const stack = withGateway({ gateway: false });
 let hs256: RunningGateway;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
 /** Each gateway's epoch, fixed by the first frame of it a test checked. */
 const epochs = new Map<RunningGateway, string>();
 
-async function gateway(env: Record<string, string>): Promise<RunningGateway> {
-  const running = await startGateway({
-    NATS_URL: nats.url,
-    WEBSOCKET_AUTH: "jwt",
-    ...env,
-  });
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
+function gateway(env: Record<string, string>): Promise<RunningGateway> {
+  return stack.startGateway({ WEBSOCKET_AUTH: "jwt", ...env });
 }
 
-async function client(
-  url: string,
-  options: { welcome?: boolean; headers?: Record<string, string> } = {},
-): Promise<TestClient> {
-  const connected = await TestClient.connect(url, options);
-  clients.push(connected);
-  return connected;
+function client(url: string, options: { welcome?: boolean; headers?: Record<string, string> } = {}) {
+  return stack.connect({ url, ...options });
 }
 
 /**
@@ -88,19 +65,7 @@ async function refused(url: string, first?: unknown, headers?: Record<string, st
 }
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
   hs256 = await gateway({ WEBSOCKET_JWT_SECRET: TEST_SECRET });
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((each) => each.close()));
-});
-
-afterAll(async () => {
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.stop();
 });
 
 describe("where the token comes from", () => {
@@ -416,11 +381,11 @@ describe("the channels claim", () => {
       `${hs256.wsUrl}?token=${await signToken({ sub: "lee", channels: ["signals"] })}`,
     );
     const before = await upstreamMessages(hs256, "signals");
-    publisher.publish(
+    stack.publisher.publish(
       "strategy.signals.AAPL",
       JSON.stringify({ symbol: "AAPL", signal_type: "BUY", price: 1, quantity: 1, confidence: 0.5 }),
     );
-    await waitForIngest(hs256, publisher, "signals", before + 1);
+    await waitForIngest(hs256, stack.publisher, "signals", before + 1);
     expect(await allowed.next("signal")).toMatchObject({ symbol: "AAPL", seq: before + 1, epoch });
     expect((await connection.drainUntilPong()).filter((frame) => frame.type === "signal")).toEqual([]);
   });
@@ -428,8 +393,7 @@ describe("the channels claim", () => {
 
 describe("authentication off (the default)", () => {
   it("answers an auth frame with AUTH_DISABLED and changes nothing", async () => {
-    const open = await startGateway({ NATS_URL: nats.url });
-    gateways.push(open);
+    const open = await stack.startGateway();
     const connection = await client(open.wsUrl);
     expect(await connection.request({ type: "auth", token: "x" }, "a")).toEqual({
       type: "error",
@@ -454,13 +418,9 @@ describe("connection caps count sockets that are still authenticating", () => {
   });
 
   it("closes sockets still authenticating with 1001 on shutdown", async () => {
-    const stopping = await startGateway({
-      NATS_URL: nats.url,
-      WEBSOCKET_AUTH: "jwt",
-      WEBSOCKET_JWT_SECRET: TEST_SECRET,
-    });
+    const stopping = await gateway({ WEBSOCKET_JWT_SECRET: TEST_SECRET });
     const waiting = await client(stopping.wsUrl, { welcome: false });
-    await stopping.close();
+    await stack.close(stopping);
     expect(await waiting.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
     expect(waiting.frames).toEqual([]);
   });

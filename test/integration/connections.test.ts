@@ -4,31 +4,16 @@
  * automatic cleanup of dead peers.
  */
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-let nats: NatsServer;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
-
-async function gateway(env: Record<string, string> = {}): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url, ...env });
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
-}
-
-async function connect(url: string): Promise<TestClient> {
-  const client = await TestClient.connect(url);
-  clients.push(client);
-  return client;
-}
+const stack = withGateway({ gateway: false });
+const connect = (url: string) => stack.connect({ url });
 
 /** HTTP status of a refused upgrade. */
 function upgradeStatus(url: string): Promise<number> {
@@ -43,22 +28,9 @@ function upgradeStatus(url: string): Promise<number> {
   });
 }
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  for (const running of gateways) await running.close();
-  await nats?.stop();
-});
-
 describe("client_id", () => {
   it("uses the client_id query parameter when given, and a UUID when not", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const named = await connect(`${running.wsUrl}?client_id=desk-7.trader_1:a`);
     expect(named.frames[0]).toMatchObject({ type: "welcome", client_id: "desk-7.trader_1:a" });
     const anonymous = await connect(running.wsUrl);
@@ -66,13 +38,13 @@ describe("client_id", () => {
   });
 
   it("refuses an invalid client_id at the upgrade with HTTP 400", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     expect(await upgradeStatus(`${running.wsUrl}?client_id=${"x".repeat(65)}`)).toBe(400);
     expect(await upgradeStatus(`${running.wsUrl}?client_id=has%20space`)).toBe(400);
   });
 
   it("a second connection with the same client_id takes over: the older one is closed with 4000", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const older = await connect(`${running.wsUrl}?client_id=dup`);
     const newer = await connect(`${running.wsUrl}?client_id=dup`);
     expect(await older.waitForClose()).toEqual({
@@ -89,7 +61,7 @@ describe("client_id", () => {
 
 describe("WEBSOCKET_MAX_CONNECTIONS", () => {
   it("closes the connection over the limit with 1013 and a reason, leaving the others untouched", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "2" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS: "2" });
     const first = await connect(running.wsUrl);
     const second = await connect(running.wsUrl);
     const third = await TestClient.connect(running.wsUrl, { welcome: false });
@@ -104,7 +76,7 @@ describe("WEBSOCKET_MAX_CONNECTIONS", () => {
   });
 
   it("lets an existing client_id take over at the limit: it is not a new connection", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
     const older = await connect(`${running.wsUrl}?client_id=bot`);
     const newer = await connect(`${running.wsUrl}?client_id=bot`);
     expect((await older.waitForClose()).code).toBe(4000);
@@ -112,7 +84,7 @@ describe("WEBSOCKET_MAX_CONNECTIONS", () => {
   });
 
   it("admits a new client once a slot is free again", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS: "1" });
     const first = await TestClient.connect(running.wsUrl);
     await first.close();
     const second = await connect(running.wsUrl);
@@ -122,7 +94,7 @@ describe("WEBSOCKET_MAX_CONNECTIONS", () => {
 
 describe("WEBSOCKET_ENABLED=false", () => {
   it("refuses upgrades on /ws with 503 while REST stays up", async () => {
-    const running = await gateway({ WEBSOCKET_ENABLED: "false" });
+    const running = await stack.startGateway({ WEBSOCKET_ENABLED: "false" });
     expect(await upgradeStatus(running.wsUrl)).toBe(503);
     const response = await fetch(`${running.httpUrl}/websocket/status`);
     expect(response.status).toBe(200);
@@ -131,30 +103,29 @@ describe("WEBSOCKET_ENABLED=false", () => {
   });
 
   it("answers upgrades on other paths with 404", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     expect(await upgradeStatus(`ws://127.0.0.1:${running.port}/socket`)).toBe(404);
   });
 });
 
 describe("REST", () => {
   it("GET /websocket/status returns the seed's document field for field", async () => {
-    const running = await gateway({
+    const running = await stack.startGateway({
       WEBSOCKET_MAX_CONNECTIONS: "50",
       WEBSOCKET_PING_INTERVAL: "15",
       WEBSOCKET_PRICE_UPDATE_INTERVAL: "0.25",
       WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "2",
     });
+    const first = await connect(running.wsUrl);
     await connect(running.wsUrl);
-    await connect(running.wsUrl);
-    const publisher = await nats.client();
+    const { publisher } = stack;
     publisher.publish(
       "execution.trades.x",
       JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1 }),
     );
     publisher.publish("execution.trades.x", "not json");
     await publisher.flush();
-    await clients[0]?.next("trade_executed");
-    await publisher.close();
+    await first.next("trade_executed");
 
     const response = await fetch(`${running.httpUrl}/websocket/status`);
     expect(response.headers.get("content-type")).toContain("application/json");
@@ -206,7 +177,7 @@ describe("REST", () => {
   });
 
   it("GET /healthz is 200, GET /readyz is 200 once NATS is connected", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     expect(await (await fetch(`${running.httpUrl}/healthz`)).json()).toEqual({ status: "ok" });
     const ready = await fetch(`${running.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
@@ -214,10 +185,9 @@ describe("REST", () => {
   });
 
   it("GET /readyz is 503 while NATS is unreachable", async () => {
-    const unreachable = await NatsServer.start();
+    const unreachable = await stack.startNats();
     await unreachable.stop();
-    const running = await startGateway({ NATS_URL: unreachable.url });
-    gateways.push(running);
+    const running = await stack.startGateway({ NATS_URL: unreachable.url }, { ready: false });
     const response = await fetch(`${running.httpUrl}/readyz`);
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ status: "not_ready", broker: "nats", broker_connected: false });
@@ -233,9 +203,9 @@ describe("REST", () => {
   });
 
   it("GET /metrics exposes connections, frames per channel, invalid upstream messages and NATS state", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const client = await connect(running.wsUrl);
-    const publisher = await nats.client();
+    const { publisher } = stack;
     publisher.publish(
       "strategy.signals.x",
       JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 1 }),
@@ -243,7 +213,6 @@ describe("REST", () => {
     publisher.publish("strategy.signals.x", JSON.stringify({ signal_type: "MAYBE" }));
     await publisher.flush();
     await client.next("signal");
-    await publisher.close();
     const response = await fetch(`${running.httpUrl}/metrics`);
     expect(response.headers.get("content-type")).toContain("text/plain");
     const text = await response.text();
@@ -257,7 +226,7 @@ describe("REST", () => {
 
 describe("dead peers", () => {
   it("terminates a client that stops answering protocol pings, and forgets it", async () => {
-    const running = await gateway({ WEBSOCKET_PING_INTERVAL: "0.1" });
+    const running = await stack.startGateway({ WEBSOCKET_PING_INTERVAL: "0.1" });
     // autoPong: false makes this client deaf to the server's pings, like a peer that vanished.
     const deaf = new WebSocket(running.wsUrl, { autoPong: false });
     const closed = new Promise<number>((resolve) => deaf.on("close", (code) => resolve(code)));
@@ -290,7 +259,7 @@ describe("WEBSOCKET_ALLOWED_ORIGINS", () => {
   }
 
   it("refuses browsers from other origins with 403 and lets allowed origins and non-browser clients in", async () => {
-    const running = await gateway({
+    const running = await stack.startGateway({
       WEBSOCKET_ALLOWED_ORIGINS: "https://app.example.com, https://desk.example.com",
     });
     expect(await upgradeWithOrigin(running.wsUrl, "https://evil.example.net")).toBe(403);
@@ -299,7 +268,7 @@ describe("WEBSOCKET_ALLOWED_ORIGINS", () => {
   });
 
   it("allows every origin when unset (the seed's behaviour)", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     expect(await upgradeWithOrigin(running.wsUrl, "https://anywhere.example.org")).toBe("open");
   });
 });
@@ -330,7 +299,7 @@ describe("WEBSOCKET_MAX_CONNECTIONS_PER_IP", () => {
   }
 
   it("closes the connection over the per-address limit with 1013, leaving other addresses alone", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS_PER_IP: "2" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS_PER_IP: "2" });
     const first = await connectFrom(running.wsUrl, "127.0.0.2");
     const second = await connectFrom(running.wsUrl, "127.0.0.2");
     const third = await connectFrom(running.wsUrl, "127.0.0.2");

@@ -5,39 +5,24 @@
  * a client_id happens only within one subject; and token refreshes that finish verifying out of
  * order leave the later one in force.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { TokenVerifier } from "../../src/core/auth/token-verifier.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { type RunningGateway, waitForIngest } from "../helpers/gateway.js";
+import type { TestClient } from "../helpers/test-client.js";
 import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
-
-async function gateway(env: Record<string, string> = {}): Promise<RunningGateway> {
-  const running = await startGateway({
-    NATS_URL: nats.url,
-    WEBSOCKET_AUTH: "jwt",
-    WEBSOCKET_JWT_SECRET: TEST_SECRET,
-    ...env,
-  });
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
-}
+const stack = withGateway({
+  gateway: false,
+  env: { WEBSOCKET_AUTH: "jwt", WEBSOCKET_JWT_SECRET: TEST_SECRET },
+});
 
 /** Connect with the token in the Authorization header; wait for the welcome unless told not to. */
-async function connect(url: string, token: string, welcome = true): Promise<TestClient> {
-  const client = await TestClient.connect(url, { welcome, headers: { Authorization: `Bearer ${token}` } });
-  clients.push(client);
-  return client;
+function connect(url: string, token: string, welcome = true): Promise<TestClient> {
+  return stack.connect({ url, welcome, headers: { Authorization: `Bearer ${token}` } });
 }
 
 /** Resolve once the gateway's side of a registered connection has closed (its slot is free). */
@@ -57,25 +42,14 @@ async function activeConnections(running: RunningGateway): Promise<number> {
   return status.active_connections;
 }
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.stop();
 });
 
 describe("several connections per subject", () => {
   it("two tabs with one token both stay connected, each with its own client_id, and both receive data", async () => {
-    const running = await gateway();
+    const { publisher } = stack;
+    const running = await stack.startGateway();
     const token = await signToken({ sub: "two-tabs" });
     const first = await connect(running.wsUrl, token);
     const second = await connect(running.wsUrl, token);
@@ -96,7 +70,7 @@ describe("several connections per subject", () => {
   });
 
   it("the 11th connection of one subject gets 1013 naming the default limit; another subject is still admitted; a closed one frees its slot", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const token = await signToken({ sub: "many-tabs" });
     const tabs: TestClient[] = [];
     for (let i = 0; i < 10; i++) tabs.push(await connect(running.wsUrl, token));
@@ -120,7 +94,7 @@ describe("several connections per subject", () => {
   });
 
   it("many connections of one subject at once: exactly the cap is admitted, the rest get 1013, and the gateway carries on", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: "3" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: "3" });
     const token = await signToken({ sub: "stampede" });
     // All upgrades in flight together: their tokens are verified concurrently.
     const sockets = await Promise.all(Array.from({ length: 30 }, () => connect(running.wsUrl, token, false)));
@@ -146,7 +120,7 @@ describe("several connections per subject", () => {
 
 describe("client_id takeover is per subject", () => {
   it("same client_id, same subject: the newer connection takes over (4000), even at the subject's cap", async () => {
-    const running = await gateway({ WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: "1" });
+    const running = await stack.startGateway({ WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT: "1" });
     const token = await signToken({ sub: "desk-9" });
     const older = await connect(`${running.wsUrl}?client_id=terminal`, token);
     const newer = await connect(`${running.wsUrl}?client_id=terminal`, token);
@@ -160,7 +134,7 @@ describe("client_id takeover is per subject", () => {
   });
 
   it("same client_id, another subject: both connections live, neither is replaced", async () => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const alice = await connect(`${running.wsUrl}?client_id=dashboard`, await signToken({ sub: "alice" }));
     const mallory = await connect(
       `${running.wsUrl}?client_id=dashboard`,
@@ -209,7 +183,7 @@ describe("token refreshes that finish out of order", () => {
     ["the later token also expires later", 600, 1200],
     ["the later token expires earlier (a narrower one): still the later one", 1200, 600],
   ])("%s: its expiry stays in force", async (_case, olderLife, newerLife) => {
-    const running = await gateway();
+    const running = await stack.startGateway();
     const connection = await connect(running.wsUrl, await signToken({ sub: "refresher", expiresIn: 60 }));
     const clientId = connection.frames[0]?.client_id as string;
     const older = await signToken({ sub: "refresher", expiresIn: olderLife });
