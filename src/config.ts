@@ -307,6 +307,12 @@ export type GatewayConfig = Omit<z.output<typeof configSchema>, "WEBSOCKET_DEGRA
   subjectOverrides: Record<string, string>;
   /** `NATS_STREAM_NAME_<CHANNEL>` overrides, keyed by channel name (e.g. `trades`). */
   streamNameOverrides: Record<string, string>;
+  /**
+   * Every variable set (non-empty) when the configuration was loaded: plugins read their own
+   * settings from it (core/plugin-settings.ts). Holds secrets like the rest of the environment:
+   * never logged or published whole.
+   */
+  environment: Readonly<Record<string, string>>;
 };
 
 /** Prefix of the variables that override a plugin's NATS subject: NATS_SUBJECT_PRICE_UPDATES etc. */
@@ -341,13 +347,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       result.data.WEBSOCKET_DEGRADE_BYTES ?? Math.floor(result.data.WEBSOCKET_CONFLATED_DROP_BYTES / 4),
     subjectOverrides: overridesByChannel(present, SUBJECT_OVERRIDE_PREFIX),
     streamNameOverrides: overridesByChannel(present, STREAM_NAME_OVERRIDE_PREFIX),
+    environment: present as Record<string, string>,
   };
 }
 
 /** Prefixes of the variables the gateway reads; a variable with one of them that is no setting is a typo. */
-const OWN_PREFIXES = ["WEBSOCKET_", "NATS_", "GATEWAY_"];
+export const OWN_PREFIXES = ["WEBSOCKET_", "NATS_", "GATEWAY_"];
 /** Families of per-channel variables (NATS_SUBJECT_PRICE_UPDATES, ...): the loader checks the channel. */
 const PER_CHANNEL_PREFIXES = [SUBJECT_OVERRIDE_PREFIX, STREAM_NAME_OVERRIDE_PREFIX];
+
+/** A loaded channel's name and the variables of its plugin's own settings (core/plugin-settings.ts). */
+export interface PluginSettingNames {
+  name: string;
+  variables: readonly string[];
+}
 
 export interface UnknownSetting {
   variable: string;
@@ -356,13 +369,23 @@ export interface UnknownSetting {
 }
 
 /**
- * Variables that look like settings (WEBSOCKET_*, NATS_*, GATEWAY_*) but are none: a misspelled
- * setting would otherwise be ignored without a word. Warned about at start-up, never fatal.
+ * Variables that look like settings (WEBSOCKET_*, NATS_*, GATEWAY_*, and <CHANNEL>_* of a plugin
+ * with settings of its own) but are none: a misspelled setting would otherwise be ignored without
+ * a word. Warned about at start-up, never fatal.
  */
-export function unknownSettings(env: Record<string, string | undefined>): UnknownSetting[] {
-  const known = Object.keys(configSchema.shape);
+export function unknownSettings(
+  env: Record<string, string | undefined>,
+  plugins: readonly PluginSettingNames[] = [],
+): UnknownSetting[] {
+  const known = [...Object.keys(configSchema.shape), ...plugins.flatMap((plugin) => plugin.variables)];
+  const prefixes = [
+    ...OWN_PREFIXES,
+    ...plugins
+      .filter((plugin) => plugin.variables.length > 0)
+      .map((plugin) => `${plugin.name.toUpperCase()}_`),
+  ];
   return Object.keys(env)
-    .filter((variable) => OWN_PREFIXES.some((prefix) => variable.startsWith(prefix)))
+    .filter((variable) => prefixes.some((prefix) => variable.startsWith(prefix)))
     .filter((variable) => !known.includes(variable))
     .filter((variable) => !PER_CHANNEL_PREFIXES.some((prefix) => variable.startsWith(prefix)))
     .sort()

@@ -269,6 +269,8 @@ class ChannelInfo:
     interval_ms: Optional[float] = None
     #: How long without data before the channel is reported stale; absent: never for lack of data
     stale_after_ms: Optional[float] = None
+    #: The values of the plugin's own settings in force, by key (each read from <CHANNEL>_<KEY>); absent when it has none
+    settings: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ChannelInfo:
@@ -278,6 +280,7 @@ class ChannelInfo:
             delivery=ChannelDelivery(data["delivery"]),
             interval_ms=data.get("interval_ms"),
             stale_after_ms=data.get("stale_after_ms"),
+            settings=data.get("settings"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -289,6 +292,8 @@ class ChannelInfo:
             data["interval_ms"] = self.interval_ms
         if self.stale_after_ms is not None:
             data["stale_after_ms"] = self.stale_after_ms
+        if self.settings is not None:
+            data["settings"] = self.settings
         return data
 
 

@@ -35,6 +35,12 @@ export const channelInfo = z
       .positive()
       .optional()
       .describe("How long without data before the channel is reported stale; absent: never for lack of data"),
+    settings: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        "The values of the plugin's own settings in force, by key (each read from <CHANNEL>_<KEY>); absent when it has none",
+      ),
   })
   .meta({ title: "Channel info", description: "What the gateway's plugin for a channel declares" });
 export type ChannelInfo = z.output<typeof channelInfo>;
@@ -52,6 +58,7 @@ export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
     delivery: channel.kind,
     interval_ms: channel.kind === "conflated" ? channel.intervalMs : undefined,
     stale_after_ms: channel.staleAfterMs,
+    settings: channel.plugin.settings === undefined ? undefined : channel.settings,
   };
 }
 

@@ -5,9 +5,10 @@
  * shows across plugins: names, frame types and subjects that clash.
  */
 import { z } from "zod";
-import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
+import { type GatewayConfig, OWN_PREFIXES, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
-import { type ChannelPlugin, frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { type AnyPlugin, frameTypeOf, type LoadedChannel, type PluginSettings } from "./plugin.js";
+import { readSettings, settingVariables } from "./plugin-settings.js";
 import { positionFields } from "./positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "./protocol.js";
 
@@ -64,6 +65,9 @@ const pluginShape = z.object({
   mergeFrames: fn("mergeFrames must be a function").optional(),
   account: fn("account must be a function").optional(),
   staleAfterMs: intervalSpec.optional(),
+  settings: zodSchema
+    .refine((schema) => (schema as { shape?: unknown }).shape !== undefined, "settings must be a z.object")
+    .optional(),
 });
 
 /** Validate one plugin object and resolve its subject and interval against configuration. */
@@ -78,7 +82,7 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     );
     throw new PluginLoadError(folder, problems.join("; "), nameOf(candidate));
   }
-  const plugin = candidate as ChannelPlugin;
+  const plugin = candidate as AnyPlugin;
   const fail = (problem: string): never => {
     throw new PluginLoadError(folder, problem, plugin.name);
   };
@@ -93,16 +97,24 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
     fail(`subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
   }
+  // A setting named like one of the gateway's own would be taken for it (and warned about).
+  for (const { variable } of settingVariables(plugin)) {
+    if (OWN_PREFIXES.some((prefix) => variable.startsWith(prefix)))
+      fail(
+        `setting variable ${variable} would start with a prefix of the gateway's own settings; rename the channel`,
+      );
+  }
+  const settings = readSettings(plugin, config.environment);
   const { delivery } = plugin;
   let intervalMs = 0;
   if (delivery.mode === "conflate") {
     intervalMs =
-      typeof delivery.intervalMs === "function" ? delivery.intervalMs(config) : delivery.intervalMs;
+      typeof delivery.intervalMs === "function" ? delivery.intervalMs(config, settings) : delivery.intervalMs;
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
       fail(`delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
     }
   }
-  const staleAfterMs = staleThreshold(plugin, config);
+  const staleAfterMs = staleThreshold(plugin, config, settings);
   if (staleAfterMs !== undefined && (!Number.isFinite(staleAfterMs) || staleAfterMs <= 0)) {
     fail(`staleAfterMs resolved to ${staleAfterMs}; it must be a positive number`);
   }
@@ -132,13 +144,15 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
       fail(`examples[${position}] fails the inbound schema: ${message}`);
     }
     checkFrame(fail, `toFrame(examples[${position}])`, plugin, () =>
-      plugin.toFrame(inbound.data, new Date()),
+      plugin.toFrame(inbound.data, new Date(), settings),
     );
     return inbound.data;
   });
   if (merges)
-    checkFrame(fail, "mergeFrames(examples)", plugin, () => plugin.mergeFrames?.(messages, new Date()));
-  const loaded = { plugin, subject, staleAfterMs, source: folder };
+    checkFrame(fail, "mergeFrames(examples)", plugin, () =>
+      plugin.mergeFrames?.(messages, new Date(), settings),
+    );
+  const loaded = { plugin, settings, subject, staleAfterMs, source: folder };
   return delivery.mode === "conflate"
     ? { ...loaded, kind: "conflated", intervalMs, merge: delivery.merge }
     : { ...loaded, kind: "lossless" };
@@ -148,7 +162,7 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
 function checkFrame(
   fail: (problem: string) => never,
   call: string,
-  plugin: ChannelPlugin,
+  plugin: AnyPlugin,
   build: () => unknown,
 ): void {
   let frame: unknown;
@@ -198,9 +212,15 @@ function nameOf(candidate: unknown): string | undefined {
  * A channel's staleness threshold: the plugin's, unless WEBSOCKET_STALE_AFTER_MS overrides every
  * channel that has one (0: none has). A channel without one is never stale for lack of data.
  */
-function staleThreshold(plugin: ChannelPlugin, config: GatewayConfig): number | undefined {
+function staleThreshold(
+  plugin: AnyPlugin,
+  config: GatewayConfig,
+  settings: PluginSettings,
+): number | undefined {
   if (plugin.staleAfterMs === undefined) return undefined;
   const override = config.WEBSOCKET_STALE_AFTER_MS;
   if (override !== undefined) return override === 0 ? undefined : override;
-  return typeof plugin.staleAfterMs === "function" ? plugin.staleAfterMs(config) : plugin.staleAfterMs;
+  return typeof plugin.staleAfterMs === "function"
+    ? plugin.staleAfterMs(config, settings)
+    : plugin.staleAfterMs;
 }

@@ -10,10 +10,18 @@
 import type { z } from "zod";
 import type { GatewayConfig } from "../config.js";
 
-/** A conflation interval: fixed milliseconds, or derived from configuration (e.g. a seed variable). */
-export type IntervalSpec = number | ((config: GatewayConfig) => number);
+/** A plugin's own settings, as its `settings` schema outputs them (plugin-settings.ts). */
+export type PluginSettings = Readonly<Record<string, unknown>>;
 
-export type DeliveryPolicy =
+/**
+ * A conflation interval: fixed milliseconds, or derived from configuration (e.g. a seed variable)
+ * or from the plugin's own settings.
+ */
+export type IntervalSpec<S extends PluginSettings = PluginSettings> =
+  | number
+  | ((config: GatewayConfig, settings: S) => number);
+
+export type DeliveryPolicy<S extends PluginSettings = PluginSettings> =
   /** Every valid message becomes one frame at once, to every client that wants its key. Lossless. */
   | { mode: "immediate" }
   /**
@@ -21,9 +29,16 @@ export type DeliveryPolicy =
    * client from all the changed keys it wants (quotes); `merge: false` sends one frame per changed
    * key (a per-account snapshot). Conflated frames may be skipped for a client that reads too slowly.
    */
-  | { mode: "conflate"; intervalMs: IntervalSpec; merge: boolean };
+  | { mode: "conflate"; intervalMs: IntervalSpec<S>; merge: boolean };
 
-export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.ZodType = z.ZodType> {
+/** No settings: the default of plugins that declare none. */
+type NoSettings = z.ZodObject<Record<string, never>>;
+
+export interface ChannelPlugin<
+  In extends z.ZodType = z.ZodType,
+  Out extends z.ZodType = z.ZodType,
+  Settings extends z.ZodObject = NoSettings,
+> {
   /** Channel name as clients write it, e.g. "news": lower case, digits, underscores. */
   name: string;
   /** One or two sentences for the published contract. */
@@ -36,43 +51,59 @@ export interface ChannelPlugin<In extends z.ZodType = z.ZodType, Out extends z.Z
   outbound: Out;
   /** At least one valid inbound payload; checked at load time and published as an example. */
   examples: z.input<In>[];
-  delivery: DeliveryPolicy;
+  /**
+   * Settings of the plugin's own: a z.object whose keys are read from environment variables named
+   * after the channel, `<CHANNEL>_<KEY>` in upper snake case (channel `order_books`, key `depth`:
+   * ORDER_BOOKS_DEPTH; key `maxLevels`: ORDER_BOOKS_MAX_LEVELS). Values arrive as strings: use
+   * z.coerce for numbers and z.stringbool() for booleans, and `.default()` for defaults. They are
+   * validated at start like the gateway's own settings, listed in .env.example and published in
+   * the channel's info (so keep secrets out), and every hook below receives them last.
+   */
+  settings?: Settings;
+  delivery: DeliveryPolicy<z.output<Settings>>;
   /**
    * What a message is about: the symbol (or account) clients filter on. `undefined` means it is
    * about nothing in particular and goes to every subscriber of the channel.
    */
-  key(message: z.output<In>): string | undefined;
+  key(message: z.output<In>, settings: z.output<Settings>): string | undefined;
   /**
    * Makes the channel account-scoped: the account a message belongs to. With WEBSOCKET_AUTH=jwt a
    * client receives the message only when its token's `accounts` claim lists that account (a
    * message of no account only with `accounts: ["*"]`). Not allowed with merged conflation.
    */
-  account?(message: z.output<In>): string | undefined;
+  account?(message: z.output<In>, settings: z.output<Settings>): string | undefined;
   /**
    * How long the channel may go without data before its subscribers are told it is stale
    * (`stream_status` with reason `no_data`). Leave it out for channels that are quiet by nature
    * (events such as executions); WEBSOCKET_STALE_AFTER_MS overrides it.
    */
-  staleAfterMs?: IntervalSpec;
+  staleAfterMs?: IntervalSpec<z.output<Settings>>;
   /** Build the outbound frame for one message. Pure, no I/O. */
-  toFrame(message: z.output<In>, now: Date): z.input<Out>;
+  toFrame(message: z.output<In>, now: Date, settings: z.output<Settings>): z.input<Out>;
   /**
    * Required with `conflate` + `merge: true`: one frame from the latest message of every key a
    * client gets this flush (e.g. one frame holding several symbols' quotes). Pure, no I/O.
    */
-  mergeFrames?(messages: z.output<In>[], now: Date): z.input<Out>;
+  mergeFrames?(messages: z.output<In>[], now: Date, settings: z.output<Settings>): z.input<Out>;
 }
 
 /** Identity function that gives plugin authors type inference and checking. */
-export function definePlugin<In extends z.ZodType, Out extends z.ZodType>(
-  plugin: ChannelPlugin<In, Out>,
-): ChannelPlugin<In, Out> {
+export function definePlugin<
+  In extends z.ZodType,
+  Out extends z.ZodType,
+  Settings extends z.ZodObject = NoSettings,
+>(plugin: ChannelPlugin<In, Out, Settings>): ChannelPlugin<In, Out, Settings> {
   return plugin;
 }
 
+/** A plugin as the core holds it, whatever its schemas and settings. */
+export type AnyPlugin = ChannelPlugin<z.ZodType, z.ZodType, z.ZodObject>;
+
 /** What every loaded channel has, whatever its kind. */
 interface LoadedChannelBase {
-  plugin: ChannelPlugin;
+  plugin: AnyPlugin;
+  /** The plugin's settings, read from the environment and validated (empty without a schema). */
+  settings: PluginSettings;
   /** Effective NATS subject (override applied). */
   subject: string;
   /** Effective staleness threshold in ms, or undefined when the channel is never stale for lack of data. */

@@ -76,7 +76,7 @@ export function buildAsyncApi(
       examples: metaOf(schema).examples ?? [],
     })),
     ...channels.map((channel) => {
-      const { plugin } = channel;
+      const { plugin, settings } = channel;
       const inbound = plugin.examples.map((example) => plugin.inbound.parse(example));
       const merged = channel.kind === "conflated" && channel.merge && plugin.mergeFrames;
       // Lossless channels: the gateway stamps every frame with its position (src/core/positions.ts).
@@ -90,9 +90,9 @@ export function buildAsyncApi(
           : plugin.outbound,
         io: "output" as const,
         examples: merged
-          ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME)]
+          ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME, settings)]
           : inbound.map((message, position) => ({
-              ...(plugin.toFrame(message, EXAMPLE_TIME) as object),
+              ...(plugin.toFrame(message, EXAMPLE_TIME, settings) as object),
               ...(lossless ? { seq: 1041 + position, epoch } : {}),
             })),
         description: `Channel \`${plugin.name}\`. ${plugin.description}${

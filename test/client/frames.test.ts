@@ -52,10 +52,9 @@ describe("the SDK's frame table", () => {
 
   it("validates the plugins' own example frames (as the gateway sends them: lossless ones with a position)", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
-    for (const { plugin } of channels) {
-      const built = plugin.toFrame(plugin.inbound.parse(plugin.examples[0]), new Date()) as object;
-      const frame =
-        plugin.delivery.mode === "immediate" ? { ...built, seq: 7, epoch: "GATEWAY_TRADES@1" } : built;
+    for (const { plugin, settings, kind } of channels) {
+      const built = plugin.toFrame(plugin.inbound.parse(plugin.examples[0]), new Date(), settings) as object;
+      const frame = kind === "lossless" ? { ...built, seq: 7, epoch: "GATEWAY_TRADES@1" } : built;
       expect(parseServerFrame(JSON.stringify(frame))).toMatchObject({ ok: true, known: true });
     }
   });

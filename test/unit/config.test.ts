@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError, configSchema, loadConfig, natsServers } from "../../src/config.js";
+import { DEFAULT_PLUGINS_DIR, loadPlugins } from "../../src/core/plugin-loader.js";
+import { settingVariables } from "../../src/core/plugin-settings.js";
 
 const repoFile = (name: string) => readFileSync(new URL(`../../${name}`, import.meta.url), "utf8");
 
@@ -173,13 +175,34 @@ describe("documentation", () => {
       expect(assigned, `${variable} missing from .env.example`).toHaveProperty(variable);
     }
     // Loading the example changes nothing: every value written there is the default.
-    const { subjectOverrides, streamNameOverrides, ...fromExample } = loadConfig(
-      assigned as Record<string, string>,
-    );
-    const { subjectOverrides: _none, streamNameOverrides: _noStreams, ...allDefaults } = defaults;
+    const {
+      subjectOverrides,
+      streamNameOverrides,
+      environment: _set,
+      ...fromExample
+    } = loadConfig(assigned as Record<string, string>);
+    const {
+      subjectOverrides: _none,
+      streamNameOverrides: _noStreams,
+      environment: _nothingSet,
+      ...allDefaults
+    } = defaults;
     expect(fromExample).toEqual(allDefaults);
     expect(subjectOverrides).toEqual({});
     expect(streamNameOverrides).toEqual({});
+  });
+
+  it(".env.example lists every bundled plugin's own settings, commented out with their defaults", async () => {
+    const example = repoFile(".env.example");
+    const channels = await loadPlugins(DEFAULT_PLUGINS_DIR, loadConfig({}));
+    for (const { plugin } of channels)
+      for (const { variable, fallback } of settingVariables(plugin))
+        expect(example, `${variable} missing from .env.example`).toMatch(
+          new RegExp(
+            `^# ?${variable}=${String(fallback ?? "").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`,
+            "m",
+          ),
+        );
   });
 
   it(".env.example shows the four subject overrides, commented out", () => {

@@ -5,20 +5,20 @@
  */
 import { mayReceiveAccount } from "../auth/grant.js";
 import type { ClientSession } from "../client-session.js";
-import type { ChannelPlugin } from "../plugin.js";
+import type { AnyPlugin, LoadedChannel } from "../plugin.js";
 
 export type Audience = (session: ClientSession) => boolean;
 
 /** The audience of a message on a channel that is not account-scoped. */
 const EVERYBODY: Audience = () => true;
 
-export function audienceOf(plugin: ChannelPlugin, message: unknown): Audience {
+export function audienceOf({ plugin, settings }: LoadedChannel, message: unknown): Audience {
   if (plugin.account === undefined) return EVERYBODY;
-  return audienceOfAccount(plugin, plugin.account(message));
+  return audienceOfAccount(plugin, plugin.account(message, settings));
 }
 
 /** The audience of a message whose account is already known (a stored history entry). */
-export function audienceOfAccount(plugin: ChannelPlugin, owner: string | undefined): Audience {
+export function audienceOfAccount(plugin: AnyPlugin, owner: string | undefined): Audience {
   if (plugin.account === undefined) return EVERYBODY;
   return (session) => mayReceiveAccount(session.grant, owner);
 }

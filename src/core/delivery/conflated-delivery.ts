@@ -57,6 +57,10 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     return this.channel.plugin;
   }
 
+  get settings(): ConflatedChannel["settings"] {
+    return this.channel.settings;
+  }
+
   /** The channel's own interval (the plugin's delivery.intervalMs, resolved at load). */
   get defaultIntervalMs(): number {
     return this.channel.intervalMs;
@@ -130,8 +134,8 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     const { plugin } = this.channel;
     // Build the frame once now, so that a message the plugin cannot render is rejected at
     // ingest (counted as plugin_error) instead of breaking every later flush and snapshot.
-    plugin.toFrame(message, new Date());
-    const slot = plugin.key(message) ?? NO_KEY;
+    plugin.toFrame(message, new Date(), this.settings);
+    const slot = plugin.key(message, this.settings) ?? NO_KEY;
     // Re-insert so that iteration order follows recency: the first key is the stalest.
     this.latest.delete(slot);
     this.latest.set(slot, message);
@@ -140,7 +144,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   }
 
   audienceOf(message: unknown): Audience {
-    return audienceOf(this.channel.plugin, message);
+    return audienceOf(this.channel, message);
   }
 
   /** Upstream keeps inventing keys (symbols, accounts): forget the one not updated for longest. */
@@ -172,7 +176,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
       return;
     }
     for (const slot of slots) {
-      const frame = this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now));
+      const frame = this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now, this.settings));
       this.sendBuilt(session, frame, [slot]);
     }
   }
@@ -275,6 +279,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     return mergeFrames(
       slots.map((slot) => this.latest.get(slot)),
       now,
+      this.settings,
     );
   }
 }

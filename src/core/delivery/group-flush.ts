@@ -9,7 +9,7 @@
  * snapshot already gave a client in this interval.
  */
 import type { ClientSession } from "../client-session.js";
-import type { ChannelPlugin } from "../plugin.js";
+import type { AnyPlugin, PluginSettings } from "../plugin.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import type { Audience } from "./audience.js";
 import type { FlushGroup } from "./flush-group.js";
@@ -20,7 +20,9 @@ export const NO_KEY = "\u0000";
 /** What a flush needs of its channel (ConflatedDelivery). */
 export interface FlushTarget {
   readonly name: string;
-  readonly plugin: ChannelPlugin;
+  readonly plugin: AnyPlugin;
+  /** The plugin's settings, which its hooks receive last. */
+  readonly settings: PluginSettings;
   readonly index: SubscriptionIndex;
   /** Latest message per key. */
   readonly latest: ReadonlyMap<string, unknown>;
@@ -48,7 +50,7 @@ export function flushPerKey(
     if (!frames.has(slot))
       frames.set(
         slot,
-        channel.build(() => channel.plugin.toFrame(channel.latest.get(slot), now)),
+        channel.build(() => channel.plugin.toFrame(channel.latest.get(slot), now, channel.settings)),
       );
     return frames.get(slot);
   };

@@ -71,10 +71,11 @@ export class LosslessDelivery implements Delivery {
    */
   entryFor(message: unknown, seq: number, timeMs: number): HistoryEntry {
     const { plugin } = this.channel;
-    const body = JSON.stringify(plugin.toFrame(message, new Date(timeMs)));
+    const { settings } = this.channel;
+    const body = JSON.stringify(plugin.toFrame(message, new Date(timeMs), settings));
     // The loader guarantees a frame is a JSON object with a `type`, so it ends with "}".
     const frame = encodeTextFrame(`${body.slice(0, -1)},"seq":${seq},${this.epochJson()}}`);
-    return { seq, key: plugin.key(message), account: plugin.account?.(message), frame };
+    return { seq, key: plugin.key(message, settings), account: plugin.account?.(message, settings), frame };
   }
 
   /** Is a connection entitled to an entry by its current subscription and token? */

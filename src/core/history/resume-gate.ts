@@ -140,6 +140,7 @@ export class ResumeGates {
   }
 
   private remove(session: GatedSession, channel: string, gate: ResumeGate): void {
-    if (session.gates?.get(channel) === gate) session.gates.delete(channel);
+    const { gates } = session;
+    if (gates?.get(channel) === gate) gates.delete(channel);
   }
 }
