@@ -44,6 +44,11 @@ export interface WithGatewayOptions {
   publisher?: boolean;
   /** "suite" (default): one stack for every test of the block; "test": a fresh one for each test. */
   scope?: "suite" | "test";
+  /**
+   * false: what a test opens (clients, gateways, tracked resources) stays open until the suite
+   * ends, for suites whose tests check what the earlier ones left running. Default true.
+   */
+  closeAfterEach?: boolean;
 }
 
 export interface StartGatewayOptions {
@@ -228,7 +233,7 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
     }
   });
   beforeEach(async () => {
-    test = new Scope();
+    if (options.closeAfterEach !== false || perTest) test = new Scope();
     if (perTest) await setUp();
   });
   afterEach(async () => {

@@ -5,13 +5,13 @@
  * answered with `recovered: false` and a reason.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { headers } from "@nats-io/transport-node";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../helpers/gateway.js";
 import { LinkCutter } from "../helpers/link-cutter.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const TRADES = "execution.trades.test";
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -19,36 +19,26 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
 const STREAM_EPOCH = /^GATEWAY_TRADES@\d{4}-\d{2}-\d{2}T[\d:.]+Z$/;
 
-let nats: NatsServer;
-let publisher: NatsConnection;
+// What the tests start runs until the file ends: a test counts the live consumers of them all.
+const stack = withGateway({
+  jetstream: true,
+  gateway: false,
+  closeAfterEach: false,
+  env: { WEBSOCKET_AUTO_SUBSCRIBE: "false" },
+});
+/** Every gateway this file started. */
 const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
 /** trade_id of the next trade published in this file: positions are shared by every test. */
 let nextTrade = 0;
 
-beforeAll(async () => {
-  nats = await NatsServer.start({ jetstream: true });
-  publisher = await nats.client();
-});
-
-afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.remove();
-});
-
 async function gateway(env: Record<string, string> = {}): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_AUTO_SUBSCRIBE: "false", ...env });
+  const running = await stack.startGateway(env);
   gateways.push(running);
-  await waitUntilReady(running);
   return running;
 }
 
-async function connect(running: RunningGateway, query = ""): Promise<TestClient> {
-  const client = await TestClient.connect(`${running.wsUrl}${query}`);
-  clients.push(client);
-  return client;
+function connect(running: RunningGateway, query = ""): Promise<TestClient> {
+  return stack.connect({ url: `${running.wsUrl}${query}` });
 }
 
 interface TradeOptions {
@@ -62,7 +52,7 @@ function publishTrades(count: number, options: TradeOptions = {}): string[] {
   for (let i = 0; i < count; i++) {
     const id = `t-${nextTrade++}`;
     ids.push(id);
-    publisher.publish(
+    stack.publisher.publish(
       TRADES,
       JSON.stringify({
         symbol: options.symbol ?? "AAPL",
@@ -158,7 +148,7 @@ describe("resume after a disconnect", () => {
     const publishing = (async () => {
       while (published.length < total) {
         published.push(...publishTrades(Math.min(10, total - published.length)));
-        await publisher.flush();
+        await stack.publisher.flush();
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
@@ -221,7 +211,7 @@ describe("resume after a disconnect", () => {
     expect(replay.slice(0, 3)).toEqual(frames.slice(2));
     expect(await back.next("replayed")).toMatchObject({ count: 303 });
 
-    const jsm = await jetstreamManager(publisher);
+    const jsm = await jetstreamManager(stack.publisher);
     const consumers = await jsm.consumers.list("GATEWAY_TRADES").next();
     // One live consumer per gateway on this stream, and no replay consumer left.
     expect(consumers.length).toBe(gateways.length);
@@ -263,7 +253,7 @@ describe("resume after a disconnect", () => {
     first.socket.terminate();
     await first.waitForClose();
     const missed = publishTrades(10);
-    await publisher.flush();
+    await stack.publisher.flush();
 
     const back = await connect(running);
     // Live trades reach it on the default before its since is read.
@@ -289,7 +279,7 @@ describe("what cannot be resumed is said plainly", () => {
     running = await gateway({ WEBSOCKET_MAX_REPLAY: "10" });
     client = await connect(running);
     publishTrades(20);
-    await publisher.flush();
+    await stack.publisher.flush();
     const ack = await client.request({ type: "subscribe", channel: "trades" });
     head = ack.position as { seq: number; epoch: string };
     // Make sure the head includes the 20 just published.
@@ -384,8 +374,8 @@ describe("what cannot be resumed is said plainly", () => {
   });
 
   it("on a conflated channel, since is accepted and answered with the snapshot, without recovered", async () => {
-    publisher.publish("market.prices.test", JSON.stringify({ symbol: "AAPL", price: 150.25 }));
-    await publisher.flush();
+    stack.publisher.publish("market.prices.test", JSON.stringify({ symbol: "AAPL", price: 150.25 }));
+    await stack.publisher.flush();
     const watcher = await connect(running);
     // The price is ingested once a plain subscriber sees it.
     await watcher.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
@@ -416,8 +406,8 @@ describe("upstream", () => {
     const h = headers();
     h.set("Nats-Msg-Id", `dup-${Date.now()}`);
     const body = JSON.stringify({ symbol: "MSFT", side: "SELL", quantity: 3, price: 380, trade_id: "dup" });
-    publisher.publish(TRADES, body, { headers: h });
-    publisher.publish(TRADES, body, { headers: h });
+    stack.publisher.publish(TRADES, body, { headers: h });
+    stack.publisher.publish(TRADES, body, { headers: h });
     const after = publishTrades(1);
     const frames = await tradesUntil(client, after[0] as string);
     expect(ids(frames)).toEqual(["dup", after[0]]);
@@ -451,7 +441,7 @@ describe("upstream", () => {
 
 describe("the gateway's own NATS link", () => {
   it("cut and restored while clients stay connected: every trade published meanwhile arrives, in order, once", async () => {
-    const link = await LinkCutter.start(nats.port);
+    const link = await LinkCutter.start(stack.nats.port);
     try {
       const running = await gateway({ NATS_URL: link.url, NATS_RECONNECT_WAIT_MS: "100" });
       const client = await connect(running);
@@ -466,7 +456,7 @@ describe("the gateway's own NATS link", () => {
       await disconnected;
       // Published while the gateway cannot see NATS: JetStream stores them.
       const during = publishTrades(200);
-      await publisher.flush();
+      await stack.publisher.flush();
       const reconnected = new Promise<void>((resolve) =>
         running.gateway.broker.onEvent((event) => event.type === "reconnected" && resolve()),
       );

@@ -9,49 +9,30 @@
  * Each test has a stream and a subject of its own, so that only its gateway sees the stream go.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import type { RunningGateway } from "../helpers/gateway.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 /** How long a test keeps publishing probes while it waits for the new history's first frame. */
 const RECOVERY_TIMEOUT_MS = 20_000;
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start({ jetstream: true });
-  publisher = await nats.client();
-});
-
-afterAll(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.remove();
-});
+// Every gateway and client stays until the file ends, as each test's did before there was a fixture.
+const stack = withGateway({ jetstream: true, gateway: false, closeAfterEach: false });
 
 /** A gateway whose trades channel has the stream `stream` on `<prefix>.trades.>`, and a subscribed client. */
 async function setUp(stream: string, prefix: string) {
-  const running = await startGateway({
-    NATS_URL: nats.url,
+  const running = await stack.startGateway({
     WEBSOCKET_AUTO_SUBSCRIBE: "false",
     NATS_SUBJECT_TRADES: `${prefix}.trades.>`,
     NATS_STREAM_NAME_TRADES: stream,
   });
-  gateways.push(running);
-  await waitUntilReady(running);
-  const client = await TestClient.connect(running.wsUrl);
-  clients.push(client);
+  const client = await stack.connect({ url: running.wsUrl });
   await client.request({ type: "subscribe", channel: "trades" });
   let probes = 0;
   const probe = () => {
     const id = `${prefix}-${probes++}`;
-    publisher.publish(
+    stack.publisher.publish(
       `${prefix}.trades.x`,
       JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 1, trade_id: id }),
     );
@@ -68,7 +49,7 @@ async function firstOfNewEpoch(client: TestClient, probe: () => string, old: Fra
   const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
   for (;;) {
     probe();
-    await publisher.flush();
+    await stack.publisher.flush();
     const fresh = await client
       .next("trade_executed", (frame) => frame.epoch !== old.epoch, 200)
       .catch(() => undefined);
@@ -79,8 +60,7 @@ async function firstOfNewEpoch(client: TestClient, probe: () => string, old: Fra
 }
 
 async function expectOldPositionRefused(running: RunningGateway, old: Frame, epoch: unknown) {
-  const back = await TestClient.connect(running.wsUrl);
-  clients.push(back);
+  const back = await stack.connect({ url: running.wsUrl });
   const ack = await back.request({
     type: "subscribe",
     channel: "trades",
@@ -92,7 +72,7 @@ async function expectOldPositionRefused(running: RunningGateway, old: Frame, epo
 describe("a lossless channel's stream deleted while the gateway runs", () => {
   it("the gateway sets it up again and continues in a new epoch; old positions answer epoch_mismatch", async () => {
     const { running, client, probe, old } = await setUp("DELETED_TRADES", "deleted");
-    const jsm = await jetstreamManager(publisher);
+    const jsm = await jetstreamManager(stack.publisher);
     await jsm.streams.delete("DELETED_TRADES");
 
     const fresh = await firstOfNewEpoch(client, probe, old);
@@ -112,7 +92,7 @@ describe("a lossless channel's stream deleted while the gateway runs", () => {
     const last = probe();
     await client.next("trade_executed", (frame) => frame.trade_id === last);
 
-    const jsm = await jetstreamManager(publisher);
+    const jsm = await jetstreamManager(stack.publisher);
     const { config } = await jsm.streams.info("REPLACED_TRADES");
     await jsm.streams.delete("REPLACED_TRADES");
     // The same configuration: whichever of the operator and the gateway creates it first, the
