@@ -5,23 +5,41 @@
  * The production start (`node dist/main.js`) needs NATS_URL; the demo (embedded broker and a
  * simulated market) runs only when asked for: GATEWAY_DEMO=true, or `npm start` (which passes
  * --demo) without NATS_URL. A gateway that silently invents prices is worse than one that stops.
+ *
+ * Failures nothing else caught are logged with pino, with the plugin and channel when the stack
+ * names a plugin's folder (handleEscapedFailures): an unhandled rejection is survived, an uncaught
+ * exception ends the process.
  */
 import { existsSync } from "node:fs";
 import v8 from "node:v8";
 import pino, { type Logger } from "pino";
 import { buildGateway, type Gateway } from "./app.js";
 import { ConfigError, type GatewayConfig, loadConfig, unknownSettings } from "./config.js";
-import { PluginLoadError } from "./core/plugin-loader.js";
+import { PluginAttribution } from "./core/plugin-attribution.js";
+import { DEFAULT_PLUGINS_DIR, PluginLoadError } from "./core/plugin-loader.js";
+import { settingNames } from "./core/plugin-settings.js";
 import { SimulatedMarket } from "./demo/simulated-market.js";
 
 /** V8's default growth factor of the young generation, restored once the gateway listens. */
 const V8_SEMI_SPACE_GROWTH_FACTOR = 2;
 
+/** At most this many unhandled-rejection log lines a second; the rest are counted. */
+const REJECTION_LOGS_PER_SECOND = 10;
+
 async function main(): Promise<void> {
   if (existsSync(".env")) process.loadEnvFile(".env");
   const config = loadConfig();
   const logger = pino({ level: config.LOG_LEVEL });
-  for (const { variable, closest } of unknownSettings(process.env)) {
+  // From before the plugins load: a plugin's module code may start a promise that rejects.
+  const escaped = handleEscapedFailures(logger);
+  const demo = demoMode(config);
+  const gateway = await buildGateway({
+    config: demo ? { ...config, NATS_URL: undefined } : config,
+    logger,
+    pluginsDir: config.PLUGINS_DIR,
+  });
+  // After loading: the plugins' own settings are known settings too.
+  for (const { variable, closest } of unknownSettings(process.env, settingNames(gateway.channels))) {
     logger.warn(
       { variable, closest },
       closest
@@ -29,12 +47,7 @@ async function main(): Promise<void> {
         : `unknown setting ${variable} is ignored`,
     );
   }
-  const demo = demoMode(config);
-  const gateway = await buildGateway({
-    config: demo ? { ...config, NATS_URL: undefined } : config,
-    logger,
-    pluginsDir: config.PLUGINS_DIR,
-  });
+  escaped.attribution = new PluginAttribution(gateway.channels, config.PLUGINS_DIR ?? DEFAULT_PLUGINS_DIR);
   // A NATS connection that is gone for good (refused credentials, or the client gave up) must
   // not leave a process that is up but never ready: say why and exit, so a supervisor restarts it.
   gateway.broker.onEvent((event) => {
@@ -87,6 +100,58 @@ function startMarket(gateway: Gateway, config: GatewayConfig): SimulatedMarket {
       portfolio: config.subjectOverrides.portfolio,
     },
   });
+}
+
+/**
+ * Failures that escaped every catch of the core, which catches what plugin hooks throw while it
+ * calls them (logged there with the channel). What escapes is asynchronous: a promise a hook
+ * started and nobody awaits (a fire-and-forget call in toFrame), or a throw in a timer.
+ *
+ * - An unhandled rejection is logged at error level and the gateway keeps serving. Node 20 would
+ *   exit (--unhandled-rejections=throw), but the rejected promise had no one waiting for it, so
+ *   nothing of the gateway's state hangs on it, and a plugin's stray promise must not disconnect
+ *   every client of every channel. Logged at most REJECTION_LOGS_PER_SECOND a second.
+ * - An uncaught exception is logged at fatal level and the process exits 1, as Node's docs ask:
+ *   the throw cut a synchronous step in half, the state it was changing may be inconsistent, and
+ *   a supervisor's restart (clients reconnect and resume) is safer than serving from it.
+ *
+ * The plugin and channel are read from the error's stack (core/plugin-attribution.ts, which says
+ * why promises are not tagged); `plugin: "unknown"` when the stack names no plugin folder.
+ */
+function handleEscapedFailures(logger: Logger): { attribution: PluginAttribution | undefined } {
+  const escaped: { attribution: PluginAttribution | undefined } = { attribution: undefined };
+  const originOf = (reason: unknown) => {
+    const origin = escaped.attribution?.originOf(reason);
+    return { plugin: origin?.plugin ?? "unknown", channel: origin?.channel };
+  };
+  let windowStart = 0;
+  let logsInWindow = 0;
+  let suppressed = 0;
+  process.on("unhandledRejection", (reason) => {
+    // A plugin that rejects on every message must not turn into a log line per message.
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (suppressed > 0)
+        logger.error({ suppressed }, "unhandled promise rejections not logged individually");
+      windowStart = now;
+      logsInWindow = 0;
+      suppressed = 0;
+    }
+    if (logsInWindow++ >= REJECTION_LOGS_PER_SECOND) {
+      suppressed++;
+      return;
+    }
+    logger.error(
+      { err: reason, ...originOf(reason) },
+      "unhandled promise rejection; the gateway keeps serving",
+    );
+  });
+  process.on("uncaughtException", (error, origin) => {
+    logger.fatal({ err: error, origin, ...originOf(error) }, "uncaught exception; exiting");
+    // pino writes what is still buffered on exit.
+    process.exit(1);
+  });
+  return escaped;
 }
 
 /**
