@@ -1,5 +1,8 @@
 /**
- * The public API for plugin authors: `import { definePlugin, schemas } from "<gateway>/src/index.js"`.
+ * The public API for plugin authors: `import { definePlugin, schemas } from "trading-stream-gateway"`,
+ * the package's name (package.json "name" and "exports"). A plugin folder anywhere on disk gets
+ * this file from the gateway that loads it (core/plugin-imports.ts); in this repository
+ * tsconfig.json "paths" maps the name here too.
  */
 import { z } from "zod";
 import { SYMBOL_PATTERN } from "./core/protocol.js";
