@@ -15,6 +15,7 @@ import type {
   UnknownFrame,
   WelcomeFrame,
 } from "./frames.js";
+import type { OrderBookEvents } from "./order-books.js";
 import type { Position, ResumeEvents } from "./resume.js";
 import type { WebSocketConstructor } from "./websocket-like.js";
 
@@ -79,8 +80,8 @@ export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | 
 /** Options of one subscribe request. */
 export interface SubscribeOptions {
   /**
-   * Conflated channels only (price_updates, portfolio): this client's flush interval for the
-   * channel, in ms (an integer up to 60,000, at least the gateway's WEBSOCKET_MIN_INTERVAL_MS).
+   * Conflated channels (price_updates, portfolio) and state channels (order_books: each interval's
+   * updates merged into one per symbol): this client's flush interval for the channel, in ms (an integer up to 60,000, at least the gateway's WEBSOCKET_MIN_INTERVAL_MS).
    * Remembered and re-sent after every reconnection, like the symbols; leaving the channel forgets
    * it. Refused at once (TypeError) on a channel known to be lossless.
    */
@@ -152,4 +153,4 @@ export interface ConnectionEvents {
   channel_status: ChannelStatus;
 }
 
-export type GatewayClientEvents = ConnectionEvents & ResumeEvents & FrameEvents;
+export type GatewayClientEvents = ConnectionEvents & ResumeEvents & FrameEvents & OrderBookEvents;

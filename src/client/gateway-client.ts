@@ -2,7 +2,8 @@
  * Longer than 250 lines: one connection state machine whose handlers (welcome, acks, resume,
  * keepalive, token refresh) share the connection's state; its pure parts live beside it
  * (subscriptions.ts, resume.ts, backoff.ts, channel-catalog.ts, frames.ts, gateway-url.ts), and
- * its public types in client-types.ts.
+ * its public types in client-types.ts. The order_books channel's verified books are kept by
+ * order-books.ts: this file hands them every frame it delivers and ends them with the connection.
  *
  * The gateway's client: one logical connection that survives disconnections. It reconnects with
  * backoff, re-sends what the client subscribed to, keeps the connection alive and notices when it
@@ -47,6 +48,7 @@ import {
   type WelcomeFrame,
 } from "./frames.js";
 import { channelsUrlOf, gatewayUrl, randomClientId } from "./gateway-url.js";
+import { ORDER_BOOKS_CHANNEL, OrderBooks, type OrderBookView } from "./order-books.js";
 import { inOrder, type PendingResume, type Position, Positions, positionOf } from "./resume.js";
 import {
   checkInterval,
@@ -132,6 +134,22 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private readonly lossless = new Set<string>();
   /** The channels the SDK has no types for, as the gateway's welcome described them. */
   private readonly catalog = new ChannelCatalog();
+  /** The order_books channel's books, verified frame by frame; they end with their connection. */
+  private readonly orderBooks = new OrderBooks({
+    wants: (symbol) => {
+      const desired = this.desired.get(ORDER_BOOKS_CHANNEL);
+      return desired === "*" || desired?.has(symbol) === true;
+    },
+    // The channel's interval, if the client chose one, goes with it (sendSubscription adds it).
+    resubscribe: (symbol) =>
+      this.request(
+        "subscribe",
+        ORDER_BOOKS_CHANNEL,
+        [symbol],
+        this.desiredIntervals.get(ORDER_BOOKS_CHANNEL),
+      ),
+    emit: (event, payload) => this.emit(event, payload as GatewayClientEvents[typeof event]),
+  });
   private current: ConnectionState = "idle";
   private connection: Connection | undefined;
   private reconnectTimer: TimerHandle | undefined;
@@ -230,6 +248,15 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     return connection ? { ...connection.server } : undefined;
   }
 
+  /**
+   * The order_books channel's book of `symbol` as the client verified it (every checksum matched,
+   * no update missed), read-only; undefined before its first snapshot, while it is being
+   * resynced, and while disconnected. `stale` when the gateway stopped its updates.
+   */
+  orderBook(symbol: string): OrderBookView | undefined {
+    return this.orderBooks.view(symbol);
+  }
+
   /** Start connecting (again, after close() or a terminal close code). */
   connect(): void {
     if (this.current !== "idle" && this.current !== "closed") return;
@@ -247,6 +274,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     this.cancelReconnect();
     const connection = this.connection;
     this.connection = undefined;
+    this.orderBooks.clear();
     this.current = "closed";
     let closed = Promise.resolve();
     if (connection) {
@@ -417,6 +445,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
   private ended(connection: Connection, code: number, reason: string): void {
     if (this.connection !== connection) return;
     this.connection = undefined;
+    this.orderBooks.clear();
     this.clearTimers(connection);
     const willReconnect = !TERMINAL_CLOSE_CODES.has(code);
     this.current = willReconnect ? "reconnecting" : "closed";
@@ -468,7 +497,10 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       return;
     }
     if (!parsed.known) {
-      if (this.catalog.awaiting(parsed.frame.type)) connection.undescribed.push(parsed.frame);
+      // Behind a held frame every unknown one waits too, so that they keep their order: a state
+      // channel's update (a type the catalog does not hold) must not overtake its snapshot.
+      if (this.catalog.awaiting(parsed.frame.type) || connection.undescribed.length > 0)
+        connection.undescribed.push(parsed.frame);
       else this.unknown(connection, parsed.frame);
       return;
     }
@@ -559,8 +591,21 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       );
   }
 
-  /** Hand a frame to the application: its own event, then `frame`. */
+  /**
+   * Hand a frame to the application: its own event, then `frame`, then what it did to an order
+   * book. An order-book frame the book cannot read is an error instead.
+   */
   private deliver(frame: DeliverableFrame): void {
+    const books = this.orderBooks.receive(frame);
+    if (!books.ok) {
+      this.emit("error", {
+        kind: "invalid_frame",
+        message: books.message,
+        data: frame,
+        issues: books.issues,
+      });
+      return;
+    }
     if (frame.type in SERVER_FRAME_SCHEMAS) {
       const known = frame as ServerFrame;
       this.emit(known.type === "error" ? "server_error" : known.type, known as never);
@@ -569,6 +614,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       if (channel !== undefined) this.emit("channel_data", { channel, type: frame.type, payload: frame });
     }
     this.emit("frame", frame);
+    books.announce?.();
   }
 
   /**

@@ -55,6 +55,18 @@ export {
   type TokenSource,
   type TokenTransport,
 } from "./gateway-client.js";
+export {
+  applyLevels,
+  crc32,
+  OrderBook,
+  type OrderBookApplyResult,
+  type OrderBookFailureReason,
+  type OrderBookSnapshotFields,
+  type OrderBookUpdateFields,
+  orderBookChecksum,
+  type PriceLevel,
+} from "./order-book.js";
+export { ORDER_BOOKS_CHANNEL, type OrderBookEvents, type OrderBookView } from "./order-books.js";
 export type { Position, ResumeEvents } from "./resume.js";
 export type { SubscriptionView } from "./subscriptions.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket-like.js";
