@@ -3,7 +3,13 @@
  * person looks for (symbol, price, change; side and quantity; P&L). Numbers are printed as the
  * gateway sent them, not rounded: a tail is for seeing what is on the wire.
  */
-import { closeCodeName, type ServerFrame, type UnknownFrame } from "../client/index.js";
+import {
+  closeCodeName,
+  type OrderBookView,
+  type PriceLevel,
+  type ServerFrame,
+  type UnknownFrame,
+} from "../client/index.js";
 
 /** Wide enough for the longest seed type, portfolio_update; longer ones just push the line. */
 const TYPE_WIDTH = 16;
@@ -56,6 +62,42 @@ function describe(frame: ServerFrame | UnknownFrame): string {
       return JSON.stringify(rest);
     }
   }
+}
+
+/** Digits after the point as the number prints; undefined when it prints with an exponent. */
+function decimalsOf(value: number): number | undefined {
+  const text = String(value);
+  if (text.includes("e")) return undefined;
+  return text.split(".")[1]?.length ?? 0;
+}
+
+/**
+ * `a - b` to the decimals of its operands: 150.25 - 150.24 is 0.009999999999990905 in binary, and
+ * a person reading two prices of two decimals means 0.01.
+ */
+function difference(a: number, b: number): string {
+  const decimals = [decimalsOf(a), decimalsOf(b)];
+  if (decimals.includes(undefined)) return String(a - b);
+  return String(Number((a - b).toFixed(Math.max(...(decimals as number[])))));
+}
+
+/** "150.24 x 300", or "-" for a side with no level. */
+function levelOf(level: PriceLevel | undefined): string {
+  return level === undefined ? "-" : `${level[0]} x ${level[1]}`;
+}
+
+/**
+ * The line for an order book the SDK has just verified and applied a frame to (`kind`): its best
+ * bid and ask, the spread, and the sequence, e.g.
+ * `12:00:00.000  order_book_update    AAPL  bid 150.24 x 300  ask 150.25 x 200  spread 0.01  seq 1001`.
+ */
+export function formatOrderBook(book: OrderBookView, kind: "snapshot" | "update"): string {
+  const bid = book.bids[0];
+  const ask = book.asks[0];
+  const spread = bid === undefined || ask === undefined ? "-" : difference(ask[0], bid[0]);
+  // Snapshot and update lines aligned with each other (both types are longer than TYPE_WIDTH).
+  const type = `order_book_${kind}`.padEnd("order_book_snapshot".length);
+  return `${timeOf(book.timestamp)}  ${type}  ${book.symbol}  bid ${levelOf(bid)}  ask ${levelOf(ask)}  spread ${spread}  seq ${book.sequence}`;
 }
 
 /** "1001 GOING_AWAY: Server shutting down", "1006 (connect ECONNREFUSED 127.0.0.1:8000)". */

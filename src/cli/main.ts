@@ -31,6 +31,7 @@ status options:
 
 Times are UTC. Examples:
   gateway tail --channel price_updates --symbols AAPL,MSFT
+  gateway tail --channel order_books --symbols AAPL   # best bid/ask of the verified book
   gateway tail --json | jq .
   gateway status --url http://localhost:8000`;
 

@@ -3,9 +3,14 @@
  * restores its subscriptions) like any SDK user. Data frames go to stdout, one line each (or one
  * JSON object each with --json); connection state and control replies go to stderr, so that the
  * output pipes cleanly.
+ *
+ * The order_books channel is printed from the SDK's verified books, not from its frames: one line
+ * per snapshot or update the SDK checked and applied (best bid, best ask, spread, sequence), and a
+ * note on stderr when a book breaks and is resynced or goes stale. With --json its frames are
+ * printed as they came, like every channel's.
  */
-import { GatewayClient, STALE_REASONS, type StreamState } from "../client/node.js";
-import { describeClose, formatFrame, timeOf } from "./format.js";
+import { GatewayClient, ORDER_BOOKS_CHANNEL, STALE_REASONS, type StreamState } from "../client/node.js";
+import { describeClose, formatFrame, formatOrderBook, timeOf } from "./format.js";
 
 export interface TailOptions {
   url: string;
@@ -28,7 +33,18 @@ const CONTROL = new Set([
   "authenticated",
   "stream_status",
   "delivery_status",
+  "state_status",
 ]);
+
+/** Printed from the SDK's verified book (the order_book event) instead, unless --json. */
+const ORDER_BOOK_FRAMES = new Set(["order_book_snapshot", "order_book_update"]);
+
+/** Why a book was resynced, for a person. */
+const RESYNC_REASONS = {
+  gap: "an update was missed",
+  checksum_mismatch: "the checksum did not match",
+  no_snapshot: "an update came before any snapshot",
+} as const;
 
 /** "live", or "stale (upstream_disconnected: the gateway has lost its NATS link)". */
 function describeStream({ status, reason }: StreamState): string {
@@ -90,10 +106,19 @@ export function tail(options: TailOptions): Promise<number> {
         finish(2);
         return;
       }
-      // Leave every other channel (they start on the auto-subscribe default); remembered like the
-      // subscriptions, so a reconnection restores exactly this view.
+      // Leave every other channel the connection starts on (the auto-subscribe default; not
+      // order_books, which starts empty); remembered like the subscriptions, so a reconnection
+      // restores exactly this view.
+      const startsWithNothing = (channel: string) => {
+        const start = welcome.subscriptions[channel];
+        return Array.isArray(start) && start.length === 0;
+      };
       for (const channel of welcome.channels)
-        if (!options.channels.includes(channel) && client.subscriptions[channel] === undefined)
+        if (
+          !options.channels.includes(channel) &&
+          client.subscriptions[channel] === undefined &&
+          !startsWithNothing(channel)
+        )
           client.unsubscribe(channel);
     });
     client.on("reconnecting", ({ attempt, delayMs }) =>
@@ -155,8 +180,19 @@ export function tail(options: TailOptions): Promise<number> {
           : problem.message,
       ),
     );
+    client.on("order_book", ({ book, kind }) => {
+      if (!options.json) process.stdout.write(`${formatOrderBook(book, kind)}\n`);
+    });
+    client.on("resync", ({ symbol, reason }) =>
+      note(`${ORDER_BOOKS_CHANNEL} ${symbol}: ${RESYNC_REASONS[reason]}; resubscribed for a fresh snapshot`),
+    );
+    client.on("book_stale", ({ symbol, reason, sequence }) =>
+      note(
+        `${ORDER_BOOKS_CHANNEL} ${symbol}: stale (${reason})${sequence === undefined ? "" : `, last good at sequence ${sequence}`}; waiting for a snapshot`,
+      ),
+    );
     client.on("frame", (frame) => {
-      if (CONTROL.has(frame.type)) return;
+      if (CONTROL.has(frame.type) || (!options.json && ORDER_BOOK_FRAMES.has(frame.type))) return;
       process.stdout.write(`${options.json ? JSON.stringify(frame) : formatFrame(frame)}\n`);
     });
 
