@@ -418,3 +418,17 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * How many trades a client has when the test kills something: between 100 and 800, drawn from
+ * RESUME_SEED (or the clock) and logged with the seed, so that a run can be replayed.
+ */
+export function killPoints(file: string): (test: string) => number {
+  const seed = Number(process.env.RESUME_SEED ?? Date.now() % 2 ** 31);
+  const random = seededRandom(seed);
+  return (test) => {
+    const point = 100 + Math.floor(random() * 701);
+    console.log(`[${file}] ${test}: seed ${seed}, kill after ${point} trades received`);
+    return point;
+  };
+}

@@ -22,33 +22,26 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   exactnessProblems,
   GatewayProcess,
+  killPoints,
   SteadyPublisher,
-  seededRandom,
   stopGatewayProcesses,
   TradeReader,
   tradePayload,
 } from "../helpers/gateway-process.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import type { NatsServer } from "../helpers/nats-server.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const TOTAL = 1000;
-const SEED = Number(process.env.RESUME_SEED ?? Date.now() % 2 ** 31);
-const random = seededRandom(SEED);
+const killPoint = killPoints("resume-cluster");
 /** JetStream on nats-server 2.9 needs a meta leader before streams can be created. */
 const READY_TIMEOUT_MS = 30_000;
 
 function expectedIds(prefix: string): string[] {
   return Array.from({ length: TOTAL }, (_, index) => `${prefix}-${index}`);
-}
-
-function killPoint(test: string): number {
-  const point = 100 + Math.floor(random() * 701);
-  console.log(`[resume-cluster] ${test}: seed ${SEED}, kill after ${point} trades received`);
-  return point;
 }
 
 /** Publish through JetStream until acknowledged (same msgID on every attempt: stored once). */
@@ -87,11 +80,17 @@ async function streamFullyReplicated(jsm: JetStreamManager): Promise<void> {
 }
 
 describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
-  let cluster: NatsServer[] = [];
+  // Publishers on the nodes each test chooses, gateway processes of its own, and everything kept
+  // until the last test: each test goes on from the cluster the previous one left.
+  const stack = withGateway({
+    cluster: 3,
+    jetstream: true,
+    gateway: false,
+    publisher: false,
+    closeAfterEach: false,
+  });
   let a: GatewayProcess;
   let b: GatewayProcess;
-  const publishers: NatsConnection[] = [];
-  const readers: TradeReader[] = [];
   /** The node (b) kills, restarted by (c). */
   let killedInB: NatsServer | undefined;
 
@@ -100,7 +99,7 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
   const envB = () => gatewayEnv([1, 0, 2]);
   function gatewayEnv(order: number[]): Record<string, string> {
     return {
-      NATS_URL: order.map((index) => (cluster[index] as NatsServer).url).join(","),
+      NATS_URL: order.map((index) => (stack.cluster[index] as NatsServer).url).join(","),
       NATS_STREAM_REPLICAS: "3",
       NATS_RECONNECT_WAIT_MS: "100",
       // Right after a node restart, a loaded 2-core machine's cluster can take seconds to answer
@@ -111,30 +110,22 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
   }
 
   beforeAll(async () => {
-    cluster = await NatsServer.startCluster(3, { jetstream: true });
+    // The gateway processes go before the cluster does (and after the readers and publishers).
+    stack.defer(stopGatewayProcesses);
     [a, b] = await Promise.all([
       GatewayProcess.start(envA(), { name: "gateway A", readyTimeoutMs: READY_TIMEOUT_MS }),
       GatewayProcess.start(envB(), { name: "gateway B", readyTimeoutMs: READY_TIMEOUT_MS }),
     ]);
   }, 2 * READY_TIMEOUT_MS);
 
-  afterAll(async () => {
-    for (const reader of readers) await reader.close().catch(() => undefined);
-    await stopGatewayProcesses();
-    for (const publisher of publishers) await publisher.close().catch(() => undefined);
-    for (const node of cluster) await node.remove();
-  });
-
   it("(a) A is SIGKILLed while trades flow: the client resumes on B, every trade once, in order", async () => {
     const killAt = killPoint("(a) gateway killed");
-    const publisher = await (cluster[2] as NatsServer).client();
-    publishers.push(publisher);
+    const publisher = stack.track(await (stack.cluster[2] as NatsServer).client());
     // One acknowledged publish first: the stream captures this node's messages from here on
     // (route interest is propagated asynchronously). The client starts after it.
     const warmup = await publishAcked(jetstream(publisher, { timeout: 2000 }), "warmup-a");
 
-    const reader = new TradeReader();
-    readers.push(reader);
+    const reader = stack.track(new TradeReader(), { client: true });
     expect(await reader.connect(a.wsUrl, { startAfter: warmup })).toMatchObject({ recovered: true });
 
     // Upstream as it is: plain NATS publishes, at a steady pace.
@@ -167,14 +158,12 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
    */
   async function survivesNodeLoss(gateway: GatewayProcess, victim: NatsServer, prefix: string, test: string) {
     const killAt = killPoint(test);
-    const survivor = cluster.find((node) => node !== victim) as NatsServer;
-    const publisher = await survivor.client();
-    publishers.push(publisher);
+    const survivor = stack.cluster.find((node) => node !== victim) as NatsServer;
+    const publisher = stack.track(await survivor.client());
     const js = jetstream(publisher, { timeout: 2000 });
     const warmup = await publishAcked(js, `warmup-${prefix}`);
 
-    const reader = new TradeReader();
-    readers.push(reader);
+    const reader = stack.track(new TradeReader(), { client: true });
     const ack = await reader.connect(gateway.wsUrl, { startAfter: warmup });
     // The whole ack on failure: its reason and position say why.
     expect(ack, JSON.stringify(ack)).toMatchObject({ recovered: true });
@@ -211,7 +200,7 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
       readyTimeoutMs: READY_TIMEOUT_MS,
     });
     const used = await restarted.natsServer();
-    const victim = cluster.find((node) => used?.endsWith(`:${node.port}`));
+    const victim = stack.cluster.find((node) => used?.endsWith(`:${node.port}`));
     expect(victim, `gateway A connected to ${used}`).toBeDefined();
     killedInB = victim;
     await survivesNodeLoss(restarted, victim as NatsServer, "b", "(b) node A is connected to killed");
@@ -224,8 +213,7 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     const down = killedInB as NatsServer;
     expect(down).toBeDefined();
     await down.restart();
-    const probe = await (cluster.find((node) => node !== down) as NatsServer).client();
-    publishers.push(probe);
+    const probe = stack.track(await (stack.cluster.find((node) => node !== down) as NatsServer).client());
     // checkAPI false: right after a restart the meta leader may still be in election, and the
     // account-info request the check makes would time out; streamFullyReplicated polls instead.
     const jsm = await jetstreamManager(probe, { timeout: 2000, checkAPI: false });
@@ -237,12 +225,12 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     const consumers: ConsumerInfo[] = [];
     for await (const info of jsm.consumers.list("GATEWAY_TRADES")) consumers.push(info);
     const newest = consumers.sort((x, y) => Date.parse(y.created) - Date.parse(x.created))[0];
-    const host = cluster.find((node) => newest?.cluster?.leader === nodeName(node));
+    const host = stack.cluster.find((node) => newest?.cluster?.leader === nodeName(node));
     expect(host, `consumers: ${JSON.stringify(consumers.map((info) => info.cluster))}`).toBeDefined();
     await survivesNodeLoss(c, host as NatsServer, "c", "(c) node holding the live consumer killed");
   }, 60_000);
 
   function nodeName(node: NatsServer): string {
-    return `node-${cluster.indexOf(node)}`;
+    return `node-${stack.cluster.indexOf(node)}`;
   }
 });

@@ -8,64 +8,42 @@
  *
  * The kill point is drawn from a seed, logged; set RESUME_SEED to replay a run.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   exactnessProblems,
   GatewayProcess,
+  killPoints,
   SteadyPublisher,
-  seededRandom,
   stopGatewayProcesses,
   TradeReader,
   tradePayload,
 } from "../helpers/gateway-process.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const TOTAL = 1000;
 const EXPECTED = Array.from({ length: TOTAL }, (_, index) => `t-${index}`);
-const SEED = Number(process.env.RESUME_SEED ?? Date.now() % 2 ** 31);
-const random = seededRandom(SEED);
+const killPoint = killPoints("resume-processes");
 
 /** Gateways without auto-subscribe: a new connection gets nothing before its resume is answered. */
-function gatewayEnv(nats: NatsServer, extra: Record<string, string> = {}): Record<string, string> {
-  return { NATS_URL: nats.url, WEBSOCKET_AUTO_SUBSCRIBE: "false", NATS_RECONNECT_WAIT_MS: "100", ...extra };
-}
-
-/** How many trades the client has when its gateway is killed: between 100 and 800. */
-function killPoint(test: string): number {
-  const point = 100 + Math.floor(random() * 701);
-  console.log(`[resume-processes] ${test}: seed ${SEED}, gateway killed after ${point} trades received`);
-  return point;
+function gatewayEnv(natsUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { NATS_URL: natsUrl, WEBSOCKET_AUTO_SUBSCRIBE: "false", NATS_RECONNECT_WAIT_MS: "100", ...extra };
 }
 
 describe("resume across gateway processes (JetStream)", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  const readers: TradeReader[] = [];
-
-  beforeAll(async () => {
-    nats = await NatsServer.start({ jetstream: true });
-    publisher = await nats.client();
-  });
-
-  afterAll(async () => {
-    for (const reader of readers) await reader.close().catch(() => undefined);
-    await stopGatewayProcesses();
-    await publisher?.close();
-    await nats?.remove();
-  });
+  const stack = withGateway({ jetstream: true, gateway: false });
+  // The gateway processes go before NATS does (and after the readers, closed with the clients).
+  beforeAll(() => stack.defer(stopGatewayProcesses));
 
   function publishTrades(): SteadyPublisher {
     return new SteadyPublisher(TOTAL, (index) => {
-      publisher.publish("execution.trades.crash", tradePayload(`t-${index}`, "AAPL", 100 + index));
+      stack.publisher.publish("execution.trades.crash", tradePayload(`t-${index}`, "AAPL", 100 + index));
     });
   }
 
   it("across a gateway SIGKILL and restart on the same port", async () => {
     const killAt = killPoint("restart");
-    const a = await GatewayProcess.start(gatewayEnv(nats), { name: "gateway A" });
-    const reader = new TradeReader();
-    readers.push(reader);
+    const a = await GatewayProcess.start(gatewayEnv(stack.nats.url), { name: "gateway A" });
+    const reader = stack.track(new TradeReader(), { client: true });
     const first = await reader.connect(a.wsUrl);
     expect(first).toMatchObject({ type: "subscribed", channel: "trades", recovered: true });
 
@@ -76,7 +54,7 @@ describe("resume across gateway processes (JetStream)", () => {
     const lastBeforeCrash = reader.last as { seq: number; epoch: string };
 
     // Publishing goes on while the gateway is down and while it starts again.
-    const restarted = await GatewayProcess.start(gatewayEnv(nats), {
+    const restarted = await GatewayProcess.start(gatewayEnv(stack.nats.url), {
       port: a.port,
       name: "gateway A (restarted)",
     });
@@ -102,11 +80,12 @@ describe("resume across gateway processes (JetStream)", () => {
     const killAt = killPoint("two instances");
     // B keeps only 100 trades in memory: the resume, a few hundred trades back, comes from JetStream.
     const [a, b] = await Promise.all([
-      GatewayProcess.start(gatewayEnv(nats), { name: "gateway A" }),
-      GatewayProcess.start(gatewayEnv(nats, { WEBSOCKET_HISTORY_SIZE: "100" }), { name: "gateway B" }),
+      GatewayProcess.start(gatewayEnv(stack.nats.url), { name: "gateway A" }),
+      GatewayProcess.start(gatewayEnv(stack.nats.url, { WEBSOCKET_HISTORY_SIZE: "100" }), {
+        name: "gateway B",
+      }),
     ]);
-    const reader = new TradeReader();
-    readers.push(reader);
+    const reader = stack.track(new TradeReader(), { client: true });
     const first = await reader.connect(a.wsUrl);
     expect(first).toMatchObject({ type: "subscribed", recovered: true });
 
