@@ -74,6 +74,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       const pipeline = pipelines.get(name);
       return pipeline?.kind === "lossless" ? pipeline.history : undefined;
     },
+    channels.filter((channel) => channel.autoSubscribe).map((channel) => channel.plugin.name),
   );
   const disconnect = disconnector(index, config.WEBSOCKET_CLOSE_GRACE_MS);
   const writer = new OutboundWriter(
@@ -240,6 +241,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       const { channel } = pipeline;
       switch (pipeline.kind) {
         case "conflated":
+        case "state":
           broker.subscribe(channel.subject, pipeline.stream.handle);
           pipeline.delivery.start();
           break;
@@ -273,7 +275,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      for (const pipeline of pipelines.values()) if (pipeline.kind === "conflated") pipeline.delivery.stop();
+      for (const pipeline of pipelines.values())
+        if (pipeline.kind === "conflated" || pipeline.kind === "state") pipeline.delivery.stop();
       streamStatus.stop();
       degrader.stop();
       await endpoint.closeAll();

@@ -8,8 +8,15 @@ import { z } from "zod";
 import { SYMBOL_PATTERN } from "./core/protocol.js";
 
 export type { GatewayConfig } from "./config.js";
-export type { ChannelPlugin, DeliveryPolicy, IntervalSpec } from "./core/plugin.js";
-export { definePlugin } from "./core/plugin.js";
+export type {
+  ChannelPlugin,
+  DeliveryPolicy,
+  IntervalSpec,
+  StateHooks,
+  StatePlugin,
+  StatePosition,
+} from "./core/plugin.js";
+export { definePlugin, defineStatePlugin } from "./core/plugin.js";
 
 /** Building blocks shared by plugin schemas, so every channel spells them the same way. */
 export const schemas = {

@@ -8,6 +8,7 @@
  * file, and the SDK, bundleable for the browser.
  */
 import type { z } from "zod";
+import { orderBookSnapshotFrame, orderBookUpdateFrame } from "../../plugins/order_books/schema.js";
 import { DEFAULT_ACCOUNT, portfolioUpdateFrame } from "../../plugins/portfolio/schema.js";
 import { priceUpdateFrame } from "../../plugins/price-updates/schema.js";
 import { signalFrame } from "../../plugins/signals/schema.js";
@@ -22,7 +23,7 @@ import {
   unsubscribedFrame,
   welcomeFrame,
 } from "../core/protocol.js";
-import { deliveryStatusFrame, streamStatusFrame } from "../core/quality.js";
+import { deliveryStatusFrame, stateStatusFrame, streamStatusFrame } from "../core/quality.js";
 
 /**
  * The data frames of lossless channels (delivery `immediate`) as the gateway sends them: the
@@ -42,6 +43,9 @@ export const SERVER_FRAME_SCHEMAS = {
   replayed: replayedFrame,
   stream_status: streamStatusFrame,
   delivery_status: deliveryStatusFrame,
+  state_status: stateStatusFrame,
+  order_book_snapshot: orderBookSnapshotFrame,
+  order_book_update: orderBookUpdateFrame,
   price_update: priceUpdateFrame,
   signal: positionedSignalFrame,
   trade_executed: positionedTradeExecutedFrame,
@@ -62,6 +66,9 @@ export type AuthenticatedFrame = ServerFrameOf<"authenticated">;
 export type ReplayedFrame = ServerFrameOf<"replayed">;
 export type StreamStatusFrame = ServerFrameOf<"stream_status">;
 export type DeliveryStatusFrame = ServerFrameOf<"delivery_status">;
+export type StateStatusFrame = ServerFrameOf<"state_status">;
+export type OrderBookSnapshotFrame = ServerFrameOf<"order_book_snapshot">;
+export type OrderBookUpdateFrame = ServerFrameOf<"order_book_update">;
 export type PriceUpdateFrame = ServerFrameOf<"price_update">;
 export type SignalFrame = ServerFrameOf<"signal">;
 export type TradeExecutedFrame = ServerFrameOf<"trade_executed">;
@@ -78,6 +85,8 @@ export interface UnknownFrame {
  * against the plugins themselves.
  */
 export const DATA_FRAME_CHANNELS = {
+  order_book_snapshot: "order_books",
+  order_book_update: "order_books",
   price_update: "price_updates",
   signal: "signals",
   trade_executed: "trades",

@@ -13,17 +13,20 @@
  * schemas on the first request for them.
  */
 import { z } from "zod";
-import { frameTypeOf, type LoadedChannel } from "./plugin.js";
+import { frameSchemasOf, frameTypeOf, type LoadedChannel } from "./plugin.js";
 import { withPosition } from "./positions.js";
 
 export const channelInfo = z
   .object({
-    frame_type: z.string().describe("The `type` of the channel's data frames"),
+    frame_type: z
+      .string()
+      .describe("The `type` of the channel's data frames (a state channel's snapshot frames)"),
+    update_frame_type: z.string().optional().describe("State channels: the `type` of their update frames"),
     delivery: z
-      .enum(["lossless", "conflated"])
+      .enum(["lossless", "conflated", "state"])
       .meta({ title: "Channel delivery" })
       .describe(
-        "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval",
+        "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval; state: a snapshot per key, then checksummed updates (subscribe again to start over)",
       ),
     interval_ms: z
       .number()
@@ -53,8 +56,10 @@ export type ChannelDescription = ChannelInfo & {
 
 /** A channel's info, from its loaded plugin. */
 export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
+  const [frame, update] = frameSchemasOf(channel).map((schema) => frameTypeOf(schema) as string);
   return {
-    frame_type: frameTypeOf(channel.plugin.outbound) as string,
+    frame_type: frame as string,
+    update_frame_type: update,
     delivery: channel.kind,
     interval_ms: channel.kind === "conflated" ? channel.intervalMs : undefined,
     stale_after_ms: channel.staleAfterMs,
@@ -64,9 +69,14 @@ export function channelInfoOf(channel: LoadedChannel): ChannelInfo {
 
 /** A channel's info and frame schema, from its loaded plugin. */
 export function channelDescriptionOf(channel: LoadedChannel): ChannelDescription {
-  const { outbound } = channel.plugin;
+  const [outbound, update] = frameSchemasOf(channel) as [z.ZodType, z.ZodType | undefined];
   // Lossless frames carry the position the gateway stamps on them (loaded plugins are z.objects).
-  const frame = channel.kind === "lossless" ? withPosition(outbound as z.ZodObject) : outbound;
+  const frame =
+    channel.kind === "lossless"
+      ? withPosition(outbound as z.ZodObject)
+      : update === undefined
+        ? outbound
+        : z.union([outbound, update]);
   const { $schema: _dialect, ...frameSchema } = z.toJSONSchema(frame, {
     io: "output",
     unrepresentable: "any",

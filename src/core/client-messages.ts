@@ -121,9 +121,12 @@ export class ClientMessageHandler {
       this.sendError(session, "SUBSCRIPTION_CONFLICT", frame.id);
       return;
     }
-    // Leaving a conflated channel forgets the interval the client chose for it.
-    if (pipeline.kind === "conflated" && result.state.length === 0)
-      pipeline.delivery.move(session, () => session.intervals?.delete(frame.channel));
+    // Leaving a conflated or state channel forgets the interval the client chose for it.
+    if (result.state.length === 0) {
+      if (pipeline.kind === "conflated")
+        pipeline.delivery.move(session, () => session.intervals?.delete(frame.channel));
+      else if (pipeline.kind === "state") session.intervals?.delete(frame.channel);
+    }
     this.sendAck(session, "unsubscribed", frame.channel, result.state, frame.id);
   }
 
@@ -189,15 +192,31 @@ export class ClientMessageHandler {
         this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
         return;
       }
+      case "state": {
+        // A state channel recovers by snapshot: `since` is accepted and answered with snapshots.
+        const { delivery } = pipeline;
+        const before = delivery.intervalOf(session);
+        const chosen = frame.interval_ms;
+        if (chosen !== undefined) {
+          session.intervals ??= new Map();
+          session.intervals.set(frame.channel, chosen);
+        }
+        this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, {
+          interval_ms: delivery.intervalOf(session),
+        });
+        // A new interval means another flush group: every key the client holds starts again.
+        delivery.snapshot(session, delivery.intervalOf(session) === before ? symbols : result.state);
+        return;
+      }
       default:
         unhandledKind(pipeline);
     }
   }
 
-  /** interval_ms: conflated channels only, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000. */
+  /** interval_ms: conflated and state channels, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000. */
   private validInterval(intervalMs: number, pipeline: Pipeline): boolean {
     return (
-      pipeline.kind === "conflated" &&
+      pipeline.kind !== "lossless" &&
       intervalMs >= this.quality.minIntervalMs &&
       intervalMs <= MAX_INTERVAL_MS
     );

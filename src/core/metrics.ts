@@ -26,6 +26,14 @@ export interface MetricSources {
     keysEvicted: number;
     framesFailed: number;
     rejected: Record<string, number>;
+    /** State channels: upstream order events and slow-client re-snapshots (state-delivery.ts). */
+    state?: {
+      gaps: number;
+      redelivered: number;
+      beforeSnapshot: number;
+      whileStale: number;
+      resyncs: number;
+    };
   }[];
 }
 
@@ -168,6 +176,23 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     collect() {
       this.reset();
       for (const channel of sources.channels()) this.inc({ channel: channel.name }, channel.framesFailed);
+    },
+  });
+  new Counter({
+    name: "gateway_state_events_total",
+    help: "State channels (order books), per channel and event: gap (a delta skipped a sequence; the key waits for a snapshot), redelivered and before_snapshot and while_stale (deltas ignored), resync (a snapshot sent to a client that fell behind, once it drained)",
+    labelNames: ["channel", "event"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { name, state } of sources.channels()) {
+        if (state === undefined) continue;
+        this.inc({ channel: name, event: "gap" }, state.gaps);
+        this.inc({ channel: name, event: "redelivered" }, state.redelivered);
+        this.inc({ channel: name, event: "before_snapshot" }, state.beforeSnapshot);
+        this.inc({ channel: name, event: "while_stale" }, state.whileStale);
+        this.inc({ channel: name, event: "resync" }, state.resyncs);
+      }
     },
   });
   new Counter({

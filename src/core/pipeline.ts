@@ -4,7 +4,9 @@
  *
  * - conflated: stream, ConflatedDelivery (latest value per key, flushed every interval);
  * - lossless: stream, LosslessDelivery (every message, positioned), and the ring its history
- *   source (memory or JetStream, history-sources.ts) fills and resumes read.
+ *   source (memory or JetStream, history-sources.ts) fills and resumes read;
+ * - state: stream, StateDelivery (a view per key from a snapshot and sequenced deltas, sent as a
+ *   snapshot frame then checksummed updates).
  *
  * The gateway holds them as `Map<name, Pipeline>`; code that treats kinds differently switches on
  * `kind` and ends with `unhandledKind`, so a new kind cannot be forgotten anywhere.
@@ -14,10 +16,17 @@ import type { GatewayConfig } from "../config.js";
 import { ChannelStream } from "./channel-stream.js";
 import { ConflatedDelivery } from "./delivery/conflated-delivery.js";
 import { LosslessDelivery } from "./delivery/lossless-delivery.js";
+import { StateDelivery } from "./delivery/state-delivery.js";
 import { StreamHealth } from "./health.js";
 import { ChannelHistory } from "./history/channel-history.js";
 import type { ResumeGates } from "./history/resume-gate.js";
-import { type ConflatedChannel, type LoadedChannel, type LosslessChannel, unhandledKind } from "./plugin.js";
+import {
+  type ConflatedChannel,
+  type LoadedChannel,
+  type LosslessChannel,
+  type StateChannel,
+  unhandledKind,
+} from "./plugin.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
 interface PipelineBase {
@@ -39,7 +48,13 @@ export interface LosslessPipeline extends PipelineBase {
   readonly history: ChannelHistory;
 }
 
-export type Pipeline = ConflatedPipeline | LosslessPipeline;
+export interface StatePipeline extends PipelineBase {
+  readonly kind: "state";
+  readonly channel: StateChannel;
+  readonly delivery: StateDelivery;
+}
+
+export type Pipeline = ConflatedPipeline | LosslessPipeline | StatePipeline;
 
 /** What every pipeline is built with. */
 export interface PipelineContext {
@@ -53,7 +68,7 @@ export interface PipelineContext {
 export function buildPipeline(channel: LoadedChannel, context: PipelineContext): Pipeline {
   const { config, logger, index } = context;
   const name = channel.plugin.name;
-  const streamOf = (delivery: ConflatedDelivery | LosslessDelivery) =>
+  const streamOf = (delivery: ConflatedDelivery | LosslessDelivery | StateDelivery) =>
     new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger);
   switch (channel.kind) {
     case "conflated": {
@@ -64,6 +79,13 @@ export function buildPipeline(channel: LoadedChannel, context: PipelineContext):
       const history = new ChannelHistory(config.WEBSOCKET_HISTORY_SIZE);
       const delivery = new LosslessDelivery(channel, index, history, context.gates);
       return { kind: "lossless", name, channel, delivery, history, stream: streamOf(delivery) };
+    }
+    case "state": {
+      const delivery = new StateDelivery(channel, index, logger, {
+        maxKeys: config.WEBSOCKET_MAX_CONFLATED_KEYS,
+        dropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+      });
+      return { kind: "state", name, channel, delivery, stream: streamOf(delivery) };
     }
     default:
       return unhandledKind(channel);

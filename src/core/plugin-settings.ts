@@ -9,8 +9,16 @@
  * They are read and validated at start with the messages of the gateway's own (config.ts), listed
  * by the misspelled-setting warning and in .env.example, and published in the channel's info.
  */
+
+import type { z } from "zod";
 import { ConfigError, type PluginSettingNames } from "../config.js";
-import type { AnyPlugin, PluginSettings } from "./plugin.js";
+import type { PluginSettings } from "./plugin.js";
+
+/** What settings are read from: a plugin's name and its settings schema, whatever its kind. */
+interface WithSettings {
+  name: string;
+  settings?: z.ZodObject | undefined;
+}
 
 /** `maxLevels` -> `MAX_LEVELS`. */
 function upperSnake(key: string): string {
@@ -23,7 +31,9 @@ export function settingVariable(channel: string, key: string): string {
 }
 
 /** Every setting of a plugin, by variable: its key and its default (undefined: none). */
-export function settingVariables(plugin: AnyPlugin): { variable: string; key: string; fallback: unknown }[] {
+export function settingVariables(
+  plugin: WithSettings,
+): { variable: string; key: string; fallback: unknown }[] {
   const shape = plugin.settings?.shape ?? {};
   const defaults = plugin.settings?.safeParse({});
   return Object.keys(shape).map((key) => ({
@@ -37,7 +47,10 @@ export function settingVariables(plugin: AnyPlugin): { variable: string; key: st
  * The plugin's settings from `variables` (the environment, empty values meaning unset as in
  * config.ts). Throws a ConfigError naming every bad variable, as the gateway's own settings do.
  */
-export function readSettings(plugin: AnyPlugin, variables: Readonly<Record<string, string>>): PluginSettings {
+export function readSettings(
+  plugin: WithSettings,
+  variables: Readonly<Record<string, string>>,
+): PluginSettings {
   if (plugin.settings === undefined) return {};
   const input: Record<string, string> = {};
   for (const { variable, key } of settingVariables(plugin)) {
@@ -55,7 +68,7 @@ export function readSettings(plugin: AnyPlugin, variables: Readonly<Record<strin
 }
 
 /** Each loaded channel's setting variables, for the misspelled-setting warning (config.ts). */
-export function settingNames(channels: readonly { plugin: AnyPlugin }[]): PluginSettingNames[] {
+export function settingNames(channels: readonly { plugin: WithSettings }[]): PluginSettingNames[] {
   return channels.map(({ plugin }) => ({
     name: plugin.name,
     variables: settingVariables(plugin).map(({ variable }) => variable),

@@ -7,10 +7,19 @@
 import { z } from "zod";
 import { type GatewayConfig, OWN_PREFIXES, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { isValidSubject, subjectsOverlap } from "./ingest/subject.js";
-import { type AnyPlugin, frameTypeOf, type LoadedChannel, type PluginSettings } from "./plugin.js";
+import {
+  type AnyPlugin,
+  type AnyStatePlugin,
+  frameSchemasOf,
+  frameTypeOf,
+  type LoadedChannel,
+  type PluginSettings,
+  type StateChannel,
+} from "./plugin.js";
 import { readSettings, settingVariables } from "./plugin-settings.js";
 import { positionFields } from "./positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "./protocol.js";
+import { stateExampleSteps } from "./state-examples.js";
 
 export class PluginLoadError extends Error {
   override name = "PluginLoadError";
@@ -68,43 +77,57 @@ const pluginShape = z.object({
   settings: zodSchema
     .refine((schema) => (schema as { shape?: unknown }).shape !== undefined, "settings must be a z.object")
     .optional(),
+  autoSubscribe: z.boolean().optional(),
 });
+
+/** A state plugin (plugin.ts StatePlugin): no outbound/toFrame, but frames, state hooks and builders. */
+const statePluginShape = pluginShape
+  .omit({ outbound: true, delivery: true, toFrame: true, mergeFrames: true, account: true })
+  .extend({
+    delivery: z.object({ mode: z.literal("state") }),
+    frames: z.object({ snapshot: zodSchema, update: zodSchema }),
+    state: z.object({
+      sequence: fn("state.sequence must be a function"),
+      isSnapshot: fn("state.isSnapshot must be a function"),
+      apply: fn("state.apply must be a function"),
+      view: fn("state.view must be a function"),
+      diff: fn("state.diff must be a function"),
+      checksum: fn("state.checksum must be a function"),
+    }),
+    toSnapshot: fn("toSnapshot must be a function"),
+    toUpdate: fn("toUpdate must be a function"),
+  });
 
 /** Validate one plugin object and resolve its subject and interval against configuration. */
 export function validatePlugin(folder: string, candidate: unknown, config: GatewayConfig): LoadedChannel {
   if (typeof candidate !== "object" || candidate === null) {
     throw new PluginLoadError(folder, "index must `export default definePlugin({...})`");
   }
-  const shape = pluginShape.safeParse(candidate);
+  const isState = (candidate as { delivery?: { mode?: unknown } }).delivery?.mode === "state";
+  const shape = (isState ? statePluginShape : pluginShape).safeParse(candidate);
   if (!shape.success) {
     const problems = shape.error.issues.map((issue) =>
       issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message,
     );
     throw new PluginLoadError(folder, problems.join("; "), nameOf(candidate));
   }
-  const plugin = candidate as AnyPlugin;
   const fail = (problem: string): never => {
-    throw new PluginLoadError(folder, problem, plugin.name);
+    throw new PluginLoadError(folder, problem, nameOf(candidate));
   };
-  const type = frameTypeOf(plugin.outbound);
-  if (type === undefined) fail('outbound must be a z.object whose `type` is a z.literal("...")');
-  if (type !== undefined && PROTOCOL_FRAME_TYPES.has(type)) {
-    fail(`outbound frame type "${type}" is a protocol frame type; choose another`);
+  const schemas = frameSchemasOf({ plugin: candidate as AnyPlugin | AnyStatePlugin });
+  for (const schema of schemas) {
+    const type = frameTypeOf(schema);
+    if (type === undefined) fail('outbound must be a z.object whose `type` is a z.literal("...")');
+    if (type !== undefined && PROTOCOL_FRAME_TYPES.has(type)) {
+      fail(`outbound frame type "${type}" is a protocol frame type; choose another`);
+    }
   }
-  const overrideVariable = `${SUBJECT_OVERRIDE_PREFIX}${plugin.name.toUpperCase()}`;
-  const subject = config.subjectOverrides[plugin.name] ?? plugin.subject;
-  if (!isValidSubject(subject)) {
-    const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
-    fail(`subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
-  }
-  // A setting named like one of the gateway's own would be taken for it (and warned about).
-  for (const { variable } of settingVariables(plugin)) {
-    if (OWN_PREFIXES.some((prefix) => variable.startsWith(prefix)))
-      fail(
-        `setting variable ${variable} would start with a prefix of the gateway's own settings; rename the channel`,
-      );
-  }
-  const settings = readSettings(plugin, config.environment);
+  if (schemas.length === 2 && frameTypeOf(schemas[0] as z.ZodType) === frameTypeOf(schemas[1] as z.ZodType))
+    fail("frames.snapshot and frames.update must declare different frame types");
+  const common = resolveCommon(candidate as AnyPlugin | AnyStatePlugin, config, fail);
+  if (isState) return validateStatePlugin(candidate as AnyStatePlugin, { ...common, source: folder }, fail);
+  const plugin = candidate as AnyPlugin;
+  const { settings, staleAfterMs, subject } = common;
   const { delivery } = plugin;
   let intervalMs = 0;
   if (delivery.mode === "conflate") {
@@ -113,10 +136,6 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
     if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
       fail(`delivery.intervalMs resolved to ${intervalMs}; it must be a positive number`);
     }
-  }
-  const staleAfterMs = staleThreshold(plugin, config, settings);
-  if (staleAfterMs !== undefined && (!Number.isFinite(staleAfterMs) || staleAfterMs <= 0)) {
-    fail(`staleAfterMs resolved to ${staleAfterMs}; it must be a positive number`);
   }
   // The gateway stamps every frame of an immediate (lossless) channel with its position.
   const fields = (plugin.outbound as unknown as { shape?: Record<string, unknown> }).shape ?? {};
@@ -143,26 +162,82 @@ export function validatePlugin(folder: string, candidate: unknown, config: Gatew
       const message = inbound.error.issues[0]?.message;
       fail(`examples[${position}] fails the inbound schema: ${message}`);
     }
-    checkFrame(fail, `toFrame(examples[${position}])`, plugin, () =>
+    checkFrame(fail, `toFrame(examples[${position}])`, plugin.outbound, () =>
       plugin.toFrame(inbound.data, new Date(), settings),
     );
     return inbound.data;
   });
   if (merges)
-    checkFrame(fail, "mergeFrames(examples)", plugin, () =>
+    checkFrame(fail, "mergeFrames(examples)", plugin.outbound, () =>
       plugin.mergeFrames?.(messages, new Date(), settings),
     );
-  const loaded = { plugin, settings, subject, staleAfterMs, source: folder };
+  const loaded = {
+    plugin,
+    settings,
+    subject,
+    staleAfterMs,
+    source: folder,
+    autoSubscribe: plugin.autoSubscribe ?? true,
+  };
   return delivery.mode === "conflate"
     ? { ...loaded, kind: "conflated", intervalMs, merge: delivery.merge }
     : { ...loaded, kind: "lossless" };
 }
 
-/** Run a frame-building hook and check its result against the plugin's outbound schema. */
+/** What every kind resolves against configuration: subject, settings and staleness threshold. */
+function resolveCommon(
+  plugin: AnyPlugin | AnyStatePlugin,
+  config: GatewayConfig,
+  fail: (problem: string) => never,
+): { subject: string; settings: PluginSettings; staleAfterMs: number | undefined } {
+  const overrideVariable = `${SUBJECT_OVERRIDE_PREFIX}${plugin.name.toUpperCase()}`;
+  const subject = config.subjectOverrides[plugin.name] ?? plugin.subject;
+  if (!isValidSubject(subject)) {
+    const origin = config.subjectOverrides[plugin.name] !== undefined ? ` (from ${overrideVariable})` : "";
+    fail(`subject ${JSON.stringify(subject)}${origin} is not a valid NATS subject`);
+  }
+  // A setting named like one of the gateway's own would be taken for it (and warned about).
+  for (const { variable } of settingVariables(plugin)) {
+    if (OWN_PREFIXES.some((prefix) => variable.startsWith(prefix)))
+      fail(
+        `setting variable ${variable} would start with a prefix of the gateway's own settings; rename the channel`,
+      );
+  }
+  const settings = readSettings(plugin, config.environment);
+  const staleAfterMs = staleThreshold(plugin, config, settings);
+  if (staleAfterMs !== undefined && (!Number.isFinite(staleAfterMs) || staleAfterMs <= 0)) {
+    fail(`staleAfterMs resolved to ${staleAfterMs}; it must be a positive number`);
+  }
+  return { subject, settings, staleAfterMs };
+}
+
+/**
+ * A state plugin's own checks: its examples must hold a snapshot, and the frames its builders make
+ * from them (a snapshot, then an update from each delta that follows in sequence) must pass the
+ * frame schemas.
+ */
+function validateStatePlugin(
+  plugin: AnyStatePlugin,
+  common: { subject: string; settings: PluginSettings; staleAfterMs: number | undefined; source: string },
+  fail: (problem: string) => never,
+): StateChannel {
+  const messages = plugin.examples.map((example, position) => {
+    const inbound = plugin.inbound.safeParse(example);
+    if (!inbound.success)
+      fail(`examples[${position}] fails the inbound schema: ${inbound.error.issues[0]?.message}`);
+    return inbound.data;
+  });
+  const steps = stateExampleSteps(plugin, common.settings, messages);
+  if (steps === undefined) fail("examples needs at least one snapshot (state.isSnapshot true)");
+  for (const step of steps ?? []) checkFrame(fail, step.call, step.schema, step.build);
+  return { kind: "state", plugin, autoSubscribe: plugin.autoSubscribe ?? true, ...common };
+}
+
+/** Run a frame-building hook and check its result against the frame's schema. */
 function checkFrame(
   fail: (problem: string) => never,
   call: string,
-  plugin: AnyPlugin,
+  schema: z.ZodType,
   build: () => unknown,
 ): void {
   let frame: unknown;
@@ -171,7 +246,7 @@ function checkFrame(
   } catch (error) {
     fail(`${call} threw: ${(error as Error).message}`);
   }
-  const outbound = plugin.outbound.safeParse(frame);
+  const outbound = schema.safeParse(frame);
   if (!outbound.success) {
     const issue = outbound.error.issues[0];
     const at = issue?.path.join(".") || "(root)";
@@ -189,10 +264,10 @@ export function checkTogether(loaded: LoadedChannel[]): void {
       if (earlier.plugin.name === channel.plugin.name) {
         fail(`duplicate channel name; folder "${earlier.source}" already defines it`);
       }
-      if (frameTypeOf(earlier.plugin.outbound) === frameTypeOf(channel.plugin.outbound)) {
-        fail(
-          `outbound frame type "${frameTypeOf(channel.plugin.outbound)}" is already used by plugin "${earlier.plugin.name}"`,
-        );
+      const taken = new Set(frameSchemasOf(earlier).map(frameTypeOf));
+      for (const type of frameSchemasOf(channel).map(frameTypeOf)) {
+        if (taken.has(type))
+          fail(`outbound frame type "${type}" is already used by plugin "${earlier.plugin.name}"`);
       }
       if (subjectsOverlap(earlier.subject, channel.subject)) {
         fail(
@@ -213,7 +288,7 @@ function nameOf(candidate: unknown): string | undefined {
  * channel that has one (0: none has). A channel without one is never stale for lack of data.
  */
 function staleThreshold(
-  plugin: AnyPlugin,
+  plugin: AnyPlugin | AnyStatePlugin,
   config: GatewayConfig,
   settings: PluginSettings,
 ): number | undefined {

@@ -60,6 +60,11 @@ export interface ChannelPlugin<
    * the channel's info (so keep secrets out), and every hook below receives them last.
    */
   settings?: Settings;
+  /**
+   * Whether a new connection starts subscribed to this channel when WEBSOCKET_AUTO_SUBSCRIBE is on
+   * (default true). False: clients get the channel only by subscribing to it.
+   */
+  autoSubscribe?: boolean;
   delivery: DeliveryPolicy<z.output<Settings>>;
   /**
    * What a message is about: the symbol (or account) clients filter on. `undefined` means it is
@@ -99,9 +104,112 @@ export function definePlugin<
 /** A plugin as the core holds it, whatever its schemas and settings. */
 export type AnyPlugin = ChannelPlugin<z.ZodType, z.ZodType, z.ZodObject>;
 
+/** Where a state frame sits in the key's upstream sequence, and the view's checksum. */
+export interface StatePosition {
+  /** The upstream sequence of the last message the view includes. */
+  sequence: number;
+  /** The checksum of the view (the plugin's own `checksum`). */
+  checksum: number;
+}
+
+/**
+ * How a `state` channel's plugin keeps one key's state (e.g. a symbol's order book) and shows it.
+ * The core does the rest, generically: sequencing, gaps, redeliveries, merging per interval,
+ * re-snapshots for slow clients, metrics and the contract (state-delivery.ts).
+ */
+export interface StateHooks<In, State, View, Changes, Settings> {
+  /** The upstream's own sequence of a message: strictly increasing per key. */
+  sequence(message: In): number;
+  /** Does the message replace the key's state (a snapshot), rather than change it (a delta)? */
+  isSnapshot(message: In): boolean;
+  /** A snapshot's state (`state` undefined), or a delta applied to the state (which it may change). */
+  apply(state: State | undefined, message: In, settings: Settings): State;
+  /**
+   * What clients see of a state (e.g. the top `depth` levels), as an immutable value: the core
+   * keeps earlier views to diff against, so a later `apply` must not change one.
+   */
+  view(state: State, settings: Settings): View;
+  /** What changed from one view to the next, enough to turn `before` into `after`; undefined: nothing. */
+  diff(before: View, after: View, settings: Settings): Changes | undefined;
+  /** The checksum of a view, which clients recompute to prove they hold the same one. */
+  checksum(view: View, settings: Settings): number;
+}
+
+/**
+ * A channel whose clients hold a state per key (an order book per symbol), built from a snapshot
+ * and checksummed updates: the third delivery kind beside conflated and lossless (DESIGN §9).
+ * A client that falls behind gets a fresh snapshot instead of a disconnect.
+ */
+export interface StatePlugin<
+  In extends z.ZodType = z.ZodType,
+  Snapshot extends z.ZodType = z.ZodType,
+  Update extends z.ZodType = z.ZodType,
+  Settings extends z.ZodObject = NoSettings,
+  State = unknown,
+  View = unknown,
+  Changes = unknown,
+> {
+  name: string;
+  description: string;
+  subject: string;
+  inbound: In;
+  examples: z.input<In>[];
+  settings?: Settings;
+  /** See ChannelPlugin.autoSubscribe; a state channel usually wants `false` (clients pick keys). */
+  autoSubscribe?: boolean;
+  delivery: { mode: "state" };
+  /** The two frame schemas: a key's whole view, and the changes from one sequence to another. */
+  frames: { snapshot: Snapshot; update: Update };
+  /** The key a message is about (a symbol): a state is kept per key. Required. */
+  key(message: z.output<In>, settings: z.output<Settings>): string;
+  staleAfterMs?: IntervalSpec<z.output<Settings>>;
+  state: StateHooks<z.output<In>, State, View, Changes, z.output<Settings>>;
+  /** The snapshot frame of a key's view; `message` is the last one the view includes. Pure. */
+  toSnapshot(
+    key: string,
+    view: View,
+    position: StatePosition,
+    message: z.output<In>,
+    settings: z.output<Settings>,
+  ): z.input<Snapshot>;
+  /** The update frame from `prevSequence` to `position`; `message` is the last one applied. Pure. */
+  toUpdate(
+    key: string,
+    changes: Changes,
+    position: StatePosition & { prevSequence: number },
+    message: z.output<In>,
+    settings: z.output<Settings>,
+  ): z.input<Update>;
+}
+
+/** Identity function that gives state plugin authors type inference and checking. */
+export function defineStatePlugin<
+  In extends z.ZodType,
+  Snapshot extends z.ZodType,
+  Update extends z.ZodType,
+  State,
+  View,
+  Changes,
+  Settings extends z.ZodObject = NoSettings,
+>(
+  plugin: StatePlugin<In, Snapshot, Update, Settings, State, View, Changes>,
+): StatePlugin<In, Snapshot, Update, Settings, State, View, Changes> {
+  return plugin;
+}
+
+/** A state plugin as the core holds it. */
+export type AnyStatePlugin = StatePlugin<
+  z.ZodType,
+  z.ZodType,
+  z.ZodType,
+  z.ZodObject,
+  unknown,
+  unknown,
+  unknown
+>;
+
 /** What every loaded channel has, whatever its kind. */
 interface LoadedChannelBase {
-  plugin: AnyPlugin;
   /** The plugin's settings, read from the environment and validated (empty without a schema). */
   settings: PluginSettings;
   /** Effective NATS subject (override applied). */
@@ -110,11 +218,14 @@ interface LoadedChannelBase {
   staleAfterMs: number | undefined;
   /** Folder the plugin came from, for error messages and logs. */
   source: string;
+  /** Does a new connection start subscribed (WEBSOCKET_AUTO_SUBSCRIBE on)? The plugin's autoSubscribe. */
+  autoSubscribe: boolean;
 }
 
 /** The latest value per key, flushed every interval (`delivery: { mode: "conflate" }`). */
 export interface ConflatedChannel extends LoadedChannelBase {
   kind: "conflated";
+  plugin: AnyPlugin;
   /** Effective conflation interval in ms (resolved against configuration). */
   intervalMs: number;
   /** One frame per client from every changed key it wants (mergeFrames), or one per key. */
@@ -124,18 +235,31 @@ export interface ConflatedChannel extends LoadedChannelBase {
 /** Every message, positioned and resumable (`delivery: { mode: "immediate" }`). */
 export interface LosslessChannel extends LoadedChannelBase {
   kind: "lossless";
+  plugin: AnyPlugin;
+}
+
+/** A key's view from a snapshot and checksummed updates (`delivery: { mode: "state" }`). */
+export interface StateChannel extends LoadedChannelBase {
+  kind: "state";
+  plugin: AnyStatePlugin;
 }
 
 /**
  * A plugin after loading, by kind: its effective subject and interval resolved against
  * configuration. From the loader onwards `kind` is the one thing that tells the kinds apart.
  */
-export type LoadedChannel = ConflatedChannel | LosslessChannel;
+export type LoadedChannel = ConflatedChannel | LosslessChannel | StateChannel;
 export type ChannelKind = LoadedChannel["kind"];
 
 /** The end of a `switch` over every kind: adding a kind fails to compile wherever it is unhandled. */
 export function unhandledKind(kind: never): never {
   throw new Error(`unhandled channel kind ${JSON.stringify(kind)}`);
+}
+
+/** A channel's data frame schemas: its `outbound`, or a state channel's snapshot and update frames. */
+export function frameSchemasOf(channel: { plugin: AnyPlugin | AnyStatePlugin }): z.ZodType[] {
+  const { plugin } = channel;
+  return "frames" in plugin ? [plugin.frames.snapshot, plugin.frames.update] : [plugin.outbound];
 }
 
 /** The `type` literal a frame schema declares ("news", "pong", ...), if it declares one. */

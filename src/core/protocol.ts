@@ -11,7 +11,7 @@ import { z } from "zod";
 import { channelInfo } from "./channel-info.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
 import { channelPosition, resumeFailure, sincePosition } from "./positions.js";
-import { deliveryStatusFrame, streamState, streamStatusFrame } from "./quality.js";
+import { deliveryStatusFrame, stateStatusFrame, streamState, streamStatusFrame } from "./quality.js";
 import {
   EXAMPLE_CHANNEL_LIST,
   EXAMPLE_CHANNELS,
@@ -353,6 +353,7 @@ export const SERVER_CONTROL_FRAMES = [
   replayedFrame,
   streamStatusFrame,
   deliveryStatusFrame,
+  stateStatusFrame,
 ] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */

@@ -86,3 +86,36 @@ export const deliveryStatusFrame = z
       },
     ],
   });
+
+export const stateStatusFrame = z
+  .object({
+    type: z.literal("state_status"),
+    channel: z.string().describe("A state channel, e.g. order_books"),
+    symbol: z.string().describe("The key whose view is not current"),
+    status: z.literal("stale").meta({ title: "State liveness" }),
+    reason: z
+      .literal("upstream_gap")
+      .meta({ title: "State stale reason" })
+      .describe("upstream_gap: upstream skipped a sequence, so the gateway's copy of the key is not whole"),
+    sequence: z
+      .number()
+      .int()
+      .describe("The last sequence the view was good at (the last one the client was sent for it)"),
+    timestamp,
+  })
+  .meta({
+    title: "State status",
+    description:
+      "A state channel's key (an order book's symbol) is not current: upstream skipped a sequence. No update goes out for it until upstream sends a snapshot, which reaches the client as a snapshot frame (order_book_snapshot) and makes the key current again. Also sent right after the subscribed ack for a requested key that is not current at that moment.",
+    examples: [
+      {
+        type: "state_status",
+        channel: "order_books",
+        symbol: "AAPL",
+        status: "stale",
+        reason: "upstream_gap",
+        sequence: 1002,
+        timestamp: "2024-12-19T12:00:00.000Z",
+      },
+    ],
+  });

@@ -64,14 +64,20 @@ export class SessionLifecycle {
     clients.add(session);
     counters.accepted++;
     const channels = this.channelsOf(session);
-    if (config.WEBSOCKET_AUTO_SUBSCRIBE) index.subscribeImplicitly(session, channels);
+    if (config.WEBSOCKET_AUTO_SUBSCRIBE)
+      index.subscribeImplicitly(
+        session,
+        channels.filter((channel) => pipelines.get(channel)?.channel.autoSubscribe),
+      );
     session.send(welcomeFrame(session, channels, this.state.options.welcome), true);
     // The auto-subscribe default is a subscription like any other: the client gets the latest
     // known values of conflated channels at once instead of waiting for them to change.
     if (config.WEBSOCKET_AUTO_SUBSCRIBE)
       for (const channel of channels) {
         const pipeline = pipelines.get(channel);
-        if (pipeline?.kind === "conflated") pipeline.delivery.snapshot(session, "*");
+        if (!pipeline?.channel.autoSubscribe) continue;
+        if (pipeline.kind === "conflated" || pipeline.kind === "state")
+          pipeline.delivery.snapshot(session, "*");
       }
 
     this.sessions.set(ws, session);

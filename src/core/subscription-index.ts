@@ -44,10 +44,12 @@ export class SubscriptionIndex {
     private readonly maxSymbolsPerSession: number,
     /** The history of each lossless channel: subscriptions to them are tracked in coverage. */
     private readonly historyOf: (channel: string) => HistoryHead | undefined = () => undefined,
+    /** The channels of the auto-subscribe default (a plugin may keep its channel out of it). */
+    private readonly defaultChannels: readonly string[] = channelNames,
   ) {
     for (const name of channelNames) this.channels.set(name, { all: new Set(), bySymbol: new Map() });
-    this.everyChannelAll = sharedMap(channelNames.map((name) => [name, "*"]));
-    this.everyChannelImplicit = sharedSet(channelNames);
+    this.everyChannelAll = sharedMap(defaultChannels.map((name) => [name, "*"]));
+    this.everyChannelImplicit = sharedSet(defaultChannels);
   }
 
   subscribers(channel: string): ChannelSubscribers {
@@ -76,8 +78,8 @@ export class SubscriptionIndex {
     }
   }
 
-  /** The auto-subscribe default: "*" on every channel, replaced by the first explicit subscribe. */
-  subscribeImplicitly(session: ClientSession, channels: readonly string[] = this.channelNames): void {
+  /** The auto-subscribe default: "*" on its channels, replaced by the first explicit subscribe. */
+  subscribeImplicitly(session: ClientSession, channels: readonly string[] = this.defaultChannels): void {
     if (this.isEveryChannel(channels) && session.subscriptions.size === 0 && session.implicit.size === 0) {
       session.subscriptions = this.everyChannelAll;
       session.implicit = this.everyChannelImplicit;
@@ -157,11 +159,11 @@ export class SubscriptionIndex {
     session.coverage?.get(channel)?.end(ALL_KEYS);
   }
 
-  /** The channels are this index's, in its order: the shared default can stand for them. */
+  /** The channels are the default's, in its order: the shared default can stand for them. */
   private isEveryChannel(channels: readonly string[]): boolean {
     return (
-      channels.length === this.channelNames.length &&
-      channels.every((channel, position) => channel === this.channelNames[position])
+      channels.length === this.defaultChannels.length &&
+      channels.every((channel, position) => channel === this.defaultChannels[position])
     );
   }
 

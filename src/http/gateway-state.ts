@@ -82,13 +82,17 @@ export function metricsOf(parts: GatewayParts): Registry {
       replayPeak: histories.slots.peak,
     }),
     channels: () =>
-      [...pipelines.values()].map(({ name, stream, delivery }) => ({
-        name,
-        messagesIn: stream.messagesIn,
-        framesOut: delivery.counters.framesOut,
-        keysEvicted: delivery.counters.keysEvicted,
-        framesFailed: delivery.counters.framesFailed,
-        rejected: stream.rejected,
-      })),
+      [...pipelines.values()].map((pipeline) => {
+        const { name, stream, delivery } = pipeline;
+        return {
+          name,
+          messagesIn: stream.messagesIn,
+          framesOut: delivery.counters.framesOut,
+          keysEvicted: delivery.counters.keysEvicted,
+          framesFailed: delivery.counters.framesFailed,
+          rejected: stream.rejected,
+          state: pipeline.kind === "state" ? pipeline.delivery.counters : undefined,
+        };
+      }),
   });
 }

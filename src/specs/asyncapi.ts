@@ -14,6 +14,7 @@ import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
+import { stateExampleSteps } from "../core/state-examples.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
 import { withTypeNameTitles } from "./type-name-titles.js";
@@ -26,7 +27,7 @@ const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
  * specs/asyncapi-published.yaml is recorded anew (test/contract/compatibility.test.ts checks it).
  * 1.1.0: every schema is titled with its type name (no wire change; generated models renamed).
  */
-const VERSION = "1.1.0";
+const VERSION = "1.2.0";
 
 interface MessageSpec {
   /** Component key and message name, e.g. "price_update" or "nats_price_updates". */
@@ -75,32 +76,56 @@ export function buildAsyncApi(
       io: "output" as const,
       examples: metaOf(schema).examples ?? [],
     })),
-    ...channels.map((channel) => {
+    ...channels.flatMap((channel): MessageSpec[] => {
       const { plugin, settings } = channel;
       const inbound = plugin.examples.map((example) => plugin.inbound.parse(example));
-      const merged = channel.kind === "conflated" && channel.merge && plugin.mergeFrames;
+      if (channel.kind === "state") {
+        const steps = stateExampleSteps(channel.plugin, settings, inbound) ?? [];
+        const built = steps.map((step) => ({ schema: step.schema, frame: step.build() }));
+        const { snapshot, update } = channel.plugin.frames;
+        return [
+          {
+            id: frameType(snapshot),
+            schema: snapshot,
+            io: "output" as const,
+            examples: built.filter((step) => step.schema === snapshot).map((step) => step.frame),
+            description: `Channel \`${plugin.name}\` (state). ${plugin.description} A key's whole view, sent after subscribing (one per subscribed key with a current view), after upstream resets the key, and to a client that fell behind once it has drained. Updates follow from its sequence.`,
+          },
+          {
+            id: frameType(update),
+            schema: update,
+            io: "output" as const,
+            examples: built.filter((step) => step.schema === update).map((step) => step.frame),
+            description: `Channel \`${plugin.name}\` (state). The changes that turn the view at prev_sequence, the last sequence this client received for the key, into the view at sequence; verify checksum after applying it, and subscribe to the key again if it does not match.`,
+          },
+        ];
+      }
+      const merged = channel.kind === "conflated" && channel.merge && channel.plugin.mergeFrames;
       // Lossless channels: the gateway stamps every frame with its position (src/core/positions.ts).
       const lossless = channel.kind === "lossless";
+      const stream = channel.plugin;
       const epoch = `GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`;
-      return {
-        id: frameType(plugin.outbound),
-        // extend() makes a new schema without the frame's .meta(); give it back its title.
-        schema: lossless
-          ? withPosition(plugin.outbound as z.ZodObject).meta(z.globalRegistry.get(plugin.outbound) ?? {})
-          : plugin.outbound,
-        io: "output" as const,
-        examples: merged
-          ? [plugin.mergeFrames?.(inbound, EXAMPLE_TIME, settings)]
-          : inbound.map((message, position) => ({
-              ...(plugin.toFrame(message, EXAMPLE_TIME, settings) as object),
-              ...(lossless ? { seq: 1041 + position, epoch } : {}),
-            })),
-        description: `Channel \`${plugin.name}\`. ${plugin.description}${
-          lossless
-            ? " Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect."
-            : ""
-        }`,
-      };
+      return [
+        {
+          id: frameType(stream.outbound),
+          // extend() makes a new schema without the frame's .meta(); give it back its title.
+          schema: lossless
+            ? withPosition(stream.outbound as z.ZodObject).meta(z.globalRegistry.get(stream.outbound) ?? {})
+            : stream.outbound,
+          io: "output" as const,
+          examples: merged
+            ? [stream.mergeFrames?.(inbound, EXAMPLE_TIME, settings)]
+            : inbound.map((message, position) => ({
+                ...(stream.toFrame(message, EXAMPLE_TIME, settings) as object),
+                ...(lossless ? { seq: 1041 + position, epoch } : {}),
+              })),
+          description: `Channel \`${plugin.name}\`. ${plugin.description}${
+            lossless
+              ? " Every frame carries its position (seq, epoch); subscribe with since to resume after a reconnect."
+              : ""
+          }`,
+        },
+      ];
     }),
   ];
   const ingestMessages: MessageSpec[] = channels.map(({ plugin, subject }) => ({

@@ -9,10 +9,11 @@ import type { z } from "zod";
 import { DATA_FRAME_CHANNELS, parseServerFrame, SERVER_FRAME_SCHEMAS } from "../../src/client/index.js";
 import { subscriptionFrames } from "../../src/client/subscriptions.js";
 import { loadConfig } from "../../src/config.js";
-import { frameTypeOf } from "../../src/core/plugin.js";
+import { frameSchemasOf, frameTypeOf } from "../../src/core/plugin.js";
 import { loadPlugins } from "../../src/core/plugin-loader.js";
 import { positionFields } from "../../src/core/positions.js";
 import { SERVER_CONTROL_FRAMES } from "../../src/core/protocol.js";
+import { stateExampleSteps } from "../../src/core/state-examples.js";
 
 const PLUGINS_DIR = fileURLToPath(new URL("../../plugins", import.meta.url));
 
@@ -27,15 +28,21 @@ describe("the SDK's frame table", () => {
   it("holds every plugin's outbound frame, with the plugin's schema and channel (and seq and epoch on lossless channels)", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     const fromPlugins = Object.fromEntries(
-      channels.map(({ plugin }) => [frameTypeOf(plugin.outbound), plugin.name]),
+      channels.flatMap((channel) =>
+        frameSchemasOf(channel).map((schema) => [frameTypeOf(schema), channel.plugin.name]),
+      ),
     );
     expect(DATA_FRAME_CHANNELS).toEqual(fromPlugins);
-    for (const { plugin } of channels) {
-      const type = frameTypeOf(plugin.outbound) as keyof typeof SERVER_FRAME_SCHEMAS;
-      if (plugin.delivery.mode !== "immediate") {
-        expect(SERVER_FRAME_SCHEMAS[type], type).toBe(plugin.outbound);
+    for (const channel of channels) {
+      if (channel.kind !== "lossless") {
+        for (const schema of frameSchemasOf(channel)) {
+          const type = frameTypeOf(schema) as keyof typeof SERVER_FRAME_SCHEMAS;
+          expect(SERVER_FRAME_SCHEMAS[type], type).toBe(schema);
+        }
         continue;
       }
+      const { plugin } = channel;
+      const type = frameTypeOf(plugin.outbound) as keyof typeof SERVER_FRAME_SCHEMAS;
       // Every field of the plugin's frame, with the very same schema, plus the gateway's position.
       const shape = (SERVER_FRAME_SCHEMAS[type] as unknown as z.ZodObject).shape;
       const own = (plugin.outbound as z.ZodObject).shape;
@@ -47,14 +54,23 @@ describe("the SDK's frame table", () => {
       for (const [field, schema] of Object.entries(positionFields))
         expect(shape[field], `${type}.${field}`).toBe(schema);
     }
-    expect(Object.keys(SERVER_FRAME_SCHEMAS)).toHaveLength(SERVER_CONTROL_FRAMES.length + channels.length);
+    expect(Object.keys(SERVER_FRAME_SCHEMAS)).toHaveLength(
+      SERVER_CONTROL_FRAMES.length + Object.keys(fromPlugins).length,
+    );
   });
 
   it("validates the plugins' own example frames (as the gateway sends them: lossless ones with a position)", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
-    for (const { plugin, settings, kind } of channels) {
-      const built = plugin.toFrame(plugin.inbound.parse(plugin.examples[0]), new Date(), settings) as object;
-      const frame = kind === "lossless" ? { ...built, seq: 7, epoch: "GATEWAY_TRADES@1" } : built;
+    for (const channel of channels) {
+      const { settings } = channel;
+      const inbound = channel.plugin.examples.map((example) => channel.plugin.inbound.parse(example));
+      if (channel.kind === "state") {
+        for (const step of stateExampleSteps(channel.plugin, settings, inbound) ?? [])
+          expect(parseServerFrame(JSON.stringify(step.build()))).toMatchObject({ ok: true, known: true });
+        continue;
+      }
+      const built = channel.plugin.toFrame(inbound[0], new Date(), settings) as object;
+      const frame = channel.kind === "lossless" ? { ...built, seq: 7, epoch: "GATEWAY_TRADES@1" } : built;
       expect(parseServerFrame(JSON.stringify(frame))).toMatchObject({ ok: true, known: true });
     }
   });

@@ -27,6 +27,9 @@ const WEBSOCKET_MESSAGES = [
   "replayed",
   "stream_status",
   "delivery_status",
+  "state_status",
+  "order_book_snapshot",
+  "order_book_update",
   "portfolio_update",
   "price_update",
   "signal",
@@ -62,6 +65,7 @@ describe("asyncapi.yaml", () => {
         .map(([key, channel]) => [key, channel.address]),
     );
     expect(ingest).toEqual({
+      nats_order_books: "market.books.>",
       nats_portfolio: "portfolio.updates",
       nats_price_updates: "market.prices.>",
       nats_signals: "strategy.signals.>",
@@ -152,9 +156,11 @@ describe("specs/openapi.json", () => {
       openapi.paths["/websocket/channels"].get.responses["200"].content["application/json"].schema;
     expect(Object.keys(channels.additionalProperties.properties)).toEqual([
       "frame_type",
+      "update_frame_type",
       "delivery",
       "interval_ms",
       "stale_after_ms",
+      "settings",
       "frame_schema",
     ]);
     const status = openapi.paths["/websocket/status"].get.responses["200"].content["application/json"].schema;

@@ -10,7 +10,7 @@ import type { ClientSession } from "../../src/core/client-session.js";
 import { audienceOf } from "../../src/core/delivery/audience.js";
 import { FlushGroup } from "../../src/core/delivery/flush-group.js";
 import { type FlushTarget, flushMerged, flushPerKey, NO_KEY } from "../../src/core/delivery/group-flush.js";
-import type { ChannelPlugin, LoadedChannel } from "../../src/core/plugin.js";
+import type { AnyPlugin, ChannelPlugin } from "../../src/core/plugin.js";
 import { SubscriptionIndex } from "../../src/core/subscription-index.js";
 import { fakeSession, grantFor } from "../helpers/fake-session.js";
 
@@ -73,7 +73,7 @@ function fakeChannel(options: { accountScoped?: boolean } = {}) {
         }),
       ),
     }),
-    audienceOf: (message) => audienceOf({ plugin, settings: {} } as unknown as LoadedChannel, message),
+    audienceOf: (message) => audienceOf({ plugin: plugin as AnyPlugin, settings: {} }, message),
     // ChannelDelivery's rule: open, still subscribed, a value known; sorted.
     stillOwed(session, slots, except) {
       const subscription = session.subscriptions.get(CHANNEL);

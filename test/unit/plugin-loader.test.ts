@@ -27,9 +27,10 @@ async function loadError(directory: string, env: Record<string, string> = {}): P
 }
 
 describe("the real plugins/ directory", () => {
-  it("loads the seed's four channels, in a stable order", async () => {
+  it("loads the seed's four channels and the order books, in a stable order", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     expect(channels.map((channel) => channel.plugin.name)).toEqual([
+      "order_books",
       "portfolio",
       "price_updates",
       "signals",
@@ -40,6 +41,7 @@ describe("the real plugins/ directory", () => {
   it("listens on the documented default subjects", async () => {
     const channels = await loadPlugins(PLUGINS_DIR, loadConfig({}));
     expect(Object.fromEntries(channels.map((channel) => [channel.plugin.name, channel.subject]))).toEqual({
+      order_books: "market.books.>",
       portfolio: "portfolio.updates",
       price_updates: "market.prices.>",
       signals: "strategy.signals.>",
@@ -47,7 +49,7 @@ describe("the real plugins/ directory", () => {
     });
   });
 
-  it("conflates prices and portfolio at the configured intervals; signals and trades are lossless", async () => {
+  it("conflates prices and portfolio at the configured intervals; signals and trades are lossless; books are state", async () => {
     const kinds = (channels: LoadedChannel[]) =>
       Object.fromEntries(
         channels.map((channel) => [
@@ -58,6 +60,7 @@ describe("the real plugins/ directory", () => {
         ]),
       );
     expect(kinds(await loadPlugins(PLUGINS_DIR, loadConfig({})))).toEqual({
+      order_books: { kind: "state" },
       portfolio: { kind: "conflated", intervalMs: 5000, merge: false },
       price_updates: { kind: "conflated", intervalMs: 3000, merge: true },
       signals: { kind: "lossless" },
@@ -95,7 +98,7 @@ describe("the real plugins/ directory", () => {
     );
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(
-      'NATS_SUBJECT_PRICES: no channel named "prices" is loaded (channels: portfolio, price_updates, signals, trades)',
+      'NATS_SUBJECT_PRICES: no channel named "prices" is loaded (channels: order_books, portfolio, price_updates, signals, trades)',
     );
   });
 

@@ -3,7 +3,7 @@
   "asyncapi": "3.0.0",
   "info": {
     "title": "Trading stream gateway",
-    "version": "1.1.0",
+    "version": "1.2.0",
     "description": "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json."
   },
   "defaultContentType": "application/json",
@@ -102,6 +102,7 @@
                 "title": "ChannelName",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
+                  "order_books",
                   "portfolio",
                   "price_updates",
                   "signals",
@@ -253,6 +254,7 @@
                 "title": "ChannelName",
                 "description": "Channel name, e.g. price_updates",
                 "enum": [
+                  "order_books",
                   "portfolio",
                   "price_updates",
                   "signals",
@@ -557,37 +559,55 @@
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-63>"
+                  "x-parser-schema-id": "<anonymous-schema-67>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "frame_type": {
                       "type": "string",
-                      "description": "The `type` of the channel's data frames",
+                      "description": "The `type` of the channel's data frames (a state channel's snapshot frames)",
                       "x-parser-schema-id": "<anonymous-schema-59>"
+                    },
+                    "update_frame_type": {
+                      "description": "State channels: the `type` of their update frames",
+                      "type": "string",
+                      "x-parser-schema-id": "<anonymous-schema-60>"
                     },
                     "delivery": {
                       "type": "string",
                       "enum": [
                         "lossless",
-                        "conflated"
+                        "conflated",
+                        "state"
                       ],
                       "title": "ChannelDelivery",
-                      "description": "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval",
-                      "x-parser-schema-id": "<anonymous-schema-60>"
+                      "description": "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval; state: a snapshot per key, then checksummed updates (subscribe again to start over)",
+                      "x-parser-schema-id": "<anonymous-schema-61>"
                     },
                     "interval_ms": {
                       "description": "Conflated channels: the default flush interval (interval_ms on subscribe picks another)",
                       "type": "number",
                       "exclusiveMinimum": 0,
-                      "x-parser-schema-id": "<anonymous-schema-61>"
+                      "x-parser-schema-id": "<anonymous-schema-62>"
                     },
                     "stale_after_ms": {
                       "description": "How long without data before the channel is reported stale; absent: never for lack of data",
                       "type": "number",
                       "exclusiveMinimum": 0,
-                      "x-parser-schema-id": "<anonymous-schema-62>"
+                      "x-parser-schema-id": "<anonymous-schema-63>"
+                    },
+                    "settings": {
+                      "description": "The values of the plugin's own settings in force, by key (each read from <CHANNEL>_<KEY>); absent when it has none",
+                      "type": "object",
+                      "propertyNames": {
+                        "type": "string",
+                        "x-parser-schema-id": "<anonymous-schema-66>"
+                      },
+                      "additionalProperties": {
+                        "x-parser-schema-id": "<anonymous-schema-65>"
+                      },
+                      "x-parser-schema-id": "<anonymous-schema-64>"
                     }
                   },
                   "required": [
@@ -606,14 +626,14 @@
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
-                "x-parser-schema-id": "<anonymous-schema-64>"
+                "x-parser-schema-id": "<anonymous-schema-68>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-65>"
+                "x-parser-schema-id": "<anonymous-schema-69>"
               }
             },
             "required": [
@@ -694,31 +714,31 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-66>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-67>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-69>"
+                    "x-parser-schema-id": "<anonymous-schema-73>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-71>"
+                      "x-parser-schema-id": "<anonymous-schema-75>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-70>"
+                    "x-parser-schema-id": "<anonymous-schema-74>"
                   }
                 ],
                 "title": "SubscriptionState",
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-68>"
+                "x-parser-schema-id": "<anonymous-schema-72>"
               },
               "position": {
                 "description": "Lossless channels: the position the subscription starts after (resume from it later)",
@@ -729,12 +749,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-73>"
+                    "x-parser-schema-id": "<anonymous-schema-77>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-74>"
+                    "x-parser-schema-id": "<anonymous-schema-78>"
                   }
                 },
                 "required": [
@@ -743,14 +763,14 @@
                 ],
                 "additionalProperties": false,
                 "title": "ChannelPosition",
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-76>"
               },
               "interval_ms": {
                 "description": "Conflated channels: the flush interval in force for this connection on the channel",
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-75>"
+                "x-parser-schema-id": "<anonymous-schema-79>"
               },
               "stream_status": {
                 "description": "The channel's stream status now",
@@ -764,7 +784,7 @@
                     ],
                     "title": "StreamLiveness",
                     "description": "stale: what the client shows may be out of date",
-                    "x-parser-schema-id": "<anonymous-schema-77>"
+                    "x-parser-schema-id": "<anonymous-schema-81>"
                   },
                   "reason": {
                     "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -774,14 +794,14 @@
                       "no_data"
                     ],
                     "title": "StaleReason",
-                    "x-parser-schema-id": "<anonymous-schema-78>"
+                    "x-parser-schema-id": "<anonymous-schema-82>"
                   },
                   "since": {
                     "type": "string",
                     "format": "date-time",
                     "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                     "description": "When the current status began",
-                    "x-parser-schema-id": "<anonymous-schema-79>"
+                    "x-parser-schema-id": "<anonymous-schema-83>"
                   }
                 },
                 "required": [
@@ -790,12 +810,12 @@
                 ],
                 "additionalProperties": false,
                 "title": "StreamState",
-                "x-parser-schema-id": "<anonymous-schema-76>"
+                "x-parser-schema-id": "<anonymous-schema-80>"
               },
               "recovered": {
                 "description": "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-80>"
+                "x-parser-schema-id": "<anonymous-schema-84>"
               },
               "reason": {
                 "type": "string",
@@ -808,7 +828,7 @@
                 ],
                 "description": "Why recovered is false: reload what was missed from the system of record",
                 "title": "ResumeFailure",
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-85>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -816,24 +836,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-83>"
+                    "x-parser-schema-id": "<anonymous-schema-87>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-84>"
+                    "x-parser-schema-id": "<anonymous-schema-88>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-82>"
+                "x-parser-schema-id": "<anonymous-schema-86>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-85>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               }
             },
             "required": [
@@ -937,31 +957,31 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-86>"
+                "x-parser-schema-id": "<anonymous-schema-90>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-87>"
+                "x-parser-schema-id": "<anonymous-schema-91>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-89>"
+                    "x-parser-schema-id": "<anonymous-schema-93>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-91>"
+                      "x-parser-schema-id": "<anonymous-schema-95>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-90>"
+                    "x-parser-schema-id": "<anonymous-schema-94>"
                   }
                 ],
                 "title": "SubscriptionState",
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-88>"
+                "x-parser-schema-id": "<anonymous-schema-92>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -969,24 +989,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-93>"
+                    "x-parser-schema-id": "<anonymous-schema-97>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-94>"
+                    "x-parser-schema-id": "<anonymous-schema-98>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-92>"
+                "x-parser-schema-id": "<anonymous-schema-96>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-95>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               }
             },
             "required": [
@@ -1036,7 +1056,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-96>"
+                "x-parser-schema-id": "<anonymous-schema-100>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1044,17 +1064,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-98>"
+                    "x-parser-schema-id": "<anonymous-schema-102>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-99>"
+                    "x-parser-schema-id": "<anonymous-schema-103>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-97>"
+                "x-parser-schema-id": "<anonymous-schema-101>"
               }
             },
             "required": [
@@ -1091,12 +1111,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-100>"
+                "x-parser-schema-id": "<anonymous-schema-104>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-105>"
               },
               "code": {
                 "type": "string",
@@ -1114,14 +1134,14 @@
                 ],
                 "title": "ErrorCode",
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-102>"
+                "x-parser-schema-id": "<anonymous-schema-106>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-103>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1129,17 +1149,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-105>"
+                    "x-parser-schema-id": "<anonymous-schema-109>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-106>"
+                    "x-parser-schema-id": "<anonymous-schema-110>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-104>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               }
             },
             "required": [
@@ -1185,19 +1205,19 @@
               "type": {
                 "type": "string",
                 "const": "authenticated",
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The token's subject, the connection's client_id",
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-112>"
               },
               "expires_at": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the fresh token expires",
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-113>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1205,24 +1225,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-111>"
+                    "x-parser-schema-id": "<anonymous-schema-115>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-112>"
+                    "x-parser-schema-id": "<anonymous-schema-116>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-114>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-113>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               }
             },
             "required": [
@@ -1268,18 +1288,18 @@
               "type": {
                 "type": "string",
                 "const": "replayed",
-                "x-parser-schema-id": "<anonymous-schema-114>"
+                "x-parser-schema-id": "<anonymous-schema-118>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-115>"
+                "x-parser-schema-id": "<anonymous-schema-119>"
               },
               "count": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Frames replayed after the subscribed ack",
-                "x-parser-schema-id": "<anonymous-schema-116>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               },
               "position": {
                 "type": "object",
@@ -1289,12 +1309,12 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-118>"
+                    "x-parser-schema-id": "<anonymous-schema-122>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-119>"
+                    "x-parser-schema-id": "<anonymous-schema-123>"
                   }
                 },
                 "required": [
@@ -1304,7 +1324,7 @@
                 "additionalProperties": false,
                 "title": "ChannelPosition",
                 "description": "The last position the replay covered; live frames follow it",
-                "x-parser-schema-id": "<anonymous-schema-117>"
+                "x-parser-schema-id": "<anonymous-schema-121>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1312,24 +1332,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-121>"
+                    "x-parser-schema-id": "<anonymous-schema-125>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-122>"
+                    "x-parser-schema-id": "<anonymous-schema-126>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "x-parser-schema-id": "<anonymous-schema-124>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-127>"
               }
             },
             "required": [
@@ -1384,11 +1404,11 @@
               "type": {
                 "type": "string",
                 "const": "stream_status",
-                "x-parser-schema-id": "<anonymous-schema-124>"
+                "x-parser-schema-id": "<anonymous-schema-128>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-125>"
+                "x-parser-schema-id": "<anonymous-schema-129>"
               },
               "status": {
                 "type": "string",
@@ -1398,7 +1418,7 @@
                 ],
                 "title": "StreamLiveness",
                 "description": "stale: what the client shows may be out of date",
-                "x-parser-schema-id": "<anonymous-schema-126>"
+                "x-parser-schema-id": "<anonymous-schema-130>"
               },
               "reason": {
                 "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -1408,21 +1428,21 @@
                   "no_data"
                 ],
                 "title": "StaleReason",
-                "x-parser-schema-id": "<anonymous-schema-127>"
+                "x-parser-schema-id": "<anonymous-schema-131>"
               },
               "since": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the current status began",
-                "x-parser-schema-id": "<anonymous-schema-128>"
+                "x-parser-schema-id": "<anonymous-schema-132>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-129>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               }
             },
             "required": [
@@ -1490,34 +1510,34 @@
               "type": {
                 "type": "string",
                 "const": "delivery_status",
-                "x-parser-schema-id": "<anonymous-schema-130>"
+                "x-parser-schema-id": "<anonymous-schema-134>"
               },
               "degraded": {
                 "type": "boolean",
                 "description": "true while the gateway sends conflated channels less often than asked",
-                "x-parser-schema-id": "<anonymous-schema-131>"
+                "x-parser-schema-id": "<anonymous-schema-135>"
               },
               "intervals_ms": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-134>"
+                  "x-parser-schema-id": "<anonymous-schema-138>"
                 },
                 "additionalProperties": {
                   "type": "integer",
                   "exclusiveMinimum": 0,
                   "maximum": 9007199254740991,
-                  "x-parser-schema-id": "<anonymous-schema-133>"
+                  "x-parser-schema-id": "<anonymous-schema-137>"
                 },
                 "description": "The interval now in force for each conflated channel the connection is subscribed to",
-                "x-parser-schema-id": "<anonymous-schema-132>"
+                "x-parser-schema-id": "<anonymous-schema-136>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-139>"
               }
             },
             "required": [
@@ -1558,6 +1578,375 @@
           ],
           "x-parser-unique-object-id": "delivery_status"
         },
+        "state_status": {
+          "name": "state_status",
+          "title": "State status",
+          "summary": "A state channel's key (an order book's symbol) is not current: upstream skipped a sequence. No update goes out for it until upstream sends a snapshot, which reaches the client as a snapshot frame (order_book_snapshot) and makes the key current again. Also sent right after the subscribed ack for a requested key that is not current at that moment.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "state_status",
+                "x-parser-schema-id": "<anonymous-schema-140>"
+              },
+              "channel": {
+                "type": "string",
+                "description": "A state channel, e.g. order_books",
+                "x-parser-schema-id": "<anonymous-schema-141>"
+              },
+              "symbol": {
+                "type": "string",
+                "description": "The key whose view is not current",
+                "x-parser-schema-id": "<anonymous-schema-142>"
+              },
+              "status": {
+                "type": "string",
+                "const": "stale",
+                "title": "StateLiveness",
+                "x-parser-schema-id": "<anonymous-schema-143>"
+              },
+              "reason": {
+                "type": "string",
+                "const": "upstream_gap",
+                "title": "StateStaleReason",
+                "description": "upstream_gap: upstream skipped a sequence, so the gateway's copy of the key is not whole",
+                "x-parser-schema-id": "<anonymous-schema-144>"
+              },
+              "sequence": {
+                "type": "integer",
+                "minimum": -9007199254740991,
+                "maximum": 9007199254740991,
+                "description": "The last sequence the view was good at (the last one the client was sent for it)",
+                "x-parser-schema-id": "<anonymous-schema-145>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-146>"
+              }
+            },
+            "required": [
+              "type",
+              "channel",
+              "symbol",
+              "status",
+              "reason",
+              "sequence",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "StateStatus",
+            "description": "A state channel's key (an order book's symbol) is not current: upstream skipped a sequence. No update goes out for it until upstream sends a snapshot, which reaches the client as a snapshot frame (order_book_snapshot) and makes the key current again. Also sent right after the subscribed ack for a requested key that is not current at that moment.",
+            "examples": [
+              {
+                "type": "state_status",
+                "channel": "order_books",
+                "symbol": "AAPL",
+                "status": "stale",
+                "reason": "upstream_gap",
+                "sequence": 1002,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            ],
+            "x-parser-schema-id": "StateStatusPayload"
+          },
+          "examples": [
+            {
+              "name": "state_status_example_1",
+              "payload": {
+                "type": "state_status",
+                "channel": "order_books",
+                "symbol": "AAPL",
+                "status": "stale",
+                "reason": "upstream_gap",
+                "sequence": 1002,
+                "timestamp": "2024-12-19T12:00:00.000Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "state_status"
+        },
+        "order_book_snapshot": {
+          "name": "order_book_snapshot",
+          "title": "Order book snapshot",
+          "summary": "The top depth levels per side of a symbol's book",
+          "description": "Channel `order_books` (state). Order books: a snapshot of the top levels per side, then updates that carry every level whose size changed, each with a CRC-32 checksum of the top 10 levels per side. A key's whole view, sent after subscribing (one per subscribed key with a current view), after upstream resets the key, and to a client that fell behind once it has drained. Updates follow from its sequence.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "order_book_snapshot",
+                "x-parser-schema-id": "<anonymous-schema-147>"
+              },
+              "symbol": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-148>"
+              },
+              "sequence": {
+                "type": "integer",
+                "minimum": -9007199254740991,
+                "maximum": 9007199254740991,
+                "description": "The upstream sequence the view is at",
+                "x-parser-schema-id": "<anonymous-schema-149>"
+              },
+              "bids": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "description": "Price",
+                      "x-parser-schema-id": "<anonymous-schema-152>"
+                    },
+                    {
+                      "type": "number",
+                      "description": "Size",
+                      "x-parser-schema-id": "<anonymous-schema-153>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "OrderBookLevel",
+                  "x-parser-schema-id": "<anonymous-schema-151>"
+                },
+                "description": "Best (highest) first, at most depth levels",
+                "x-parser-schema-id": "<anonymous-schema-150>"
+              },
+              "asks": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "description": "Price",
+                      "x-parser-schema-id": "<anonymous-schema-156>"
+                    },
+                    {
+                      "type": "number",
+                      "description": "Size",
+                      "x-parser-schema-id": "<anonymous-schema-157>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "OrderBookLevel",
+                  "x-parser-schema-id": "<anonymous-schema-155>"
+                },
+                "description": "Best (lowest) first, at most depth levels",
+                "x-parser-schema-id": "<anonymous-schema-154>"
+              },
+              "checksum": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
+                "x-parser-schema-id": "<anonymous-schema-158>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-159>"
+              }
+            },
+            "required": [
+              "type",
+              "symbol",
+              "sequence",
+              "bids",
+              "asks",
+              "checksum",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "OrderBookSnapshot",
+            "description": "The top depth levels per side of a symbol's book",
+            "x-parser-schema-id": "OrderBookSnapshotPayload"
+          },
+          "examples": [
+            {
+              "name": "order_book_snapshot_example_1",
+              "payload": {
+                "type": "order_book_snapshot",
+                "symbol": "AAPL",
+                "sequence": 1001,
+                "bids": [
+                  [
+                    150.24,
+                    300
+                  ],
+                  [
+                    150.23,
+                    100
+                  ]
+                ],
+                "asks": [
+                  [
+                    150.25,
+                    200
+                  ],
+                  [
+                    150.26,
+                    500
+                  ]
+                ],
+                "checksum": 1199320608,
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "order_book_snapshot"
+        },
+        "order_book_update": {
+          "name": "order_book_update",
+          "title": "Order book update",
+          "summary": "Apply each level (size 0 removes it) to the view at prev_sequence to get the view at sequence: no truncation is left to the client",
+          "description": "Channel `order_books` (state). The changes that turn the view at prev_sequence, the last sequence this client received for the key, into the view at sequence; verify checksum after applying it, and subscribe to the key again if it does not match.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "order_book_update",
+                "x-parser-schema-id": "<anonymous-schema-160>"
+              },
+              "symbol": {
+                "type": "string",
+                "x-parser-schema-id": "<anonymous-schema-161>"
+              },
+              "sequence": {
+                "type": "integer",
+                "minimum": -9007199254740991,
+                "maximum": 9007199254740991,
+                "description": "The upstream sequence the view is at after this update",
+                "x-parser-schema-id": "<anonymous-schema-162>"
+              },
+              "prev_sequence": {
+                "type": "integer",
+                "minimum": -9007199254740991,
+                "maximum": 9007199254740991,
+                "description": "The sequence of the view this update applies to: the last one this client received",
+                "x-parser-schema-id": "<anonymous-schema-163>"
+              },
+              "bids": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "description": "Price",
+                      "x-parser-schema-id": "<anonymous-schema-166>"
+                    },
+                    {
+                      "type": "number",
+                      "description": "New size; 0: the level left the view",
+                      "x-parser-schema-id": "<anonymous-schema-167>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "OrderBookLevelChange",
+                  "x-parser-schema-id": "<anonymous-schema-165>"
+                },
+                "description": "Every bid level whose size in the view changed, best first",
+                "x-parser-schema-id": "<anonymous-schema-164>"
+              },
+              "asks": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "description": "Price",
+                      "x-parser-schema-id": "<anonymous-schema-170>"
+                    },
+                    {
+                      "type": "number",
+                      "description": "New size; 0: the level left the view",
+                      "x-parser-schema-id": "<anonymous-schema-171>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "OrderBookLevelChange",
+                  "x-parser-schema-id": "<anonymous-schema-169>"
+                },
+                "description": "Every ask level whose size in the view changed, best first",
+                "x-parser-schema-id": "<anonymous-schema-168>"
+              },
+              "checksum": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
+                "x-parser-schema-id": "<anonymous-schema-172>"
+              },
+              "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
+                "description": "ISO-8601 UTC timestamp",
+                "x-parser-schema-id": "<anonymous-schema-173>"
+              }
+            },
+            "required": [
+              "type",
+              "symbol",
+              "sequence",
+              "prev_sequence",
+              "bids",
+              "asks",
+              "checksum",
+              "timestamp"
+            ],
+            "additionalProperties": false,
+            "title": "OrderBookUpdate",
+            "description": "Apply each level (size 0 removes it) to the view at prev_sequence to get the view at sequence: no truncation is left to the client",
+            "x-parser-schema-id": "OrderBookUpdatePayload"
+          },
+          "examples": [
+            {
+              "name": "order_book_update_example_1",
+              "payload": {
+                "type": "order_book_update",
+                "symbol": "AAPL",
+                "sequence": 1002,
+                "prev_sequence": 1001,
+                "bids": [
+                  [
+                    150.24,
+                    0
+                  ]
+                ],
+                "asks": [
+                  [
+                    150.25,
+                    250
+                  ]
+                ],
+                "checksum": 1755213394,
+                "timestamp": "2024-12-19T12:00:00.1Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "order_book_update"
+        },
         "portfolio_update": {
           "name": "portfolio_update",
           "title": "Portfolio update",
@@ -1570,24 +1959,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-139>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "data": {
                 "type": "object",
@@ -1596,7 +1985,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-149>"
+                      "x-parser-schema-id": "<anonymous-schema-187>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -1604,27 +1993,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-143>"
+                          "x-parser-schema-id": "<anonymous-schema-181>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-144>"
+                          "x-parser-schema-id": "<anonymous-schema-182>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-145>"
+                          "x-parser-schema-id": "<anonymous-schema-183>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-146>"
+                          "x-parser-schema-id": "<anonymous-schema-184>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-147>"
+                          "x-parser-schema-id": "<anonymous-schema-185>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-148>"
+                          "x-parser-schema-id": "<anonymous-schema-186>"
                         }
                       },
                       "required": [
@@ -1638,19 +2027,19 @@
                       "additionalProperties": false,
                       "title": "PortfolioPosition",
                       "description": "One open position of an account",
-                      "x-parser-schema-id": "<anonymous-schema-142>"
+                      "x-parser-schema-id": "<anonymous-schema-180>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-141>"
+                    "x-parser-schema-id": "<anonymous-schema-179>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-150>"
+                    "x-parser-schema-id": "<anonymous-schema-188>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-151>"
+                    "x-parser-schema-id": "<anonymous-schema-189>"
                   }
                 },
                 "required": [
@@ -1661,7 +2050,7 @@
                 "additionalProperties": false,
                 "title": "PortfolioData",
                 "description": "The account's positions and their totals",
-                "x-parser-schema-id": "<anonymous-schema-140>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               }
             },
             "required": [
@@ -1713,48 +2102,48 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-152>"
+                "x-parser-schema-id": "<anonymous-schema-190>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-163>"
+                  "x-parser-schema-id": "<anonymous-schema-201>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-155>"
+                      "x-parser-schema-id": "<anonymous-schema-193>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-156>"
+                      "x-parser-schema-id": "<anonymous-schema-194>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-157>"
+                      "x-parser-schema-id": "<anonymous-schema-195>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-158>"
+                      "x-parser-schema-id": "<anonymous-schema-196>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-159>"
+                      "x-parser-schema-id": "<anonymous-schema-197>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-160>"
+                      "x-parser-schema-id": "<anonymous-schema-198>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-161>"
+                      "x-parser-schema-id": "<anonymous-schema-199>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-162>"
+                      "x-parser-schema-id": "<anonymous-schema-200>"
                     }
                   },
                   "required": [
@@ -1763,17 +2152,17 @@
                   "additionalProperties": false,
                   "title": "PriceEntry",
                   "description": "One symbol's quote: the fields its latest tick carried",
-                  "x-parser-schema-id": "<anonymous-schema-154>"
+                  "x-parser-schema-id": "<anonymous-schema-192>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-153>"
+                "x-parser-schema-id": "<anonymous-schema-191>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-202>"
               }
             },
             "required": [
@@ -1827,7 +2216,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-165>"
+                "x-parser-schema-id": "<anonymous-schema-203>"
               },
               "signal_type": {
                 "type": "string",
@@ -1838,43 +2227,43 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-166>"
+                "x-parser-schema-id": "<anonymous-schema-204>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-167>"
+                "x-parser-schema-id": "<anonymous-schema-205>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-206>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-169>"
+                "x-parser-schema-id": "<anonymous-schema-207>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-170>"
+                "x-parser-schema-id": "<anonymous-schema-208>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-171>"
+                "x-parser-schema-id": "<anonymous-schema-209>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-172>"
+                "x-parser-schema-id": "<anonymous-schema-210>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-211>"
               }
             },
             "required": [
@@ -1923,11 +2312,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-174>"
+                "x-parser-schema-id": "<anonymous-schema-212>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-175>"
+                "x-parser-schema-id": "<anonymous-schema-213>"
               },
               "side": {
                 "type": "string",
@@ -1936,45 +2325,45 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-176>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-215>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-216>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-179>"
+                "x-parser-schema-id": "<anonymous-schema-217>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-180>"
+                "x-parser-schema-id": "<anonymous-schema-218>"
               },
               "trade_id": {
                 "description": "The upstream execution id, when upstream gave one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-181>"
+                "x-parser-schema-id": "<anonymous-schema-219>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-182>"
+                "x-parser-schema-id": "<anonymous-schema-220>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-183>"
+                "x-parser-schema-id": "<anonymous-schema-221>"
               }
             },
             "required": [
@@ -2028,6 +2417,174 @@
       },
       "x-parser-unique-object-id": "websocket"
     },
+    "nats_order_books": {
+      "address": "market.books.>",
+      "title": "NATS ingest: order_books",
+      "description": "Upstream services publish order_books data here as JSON. Order books: a snapshot of the top levels per side, then updates that carry every level whose size changed, each with a CRC-32 checksum of the top 10 levels per side.",
+      "servers": [
+        "$ref:$.servers.nats"
+      ],
+      "messages": {
+        "nats_order_books": {
+          "name": "nats_order_books",
+          "title": "Upstream book message",
+          "summary": "A snapshot replaces the symbol's book; a delta sets each listed level's size (0 removes it) and must follow the symbol's last sequence",
+          "description": "Published by upstream services on `market.books.>` (override: NATS_SUBJECT_ORDER_BOOKS). Invalid payloads are counted in the stream's error_count and dropped.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "symbol": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
+                "x-parser-schema-id": "<anonymous-schema-222>"
+              },
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "snapshot",
+                  "delta"
+                ],
+                "title": "BookMessageKind",
+                "x-parser-schema-id": "<anonymous-schema-223>"
+              },
+              "sequence": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "description": "The upstream's own sequence, strictly increasing per symbol",
+                "x-parser-schema-id": "<anonymous-schema-224>"
+              },
+              "bids": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "exclusiveMinimum": 0,
+                      "description": "Price of the level, greater than 0",
+                      "x-parser-schema-id": "<anonymous-schema-227>"
+                    },
+                    {
+                      "type": "number",
+                      "minimum": 0,
+                      "description": "Size at the level; in a delta, 0 removes it",
+                      "x-parser-schema-id": "<anonymous-schema-228>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "BookLevel",
+                  "x-parser-schema-id": "<anonymous-schema-226>"
+                },
+                "description": "Bid levels: the whole side (snapshot) or those that change (delta)",
+                "x-parser-schema-id": "<anonymous-schema-225>"
+              },
+              "asks": {
+                "type": "array",
+                "items": {
+                  "type": "array",
+                  "items": [
+                    {
+                      "type": "number",
+                      "exclusiveMinimum": 0,
+                      "description": "Price of the level, greater than 0",
+                      "x-parser-schema-id": "<anonymous-schema-231>"
+                    },
+                    {
+                      "type": "number",
+                      "minimum": 0,
+                      "description": "Size at the level; in a delta, 0 removes it",
+                      "x-parser-schema-id": "<anonymous-schema-232>"
+                    }
+                  ],
+                  "additionalItems": false,
+                  "minItems": 2,
+                  "maxItems": 2,
+                  "title": "BookLevel",
+                  "x-parser-schema-id": "<anonymous-schema-230>"
+                },
+                "description": "Ask levels: the whole side (snapshot) or those that change (delta)",
+                "x-parser-schema-id": "<anonymous-schema-229>"
+              },
+              "timestamp": {
+                "description": "When upstream produced it; the gateway's time if absent",
+                "type": "string",
+                "format": "date-time",
+                "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
+                "x-parser-schema-id": "<anonymous-schema-233>"
+              }
+            },
+            "required": [
+              "symbol",
+              "kind",
+              "sequence",
+              "bids",
+              "asks"
+            ],
+            "title": "UpstreamBookMessage",
+            "description": "A snapshot replaces the symbol's book; a delta sets each listed level's size (0 removes it) and must follow the symbol's last sequence",
+            "x-parser-schema-id": "NatsOrderBooksPayload"
+          },
+          "examples": [
+            {
+              "name": "nats_order_books_example_1",
+              "payload": {
+                "symbol": "AAPL",
+                "kind": "snapshot",
+                "sequence": 1001,
+                "bids": [
+                  [
+                    150.24,
+                    300
+                  ],
+                  [
+                    150.23,
+                    100
+                  ]
+                ],
+                "asks": [
+                  [
+                    150.25,
+                    200
+                  ],
+                  [
+                    150.26,
+                    500
+                  ]
+                ],
+                "timestamp": "2024-12-19T12:00:00Z"
+              }
+            },
+            {
+              "name": "nats_order_books_example_2",
+              "payload": {
+                "symbol": "AAPL",
+                "kind": "delta",
+                "sequence": 1002,
+                "bids": [
+                  [
+                    150.24,
+                    0
+                  ]
+                ],
+                "asks": [
+                  [
+                    150.25,
+                    250
+                  ]
+                ],
+                "timestamp": "2024-12-19T12:00:00.1Z"
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "nats_order_books"
+        }
+      },
+      "x-parser-unique-object-id": "nats_order_books"
+    },
     "nats_portfolio": {
       "address": "portfolio.updates",
       "title": "NATS ingest: portfolio",
@@ -2049,13 +2606,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-184>"
+                "x-parser-schema-id": "<anonymous-schema-234>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-193>"
+                  "x-parser-schema-id": "<anonymous-schema-243>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -2063,27 +2620,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-187>"
+                      "x-parser-schema-id": "<anonymous-schema-237>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-188>"
+                      "x-parser-schema-id": "<anonymous-schema-238>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-189>"
+                      "x-parser-schema-id": "<anonymous-schema-239>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-190>"
+                      "x-parser-schema-id": "<anonymous-schema-240>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-191>"
+                      "x-parser-schema-id": "<anonymous-schema-241>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-192>"
+                      "x-parser-schema-id": "<anonymous-schema-242>"
                     }
                   },
                   "required": [
@@ -2096,29 +2653,29 @@
                   ],
                   "title": "UpstreamPortfolioPosition",
                   "description": "One open position of an account",
-                  "x-parser-schema-id": "<anonymous-schema-186>"
+                  "x-parser-schema-id": "<anonymous-schema-236>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-185>"
+                "x-parser-schema-id": "<anonymous-schema-235>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-194>"
+                "x-parser-schema-id": "<anonymous-schema-244>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-195>"
+                "x-parser-schema-id": "<anonymous-schema-245>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-196>"
+                "x-parser-schema-id": "<anonymous-schema-246>"
               }
             },
             "required": [
@@ -2175,55 +2732,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-197>"
+                "x-parser-schema-id": "<anonymous-schema-247>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-198>"
+                "x-parser-schema-id": "<anonymous-schema-248>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-199>"
+                "x-parser-schema-id": "<anonymous-schema-249>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-200>"
+                "x-parser-schema-id": "<anonymous-schema-250>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-201>"
+                "x-parser-schema-id": "<anonymous-schema-251>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-202>"
+                "x-parser-schema-id": "<anonymous-schema-252>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-203>"
+                "x-parser-schema-id": "<anonymous-schema-253>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-204>"
+                "x-parser-schema-id": "<anonymous-schema-254>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-205>"
+                "x-parser-schema-id": "<anonymous-schema-255>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-206>"
+                "x-parser-schema-id": "<anonymous-schema-256>"
               }
             },
             "required": [
@@ -2291,38 +2848,38 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-207>"
+                "x-parser-schema-id": "<anonymous-schema-257>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-208>"
+                "x-parser-schema-id": "<anonymous-schema-258>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-209>"
+                "x-parser-schema-id": "<anonymous-schema-259>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-210>"
+                "x-parser-schema-id": "<anonymous-schema-260>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-211>"
+                "x-parser-schema-id": "<anonymous-schema-261>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-212>"
+                "x-parser-schema-id": "<anonymous-schema-262>"
               }
             },
             "required": [
@@ -2374,7 +2931,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-213>"
+                "x-parser-schema-id": "<anonymous-schema-263>"
               },
               "side": {
                 "type": "string",
@@ -2383,40 +2940,40 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-214>"
+                "x-parser-schema-id": "<anonymous-schema-264>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-215>"
+                "x-parser-schema-id": "<anonymous-schema-265>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-216>"
+                "x-parser-schema-id": "<anonymous-schema-266>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-217>"
+                "x-parser-schema-id": "<anonymous-schema-267>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-218>"
+                "x-parser-schema-id": "<anonymous-schema-268>"
               },
               "trade_id": {
                 "description": "The execution id of the venue or system of record, passed through for reconciliation",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "x-parser-schema-id": "<anonymous-schema-219>"
+                "x-parser-schema-id": "<anonymous-schema-269>"
               }
             },
             "required": [
@@ -2565,6 +3122,33 @@
       ],
       "x-parser-unique-object-id": "sendDeliveryStatus"
     },
+    "sendStateStatus": {
+      "action": "send",
+      "title": "Server sends state_status",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.state_status"
+      ],
+      "x-parser-unique-object-id": "sendStateStatus"
+    },
+    "sendOrderBookSnapshot": {
+      "action": "send",
+      "title": "Server sends order_book_snapshot",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.order_book_snapshot"
+      ],
+      "x-parser-unique-object-id": "sendOrderBookSnapshot"
+    },
+    "sendOrderBookUpdate": {
+      "action": "send",
+      "title": "Server sends order_book_update",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.order_book_update"
+      ],
+      "x-parser-unique-object-id": "sendOrderBookUpdate"
+    },
     "sendPortfolioUpdate": {
       "action": "send",
       "title": "Server sends portfolio_update",
@@ -2600,6 +3184,15 @@
         "$ref:$.channels.websocket.messages.trade_executed"
       ],
       "x-parser-unique-object-id": "sendTradeExecuted"
+    },
+    "ingestOrderBooks": {
+      "action": "receive",
+      "title": "Gateway receives order_books from NATS",
+      "channel": "$ref:$.channels.nats_order_books",
+      "messages": [
+        "$ref:$.channels.nats_order_books.messages.nats_order_books"
+      ],
+      "x-parser-unique-object-id": "ingestOrderBooks"
     },
     "ingestPortfolio": {
       "action": "receive",
@@ -2653,10 +3246,14 @@
       "ReplayedPayload": "$ref:$.channels.websocket.messages.replayed.payload",
       "StreamStatusPayload": "$ref:$.channels.websocket.messages.stream_status.payload",
       "DeliveryStatusPayload": "$ref:$.channels.websocket.messages.delivery_status.payload",
+      "StateStatusPayload": "$ref:$.channels.websocket.messages.state_status.payload",
+      "OrderBookSnapshotPayload": "$ref:$.channels.websocket.messages.order_book_snapshot.payload",
+      "OrderBookUpdatePayload": "$ref:$.channels.websocket.messages.order_book_update.payload",
       "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
       "PriceUpdatePayload": "$ref:$.channels.websocket.messages.price_update.payload",
       "SignalPayload": "$ref:$.channels.websocket.messages.signal.payload",
       "TradeExecutedPayload": "$ref:$.channels.websocket.messages.trade_executed.payload",
+      "NatsOrderBooksPayload": "$ref:$.channels.nats_order_books.messages.nats_order_books.payload",
       "NatsPortfolioPayload": "$ref:$.channels.nats_portfolio.messages.nats_portfolio.payload",
       "NatsPriceUpdatesPayload": "$ref:$.channels.nats_price_updates.messages.nats_price_updates.payload",
       "NatsSignalsPayload": "$ref:$.channels.nats_signals.messages.nats_signals.payload",
@@ -2676,10 +3273,14 @@
       "replayed": "$ref:$.channels.websocket.messages.replayed",
       "stream_status": "$ref:$.channels.websocket.messages.stream_status",
       "delivery_status": "$ref:$.channels.websocket.messages.delivery_status",
+      "state_status": "$ref:$.channels.websocket.messages.state_status",
+      "order_book_snapshot": "$ref:$.channels.websocket.messages.order_book_snapshot",
+      "order_book_update": "$ref:$.channels.websocket.messages.order_book_update",
       "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
       "price_update": "$ref:$.channels.websocket.messages.price_update",
       "signal": "$ref:$.channels.websocket.messages.signal",
       "trade_executed": "$ref:$.channels.websocket.messages.trade_executed",
+      "nats_order_books": "$ref:$.channels.nats_order_books.messages.nats_order_books",
       "nats_portfolio": "$ref:$.channels.nats_portfolio.messages.nats_portfolio",
       "nats_price_updates": "$ref:$.channels.nats_price_updates.messages.nats_price_updates",
       "nats_signals": "$ref:$.channels.nats_signals.messages.nats_signals",

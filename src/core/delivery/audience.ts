@@ -5,14 +5,17 @@
  */
 import { mayReceiveAccount } from "../auth/grant.js";
 import type { ClientSession } from "../client-session.js";
-import type { AnyPlugin, LoadedChannel } from "../plugin.js";
+import type { AnyPlugin, PluginSettings } from "../plugin.js";
 
 export type Audience = (session: ClientSession) => boolean;
 
 /** The audience of a message on a channel that is not account-scoped. */
 const EVERYBODY: Audience = () => true;
 
-export function audienceOf({ plugin, settings }: LoadedChannel, message: unknown): Audience {
+export function audienceOf(
+  { plugin, settings }: { plugin: AnyPlugin; settings: PluginSettings },
+  message: unknown,
+): Audience {
   if (plugin.account === undefined) return EVERYBODY;
   return audienceOfAccount(plugin, plugin.account(message, settings));
 }

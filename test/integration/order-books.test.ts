@@ -1,0 +1,360 @@
+/**
+ * The order_books state channel through a real nats-server and real sockets: snapshots then
+ * checksummed updates, the top-`depth` view, sequencing (redeliveries, deltas before a snapshot,
+ * gaps told in-band), invalid payloads counted, per-interval merging, the auto-subscribe default
+ * left alone, and two gateways fed by one subject sending the same positions and checksums.
+ */
+import { crc32 } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { applyLevels } from "../../src/client/order-book.js";
+import { startGateway, upstreamMessages, waitUntilReady } from "../helpers/gateway.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
+
+type Level = [number, number];
+
+/** The issue's own example: a snapshot at 1001 and a delta at 1002. */
+const SNAPSHOT = {
+  symbol: "AAPL",
+  kind: "snapshot",
+  sequence: 1001,
+  bids: [
+    [150.24, 300],
+    [150.23, 100],
+  ],
+  asks: [
+    [150.25, 200],
+    [150.26, 500],
+  ],
+  timestamp: "2024-12-19T12:00:00Z",
+};
+const DELTA = {
+  symbol: "AAPL",
+  kind: "delta",
+  sequence: 1002,
+  bids: [[150.24, 0]],
+  asks: [[150.25, 250]],
+  timestamp: "2024-12-19T12:00:00.1Z",
+};
+
+function snapshot(symbol: string, sequence: number, bids: Level[], asks: Level[]) {
+  return { symbol, kind: "snapshot", sequence, bids, asks, timestamp: "2024-12-19T12:00:00Z" };
+}
+function delta(symbol: string, sequence: number, bids: Level[], asks: Level[]) {
+  return { symbol, kind: "delta", sequence, bids, asks, timestamp: "2024-12-19T12:00:01Z" };
+}
+
+/** The checksum rule, written out independently of the gateway's and the SDK's code. */
+function checksumOf(bids: Level[], asks: Level[]): number {
+  const side = (levels: Level[]) =>
+    levels
+      .slice(0, 10)
+      .map(([price, size]) => `${JSON.stringify(price)}:${JSON.stringify(size)}`)
+      .join(",");
+  return crc32(`${side(asks)}|${side(bids)}`);
+}
+
+/** A client's book of one symbol, built from its frames as a third party would. */
+class ClientBook {
+  bids: Level[] = [];
+  asks: Level[] = [];
+  sequence: number | undefined;
+
+  apply(frame: Frame): void {
+    if (frame.type === "order_book_snapshot") {
+      this.bids = frame.bids as Level[];
+      this.asks = frame.asks as Level[];
+    } else {
+      expect(frame.prev_sequence, "update chains to the last frame").toBe(this.sequence);
+      this.bids = applyLevels(this.bids, frame.bids as Level[], true) as Level[];
+      this.asks = applyLevels(this.asks, frame.asks as Level[], false) as Level[];
+    }
+    this.sequence = frame.sequence as number;
+    expect(checksumOf(this.bids, this.asks), "checksum verifies").toBe(frame.checksum);
+  }
+}
+
+const isBook = (frame: Frame) => frame.type === "order_book_snapshot" || frame.type === "order_book_update";
+
+describe("order_books: a state channel", () => {
+  const stack = withGateway({ env: { ORDER_BOOKS_DEPTH: "3" } });
+
+  const publish = async (...messages: unknown[]) => {
+    for (const message of messages)
+      stack.publisher.publish(
+        `market.books.${(message as { symbol: string }).symbol}`,
+        JSON.stringify(message),
+      );
+    await stack.publisher.flush();
+  };
+  const subscribed = async (symbols: string[], extra: Record<string, unknown> = {}): Promise<TestClient> => {
+    const client = await stack.connect();
+    const ack = await client.request({ type: "subscribe", channel: "order_books", symbols, ...extra });
+    expect(ack).toMatchObject({ type: "subscribed", channel: "order_books", symbols });
+    return client;
+  };
+  const stateEvents = async (): Promise<Record<string, number>> => {
+    const text = await (await fetch(`${stack.running.httpUrl}/metrics`)).text();
+    const events: Record<string, number> = {};
+    for (const match of text.matchAll(
+      /^gateway_state_events_total\{channel="order_books",event="(\w+)"\} (\d+)$/gm,
+    ))
+      events[match[1] as string] = Number(match[2]);
+    return events;
+  };
+
+  it("is not in the auto-subscribe default: a client that never subscribes gets no book", async () => {
+    const idle = await stack.connect();
+    const welcome = idle.frames[0] as Frame;
+    expect((welcome.subscriptions as Record<string, unknown>).order_books).toEqual([]);
+    expect((welcome.channel_info as Record<string, unknown>).order_books).toEqual({
+      frame_type: "order_book_snapshot",
+      update_frame_type: "order_book_update",
+      delivery: "state",
+      settings: { depth: 3 },
+    });
+    await publish(snapshot("IDLE", 1, [[10, 1]], [[11, 1]]));
+    const watcher = await subscribed(["IDLE"]);
+    await watcher.next("order_book_snapshot");
+    // A ping answered after the snapshot went out: nothing of the book reached the idle client.
+    await idle.drainUntilPong();
+    expect(idle.frames.filter(isBook)).toEqual([]);
+  });
+
+  it("sends a snapshot, then updates that turn the view at prev_sequence into the view at sequence", async () => {
+    await publish(SNAPSHOT);
+    const client = await subscribed(["AAPL"]);
+    expect(await client.next("order_book_snapshot")).toEqual({
+      type: "order_book_snapshot",
+      symbol: "AAPL",
+      sequence: 1001,
+      bids: [
+        [150.24, 300],
+        [150.23, 100],
+      ],
+      asks: [
+        [150.25, 200],
+        [150.26, 500],
+      ],
+      // The issue's example string: 150.25:200,150.26:500|150.24:300,150.23:100
+      checksum: crc32("150.25:200,150.26:500|150.24:300,150.23:100"),
+      timestamp: "2024-12-19T12:00:00Z",
+    });
+    await publish(DELTA);
+    expect(await client.next("order_book_update")).toEqual({
+      type: "order_book_update",
+      symbol: "AAPL",
+      sequence: 1002,
+      prev_sequence: 1001,
+      bids: [[150.24, 0]],
+      asks: [[150.25, 250]],
+      checksum: crc32("150.25:250,150.26:500|150.23:100"),
+      timestamp: "2024-12-19T12:00:00.1Z",
+    });
+  });
+
+  it("shows the top depth levels: a level pushed out is sent with size 0, one coming up with its size", async () => {
+    await publish(
+      snapshot(
+        "DEEP",
+        1,
+        [
+          [9, 1],
+          [8, 1],
+          [7, 1],
+          [6, 1],
+        ],
+        [
+          [10, 1],
+          [11, 1],
+          [12, 1],
+          [13, 1],
+        ],
+      ),
+    );
+    const client = await subscribed(["DEEP"]);
+    const first = await client.next("order_book_snapshot");
+    expect(first).toMatchObject({
+      bids: [
+        [9, 1],
+        [8, 1],
+        [7, 1],
+      ],
+      asks: [
+        [10, 1],
+        [11, 1],
+        [12, 1],
+      ],
+    });
+    const book = new ClientBook();
+    book.apply(first);
+    // A better bid pushes 7 out of the view; removing ask 10 brings 13 up into it.
+    await publish(delta("DEEP", 2, [[9.5, 2]], [[10, 0]]));
+    const update = await client.next("order_book_update");
+    expect(update).toMatchObject({
+      sequence: 2,
+      prev_sequence: 1,
+      bids: [
+        [9.5, 2],
+        [7, 0],
+      ],
+      asks: [
+        [10, 0],
+        [13, 1],
+      ],
+    });
+    book.apply(update);
+    // A change below the view sends nothing; the next update chains to the last one sent.
+    await publish(delta("DEEP", 3, [[6, 5]], []), delta("DEEP", 4, [], [[11, 3]]));
+    const next = await client.next("order_book_update");
+    expect(next).toMatchObject({ sequence: 4, prev_sequence: 2, bids: [], asks: [[11, 3]] });
+    book.apply(next);
+  });
+
+  it("ignores and counts redeliveries and deltas before any snapshot", async () => {
+    const before = await stateEvents();
+    await publish(delta("EARLY", 5, [[1, 1]], []));
+    await publish(snapshot("REDO", 10, [[1, 1]], [[2, 1]]));
+    const client = await subscribed(["REDO"]);
+    await client.next("order_book_snapshot");
+    await publish(
+      delta("REDO", 10, [[1, 9]], []),
+      delta("REDO", 9, [[1, 8]], []),
+      delta("REDO", 11, [[1, 2]], []),
+    );
+    // The first update the client sees is 11's: 10 and 9 were ignored.
+    expect(await client.next("order_book_update")).toMatchObject({
+      sequence: 11,
+      prev_sequence: 10,
+      bids: [[1, 2]],
+    });
+    await expect.poll(stateEvents).toMatchObject({
+      before_snapshot: (before.before_snapshot ?? 0) + 1,
+      redelivered: (before.redelivered ?? 0) + 2,
+    });
+  });
+
+  it("makes a book stale on a gap, says so in-band, and starts again from the next snapshot", async () => {
+    await publish(snapshot("GAP", 1, [[5, 1]], [[6, 1]]));
+    const client = await subscribed(["GAP"]);
+    await client.next("order_book_snapshot");
+    await publish(
+      delta("GAP", 2, [[5, 2]], []),
+      delta("GAP", 4, [[5, 4]], []),
+      delta("GAP", 5, [[5, 5]], []),
+    );
+    expect(await client.next("order_book_update")).toMatchObject({ sequence: 2 });
+    const stale = await client.next("state_status");
+    expect(stale).toEqual({
+      type: "state_status",
+      channel: "order_books",
+      symbol: "GAP",
+      status: "stale",
+      reason: "upstream_gap",
+      sequence: 2,
+      timestamp: expect.stringMatching(/Z$/),
+    });
+    // A client subscribing now is told the same, after its ack.
+    const late = await subscribed(["GAP"]);
+    expect(await late.next("state_status")).toMatchObject({ symbol: "GAP", sequence: 2 });
+    await publish(snapshot("GAP", 9, [[5, 9]], [[6, 9]]));
+    for (const each of [client, late])
+      expect(await each.next("order_book_snapshot")).toMatchObject({
+        symbol: "GAP",
+        sequence: 9,
+        bids: [[5, 9]],
+      });
+    // Nothing went out for 4 and 5.
+    expect(client.frames.filter(isBook).map((frame) => frame.sequence)).toEqual([1, 2, 9]);
+    expect((await stateEvents()).gap).toBeGreaterThanOrEqual(1);
+  });
+
+  it("counts invalid payloads in the stream's error_count and drops them", async () => {
+    const status = async () =>
+      (
+        (await (await fetch(`${stack.running.httpUrl}/websocket/status`)).json()) as {
+          stream_health: Record<string, { error_count: number }>;
+        }
+      ).stream_health.order_books?.error_count;
+    const before = (await status()) as number;
+    const seen = await upstreamMessages(stack.running, "order_books");
+    // A snapshot size of 0, a negative price, a missing sequence.
+    await publish(snapshot("BAD", 1, [[1, 0]], []), snapshot("BAD", 1, [[-1, 1]], []), {
+      symbol: "BAD",
+      kind: "delta",
+      bids: [],
+      asks: [],
+    });
+    await expect.poll(() => upstreamMessages(stack.running, "order_books")).toBe(seen + 3);
+    expect(await status()).toBe(before + 3);
+  });
+
+  it("merges each interval's updates into one per symbol, chained to the client's previous frame", async () => {
+    await publish(snapshot("MERGE", 1, [[1, 1]], [[2, 1]]));
+    const client = await subscribed(["MERGE"], { interval_ms: 200 });
+    const book = new ClientBook();
+    book.apply(await client.next("order_book_snapshot"));
+    await publish(
+      delta("MERGE", 2, [[1, 2]], []),
+      delta("MERGE", 3, [[1, 3]], []),
+      delta("MERGE", 4, [], [[2, 4]]),
+    );
+    const merged = await client.next("order_book_update");
+    expect(merged).toMatchObject({ sequence: 4, prev_sequence: 1, bids: [[1, 3]], asks: [[2, 4]] });
+    book.apply(merged);
+    await publish(delta("MERGE", 5, [[1, 5]], []));
+    const next = await client.next("order_book_update");
+    expect(next).toMatchObject({ sequence: 5, prev_sequence: 4 });
+    book.apply(next);
+  });
+
+  it("starts again from a snapshot on a re-subscribe, and on a subscribe with since", async () => {
+    await publish(snapshot("AGAIN", 1, [[1, 1]], [[2, 1]]), delta("AGAIN", 2, [[1, 2]], []));
+    const client = await subscribed(["AGAIN"]);
+    const types = (frames: Frame[]) => frames.map((frame) => `${frame.type}:${frame.sequence ?? ""}`);
+    expect(types(await client.drainUntilPong())).toEqual(["order_book_snapshot:2"]);
+    for (const extra of [{}, { since: { seq: 1, epoch: "any" } }]) {
+      client.send({ type: "subscribe", channel: "order_books", symbols: ["AGAIN"], ...extra });
+      expect(types(await client.drainUntilPong())).toEqual(["subscribed:", "order_book_snapshot:2"]);
+    }
+  });
+
+  it("two gateways fed by one subject send the same sequences, levels and checksums", async () => {
+    const other = await startGateway({ NATS_URL: stack.nats.url, ORDER_BOOKS_DEPTH: "3" });
+    stack.track(other);
+    await waitUntilReady(other);
+    const first = await subscribed(["TWIN"]);
+    const second = await stack.connect({ url: other.wsUrl });
+    await second.request({ type: "subscribe", channel: "order_books", symbols: ["TWIN"] });
+    await publish(
+      snapshot(
+        "TWIN",
+        100,
+        [
+          [3, 1],
+          [2, 1],
+        ],
+        [[4, 1]],
+      ),
+    );
+    for (let sequence = 101; sequence <= 120; sequence++)
+      await publish(
+        delta(
+          "TWIN",
+          sequence,
+          [[1 + (sequence % 5) / 10, sequence % 3]],
+          [[4 + (sequence % 4) / 10, 1 + (sequence % 2)]],
+        ),
+      );
+    // The last one changes the best ask, so it shows in both views.
+    await publish(delta("TWIN", 121, [], [[4, 99]]));
+    const last = async (client: TestClient) => {
+      await client.next(undefined, (frame) => isBook(frame) && frame.sequence === 121);
+      return client.frames.filter(isBook).map(({ timestamp: _time, ...frame }) => frame);
+    };
+    const [one, two] = await Promise.all([last(first), last(second)]);
+    expect(one).toEqual(two);
+    const book = new ClientBook();
+    for (const frame of first.frames.filter(isBook)) book.apply(frame);
+  });
+});
