@@ -4,44 +4,23 @@
  * signals between them) published to a real nats-server, account A's client never receives one
  * frame of account B's, and the reverse, while both still get every price and signal.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import { flushChannel, waitForIngest } from "../helpers/gateway.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
 import { signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const TOTAL = 1000;
 const ACCOUNTS = ["acct-A", "acct-B", undefined] as const;
 type Account = (typeof ACCOUNTS)[number];
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({
-    NATS_URL: nats.url,
+const stack = withGateway({
+  env: {
     WEBSOCKET_AUTH: "jwt",
     WEBSOCKET_JWT_SECRET: TEST_SECRET,
     // The test flushes portfolio itself, so that every update is accounted for.
     WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600",
-  });
-  await waitUntilReady(running);
-});
-
-afterAll(async () => {
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
+  },
 });
 
 /** A deterministic pseudo-random sequence, so that a failure can be replayed. */
@@ -54,12 +33,12 @@ function sequence(seed: number): () => number {
 }
 
 async function connectAs(sub: string, accounts?: string[]): Promise<TestClient> {
-  const token = await signToken({ sub, accounts });
-  return TestClient.connect(`${running.wsUrl}?token=${token}`);
+  return stack.connect({ query: { token: await signToken({ sub, accounts }) } });
 }
 
 describe("per-account authorization", () => {
   it("across 1,000 mixed messages, A never sees B's trades or portfolio, and B never A's", async () => {
+    const { running, publisher } = stack;
     const clientA = await connectAs("client-a", ["acct-A"]);
     const clientB = await connectAs("client-b", ["acct-B"]);
     const everyone = await connectAs("back-office", ["*"]);

@@ -8,50 +8,30 @@
  * batches, with a reading client as the witness that each batch was processed.
  */
 import type { Socket } from "node:net";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
 import { fillBacklog } from "../helpers/backlog.js";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import { flushChannel, waitForIngest } from "../helpers/gateway.js";
+import type { Frame } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const DROP_BYTES = 64 * 1024;
 const SYMBOLS = Array.from({ length: 20 }, (_, i) => `S${i}`);
 
 describe("owed values on a conflated channel", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
-  const clients: TestClient[] = [];
-
-  afterAll(async () => {
-    await Promise.all(clients.map((client) => client.close()));
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-  });
-
-  it("a client that lagged gets the latest value of every symbol it watches, including those that never ticked again", async () => {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    running = await startGateway({
-      NATS_URL: nats.url,
+  const stack = withGateway({
+    env: {
       WEBSOCKET_AUTO_SUBSCRIBE: "false",
       WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600",
       WEBSOCKET_CONFLATED_DROP_BYTES: String(DROP_BYTES),
       WEBSOCKET_MAX_BUFFERED_BYTES: String(64 * 1024 * 1024),
-    });
-    await waitUntilReady(running);
-    const witness = await TestClient.connect(`${running.wsUrl}?client_id=witness`, { record: false });
-    const lagging = await TestClient.connect(`${running.wsUrl}?client_id=lagging`, { record: false });
-    clients.push(witness, lagging);
+    },
+  });
+
+  it("a client that lagged gets the latest value of every symbol it watches, including those that never ticked again", async () => {
+    const { running, publisher } = stack;
+    const witness = await stack.connect({ query: { client_id: "witness" }, record: false });
+    const lagging = await stack.connect({ query: { client_id: "lagging" }, record: false });
     for (const client of [witness, lagging]) {
       await client.request({ type: "subscribe", channel: "price_updates", symbols: SYMBOLS });
       await client.request({ type: "subscribe", channel: "signals" });

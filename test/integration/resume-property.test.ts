@@ -9,12 +9,10 @@
  * earlier runs published, so nothing from before the run leaks in.
  */
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import { exactnessProblems, TradeReader, tradePayload } from "../helpers/gateway-process.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const SYMBOLS = ["AAPL", "MSFT", "TSLA"] as const;
 
@@ -38,31 +36,19 @@ const filter: fc.Arbitrary<"*" | string[]> = fc.oneof(
 );
 
 describe("resume property (JetStream, in-process gateway)", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
-  let publisher: NatsConnection;
+  const stack = withGateway({ jetstream: true, env: { WEBSOCKET_AUTO_SUBSCRIBE: "false" } });
   let js: JetStreamClient;
   /** The stream position of the last trade published by any run. */
   let lastPublished = 0;
   let runs = 0;
 
-  beforeAll(async () => {
-    nats = await NatsServer.start({ jetstream: true });
-    running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_AUTO_SUBSCRIBE: "false" });
-    await waitUntilReady(running);
-    publisher = await nats.client();
-    js = jetstream(publisher);
-  });
-
-  afterAll(async () => {
-    await publisher?.close();
-    await running?.close();
-    await nats?.remove();
+  beforeAll(() => {
+    js = jetstream(stack.publisher);
   });
 
   /** Bounded poll: the gateway has taken in every trade published so far (no client event says so). */
   async function gatewayCaughtUp(): Promise<void> {
-    const pipeline = running.gateway.pipelines.get("trades");
+    const pipeline = stack.running.gateway.pipelines.get("trades");
     if (pipeline?.kind !== "lossless") throw new Error("trades is not a lossless channel");
     const { history } = pipeline;
     const deadline = Date.now() + 5000;
@@ -85,7 +71,7 @@ describe("resume property (JetStream, in-process gateway)", () => {
           const reader = new TradeReader(symbols);
           const published: { tradeId: string; symbol: string }[] = [];
           try {
-            expect(await reader.connect(running.wsUrl)).toMatchObject({ recovered: true });
+            expect(await reader.connect(stack.running.wsUrl)).toMatchObject({ recovered: true });
             let connected = true;
             for (const step of actions) {
               if (step.type === "publish") {
@@ -99,11 +85,12 @@ describe("resume property (JetStream, in-process gateway)", () => {
                 await reader.close();
                 connected = false;
               } else if (step.type === "reconnect" && !connected) {
-                expect(await reader.connect(running.wsUrl)).toMatchObject({ recovered: true });
+                expect(await reader.connect(stack.running.wsUrl)).toMatchObject({ recovered: true });
                 connected = true;
               }
             }
-            if (!connected) expect(await reader.connect(running.wsUrl)).toMatchObject({ recovered: true });
+            if (!connected)
+              expect(await reader.connect(stack.running.wsUrl)).toMatchObject({ recovered: true });
 
             const expected = published
               .filter(({ symbol }) => symbols === "*" || symbols.includes(symbol))

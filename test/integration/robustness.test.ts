@@ -5,61 +5,28 @@
  */
 import { type Socket, connect as tcpConnect } from "node:net";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
+const stack = withGateway({ gateway: false });
 
-async function gateway(env: Record<string, string> = {}, pluginsDir?: string): Promise<RunningGateway> {
-  const running = await startGateway(
-    { NATS_URL: nats.url, WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", ...env },
-    pluginsDir,
-  );
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
+function gateway(env: Record<string, string> = {}, pluginsDir?: string): Promise<RunningGateway> {
+  return stack.startGateway({ WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", ...env }, { pluginsDir });
 }
 
-async function client(url: string, options: { record?: boolean } = {}): Promise<TestClient> {
-  const connected = await TestClient.connect(url, options);
-  clients.push(connected);
-  return connected;
+function client(url: string, options: { record?: boolean } = {}): Promise<TestClient> {
+  return stack.connect({ url, ...options });
 }
 
 function tick(symbol: string, price: number): void {
-  publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price }));
+  stack.publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price }));
 }
 
 async function metrics(running: RunningGateway): Promise<string> {
   return (await fetch(`${running.httpUrl}/metrics`)).text();
 }
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((each) => each.close()));
-});
-
-afterAll(async () => {
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.stop();
-});
 
 describe("malformed upgrade requests", () => {
   it("answers an unparsable request URL with 400 and keeps serving", async () => {
@@ -148,7 +115,7 @@ describe("conflated data under pressure", () => {
     const connected = await client(running.wsUrl);
     const flush = () => flushChannel(running, "price_updates");
     for (let i = 0; i < 200; i++) tick(`SYM${i}`, i + 1); // one merged frame of ~5 KB
-    await waitForIngest(running, publisher, "price_updates", 200);
+    await waitForIngest(running, stack.publisher, "price_updates", 200);
     flush();
     expect(await connected.drainUntilPong()).toEqual([]);
     expect(connected.closeEvent).toBeUndefined();
@@ -177,7 +144,7 @@ describe("conflated data under pressure", () => {
     const running = await gateway({ WEBSOCKET_MAX_CONFLATED_KEYS: "3" });
     for (const [position, symbol] of ["A", "B", "C", "D", "E"].entries()) tick(symbol, position + 1);
     tick("C", 30); // C becomes the freshest: A and B are the stalest and go
-    await waitForIngest(running, publisher, "price_updates", 6);
+    await waitForIngest(running, stack.publisher, "price_updates", 6);
     const connected = await client(running.wsUrl);
     const snapshot = await connected.next("price_update");
     expect(Object.keys(snapshot.symbols as object)).toEqual(["D", "E", "C"]);
@@ -190,9 +157,9 @@ describe("conflated data under pressure", () => {
 describe("a plugin that throws on valid data", () => {
   it("rejects that message as plugin_error at ingest; the channel and the process carry on", async () => {
     const running = await gateway({}, path.resolve(import.meta.dirname, "../fixtures/plugins-throwing"));
-    publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "boom" }));
-    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
-    await waitForIngest(running, publisher, "quotes", 2);
+    stack.publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "boom" }));
+    stack.publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
+    await waitForIngest(running, stack.publisher, "quotes", 2);
     const connected = await client(running.wsUrl, { record: false });
     expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "2" });
     expect(
@@ -212,9 +179,9 @@ describe("a plugin whose frame cannot be serialised", () => {
       {},
       path.resolve(import.meta.dirname, "../fixtures/plugins-unserialisable"),
     );
-    publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "big" }));
-    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
-    await waitForIngest(running, publisher, "quotes", 2);
+    stack.publisher.publish("quotes.a", JSON.stringify({ symbol: "AAPL", value: "big" }));
+    stack.publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "2" }));
+    await waitForIngest(running, stack.publisher, "quotes", 2);
     // Connect-time snapshot (auto-subscribe): AAPL's frame fails, MSFT's goes out.
     const connected = await client(running.wsUrl, { record: false });
     const [snapshot, ...rest] = await connected.drainUntilPong();
@@ -228,8 +195,8 @@ describe("a plugin whose frame cannot be serialised", () => {
     expect(ack).toMatchObject({ type: "subscribed", symbols: ["AAPL", "MSFT"] });
     expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "2" });
     // Flush: AAPL fails again, MSFT goes out; the connection answers on.
-    publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "3" }));
-    await waitForIngest(running, publisher, "quotes", 3);
+    stack.publisher.publish("quotes.a", JSON.stringify({ symbol: "MSFT", value: "3" }));
+    await waitForIngest(running, stack.publisher, "quotes", 3);
     flushChannel(running, "quotes");
     expect(await connected.next("quote")).toEqual({ type: "quote", symbol: "MSFT", value: "3" });
     expect(await connected.request({ type: "ping" }, "alive")).toEqual({ type: "pong", id: "alive" });
@@ -242,7 +209,7 @@ describe("connect-time snapshot", () => {
     const running = await gateway();
     tick("AAPL", 150.25);
     tick("AAPL", 151);
-    await waitForIngest(running, publisher, "price_updates", 2);
+    await waitForIngest(running, stack.publisher, "price_updates", 2);
     const connected = await client(running.wsUrl);
     const [snapshot] = await connected.drainUntilPong();
     expect(snapshot).toMatchObject({ type: "price_update", symbols: { AAPL: { price: 151 } } });
@@ -251,14 +218,13 @@ describe("connect-time snapshot", () => {
 
 describe("shutdown", () => {
   it("reports not ready as soon as shutdown begins", async () => {
-    const running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_CLOSE_GRACE_MS: "3000" });
-    await waitUntilReady(running);
+    const running = await stack.startGateway({ WEBSOCKET_CLOSE_GRACE_MS: "3000" });
     const connected = await client(running.wsUrl);
     expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
     // A client that stops reading holds shutdown in its close grace period, so the request below
     // surely lands while the gateway is shutting down, not after it has stopped listening.
     (connected.socket as unknown as { _socket: Socket })._socket.pause();
-    const closing = running.close();
+    const closing = stack.close(running);
     const during = await fetch(`${running.httpUrl}/readyz`);
     expect(during.status).toBe(503);
     await closing;
@@ -310,16 +276,16 @@ describe("upstream storm", () => {
     ];
     let valid = 0;
     for (let i = 0; i < 50_000; i++) {
-      publisher.publish("strategy.signals.storm", invalid[i % invalid.length] as string);
+      stack.publisher.publish("strategy.signals.storm", invalid[i % invalid.length] as string);
       if (i % 1000 === 999) {
         valid++;
-        publisher.publish(
+        stack.publisher.publish(
           "strategy.signals.storm",
           JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: valid, quantity: 1, confidence: 0.5 }),
         );
       }
     }
-    await publisher.flush();
+    await stack.publisher.flush();
     const last = await connected.next("signal", (frame) => frame.price === valid, 20_000);
     expect(last.price).toBe(50);
     const prices = connected.frames.filter((frame) => frame.type === "signal").map((frame) => frame.price);

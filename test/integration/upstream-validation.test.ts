@@ -4,17 +4,10 @@
  * in GET /websocket/status stream_health.<channel>.error_count (exactly once), never forwarded, and
  * a valid message published after them is the first frame of its type a client sees.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import { flushChannel, waitForIngest } from "../helpers/gateway.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const CHANNELS = ["portfolio", "price_updates", "signals", "trades"] as const;
@@ -31,40 +24,14 @@ interface StreamHealth {
   started_at: string;
 }
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
-const clients: TestClient[] = [];
+// Conflated channels are flushed by the tests themselves.
+const stack = withGateway({ env: { NATS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD), ...MANUAL_FLUSH } });
 /** The gateway's epoch, as the first welcome checked named it: every later frame must name it too. */
 let gatewayEpoch: string | undefined;
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({
-    NATS_URL: nats.url,
-    NATS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-    // Conflated channels are flushed by the tests themselves.
-    WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600",
-    WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600",
-  });
-  await waitUntilReady(running);
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-});
-
 /** A connected client with the connect-time snapshot (latest prices, portfolios) consumed. */
 async function connect(): Promise<TestClient> {
-  const client = await TestClient.connect(running.wsUrl);
-  clients.push(client);
+  const client = await stack.connect();
   await client.drainUntilPong();
   return client;
 }
@@ -88,7 +55,7 @@ function firstPosition(client: TestClient, channel: "signals" | "trades"): { seq
 }
 
 async function streamHealth(): Promise<Record<Channel, StreamHealth>> {
-  const response = await fetch(`${running.httpUrl}/websocket/status`);
+  const response = await fetch(`${stack.running.httpUrl}/websocket/status`);
   expect(response.status).toBe(200);
   return ((await response.json()) as { stream_health: Record<Channel, StreamHealth> }).stream_health;
 }
@@ -102,7 +69,7 @@ function errorCounts(health: Record<Channel, StreamHealth>): Record<Channel, num
 
 /** Prometheus samples of one metric, keyed by their rendered labels (e.g. `channel=signals,reason=schema`). */
 async function metric(name: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
+  const text = await (await fetch(`${stack.running.httpUrl}/metrics`)).text();
   const samples = new Map<string, number>();
   for (const line of text.split("\n")) {
     const match = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
@@ -127,7 +94,7 @@ async function rejected(channel: Channel): Promise<Record<string, number>> {
 }
 
 function publishRaw(subject: string, payload: string | Uint8Array): void {
-  publisher.publish(subject, payload);
+  stack.publisher.publish(subject, payload);
 }
 
 /** A JSON payload over MAX_PAYLOAD bytes that would otherwise be perfectly valid (extra fields are ignored). */
@@ -222,8 +189,8 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: "999" }));
     publishRaw("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 999, volume: -5 }));
     publishRaw("market.prices.AAPL", oversized({ symbol: "AAPL", price: 999 }));
-    await waitForIngest(running, publisher, "price_updates", ingestedBefore + 7);
-    flushChannel(running, "price_updates");
+    await waitForIngest(stack.running, stack.publisher, "price_updates", ingestedBefore + 7);
+    flushChannel(stack.running, "price_updates");
 
     expect(await client.drainUntilPong()).toEqual([
       {
@@ -270,8 +237,8 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw("portfolio.updates", INVALID_UTF8);
     publishRaw("portfolio.updates", oversized(valid));
     publishRaw("portfolio.updates", JSON.stringify({ ...valid, timestamp: "2024-12-19T12:00:00Z" }));
-    await waitForIngest(running, publisher, "portfolio", ingestedBefore + 7);
-    flushChannel(running, "portfolio");
+    await waitForIngest(stack.running, stack.publisher, "portfolio", ingestedBefore + 7);
+    flushChannel(stack.running, "portfolio");
 
     expect(await client.drainUntilPong()).toEqual([
       {
