@@ -136,6 +136,23 @@ describe("Degrader.check", () => {
     expect(statuses(client)).toEqual([status(true, { prices: 500 })]);
   });
 
+  it("keeps factors whole, so intervals stay integers, with a maxFactor that is no power of two", () => {
+    const { degrader, connect } = setup(3);
+    const client = connect("chooser");
+    client.session.intervals = new Map([["prices", 101]]);
+    client.socket.bufferedAmount = DEGRADE_BYTES + 1;
+    degrader.check();
+    degrader.check();
+    client.socket.bufferedAmount = 0;
+    degrader.check();
+
+    expect(statuses(client)).toEqual([
+      status(true, { prices: 202 }),
+      status(true, { prices: 303 }),
+      status(false, { prices: 101 }),
+    ]);
+  });
+
   it("halves back once the queue is below half of degradeBytes, holding in between", () => {
     const { degrader, connect } = setup();
     const client = connect("recovering");

@@ -388,6 +388,22 @@ describe("flushMerged", () => {
     ]);
   });
 
+  it("still pays a '*' subscriber a changed key whose snapshot was recorded but skipped (owed)", () => {
+    // ConflatedDelivery.snapshot records the snapshot before it knows the frame was queued: for a
+    // lagging client it was skipped, and the key is owed as well as recorded.
+    const channel = fakeChannel();
+    const star = channel.client("star", "*");
+    const group = new FlushGroup(100);
+    group.recordSnapshot(star, "AAPL", channel.tick("AAPL", { symbol: "AAPL", price: 2 }));
+    const owed = new Map([[star, new Set(["AAPL"])]]);
+
+    flushMerged(channel.target, group, ["AAPL"], owed, everyone);
+
+    expect(channel.received().map(({ to, slots }) => ({ to, slots }))).toEqual([
+      { to: "star", slots: ["AAPL"] },
+    ]);
+  });
+
   it("adds what a symbol subscriber is owed to its changed keys, each key once", () => {
     const channel = fakeChannel();
     const b = channel.client("b", ["AAPL", "MSFT"]);

@@ -132,9 +132,11 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   /** A validated inbound message. */
   accept(message: unknown): void {
     const { plugin } = this.channel;
-    // Build the frame once now, so that a message the plugin cannot render is rejected at
-    // ingest (counted as plugin_error) instead of breaking every later flush and snapshot.
+    // Build the frame and ask its account once now, so that a message the plugin cannot render
+    // (or place) is rejected at ingest (counted as plugin_error) instead of breaking every later
+    // flush and snapshot while it is its key's latest value.
     plugin.toFrame(message, new Date(), this.settings);
+    plugin.account?.(message, this.settings);
     const slot = plugin.key(message, this.settings) ?? NO_KEY;
     // Re-insert so that iteration order follows recency: the first key is the stalest.
     this.latest.delete(slot);
@@ -160,7 +162,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     if (this.latest.size === 0) return;
     const slots = (
       symbols === "*" ? [...this.latest.keys()] : symbols.filter((symbol) => this.latest.has(symbol))
-    ).filter((slot) => this.audienceOf(this.latest.get(slot))(session));
+    ).filter((slot) => this.snapshotAllowed(session, slot));
     if (slots.length === 0) return;
     const now = new Date();
     const group = this.groupFor(this.intervalOf(session));
@@ -178,6 +180,21 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     for (const slot of slots) {
       const frame = this.build(() => this.channel.plugin.toFrame(this.latest.get(slot), now, this.settings));
       this.sendBuilt(session, frame, [slot]);
+    }
+  }
+
+  /**
+   * May the session's snapshot carry this key? A plugin whose `account` throws on the value costs
+   * that key (counted as a failed frame), never the subscribe or the connect that asked.
+   */
+  private snapshotAllowed(session: ClientSession, slot: string): boolean {
+    try {
+      return this.audienceOf(this.latest.get(slot))(session);
+    } catch (error) {
+      this.build(() => {
+        throw error;
+      });
+      return false;
     }
   }
 

@@ -50,7 +50,8 @@ export class Degrader {
       const factor = session.degradeFactor;
       let next = factor;
       if (queued > degradeBytes && factor < maxFactor) next = Math.min(maxFactor, factor * 2);
-      else if (queued < degradeBytes / 2 && factor > 1) next = Math.max(1, factor / 2);
+      // Whole factors only (a maxFactor of 3 halves back to 1, not 1.5): intervals stay integers.
+      else if (queued < degradeBytes / 2 && factor > 1) next = Math.max(1, Math.floor(factor / 2));
       if (next !== factor) this.set(session, next);
       if (session.degradeFactor > 1) degraded++;
     }

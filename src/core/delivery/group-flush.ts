@@ -100,7 +100,6 @@ export function flushMerged(
     }
     if (frame) channel.sendTo(session, frame, slots);
   };
-  const changedSet = new Set(changed);
   let everything: Buffer | null | undefined;
   for (const session of all) {
     if (!inGroup(session)) continue;
@@ -108,7 +107,9 @@ export function flushMerged(
     if (debt) {
       owed.delete(session);
       const fresh = changed.filter((slot) => !alreadySent(session, slot));
-      sendSlots(session, [...fresh, ...channel.stillOwed(session, debt, changedSet)]);
+      // Owed keys beyond the fresh ones: a key whose snapshot was recorded but skipped (the
+      // client was lagging) is both "already sent" and owed, and must still go.
+      sendSlots(session, [...fresh, ...channel.stillOwed(session, debt, new Set(fresh))]);
     } else if (group.snapshotted.has(session)) {
       sendSlots(
         session,
