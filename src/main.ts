@@ -98,6 +98,7 @@ function startMarket(gateway: Gateway, config: GatewayConfig): SimulatedMarket {
       signals: config.subjectOverrides.signals?.replace(/\.>$/, ""),
       trades: config.subjectOverrides.trades?.replace(/\.>$/, ""),
       portfolio: config.subjectOverrides.portfolio,
+      books: config.subjectOverrides.order_books?.replace(/\.>$/, ""),
     },
   });
 }
