@@ -125,6 +125,8 @@ export function dataFrameFor(frame: DataFrame, wanted: ReadonlySet<string>): Dat
     }
     case "signal":
     case "trade_executed":
+    case "order_book_snapshot":
+    case "order_book_update":
       return wanted.has(frame.symbol) ? frame : undefined;
     case "portfolio_update":
       // The plugin keys a portfolio by account, "default" when upstream named none.

@@ -591,21 +591,9 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       );
   }
 
-  /**
-   * Hand a frame to the application: its own event, then `frame`, then what it did to an order
-   * book. An order-book frame the book cannot read is an error instead.
-   */
+  /** Hand a frame to the application: its own event, then `frame`, then what it did to an order book. */
   private deliver(frame: DeliverableFrame): void {
-    const books = this.orderBooks.receive(frame);
-    if (!books.ok) {
-      this.emit("error", {
-        kind: "invalid_frame",
-        message: books.message,
-        data: frame,
-        issues: books.issues,
-      });
-      return;
-    }
+    const booksChanged = this.orderBooks.receive(frame);
     if (frame.type in SERVER_FRAME_SCHEMAS) {
       const known = frame as ServerFrame;
       this.emit(known.type === "error" ? "server_error" : known.type, known as never);
@@ -614,7 +602,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       if (channel !== undefined) this.emit("channel_data", { channel, type: frame.type, payload: frame });
     }
     this.emit("frame", frame);
-    books.announce?.();
+    booksChanged?.();
   }
 
   /**

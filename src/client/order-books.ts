@@ -1,7 +1,8 @@
 /**
  * The client's verified order books: one OrderBook (order-book.ts) per symbol of the order_books
- * channel, the gateway's first `state` channel, kept from its frames whatever connection they came
- * on, and what the client must do when one of them can no longer be trusted.
+ * channel, the gateway's first `state` channel, kept from the frames of the open connection (they
+ * end with it: the next connection's snapshots rebuild them), and what the client must do when
+ * one of them can no longer be trusted.
  *
  * - `order_book_snapshot` replaces the symbol's book, `order_book_update` changes it; each is kept
  *   only when its checksum matches and (an update) it continues from the book's sequence. After
@@ -14,13 +15,17 @@
  *   marks the book stale (`book_stale`); it keeps its last verified levels until the next
  *   snapshot makes it current.
  *
- * The three frame types are recognised by their `type` (the SDK has no schema of its own for them
- * yet), so each is checked here for what the book reads, and a frame that lacks it is an
- * `invalid_frame` error, never a thrown TypeError in the middle of the client's bookkeeping.
- *
- * Browser-safe and free of the gateway's modules: the checksum is order-book.ts's own CRC-32.
+ * The frames arrive validated (frames.ts: the plugin's and the protocol's own schemas), so this
+ * file only decides what they mean for the books. Browser-safe: the checksum is order-book.ts's
+ * own CRC-32.
  */
-import type { FrameIssue } from "./frames.js";
+import type {
+  OrderBookSnapshotFrame,
+  OrderBookUpdateFrame,
+  ServerFrame,
+  StateStatusFrame,
+  UnknownFrame,
+} from "./frames.js";
 import { OrderBook, type OrderBookFailureReason, type PriceLevel } from "./order-book.js";
 
 /** The channel whose frames this module keeps books from. */
@@ -38,7 +43,7 @@ export interface OrderBookView {
   /** The gateway said upstream skipped a sequence: these levels are the last good ones. */
   readonly stale: boolean;
   /** The `timestamp` of the last frame applied. */
-  readonly timestamp: string | undefined;
+  readonly timestamp: string;
 }
 
 export interface OrderBookEvents {
@@ -57,8 +62,8 @@ export interface OrderBookEvents {
   book_stale: {
     channel: typeof ORDER_BOOKS_CHANNEL;
     symbol: string;
-    reason: string;
-    sequence: number | undefined;
+    reason: StateStatusFrame["reason"];
+    sequence: number;
   };
 }
 
@@ -71,23 +76,17 @@ export interface OrderBookHooks {
   emit<K extends keyof OrderBookEvents>(event: K, payload: OrderBookEvents[K]): void;
 }
 
-/**
- * What receive() made of a frame: `announce` tells it (after the frame's own events), or the
- * frame is not what the book needs and must not be delivered.
- */
-export type OrderBookReceipt =
-  | { ok: true; announce: (() => void) | undefined }
-  | { ok: false; message: string; issues: FrameIssue[] };
+/** What a frame did to the books, told after the frame's own events; undefined: nothing to tell. */
+export type OrderBookAnnouncement = (() => void) | undefined;
 
 interface SymbolBook {
   book: OrderBook;
   stale: boolean;
   /** A resubscribe is on its way: updates failing until its snapshot ask nothing again. */
   resyncing: boolean;
-  timestamp: string | undefined;
+  /** The last applied frame's (a book has one as soon as it has a sequence). */
+  timestamp: string;
 }
-
-const PASS: OrderBookReceipt = { ok: true, announce: undefined };
 
 export class OrderBooks {
   private readonly books = new Map<string, SymbolBook>();
@@ -100,20 +99,25 @@ export class OrderBooks {
     return entry === undefined ? undefined : viewOf(symbol, entry);
   }
 
-  /** Take what concerns the books from any frame the client delivers. */
-  receive(delivered: { readonly type: string }): OrderBookReceipt {
-    const frame = delivered as { type: string; [field: string]: unknown };
+  /**
+   * Take what concerns the books from any frame the client delivers. A frame of one of these
+   * types has passed its schema (parseServerFrame) before it is delivered, hence the casts.
+   */
+  receive(frame: ServerFrame | UnknownFrame): OrderBookAnnouncement {
     switch (frame.type) {
       case "order_book_snapshot":
+        return this.apply(frame as OrderBookSnapshotFrame);
       case "order_book_update":
-        return this.apply(frame);
-      case "state_status":
-        return frame.channel === ORDER_BOOKS_CHANNEL ? this.staled(frame) : PASS;
+        return this.apply(frame as OrderBookUpdateFrame);
+      case "state_status": {
+        const status = frame as StateStatusFrame;
+        return status.channel === ORDER_BOOKS_CHANNEL ? this.staled(status) : undefined;
+      }
       case "unsubscribed":
         if (frame.channel === ORDER_BOOKS_CHANNEL) this.keepOnly(frame.symbols);
-        return PASS;
+        return undefined;
       default:
-        return PASS;
+        return undefined;
     }
   }
 
@@ -122,22 +126,19 @@ export class OrderBooks {
     this.books.clear();
   }
 
-  private apply(frame: { type: string; [field: string]: unknown }): OrderBookReceipt {
+  private apply(frame: OrderBookSnapshotFrame | OrderBookUpdateFrame): OrderBookAnnouncement {
+    const { symbol } = frame;
     const snapshot = frame.type === "order_book_snapshot";
-    const issues = bookFrameIssues(frame, snapshot);
-    if (issues.length > 0) return { ok: false, message: `Invalid ${frame.type} frame`, issues };
-    const fields = frame as unknown as BookFrameFields;
-    const { symbol } = fields;
+    const kind = snapshot ? "snapshot" : "update";
     const entry = this.entryOf(symbol);
-    const result = snapshot ? entry.book.applySnapshot(fields) : entry.book.applyUpdate(fields);
+    const result = snapshot ? entry.book.applySnapshot(frame) : entry.book.applyUpdate(frame);
     if (result === "applied") {
-      entry.timestamp = fields.timestamp;
+      entry.timestamp = frame.timestamp;
       // Only a snapshot is a fresh start: it ends a resync and a stale period.
       if (snapshot) {
         entry.stale = false;
         entry.resyncing = false;
       }
-      const kind = snapshot ? "snapshot" : "update";
       return this.announced(symbol, entry, () => {
         const book = viewOf(symbol, entry);
         if (book !== undefined) this.hooks.emit("order_book", { symbol, book, kind });
@@ -145,11 +146,11 @@ export class OrderBooks {
     }
     if (!this.hooks.wants(symbol)) {
       this.books.delete(symbol);
-      return PASS;
+      return undefined;
     }
     // Updates still in flight on the broken chain: the snapshot asked for is on its way. A
     // snapshot that fails asks again (one request per snapshot received: no loop of our own).
-    if (entry.resyncing && !snapshot) return PASS;
+    if (entry.resyncing && !snapshot) return undefined;
     entry.resyncing = true;
     return this.announced(symbol, entry, () => {
       this.hooks.resubscribe(symbol);
@@ -157,25 +158,12 @@ export class OrderBooks {
     });
   }
 
-  private staled(frame: { [field: string]: unknown }): OrderBookReceipt {
-    const { symbol, status, reason, sequence } = frame;
-    if (typeof symbol !== "string" || typeof status !== "string")
-      return {
-        ok: false,
-        message: "Invalid state_status frame",
-        issues: [{ path: typeof symbol === "string" ? "status" : "symbol", message: "Expected a string" }],
-      };
-    // Only `stale` is defined; the next snapshot, not a status, makes a book current again.
-    if (status !== "stale") return PASS;
+  private staled(frame: StateStatusFrame): OrderBookAnnouncement {
+    const { symbol, reason, sequence } = frame;
     const entry = this.entryOf(symbol);
     entry.stale = true;
     return this.announced(symbol, entry, () =>
-      this.hooks.emit("book_stale", {
-        channel: ORDER_BOOKS_CHANNEL,
-        symbol,
-        reason: typeof reason === "string" ? reason : "unknown",
-        sequence: typeof sequence === "number" ? sequence : undefined,
-      }),
+      this.hooks.emit("book_stale", { channel: ORDER_BOOKS_CHANNEL, symbol, reason, sequence }),
     );
   }
 
@@ -188,19 +176,16 @@ export class OrderBooks {
   private entryOf(symbol: string): SymbolBook {
     let entry = this.books.get(symbol);
     if (entry === undefined) {
-      entry = { book: new OrderBook(), stale: false, resyncing: false, timestamp: undefined };
+      entry = { book: new OrderBook(), stale: false, resyncing: false, timestamp: "" };
       this.books.set(symbol, entry);
     }
     return entry;
   }
 
   /** Announce only if the book is still this client's when the frame's own events are over. */
-  private announced(symbol: string, entry: SymbolBook, announce: () => void): OrderBookReceipt {
-    return {
-      ok: true,
-      announce: () => {
-        if (this.books.get(symbol) === entry) announce();
-      },
+  private announced(symbol: string, entry: SymbolBook, announce: () => void): OrderBookAnnouncement {
+    return () => {
+      if (this.books.get(symbol) === entry) announce();
     };
   }
 }
@@ -216,49 +201,4 @@ function viewOf(symbol: string, entry: SymbolBook): OrderBookView | undefined {
     stale: entry.stale,
     timestamp: entry.timestamp,
   });
-}
-
-/** The fields of a snapshot or an update that the book reads, once checked. */
-interface BookFrameFields {
-  symbol: string;
-  sequence: number;
-  prev_sequence: number;
-  bids: PriceLevel[];
-  asks: PriceLevel[];
-  checksum: number;
-  timestamp: string | undefined;
-}
-
-const isSequence = (value: unknown) => typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-const isLevel = (value: unknown) =>
-  Array.isArray(value) &&
-  value.length === 2 &&
-  value.every((number) => typeof number === "number" && Number.isFinite(number)) &&
-  (value[1] as number) >= 0;
-
-/** What a snapshot or an update lacks of what the book reads (nothing: it can be applied). */
-function bookFrameIssues(frame: { [field: string]: unknown }, snapshot: boolean): FrameIssue[] {
-  const issues: FrameIssue[] = [];
-  const expect = (path: string, ok: boolean, message: string) => {
-    if (!ok) issues.push({ path, message });
-  };
-  expect("symbol", typeof frame.symbol === "string" && frame.symbol.length > 0, "Expected a symbol");
-  expect("sequence", isSequence(frame.sequence), "Expected a sequence number");
-  if (!snapshot) expect("prev_sequence", isSequence(frame.prev_sequence), "Expected a sequence number");
-  for (const side of ["bids", "asks"] as const) {
-    const levels = frame[side];
-    expect(side, Array.isArray(levels) && levels.every(isLevel), "Expected an array of [price, size] levels");
-  }
-  const { checksum } = frame;
-  expect(
-    "checksum",
-    typeof checksum === "number" && Number.isInteger(checksum) && checksum >= 0 && checksum <= 0xffffffff,
-    "Expected an unsigned 32-bit integer",
-  );
-  expect(
-    "timestamp",
-    frame.timestamp === undefined || typeof frame.timestamp === "string",
-    "Expected a string",
-  );
-  return issues;
 }

@@ -19,7 +19,11 @@ import {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "../../src/client/index.js";
+import { waitForIngest } from "../helpers/gateway.js";
+import { withGateway } from "../helpers/with-gateway.js";
 import { ManualClock } from "./helpers/manual-clock.js";
+import { openThroughProxy } from "./helpers/sdk.js";
+import { webSocketFrame } from "./helpers/tcp-proxy.js";
 
 // --- A gateway played by the test ---------------------------------------------------------------
 
@@ -86,6 +90,11 @@ class UpstreamBook {
     this.book = new Book(bids, asks);
     this.shown = this.book.view(depth);
     this.sequence = sequence;
+  }
+
+  /** Every level of the book, as upstream would send it in a snapshot. */
+  get whole(): BookView {
+    return this.book.view(Number.MAX_SAFE_INTEGER);
   }
 
   /** The top-depth view a client should hold now. */
@@ -448,7 +457,7 @@ describe("the SDK's order books, against a scripted gateway", () => {
     expect(client.orderBook("AAPL")).toBeUndefined();
   });
 
-  it("refuses an order-book frame it cannot read: an invalid_frame error, not delivered, and the chain breaks", () => {
+  it("never applies a frame that fails its schema: an invalid_frame error, and the chain breaks there", () => {
     const { client, socket, aapl, of } = subscribedToAapl();
     socket().receive(aapl.snapshot());
     const update = aapl.delta([[150.24, 250]]);
@@ -458,58 +467,327 @@ describe("the SDK's order books, against a scripted gateway", () => {
         kind: "invalid_frame",
         message: "Invalid order_book_update frame",
         data: expect.objectContaining({ type: "order_book_update" }),
-        issues: [{ path: "bids", message: "Expected an array of [price, size] levels" }],
+        issues: [expect.objectContaining({ path: "bids.0.1" })],
       },
     ]);
-    expect(of("frame").filter((frame) => frame.type === "order_book_update")).toEqual([]);
+    expect(client.orderBook("AAPL")?.sequence).toBe(1000);
     // The next one does not continue from what the client has: a gap, and a resync.
     socket().receive(aapl.delta([[150.24, 240]]));
     expect(of("resync")).toEqual([{ channel: "order_books", symbol: "AAPL", reason: "gap" }]);
     expect(client.orderBook("AAPL")).toBeUndefined();
   });
 
-  it("keeps snapshot and updates in order while the channel's frame schema is being fetched", async () => {
-    // The welcome announces order_books as a channel this SDK has no types for: its snapshots wait
-    // for GET /websocket/channels; its updates (another frame type) must wait behind them.
+  it("applies the frames of the symbols it asked for when order_books is on the gateway's default, before the ack", () => {
+    // A gateway configured to auto-subscribe order_books: until it has applied the client's own
+    // subscription, the SDK hides the other symbols' frames but must keep those of its own.
+    const { client, socket, of } = scriptedClient();
+    client.subscribe("order_books", ["AAPL"]);
+    client.connect();
+    welcome(socket(), { subscriptions: { order_books: "*", price_updates: "*" } });
+    const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS);
+    const msft = new UpstreamBook("MSFT", [[380.1, 10]], [[380.2, 20]]);
+    socket().receive(msft.snapshot());
+    socket().receive(aapl.snapshot());
+    acknowledge(socket(), ["AAPL"]);
+    socket().receive(aapl.delta([[150.24, 1]]));
+    expect(client.orderBook("MSFT")).toBeUndefined();
+    expect(client.orderBook("AAPL")?.sequence).toBe(1001);
+    expect(of("resync")).toEqual([]);
+  });
+
+  it("keeps a state channel's snapshot and updates in order while its frame schema is being fetched", async () => {
+    // A state channel this SDK has no types for: the welcome names its snapshot frame type, whose
+    // frames wait for GET /websocket/channels; its updates (another type) must wait behind them.
     let answer: (response: Response) => void = () => {};
     vi.stubGlobal(
       "fetch",
       vi.fn(() => new Promise<Response>((resolve) => (answer = resolve))),
     );
     const { client, socket, of } = scriptedClient();
-    client.subscribe("order_books", ["AAPL"]);
+    client.subscribe("depth", ["AAPL"]);
     client.connect();
-    welcome(socket(), {
-      channel_info: {
-        order_books: {
-          frame_type: "order_book_snapshot",
-          update_frame_type: "order_book_update",
-          delivery: "state",
-        },
-      },
-    });
-    acknowledge(socket(), ["AAPL"]);
-    const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS);
-    socket().receive(aapl.snapshot());
-    socket().receive(aapl.delta([[150.24, 250]]));
-    socket().receive(aapl.delta([[150.23, 90]]));
-    expect(client.orderBook("AAPL")).toBeUndefined();
+    const info = { frame_type: "depth_snapshot", update_frame_type: "depth_update", delivery: "state" };
+    welcome(socket(), { channels: ["depth", "order_books"], channel_info: { depth: info } });
+    socket().receive({ type: "subscribed", channel: "depth", symbols: ["AAPL"], timestamp: now() });
+    for (const [type, sequence] of [
+      ["depth_snapshot", 1],
+      ["depth_update", 2],
+      ["depth_update", 3],
+    ] as const)
+      socket().receive({ type, symbol: "AAPL", sequence });
+    expect(of("frame").map(({ type }) => type)).toEqual(["welcome", "subscribed"]);
 
-    answer(
-      new Response(
-        JSON.stringify({
-          order_books: {
-            frame_type: "order_book_snapshot",
-            update_frame_type: "order_book_update",
-            delivery: "state",
-            frame_schema: { type: "object" },
-          },
-        }),
-      ),
+    answer(new Response(JSON.stringify({ depth: { ...info, frame_schema: { type: "object" } } })));
+    await vi.waitFor(() => expect(of("frame")).toHaveLength(5));
+    expect(of("frame").map((frame) => `${frame.type} ${(frame as { sequence?: number }).sequence}`)).toEqual([
+      "welcome undefined",
+      "subscribed undefined",
+      "depth_snapshot 1",
+      "depth_update 2",
+      "depth_update 3",
+    ]);
+  });
+});
+
+// --- Against a real gateway ---------------------------------------------------------------------
+
+/** The events of the SDK's books, in order, awaitable like ClientRecorder's. */
+class BookEvents {
+  readonly books: GatewayClientEvents["order_book"][] = [];
+  readonly resyncs: GatewayClientEvents["resync"][] = [];
+  readonly stale: GatewayClientEvents["book_stale"][] = [];
+  /** Every applied frame's checksum compared with the book the SDK holds right after it. */
+  readonly verified: boolean[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(sdk: GatewayClient) {
+    let last: Record<string, unknown> | undefined;
+    sdk.on("frame", (frame) => {
+      if (frame.type === "order_book_snapshot" || frame.type === "order_book_update")
+        last = frame as Record<string, unknown>;
+    });
+    sdk.on("order_book", (event) => {
+      const { book } = event;
+      this.verified.push(
+        last?.sequence === book.sequence &&
+          last.checksum === bookChecksum({ bids: [...book.bids], asks: [...book.asks] } as BookView),
+      );
+      this.push(this.books, event);
+    });
+    sdk.on("resync", (event) => this.push(this.resyncs, event));
+    sdk.on("book_stale", (event) => this.push(this.stale, event));
+  }
+
+  /** Resolves once `list` has an entry that matches (those already there count). */
+  async until<T>(list: T[], match: (entry: T) => boolean, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = list.find(match);
+      if (found !== undefined) return found;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0)
+        throw new Error(
+          `timed out; books at ${this.books.map(({ book }) => book.sequence).join(", ")}; resyncs ${JSON.stringify(this.resyncs)}`,
+        );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private push<T>(list: T[], entry: T): void {
+    list.push(entry);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+}
+
+describe("the SDK's order books, against a real gateway", () => {
+  const stack = withGateway();
+  /** Upstream messages published on market.books.* in this suite (what the gateway has taken in). */
+  let published = 0;
+
+  /** Publish a book message upstream and wait until the gateway has taken it in. */
+  async function publish(message: Record<string, unknown>): Promise<void> {
+    stack.publisher.publish(`market.books.${message.symbol}`, JSON.stringify(message));
+    await waitForIngest(stack.running, stack.publisher, "order_books", ++published);
+  }
+
+  const publishSnapshot = (upstream: UpstreamBook) =>
+    publish({ symbol: upstream.symbol, kind: "snapshot", sequence: upstream.sequence, ...upstream.whole });
+
+  /** Publish a delta that changes the view; `upstream` (the test's copy) moves with it. */
+  function publishDelta(upstream: UpstreamBook, bids: Level[], asks: Level[] = []): Promise<void> {
+    upstream.delta(bids, asks);
+    return publish({ symbol: upstream.symbol, kind: "delta", sequence: upstream.sequence, bids, asks });
+  }
+
+  /**
+   * `count` deltas of every kind on both sides (a size changed, a level added, the worst level
+   * removed), around the book's best prices at the start; each changes the view.
+   */
+  async function publishDeltas(upstream: UpstreamBook, count: number): Promise<void> {
+    const cents = (price: number) => Math.round(price * 100);
+    const bestBid = cents((upstream.view.bids[0] as Level)[0]);
+    const bestAsk = cents((upstream.view.asks[0] as Level)[0]);
+    /** The side's worst level removed, or (one level left) a level added below it. */
+    const shrink = (side: Level[], away: number): Level =>
+      side.length > 1 ? [(side.at(-1) as Level)[0], 0] : [(cents((side[0] as Level)[0]) + away) / 100, 5];
+    for (let step = 1; step <= count; step++) {
+      const { bids, asks } = upstream.view;
+      const offset = step % 6;
+      // Sizes from the sequence: never the size a level already has, however often this runs.
+      const bid: Level = [(bestBid - offset) / 100, upstream.sequence * 10 + 1];
+      const ask: Level = [(bestAsk + offset) / 100, upstream.sequence * 10 + 3];
+      switch (step % 4) {
+        case 0:
+          await publishDelta(upstream, [bid]);
+          break;
+        case 1:
+          await publishDelta(upstream, [], [ask]);
+          break;
+        case 2:
+          await publishDelta(upstream, [shrink(bids, -1)]);
+          break;
+        default:
+          await publishDelta(upstream, [bid], [shrink(asks, 1)]);
+      }
+    }
+  }
+
+  /** An SDK client through a relay, subscribed to `symbol`'s book, and the events of its books. */
+  async function subscribedClient(symbol: string, intervalMs?: number) {
+    const client = await openThroughProxy(stack);
+    const books = new BookEvents(client.sdk);
+    client.sdk.subscribe("order_books", [symbol], intervalMs === undefined ? {} : { intervalMs });
+    await client.events.next("subscribed", (ack) => ack.channel === "order_books");
+    return { ...client, books };
+  }
+
+  const viewOf = (book: OrderBookView | undefined) => book && { bids: [...book.bids], asks: [...book.asks] };
+
+  it("keeps the book the gateway shows, every snapshot and update verified against the gateway's checksum", async () => {
+    const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS, 5000);
+    await publishSnapshot(aapl);
+    const { sdk, events, books } = await subscribedClient("AAPL");
+    await books.until(books.books, ({ kind }) => kind === "snapshot");
+    expect(viewOf(sdk.orderBook("AAPL"))).toEqual(aapl.view);
+
+    await publishDeltas(aapl, 40);
+    await books.until(books.books, ({ book }) => book.sequence === aapl.sequence);
+    expect(viewOf(sdk.orderBook("AAPL"))).toEqual(aapl.view);
+    expect(sdk.orderBook("AAPL")).toMatchObject({ symbol: "AAPL", sequence: 5040, stale: false });
+    // One snapshot, then one update per delta, each checked against the gateway's own checksum.
+    expect(books.books.map(({ kind }) => kind)).toEqual(["snapshot", ...Array(40).fill("update")]);
+    expect(books.verified).toEqual(Array(41).fill(true));
+    expect(books.resyncs).toEqual([]);
+    expect(events.all("error")).toEqual([]);
+  });
+
+  it("a corrupted chain (a frame injected by a relay): resync, a resubscribe, and a book consistent again", async () => {
+    const msft = new UpstreamBook(
+      "MSFT",
+      [
+        [380.1, 10],
+        [380, 40],
+      ],
+      [
+        [380.2, 20],
+        [380.3, 60],
+      ],
+      70,
     );
-    await vi.waitFor(() => expect(client.orderBook("AAPL")?.sequence).toBe(1002));
-    expect(of("resync")).toEqual([]);
-    expect(levelsOf(client.orderBook("AAPL"))).toEqual(aapl.view);
-    expect(of("order_book").map(({ kind }) => kind)).toEqual(["snapshot", "update", "update"]);
+    await publishSnapshot(msft);
+    const { sdk, events, books, proxy } = await subscribedClient("MSFT", 100);
+    await books.until(books.books, ({ kind }) => kind === "snapshot");
+    await publishDeltas(msft, 5);
+    await books.until(books.books, ({ book }) => book.sequence === msft.sequence);
+
+    // A frame the gateway never sent: it continues the chain, but its checksum is wrong.
+    const forged = {
+      type: "order_book_update",
+      symbol: "MSFT",
+      sequence: msft.sequence + 1,
+      prev_sequence: msft.sequence,
+      bids: [[380.15, 1]],
+      asks: [],
+      checksum: 1,
+      timestamp: new Date().toISOString(),
+    };
+    proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
+    expect(await books.until(books.resyncs, () => true)).toEqual({
+      channel: "order_books",
+      symbol: "MSFT",
+      reason: "checksum_mismatch",
+    });
+    expect(sdk.orderBook("MSFT")).toBeUndefined();
+
+    // The gateway answers the resubscribe (the channel's interval kept) with a fresh snapshot.
+    const ack = await events.next("subscribed", (frame) => frame.channel === "order_books");
+    expect(ack).toMatchObject({ symbols: ["MSFT"], interval_ms: 100 });
+    await books.until(books.books, () => books.books.filter(({ kind }) => kind === "snapshot").length === 2);
+    expect(viewOf(sdk.orderBook("MSFT"))).toEqual(msft.view);
+
+    await publishDeltas(msft, 8);
+    await books.until(books.books, ({ book }) => book.sequence === msft.sequence);
+    expect(viewOf(sdk.orderBook("MSFT"))).toEqual(msft.view);
+    expect(books.resyncs).toHaveLength(1);
+    expect(books.verified.every(Boolean)).toBe(true);
+  });
+
+  it("an upstream gap: the book is stale (state_status), also for a client subscribing meanwhile, until the next snapshot", async () => {
+    const goog = new UpstreamBook("GOOG", [[170.1, 5]], [[170.2, 7]], 300);
+    await publishSnapshot(goog);
+    const { sdk, books } = await subscribedClient("GOOG");
+    await publishDeltas(goog, 3);
+    await books.until(books.books, ({ book }) => book.sequence === goog.sequence);
+
+    // Upstream skips a sequence: the gateway stops GOOG's updates and says so.
+    const lastGood = goog.sequence;
+    await publish({ symbol: "GOOG", kind: "delta", sequence: lastGood + 2, bids: [[170.05, 1]], asks: [] });
+    expect(await books.until(books.stale, () => true)).toEqual({
+      channel: "order_books",
+      symbol: "GOOG",
+      reason: "upstream_gap",
+      sequence: lastGood,
+    });
+    expect(sdk.orderBook("GOOG")).toMatchObject({ stale: true, sequence: lastGood });
+    expect(viewOf(sdk.orderBook("GOOG"))).toEqual(goog.view);
+
+    // A client that subscribes now is told at once, and has no book yet.
+    const late = await subscribedClient("GOOG");
+    await late.books.until(late.books.stale, () => true);
+    expect(late.sdk.orderBook("GOOG")).toBeUndefined();
+
+    // Upstream's next snapshot makes the book current again, for both.
+    goog.sequence = lastGood + 2;
+    goog.delta([[170.08, 2]]); // the test's copy only (now at lastGood + 3): the snapshot carries it
+    await publishSnapshot(goog);
+    for (const client of [{ sdk, books }, late]) {
+      await client.books.until(client.books.books, ({ book }) => book.sequence === goog.sequence);
+      expect(client.sdk.orderBook("GOOG")).toMatchObject({ stale: false, sequence: goog.sequence });
+      expect(viewOf(client.sdk.orderBook("GOOG"))).toEqual(goog.view);
+    }
+    await publishDeltas(goog, 3);
+    await books.until(books.books, ({ book }) => book.sequence === goog.sequence);
+    expect(viewOf(sdk.orderBook("GOOG"))).toEqual(goog.view);
+    expect(books.resyncs).toEqual([]);
+    expect(books.verified.every(Boolean)).toBe(true);
+  });
+
+  it("after a reconnection the book is rebuilt from the new connection's snapshot", async () => {
+    const tsla = new UpstreamBook(
+      "TSLA",
+      [
+        [250.5, 3],
+        [250.4, 9],
+      ],
+      [[250.6, 4]],
+      10,
+    );
+    await publishSnapshot(tsla);
+    const { sdk, events, books, proxy } = await subscribedClient("TSLA");
+    await publishDeltas(tsla, 4);
+    await books.until(books.books, ({ book }) => book.sequence === tsla.sequence);
+
+    proxy.dropAll();
+    await events.next("closed");
+    expect(sdk.orderBook("TSLA")).toBeUndefined();
+    await events.next("open");
+    // Restored like every subscription; the gateway answers with a snapshot.
+    expect(await events.next("subscribed", (ack) => ack.channel === "order_books")).toMatchObject({
+      symbols: ["TSLA"],
+    });
+    await books.until(books.books, () => books.books.filter(({ kind }) => kind === "snapshot").length === 2);
+    expect(viewOf(sdk.orderBook("TSLA"))).toEqual(tsla.view);
+
+    await publishDeltas(tsla, 4);
+    await books.until(books.books, ({ book }) => book.sequence === tsla.sequence);
+    expect(viewOf(sdk.orderBook("TSLA"))).toEqual(tsla.view);
+    expect(books.resyncs).toEqual([]);
+    expect(books.verified.every(Boolean)).toBe(true);
   });
 });
