@@ -2,9 +2,10 @@
 
 It subscribes to the prices of some symbols and to every trade, prints them as they come, prints the
 gateway's error frames, reconnects with exponential backoff and full jitter, and resumes trades with
-`since` after a reconnect, so that no trade is missed or printed twice.
+`since` after a reconnect, so that no trade is missed or printed twice. With --books it also keeps
+the order books of some symbols, verifies each frame's checksum, and prints their top of book.
 
-    python3 client.py --url ws://localhost:8000/ws --symbols AAPL,MSFT
+    python3 client.py --url ws://localhost:8000/ws --symbols AAPL,MSFT --books AAPL
 
 Needs Python 3.8+ and the websockets package (Debian: apt-get install python3-websockets).
 The frame models in gateway_models.py are generated from asyncapi.yaml (npm run models:python).
@@ -26,8 +27,11 @@ from backoff import Backoff
 from gateway_models import (
     ChannelName,
     Error,
+    OrderBookSnapshot,
+    OrderBookUpdate,
     PriceUpdate,
     Replayed,
+    StateStatus,
     StreamStatus,
     Subscribe,
     Subscribed,
@@ -36,6 +40,7 @@ from gateway_models import (
     Welcome,
     parse_server_frame,
 )
+from order_books import Applied, Broken, LocalBook, OrderBooks, Stale, js_number
 from trade_resume import TradeResume
 
 #: Close codes after which reconnecting would repeat the failure or fight another connection
@@ -52,6 +57,7 @@ class UnreadableWelcome(Exception):
 #: Request ids, echoed by the gateway in its ack or error, so an error names what it answers.
 PRICES_REQUEST = "prices"
 TRADES_REQUEST = "trades"
+BOOKS_REQUEST = "books"
 
 
 def say(line: str) -> None:
@@ -71,11 +77,12 @@ def signed(number: float) -> str:
 
 
 class StreamClient:
-    def __init__(self, url: str, client_id: str, symbols: List[str], backoff: Backoff) -> None:
+    def __init__(self, url: str, client_id: str, symbols: List[str], backoff: Backoff, books: List[str]) -> None:
         self.url = f"{url}?client_id={quote(client_id)}"
         self.symbols = symbols
         self.backoff = backoff
         self.trades = TradeResume()
+        self.books = OrderBooks(books)
         #: The quote last printed per symbol: a snapshot after a reconnect repeats nothing unchanged.
         self.printed_quotes: Dict[str, dict] = {}
         self.requests: Dict[str, str] = {}
@@ -140,11 +147,16 @@ class StreamClient:
             raise websockets.exceptions.InvalidHandshake("the first frame was not a welcome")
         say(f"connected as {welcome.client_id} (channels: {', '.join(welcome.channels)})")
         since = self.trades.on_connected()
+        self.books.on_connected()
+        shown = [ChannelName.PRICE_UPDATES.value, ChannelName.TRADES.value]
         await self.send(connection, Subscribe(channel=ChannelName.PRICE_UPDATES, symbols=self.symbols, id=PRICES_REQUEST))
         await self.send(connection, Subscribe(channel=ChannelName.TRADES, since=since, id=TRADES_REQUEST))
-        # Every channel starts subscribed to everything: leave the ones this client does not show.
+        if self.books.symbols:
+            shown.append(ChannelName.ORDER_BOOKS.value)
+            await self.send(connection, Subscribe(channel=ChannelName.ORDER_BOOKS, symbols=self.books.symbols, id=BOOKS_REQUEST))
+        # Most channels start subscribed to everything (order_books to nothing): leave the ones not shown.
         for channel in welcome.channels:
-            if channel not in (ChannelName.PRICE_UPDATES.value, ChannelName.TRADES.value):
+            if channel not in shown and welcome.subscriptions.get(channel):
                 await self.send(connection, Unsubscribe(channel=ChannelName(channel), id=f"leave {channel}"))
         async for message in connection:
             data = json.loads(message)
@@ -154,7 +166,10 @@ class StreamClient:
                 # Not what these models know (a newer info.version, say): show it and go on.
                 say(f"cannot read a {data.get('type')} frame with these models ({problem!r}); ignored")
                 continue
-            self.handle(frame)
+            if isinstance(frame, (OrderBookSnapshot, OrderBookUpdate, StateStatus)):
+                await self.on_book_frame(connection, frame)
+            else:
+                self.handle(frame)
 
     async def send(self, connection, frame) -> None:
         data = frame.to_dict()
@@ -184,8 +199,23 @@ class StreamClient:
             say(f"{frame.channel} stream {frame.status.value}{why}")
         # Anything else (pongs, acks of leaving a channel, frames of types newer than these models) is not shown.
 
+    async def on_book_frame(self, connection, frame) -> None:
+        """A book frame: print the verified top of book, or subscribe again to a book that broke."""
+        outcome = self.books.receive(frame)
+        if isinstance(outcome, Applied):
+            self.print_book(outcome.book)
+        elif isinstance(outcome, Broken):
+            say(f"book {outcome.symbol} resync: {outcome.why}; subscribing again for a fresh snapshot")
+            request = Subscribe(channel=ChannelName.ORDER_BOOKS, symbols=[outcome.symbol], id=f"resync {outcome.symbol}")
+            await self.send(connection, request)
+        elif isinstance(outcome, Stale):
+            say(f"book {outcome.symbol} stale ({outcome.reason}) after seq {outcome.sequence}: not current until the next snapshot")
+
     def on_subscribed(self, ack: Subscribed) -> None:
-        if ack.channel == ChannelName.PRICE_UPDATES.value:
+        if ack.id == BOOKS_REQUEST:  # a resync's ack is not shown: its resync line was
+            symbols = "all symbols" if ack.symbols == "*" else ", ".join(ack.symbols)
+            say(f"subscribed order_books: {symbols}")
+        elif ack.channel == ChannelName.PRICE_UPDATES.value:
             symbols = "all symbols" if ack.symbols == "*" else ", ".join(ack.symbols)
             say(f"subscribed price_updates: {symbols}")
         elif ack.channel == ChannelName.TRADES.value:
@@ -213,11 +243,24 @@ class StreamClient:
     def print_trade(self, trade: TradeExecuted) -> None:
         say(f"trade #{trade.seq} {trade.side.value} {trade.quantity:g} {trade.symbol} @ {trade.price:.2f}")
 
+    def print_book(self, book: LocalBook) -> None:
+        """One line per verified frame: best bid and ask (price x size), spread, sequence."""
+
+        def level(best) -> str:
+            return "-" if best is None else f"{js_number(best[0])} x {js_number(best[1])}"
+
+        spread = book.spread()
+        say(
+            f"book {book.symbol} bid {level(book.best_bid())} ask {level(book.best_ask())}"
+            f" spread {'-' if spread is None else spread} seq {book.sequence} checksum ok"
+        )
+
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Print prices and trades from a trading stream gateway.")
+    parser = argparse.ArgumentParser(description="Print prices, trades and order books from a trading stream gateway.")
     parser.add_argument("--url", default="ws://localhost:8000/ws", help="the gateway's WebSocket endpoint")
     parser.add_argument("--symbols", default="AAPL,MSFT", help="comma-separated symbols to show prices of")
+    parser.add_argument("--books", default="", help="comma-separated symbols to keep the order books of")
     parser.add_argument("--client-id", default=f"python-client-{uuid.uuid4().hex[:8]}", help="kept across reconnects")
     parser.add_argument("--initial-backoff", type=float, default=0.5, help="ceiling of the first retry's delay, seconds")
     parser.add_argument("--max-backoff", type=float, default=30.0, help="the ceiling never exceeds this, seconds")
@@ -228,7 +271,8 @@ def main() -> int:
         max_delay=options.max_backoff,
         rng=random.Random(options.jitter_seed),
     )
-    client = StreamClient(options.url, options.client_id, options.symbols.split(","), backoff)
+    books = [symbol for symbol in options.books.split(",") if symbol]
+    client = StreamClient(options.url, options.client_id, options.symbols.split(","), backoff, books)
 
     async def run() -> int:
         loop = asyncio.get_running_loop()

@@ -3,13 +3,16 @@
  * websockets, against a real gateway and nats-server. The test publishes prices and trades on NATS,
  * cuts the client's connection, publishes while it is away, and asserts every line it printed:
  * prices, trades, the reconnect with its (seeded) full-jitter delay, and the resume that replays
- * exactly the missed trades. Without python3 or python3-websockets it fails, with what to install.
+ * exactly the missed trades; and order books: the top of book it printed after verifying each
+ * snapshot and update. Without python3 or python3-websockets it fails, with what to install.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import WebSocket, { WebSocketServer } from "ws";
+import { type BookView, bookChecksum, type Level } from "../../plugins/order_books/book.js";
 import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import { LinkCutter } from "../helpers/link-cutter.js";
 import { NatsServer } from "../helpers/nats-server.js";
@@ -88,6 +91,61 @@ function tick(symbol: string, price: number, change_pct: number): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ symbol, price, change_pct }));
 }
 
+function book(kind: "snapshot" | "delta", sequence: number, bids: Level[], asks: Level[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ symbol: "AAPL", kind, sequence, bids, asks }));
+}
+
+const TIMESTAMP = "2024-12-19T12:00:00Z";
+
+function send(socket: WebSocket, frame: Record<string, unknown>): void {
+  socket.send(JSON.stringify(frame));
+}
+
+/** A gateway's order_book_snapshot of AAPL, with the checksum the gateway computes. */
+function snapshotFrame(sequence: number, view: BookView): Record<string, unknown> {
+  const { bids, asks } = view;
+  return {
+    type: "order_book_snapshot",
+    symbol: "AAPL",
+    sequence,
+    bids,
+    asks,
+    checksum: bookChecksum(view),
+    timestamp: TIMESTAMP,
+  };
+}
+
+function updateFrame(
+  sequence: number,
+  prev_sequence: number,
+  changes: BookView,
+  checksum: number,
+): Record<string, unknown> {
+  const { bids, asks } = changes;
+  return {
+    type: "order_book_update",
+    symbol: "AAPL",
+    sequence,
+    prev_sequence,
+    bids,
+    asks,
+    checksum,
+    timestamp: TIMESTAMP,
+  };
+}
+
+/** Run a script in the example's directory (its modules importable); what it printed as JSON. */
+function runPython(script: string, input = ""): unknown {
+  const result = spawnSync(python3WithWebsockets(), ["-c", script], {
+    cwd: EXAMPLE,
+    encoding: "utf8",
+    input,
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
+  });
+  expect(result.stderr).toBe("");
+  return JSON.parse(result.stdout);
+}
+
 describe("examples/python-client against a real gateway", () => {
   let nats: NatsServer | undefined;
   let publisher: NatsConnection | undefined;
@@ -103,11 +161,13 @@ describe("examples/python-client against a real gateway", () => {
     await nats?.stop();
   });
 
-  async function startStack(): Promise<{ url: string; publisher: NatsConnection; running: RunningGateway }> {
+  async function startStack(
+    env: Record<string, string> = {},
+  ): Promise<{ url: string; publisher: NatsConnection; running: RunningGateway }> {
     nats = await NatsServer.start();
     publisher = await nats.client();
     // Staleness off: a "stale" status line would depend on how fast the machine runs the test.
-    running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_STALE_AFTER_MS: "0" });
+    running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_STALE_AFTER_MS: "0", ...env });
     await waitUntilReady(running);
     relay = await LinkCutter.start(running.port);
     return { url: `ws://127.0.0.1:${relay.port}/ws`, publisher, running };
@@ -150,7 +210,7 @@ describe("examples/python-client against a real gateway", () => {
     expect(await client.stop()).toBe(0);
     expect(client.errors).toBe("");
     expect(client.lines).toEqual([
-      "connected as py-example (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-example (channels: order_books, portfolio, price_updates, signals, trades)",
       "subscribed price_updates: AAPL, MSFT",
       "subscribed trades: all symbols",
       "price AAPL 150.25 (+0.33%)",
@@ -158,7 +218,7 @@ describe("examples/python-client against a real gateway", () => {
       "trade #1 BUY 10 AAPL @ 150.25",
       "trade #2 SELL 5 MSFT @ 380.50",
       "connection lost (code 1006); reconnecting in 0.16 s (attempt 1)",
-      "connected as py-example (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-example (channels: order_books, portfolio, price_updates, signals, trades)",
       "subscribed price_updates: AAPL, MSFT",
       "resuming trades after #2",
       "trade #3 SELL 3 AAPL @ 151.00",
@@ -194,12 +254,12 @@ describe("examples/python-client against a real gateway", () => {
     await client.printed("trade #1 SELL 5 MSFT @ 380.50");
     expect(await client.stop()).toBe(0);
     expect(client.lines).toEqual([
-      "connected as py-restart (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-restart (channels: order_books, portfolio, price_updates, signals, trades)",
       "subscribed price_updates: AAPL, MSFT",
       "subscribed trades: all symbols",
       "trade #1 BUY 10 AAPL @ 150.25",
       "connection lost (code 1006); reconnecting in 0.16 s (attempt 1)",
-      "connected as py-restart (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-restart (channels: order_books, portfolio, price_updates, signals, trades)",
       "subscribed price_updates: AAPL, MSFT",
       "trades could not be resumed (epoch_mismatch): live from now; reload missed trades from their system of record",
       "trade #1 SELL 5 MSFT @ 380.50",
@@ -218,7 +278,7 @@ describe("examples/python-client against a real gateway", () => {
       newer.close();
     }
     expect(client.lines).toEqual([
-      "connected as py-replaced (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-replaced (channels: order_books, portfolio, price_updates, signals, trades)",
       "subscribed price_updates: AAPL, MSFT",
       "subscribed trades: all symbols",
       "the gateway closed the connection with 4000 REPLACED (Replaced by a newer connection with the same client_id); not reconnecting",
@@ -240,10 +300,201 @@ describe("examples/python-client against a real gateway", () => {
     await client.printed("trade #1 BUY 10 AAPL @ 150.25");
     expect(await client.stop()).toBe(0);
     expect(client.lines).toEqual([
-      "connected as py-errors (channels: portfolio, price_updates, signals, trades)",
+      "connected as py-errors (channels: order_books, portfolio, price_updates, signals, trades)",
       'gateway error INVALID_SYMBOLS for subscribe price_updates: Invalid symbols: "not a symbol"',
       "subscribed trades: all symbols",
       "trade #1 BUY 10 AAPL @ 150.25",
+      "bye",
+    ]);
+  }, 60_000);
+
+  it("keeps the order books it is asked for: prints the verified top of book after each snapshot and update, and a stale book until the next snapshot", async () => {
+    // Three levels per side: deltas push levels out of the view and pull them in from below it.
+    const stack = await startStack({ ORDER_BOOKS_DEPTH: "3" });
+    client = PythonClient.start(["--url", stack.url, "--books", "AAPL,MSFT", "--client-id", "py-books"]);
+    await client.printed("subscribed order_books: AAPL, MSFT");
+    const publish = (message: Uint8Array) => stack.publisher.publish("market.books.AAPL", message);
+
+    publish(
+      book(
+        "snapshot",
+        1001,
+        [
+          [150.24, 300],
+          [150.23, 100],
+          [150.22, 50],
+          [150.21, 70],
+        ],
+        [
+          [150.25, 200],
+          [150.26, 500],
+          [150.27, 80],
+          [151, 1.5],
+        ],
+      ),
+    );
+    await client.printed("book AAPL bid 150.24 x 300 ask 150.25 x 200 spread 0.01 seq 1001 checksum ok");
+    // The best bid goes: 150.21 enters the view from below it.
+    publish(book("delta", 1002, [[150.24, 0]], [[150.25, 250]]));
+    await client.printed("book AAPL bid 150.23 x 100 ask 150.25 x 250 spread 0.02 seq 1002 checksum ok");
+    // A better bid pushes 150.21 out of the view: the update removes it (size 0), and the checksum
+    // (over up to 10 levels) verifies only if the client removed it.
+    publish(book("delta", 1003, [[150.245, 0.5]], []));
+    await client.printed("book AAPL bid 150.245 x 0.5 ask 150.25 x 250 spread 0.005 seq 1003 checksum ok");
+    // Below the view: no update. The next one applies to the view at 1003 (prev_sequence 1003).
+    publish(book("delta", 1004, [], [[151, 3]]));
+    publish(
+      book(
+        "delta",
+        1005,
+        [],
+        [
+          [150.25, 0],
+          [150.26, 0],
+        ],
+      ),
+    );
+    await client.printed("book AAPL bid 150.245 x 0.5 ask 150.27 x 80 spread 0.025 seq 1005 checksum ok");
+    // Upstream skips 1006: the gateway stops the book until a snapshot.
+    publish(book("delta", 1007, [[150.23, 1]], []));
+    await client.printed(
+      "book AAPL stale (upstream_gap) after seq 1005: not current until the next snapshot",
+    );
+    publish(book("snapshot", 1010, [[150.3, 10]], [[150.31, 12]]));
+    await client.printed("book AAPL bid 150.3 x 10 ask 150.31 x 12 spread 0.01 seq 1010 checksum ok");
+
+    expect(await client.stop()).toBe(0);
+    expect(client.errors).toBe("");
+    expect(client.lines).toEqual([
+      "connected as py-books (channels: order_books, portfolio, price_updates, signals, trades)",
+      "subscribed price_updates: AAPL, MSFT",
+      "subscribed trades: all symbols",
+      "subscribed order_books: AAPL, MSFT",
+      "book AAPL bid 150.24 x 300 ask 150.25 x 200 spread 0.01 seq 1001 checksum ok",
+      "book AAPL bid 150.23 x 100 ask 150.25 x 250 spread 0.02 seq 1002 checksum ok",
+      "book AAPL bid 150.245 x 0.5 ask 150.25 x 250 spread 0.005 seq 1003 checksum ok",
+      "book AAPL bid 150.245 x 0.5 ask 150.27 x 80 spread 0.025 seq 1005 checksum ok",
+      "book AAPL stale (upstream_gap) after seq 1005: not current until the next snapshot",
+      "book AAPL bid 150.3 x 10 ask 150.31 x 12 spread 0.01 seq 1010 checksum ok",
+      "bye",
+    ]);
+  }, 60_000);
+});
+
+describe("examples/python-client/order_books.py", () => {
+  it("js_number writes numbers as JSON.stringify does", () => {
+    const tricky = [
+      150,
+      150.25,
+      0.1,
+      0.1 + 0.2,
+      1e21,
+      1e20,
+      1e16,
+      1e-5,
+      1e-6,
+      1e-7,
+      1.5e-7,
+      -0,
+      5e-324,
+      2 ** 53 + 1,
+    ];
+    const prices = Array.from(
+      { length: 2000 },
+      (_, i) => Math.round(((i * 7919) % 1_000_000) * 1.37) / 10 ** (i % 7),
+    );
+    const numbers = [...tricky, ...prices];
+    const script = `
+import json, sys
+from order_books import js_number
+print(json.dumps([js_number(x) for x in json.load(sys.stdin)]))
+`;
+    // Python reads 150 as an int and 150.25 as a float, as it reads any frame.
+    expect(runPython(script, JSON.stringify(numbers))).toEqual(numbers.map((x) => JSON.stringify(x)));
+  });
+});
+
+describe("examples/python-client against a gateway whose book frames do not verify", () => {
+  let server: WebSocketServer | undefined;
+  let client: PythonClient | undefined;
+
+  afterEach(async () => {
+    await client?.stop();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it("subscribes to the book again on a checksum that does not match and on an update off the chain, and drops the updates in flight until the fresh snapshot", async () => {
+    // A real gateway sends no such frame: a stand-in speaking asyncapi.yaml's frames does.
+    server = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await once(server, "listening");
+    const requests: Record<string, unknown>[] = [];
+    const connected = new Promise<WebSocket>((resolve) =>
+      server?.once("connection", (socket: WebSocket) => {
+        socket.on("message", (data) => requests.push(JSON.parse(String(data))));
+        send(socket, {
+          type: "welcome",
+          client_id: "py-resync",
+          channels: ["order_books"],
+          subscriptions: { order_books: [] },
+          ping_interval: 30,
+          price_update_interval: 1,
+          portfolio_update_interval: 1,
+          max_message_bytes: 65536,
+          timestamp: TIMESTAMP,
+        });
+        resolve(socket);
+      }),
+    );
+    const { port } = server.address() as { port: number };
+    client = PythonClient.start(["--url", `ws://127.0.0.1:${port}/ws`, "--books", "AAPL"]);
+    const socket = await connected;
+    /** The client's requests with this id, once there are `count` of them. */
+    const asked = (id: string, count = 1) =>
+      vi.waitFor(() => {
+        const matching = requests.filter((request) => request.id === id);
+        expect(matching).toHaveLength(count);
+        return matching;
+      });
+    const answer = (id: string) =>
+      send(socket, {
+        type: "subscribed",
+        channel: "order_books",
+        symbols: ["AAPL"],
+        id,
+        timestamp: TIMESTAMP,
+      });
+
+    const first: BookView = { bids: [[150.24, 300]], asks: [[150.25, 200]] };
+    const second: BookView = { bids: [[150.24, 300]], asks: [[150.25, 250]] };
+    await asked("books");
+    answer("books");
+    send(socket, snapshotFrame(1001, first));
+    send(socket, updateFrame(1002, 1001, { bids: [], asks: [[150.25, 250]] }, 12345));
+    send(socket, updateFrame(1003, 1002, { bids: [], asks: [[150.25, 300]] }, 0)); // in flight: dropped
+    const [resync] = await asked("resync AAPL");
+    expect(resync).toEqual({
+      type: "subscribe",
+      channel: "order_books",
+      symbols: ["AAPL"],
+      id: "resync AAPL",
+    });
+    answer("resync AAPL");
+    send(socket, snapshotFrame(1003, second));
+    await client.printed("book AAPL bid 150.24 x 300 ask 150.25 x 250 spread 0.01 seq 1003 checksum ok");
+    send(socket, updateFrame(1005, 1004, { bids: [], asks: [] }, bookChecksum(second)));
+    await asked("resync AAPL", 2);
+    send(socket, snapshotFrame(1005, first));
+    await client.printed("book AAPL bid 150.24 x 300 ask 150.25 x 200 spread 0.01 seq 1005 checksum ok");
+
+    expect(await client.stop()).toBe(0);
+    expect(client.lines).toEqual([
+      "connected as py-resync (channels: order_books)",
+      "subscribed order_books: AAPL",
+      "book AAPL bid 150.24 x 300 ask 150.25 x 200 spread 0.01 seq 1001 checksum ok",
+      `book AAPL resync: checksum ${bookChecksum(second)} at seq 1002 is not the gateway's 12345; subscribing again for a fresh snapshot`,
+      "book AAPL bid 150.24 x 300 ask 150.25 x 250 spread 0.01 seq 1003 checksum ok",
+      "book AAPL resync: update seq 1005 follows seq 1004, not 1003; subscribing again for a fresh snapshot",
+      "book AAPL bid 150.24 x 300 ask 150.25 x 200 spread 0.01 seq 1005 checksum ok",
       "bye",
     ]);
   }, 60_000);
@@ -270,12 +521,6 @@ ceilings = [backoff.next_delay() for _ in range(8)]
 after_stable = backoff.next_delay(connected_for=10.0)
 print(json.dumps([ceilings, after_stable, backoff.attempt]))
 `;
-    const result = spawnSync(python3WithWebsockets(), ["-c", script], {
-      cwd: EXAMPLE,
-      encoding: "utf8",
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
-    });
-    expect(result.stderr).toBe("");
-    expect(JSON.parse(result.stdout)).toEqual([[0.5, 1, 2, 4, 8, 16, 30, 30], 0.5, 1]);
+    expect(runPython(script)).toEqual([[0.5, 1, 2, 4, 8, 16, 30, 30], 0.5, 1]);
   });
 });
