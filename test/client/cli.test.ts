@@ -5,72 +5,39 @@
  * one JSON frame per line with --json, and stops for good on a terminal close code; `status`
  * prints the status document as a table.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { freePort } from "../helpers/free-port.js";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { flushChannel, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 import { CliProcess } from "./helpers/cli-process.js";
-import { TcpProxy } from "./helpers/tcp-proxy.js";
+import { startProxy } from "./helpers/sdk.js";
 
-/** Conflated channels flush only when the test says so. */
-const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
 const TIME = /^\d{2}:\d{2}:\d{2}\.\d{3} {2}/;
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-let port: number;
-let running: RunningGateway;
-const processes: CliProcess[] = [];
-const witnesses: TestClient[] = [];
+// Conflated channels flush only when the test says so.
+const stack = withGateway({ env: MANUAL_FLUSH });
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  port = await freePort();
-  running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
-  await waitUntilReady(running);
-});
-
-afterEach(async () => {
-  for (const cli of processes.splice(0)) {
-    cli.kill();
-    await cli.exited;
-  }
-  await Promise.all(witnesses.splice(0).map((witness) => witness.close()));
-});
-
-afterAll(async () => {
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-});
-
+/** The CLI as a process, killed (if still running) when the test ends. */
 function cli(args: string[]): CliProcess {
   const started = CliProcess.start(args);
-  processes.push(started);
+  stack.defer(async () => {
+    started.kill();
+    await started.exited;
+  });
   return started;
 }
 
-async function witness(): Promise<TestClient> {
-  const client = await TestClient.connect(running.wsUrl);
-  witnesses.push(client);
-  return client;
+function witness(): Promise<TestClient> {
+  return stack.connect();
 }
 
 function publish(subject: string, payload: unknown): void {
-  publisher.publish(subject, JSON.stringify(payload));
+  stack.publisher.publish(subject, JSON.stringify(payload));
 }
 
 function flushPrices(): void {
-  flushChannel(running, "price_updates");
+  flushChannel(stack.running, "price_updates");
 }
 
 const SIGNAL = {
@@ -87,7 +54,7 @@ describe("gateway tail", () => {
     const tail = cli([
       "tail",
       "--url",
-      running.wsUrl,
+      stack.running.wsUrl,
       "--channel",
       "price_updates",
       "--symbols",
@@ -102,7 +69,7 @@ describe("gateway tail", () => {
     let ticks = 0;
     const tick = async (symbol: string, payload: Record<string, unknown>) => {
       publish(`market.prices.${symbol}`, { symbol, ...payload });
-      await waitForIngest(running, publisher, "price_updates", ++ticks);
+      await waitForIngest(stack.running, stack.publisher, "price_updates", ++ticks);
     };
     await tick("AAPL", { price: 150.25, change: 0.5, change_pct: 0.33, volume: 1_000_000 });
     flushPrices();
@@ -122,11 +89,10 @@ describe("gateway tail", () => {
     await watcher.close();
 
     // The gateway goes away and comes back on the same port: the tail reconnects by itself.
-    await running.close();
+    await stack.stopGateway();
     await tail.nextErr(/connection closed: 1001 GOING_AWAY: Server shutting down; reconnect$/);
     await tail.nextErr(/reconnecting in \d+\.\d{2} s \(attempt 1\)$/);
-    running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
-    await waitUntilReady(running);
+    await stack.restartGateway();
     await tail.nextErr(/connected as /);
     await tail.nextErr(/subscribed price_updates: AAPL, MSFT$/);
     ticks = 0;
@@ -141,7 +107,7 @@ describe("gateway tail", () => {
   });
 
   it("prints signals, trades and portfolios in words", async () => {
-    const tail = cli(["tail", "--url", running.wsUrl]);
+    const tail = cli(["tail", "--url", stack.running.wsUrl]);
     await tail.nextErr(/connected as /);
     publish("strategy.signals.x", SIGNAL);
     publish("execution.trades.x", {
@@ -167,8 +133,8 @@ describe("gateway tail", () => {
       total_pnl: 12.5,
       timestamp: "2024-12-19T12:00:02Z",
     });
-    await waitForIngest(running, publisher, "portfolio", 1);
-    flushChannel(running, "portfolio");
+    await waitForIngest(stack.running, stack.publisher, "portfolio", 1);
+    flushChannel(stack.running, "portfolio");
     expect(await tail.nextOut(/ signal /)).toBe(
       "12:00:00.000  signal            BUY AAPL @ 150.25  qty 10  confidence 0.85",
     );
@@ -181,7 +147,7 @@ describe("gateway tail", () => {
   });
 
   it("--json prints each frame as one JSON line, exactly as the gateway sent it", async () => {
-    const tail = cli(["tail", "--url", running.wsUrl, "--channel", "signals", "--json"]);
+    const tail = cli(["tail", "--url", stack.running.wsUrl, "--channel", "signals", "--json"]);
     await tail.nextErr(/subscribed signals: all symbols$/);
     await tail.nextErr(/unsubscribed trades$/);
     const watcher = await witness();
@@ -196,49 +162,44 @@ describe("gateway tail", () => {
   });
 
   it("says when it resumed trades after a dropped connection, and prints the missed ones", async () => {
-    const proxy = await TcpProxy.start(running.port);
-    try {
-      const tail = cli(["tail", "--url", `ws://127.0.0.1:${proxy.port}/ws`, "--channel", "trades"]);
-      await tail.nextErr(/subscribed trades: all symbols$/);
-      await tail.nextErr(/unsubscribed signals$/);
-      const trade = (quantity: number) =>
-        publish("execution.trades.x", { symbol: "AAPL", side: "BUY", quantity, price: 10 });
-      trade(1);
-      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 10$/);
+    const proxy = await startProxy(stack);
+    const tail = cli(["tail", "--url", proxy.wsUrl, "--channel", "trades"]);
+    await tail.nextErr(/subscribed trades: all symbols$/);
+    await tail.nextErr(/unsubscribed signals$/);
+    const trade = (quantity: number) =>
+      publish("execution.trades.x", { symbol: "AAPL", side: "BUY", quantity, price: 10 });
+    trade(1);
+    expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 10$/);
 
-      // The network drops; trades go on while the tail cannot reach the gateway.
-      proxy.refuse();
-      proxy.dropAll();
-      await tail.nextErr(/connection closed: 1006/);
-      const watcher = await witness();
-      trade(2);
-      trade(3);
-      await watcher.next("trade_executed", (frame) => frame.quantity === 3);
-      proxy.accept();
+    // The network drops; trades go on while the tail cannot reach the gateway.
+    proxy.refuse();
+    proxy.dropAll();
+    await tail.nextErr(/connection closed: 1006/);
+    const watcher = await witness();
+    trade(2);
+    trade(3);
+    await watcher.next("trade_executed", (frame) => frame.quantity === 3);
+    proxy.accept();
 
-      await tail.nextErr(/connected as /);
-      expect(await tail.nextErr(/resumed trades/)).toMatch(
-        /^\d{2}:\d{2}:\d{2}\.\d{3} {2}resumed trades: 2 frames replayed$/,
-      );
-      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 2 AAPL @ 10$/);
-      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 3 AAPL @ 10$/);
-      expect(await tail.interrupt()).toBe(0);
-      expect(tail.stderr.lines.some((line) => line.includes("could not resume"))).toBe(false);
-    } finally {
-      await proxy.close();
-    }
+    await tail.nextErr(/connected as /);
+    expect(await tail.nextErr(/resumed trades/)).toMatch(
+      /^\d{2}:\d{2}:\d{2}\.\d{3} {2}resumed trades: 2 frames replayed$/,
+    );
+    expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 2 AAPL @ 10$/);
+    expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 3 AAPL @ 10$/);
+    expect(await tail.interrupt()).toBe(0);
+    expect(tail.stderr.lines.some((line) => line.includes("could not resume"))).toBe(false);
   });
 
   it("says that trades may be missing when the restarted gateway cannot replay them (no JetStream)", async () => {
-    const tail = cli(["tail", "--url", running.wsUrl, "--channel", "trades"]);
+    const tail = cli(["tail", "--url", stack.running.wsUrl, "--channel", "trades"]);
     await tail.nextErr(/subscribed trades: all symbols$/);
     publish("execution.trades.x", { symbol: "AAPL", side: "SELL", quantity: 1, price: 10 });
     await tail.nextOut(/trade_executed/);
 
-    await running.close();
+    await stack.stopGateway();
     await tail.nextErr(/connection closed: 1001 GOING_AWAY/);
-    running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
-    await waitUntilReady(running);
+    await stack.restartGateway();
     expect(await tail.nextErr(/could not resume/)).toMatch(
       /^\d{2}:\d{2}:\d{2}\.\d{3} {2}trades: could not resume \(epoch_mismatch\); some frames may be missing$/,
     );
@@ -250,39 +211,34 @@ describe("gateway tail", () => {
 
   it("says on stderr when a followed channel goes stale and live again, never on stdout", async () => {
     // A NATS server and gateway of their own: the shared ones stay up for the other tests.
-    const own = await NatsServer.start();
-    const gateway = await startGateway({ NATS_URL: own.url });
-    try {
-      await waitUntilReady(gateway);
-      const tail = cli(["tail", "--url", gateway.wsUrl, "--channel", "trades"]);
-      await tail.nextErr(/subscribed trades: all symbols$/);
-      await own.stop();
-      expect(await tail.nextErr(/trades: /)).toMatch(
-        /^\d{2}:\d{2}:\d{2}\.\d{3} {2}trades: stale \(upstream_disconnected: the gateway has lost its NATS link\)$/,
-      );
-      await own.restart();
-      expect(await tail.nextErr(/trades: /)).toMatch(/ {2}trades: live$/);
-      const upstream = await own.client();
-      upstream.publish(
-        "execution.trades.x",
-        JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 2 }),
-      );
-      await upstream.flush();
-      // The first line on stdout is the trade: no status line went there.
-      expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 2$/);
-      await upstream.close();
-      expect(await tail.interrupt()).toBe(0);
-    } finally {
-      await gateway.close();
-      await own.stop();
-    }
+    const own = await stack.startNats();
+    const gateway = stack.track(await startGateway({ NATS_URL: own.url }));
+    await waitUntilReady(gateway);
+    const tail = cli(["tail", "--url", gateway.wsUrl, "--channel", "trades"]);
+    await tail.nextErr(/subscribed trades: all symbols$/);
+    await own.stop();
+    expect(await tail.nextErr(/trades: /)).toMatch(
+      /^\d{2}:\d{2}:\d{2}\.\d{3} {2}trades: stale \(upstream_disconnected: the gateway has lost its NATS link\)$/,
+    );
+    await own.restart();
+    expect(await tail.nextErr(/trades: /)).toMatch(/ {2}trades: live$/);
+    const upstream = await own.client();
+    upstream.publish(
+      "execution.trades.x",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 1, price: 2 }),
+    );
+    await upstream.flush();
+    // The first line on stdout is the trade: no status line went there.
+    expect(await tail.nextOut(/./)).toMatch(/ {2}trade_executed {4}BUY 1 AAPL @ 2$/);
+    await upstream.close();
+    expect(await tail.interrupt()).toBe(0);
   });
 
   it("stops with status 1 when the gateway closes the connection for good (4000 REPLACED)", async () => {
-    const tail = cli(["tail", "--url", running.wsUrl, "--client-id", "cli-dup"]);
+    const tail = cli(["tail", "--url", stack.running.wsUrl, "--client-id", "cli-dup"]);
     await tail.nextErr(/connected as cli-dup; /);
-    const newer = await TestClient.connect(`${running.wsUrl}?client_id=cli-dup`);
-    witnesses.push(newer);
+    // A newer connection with the CLI's client_id.
+    await stack.connect({ query: { client_id: "cli-dup" } });
     await tail.nextErr(
       /connection closed: 4000 REPLACED: Replaced by a newer connection with the same client_id$/,
     );
@@ -292,10 +248,10 @@ describe("gateway tail", () => {
   });
 
   it("takes the http:// address of the gateway, and stops with status 1 when the upgrade is refused (404)", async () => {
-    const tail = cli(["tail", "--url", running.httpUrl, "--channel", "signals"]);
+    const tail = cli(["tail", "--url", stack.running.httpUrl, "--channel", "signals"]);
     await tail.nextErr(/connected as /);
     expect(await tail.interrupt()).toBe(0);
-    const wrongPath = cli(["tail", "--url", `${running.httpUrl}/nowhere`]);
+    const wrongPath = cli(["tail", "--url", `${stack.running.httpUrl}/nowhere`]);
     await wrongPath.nextErr(
       /not reconnecting: the gateway refused the WebSocket upgrade with HTTP 404; check --url$/,
     );
@@ -314,11 +270,11 @@ describe("gateway tail", () => {
 
 describe("gateway status", () => {
   it("prints /websocket/status as a table", async () => {
-    const status = cli(["status", "--url", running.httpUrl]);
+    const status = cli(["status", "--url", stack.running.httpUrl]);
     expect(await status.exited).toBe(0);
     const out = status.stdout.lines;
     expect(out.slice(0, 6)).toEqual([
-      `Gateway ${running.httpUrl}`,
+      `Gateway ${stack.running.httpUrl}`,
       "  WebSocket enabled          yes",
       expect.stringMatching(/^ {2}Connections {16}\d+ of 100$/),
       "  Ping interval              30 s",
@@ -337,7 +293,7 @@ describe("gateway status", () => {
   });
 
   it("--json prints the document; an unreachable gateway is status 1", async () => {
-    const json = cli(["status", "--url", running.wsUrl, "--json"]);
+    const json = cli(["status", "--url", stack.running.wsUrl, "--json"]);
     expect(await json.exited).toBe(0);
     const document = JSON.parse(json.stdout.lines.join("\n"));
     expect(document).toMatchObject({ enabled: true, max_connections: 100, ping_interval: 30 });

@@ -4,59 +4,18 @@
  * client that comes back by itself with its explicit subscriptions restored (only its symbols,
  * not the auto-subscribe default).
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { backoffCeiling, GatewayClient, type GatewayClientOptions } from "../../src/client/node.js";
+import { describe, expect, it } from "vitest";
+import { backoffCeiling, type GatewayClientOptions } from "../../src/client/node.js";
 import { freePort } from "../helpers/free-port.js";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { ClientRecorder } from "./helpers/recorder.js";
+import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
+import { recordedClient } from "./helpers/sdk.js";
 
-/** Conflated channels flush only when the test says so. */
-const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
+// Conflated channels flush only when the test says so.
+const stack = withGateway({ gateway: false, env: MANUAL_FLUSH });
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const clients: GatewayClient[] = [];
-const gateways: RunningGateway[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const running of gateways.splice(0)) await running.close();
-});
-
-afterAll(async () => {
-  await publisher?.close();
-  await nats?.stop();
-});
-
-async function gatewayAt(port: number): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url, ...MANUAL_FLUSH }, undefined, port);
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
-}
-
-async function stop(running: RunningGateway): Promise<void> {
-  gateways.splice(gateways.indexOf(running), 1);
-  await running.close();
-}
-
-function client(options: GatewayClientOptions): { client: GatewayClient; events: ClientRecorder } {
-  const created = new GatewayClient(options);
-  clients.push(created);
-  return { client: created, events: new ClientRecorder(created) };
+function client(options: GatewayClientOptions) {
+  return recordedClient(stack, options);
 }
 
 function signal(symbol: string): Record<string, unknown> {
@@ -71,7 +30,7 @@ describe("backoff while the gateway is down", () => {
   it("delays grow with full jitter and never exceed the cap; the client connects once the gateway is up", async () => {
     const port = await freePort();
     const backoff = { initialDelayMs: 20, factor: 2, maxDelayMs: 160, stableAfterMs: 60_000 };
-    const { client: sdk, events } = client({ url: `ws://127.0.0.1:${port}/ws`, backoff });
+    const { sdk, events } = client({ url: `ws://127.0.0.1:${port}/ws`, backoff });
     sdk.connect();
 
     const RETRIES = 12;
@@ -105,7 +64,7 @@ describe("backoff while the gateway is down", () => {
       });
     expect(events.all("open")).toEqual([]);
 
-    await gatewayAt(port);
+    await stack.startGateway({}, { port });
     const { welcome } = await events.next("open");
     expect(welcome.type).toBe("welcome");
     expect(sdk.state).toBe("open");
@@ -115,8 +74,8 @@ describe("backoff while the gateway is down", () => {
 describe("gateway restart", () => {
   it("the client reconnects by itself and gets only its own symbols again, not the auto-subscribe default", async () => {
     const port = await freePort();
-    let running = await gatewayAt(port);
-    const { client: sdk, events } = client({
+    let running = await stack.startGateway({}, { port });
+    const { sdk, events } = client({
       url: `ws://127.0.0.1:${port}/ws`,
       clientId: "sdk-restart",
       backoff: { initialDelayMs: 20, factor: 2, maxDelayMs: 200 },
@@ -139,20 +98,20 @@ describe("gateway restart", () => {
         portfolio: "*",
       });
       // Signals are delivered in publish order: had GOOG been sent, it would come before AAPL.
-      publisher.publish("strategy.signals.test", JSON.stringify(signal("GOOG")));
-      publisher.publish("strategy.signals.test", JSON.stringify(signal("AAPL")));
+      stack.publisher.publish("strategy.signals.test", JSON.stringify(signal("GOOG")));
+      stack.publisher.publish("strategy.signals.test", JSON.stringify(signal("AAPL")));
       await events.next("signal", (frame) => frame.symbol === "AAPL");
       expect(events.all("signal").map((frame) => frame.symbol)).toEqual(Array(round).fill("AAPL"));
 
-      publisher.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 100 + round }));
-      publisher.publish("market.prices.MSFT", JSON.stringify({ symbol: "MSFT", price: 200 + round }));
-      await waitForIngest(running, publisher, "price_updates", 2);
+      stack.publisher.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 100 + round }));
+      stack.publisher.publish("market.prices.MSFT", JSON.stringify({ symbol: "MSFT", price: 200 + round }));
+      await waitForIngest(running, stack.publisher, "price_updates", 2);
       flushPrices(running);
       const update = await events.next("price_update");
       expect(update.symbols).toEqual({ MSFT: { price: 200 + round } });
 
       // Channels the client never touched stay on the default: every symbol.
-      publisher.publish(
+      stack.publisher.publish(
         "execution.trades.test",
         JSON.stringify({ symbol: "TSLA", side: "BUY", quantity: 1, price: 5 }),
       );
@@ -162,14 +121,14 @@ describe("gateway restart", () => {
     await events.next("open");
     await expectOnlyItsSymbols(1);
 
-    await stop(running);
+    await stack.close(running);
     expect(await events.next("closed")).toEqual({
       code: 1001,
       reason: "Server shutting down; reconnect",
       willReconnect: true,
     });
     await events.next("reconnecting");
-    running = await gatewayAt(port);
+    running = await stack.startGateway({}, { port });
 
     const { welcome } = await events.next("open");
     // The new gateway starts this connection on the default again; the SDK restores the rest.

@@ -14,8 +14,9 @@
  * Everything it opens is closed by itself, in the right order: clients first (all at once), then
  * whatever else was tracked (proxies, extra gateways, …: the latest first), then the gateway, the
  * publisher, and NATS. What a test opens (clients, gateways, anything passed to track()) lasts
- * until that test ends; what a beforeAll (or the describe block itself) opens, until the suite
- * ends. With `scope: "test"` the whole stack (NATS included) is fresh for every test.
+ * until that test ends (or, with `closeAfterEach: false`, until the suite ends); what a beforeAll
+ * (or the describe block itself) opens, until the suite ends. With `scope: "test"` the whole stack
+ * (NATS included) is fresh for every test.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
@@ -82,6 +83,13 @@ export interface GatewayFixture {
   readonly running: RunningGateway;
   /** A further gateway on the fixture's NATS, with the fixture's env and then `env`. */
   startGateway(env?: Record<string, string>, options?: StartGatewayOptions): Promise<RunningGateway>;
+  /** Stop the fixture's own gateway (its clients see it go); `running` stays the stopped one. */
+  stopGateway(): Promise<void>;
+  /**
+   * Start the fixture's own gateway again, on its port and with its settings (stopping it first
+   * if it still runs), for the tests after this one too: `running` is the new one from now on.
+   */
+  restartGateway(): Promise<RunningGateway>;
   /** A further nats-server, stopped (and its store removed) at teardown. */
   startNats(options?: { jetstream?: boolean; args?: string[] }): Promise<NatsServer>;
   /** A TestClient (welcome received), closed at teardown. */
@@ -109,6 +117,10 @@ class Scope {
 
   add(entry: Entry): void {
     this.entries.push(entry);
+  }
+
+  has(resource: object): boolean {
+    return this.entries.some((entry) => entry.resource === resource);
   }
 
   take(resource: object): Entry | undefined {
@@ -142,8 +154,21 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
   let servers: NatsServer[] | undefined;
   let publisher: NatsConnection | undefined;
   let running: RunningGateway | undefined;
+  /** Where the fixture's own gateway was started, so that a restart lasts as long as it would have. */
+  let runningScope: Scope = suite;
 
   const scope = () => test ?? suite;
+  const owner = (resource: object) => (test?.has(resource) ? test : suite.has(resource) ? suite : undefined);
+
+  /** A gateway on the fixture's NATS, closed with `into`. */
+  async function launch(env: Record<string, string>, launchOptions: StartGatewayOptions, into: Scope) {
+    const { pluginsDir, port = 0, ready = true } = launchOptions;
+    const natsUrl = fixture.cluster.map((server) => server.url).join(",");
+    const gateway = await startGateway({ NATS_URL: natsUrl, ...options.env, ...env }, pluginsDir, port);
+    into.add({ resource: gateway, close: () => gateway.close(), client: false });
+    if (ready) await waitUntilReady(gateway);
+    return gateway;
+  }
   const started = <T>(value: T | undefined, what: string, hint = ""): T => {
     if (value === undefined)
       throw new Error(
@@ -166,12 +191,20 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
       return started(running, "gateway", options.gateway === false ? ": gateway: false" : "");
     },
 
-    async startGateway(env = {}, { pluginsDir, port = 0, ready = true } = {}) {
-      const natsUrl = fixture.cluster.map((server) => server.url).join(",");
-      const gateway = await startGateway({ NATS_URL: natsUrl, ...options.env, ...env }, pluginsDir, port);
-      fixture.track(gateway);
-      if (ready) await waitUntilReady(gateway);
-      return gateway;
+    startGateway(env = {}, startOptions = {}) {
+      return launch(env, startOptions, scope());
+    },
+
+    async stopGateway() {
+      const own = fixture.running;
+      if (owner(own)) await fixture.close(own);
+    },
+
+    async restartGateway() {
+      await fixture.stopGateway();
+      const port = fixture.running.port;
+      running = await launch({}, { pluginsDir: options.pluginsDir, port }, runningScope);
+      return running;
     },
 
     async startNats(natsOptions = {}) {
@@ -197,7 +230,7 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
     },
 
     async close(resource) {
-      const entry = test?.take(resource) ?? suite.take(resource);
+      const entry = owner(resource)?.take(resource);
       if (!entry) throw new Error("withGateway: close() of something this fixture did not open");
       await entry.close();
     },
@@ -214,7 +247,8 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
     for (const node of nodes) scope().add({ resource: node, close: () => node.remove(), client: false });
     if (options.publisher !== false) publisher = fixture.track(await fixture.nats.client());
     if (options.gateway !== false) {
-      running = await fixture.startGateway({}, { pluginsDir: options.pluginsDir });
+      runningScope = scope();
+      running = await launch({}, { pluginsDir: options.pluginsDir }, runningScope);
     }
   }
 

@@ -7,17 +7,10 @@
  * Conflated channels run with an interval of an hour and are flushed by the test itself once the
  * gateway has provably ingested what was published, so no test depends on timer luck.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -27,18 +20,14 @@ const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
 const SIGNAL_SUBJECT = "strategy.signals.test";
 const TRADE_SUBJECT = "execution.trades.test";
 const PORTFOLIO_SUBJECT = "portfolio.updates";
-/** Conflated channels never flush by themselves during a test: the test calls flush(). */
-const MANUAL_FLUSH = { WEBSOCKET_PRICE_UPDATE_INTERVAL: "3600", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "3600" };
 type Lossless = "signals" | "trades";
 interface Position {
   seq: number;
   epoch: string;
 }
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const gateways: RunningGateway[] = [];
-const clients: TestClient[] = [];
+// Gateways of their own for each describe block, on one nats-server.
+const stack = withGateway({ gateway: false });
 /**
  * Each running gateway's epoch (one per process, read from its first welcome) and how many
  * signals and trades have been published to it since it started. Every payload this file
@@ -47,26 +36,8 @@ const clients: TestClient[] = [];
  */
 const lossless = new Map<RunningGateway, { epoch: string; published: Record<Lossless, number> }>();
 
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  for (const running of gateways.splice(0)) await running.close();
-  await publisher?.close();
-  await nats?.stop();
-});
-
 async function startGatewayOnNats(env: Record<string, string> = {}): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url, ...env });
-  gateways.push(running);
-  await waitUntilReady(running);
+  const running = await stack.startGateway(env);
   // Connected to NATS: the lossless channels' histories are ready, both at 0 in one fresh epoch.
   const probe = await TestClient.connect(running.wsUrl);
   const positions = probe.frames[0]?.positions as Record<Lossless, Position> | undefined;
@@ -80,23 +51,19 @@ async function startGatewayOnNats(env: Record<string, string> = {}): Promise<Run
 
 async function stopGateway(running: RunningGateway | undefined): Promise<void> {
   if (!running) return;
-  const position = gateways.indexOf(running);
-  if (position >= 0) gateways.splice(position, 1);
   lossless.delete(running);
-  await running.close();
+  await stack.close(running);
 }
 
-async function connect(running: RunningGateway, query = ""): Promise<TestClient> {
-  const client = await TestClient.connect(`${running.wsUrl}${query}`);
-  clients.push(client);
-  return client;
+function connect(running: RunningGateway, query = ""): Promise<TestClient> {
+  return stack.connect({ url: `${running.wsUrl}${query}` });
 }
 
 function publish(subject: string, payload: unknown): void {
   const channel: Lossless | undefined =
     subject === SIGNAL_SUBJECT ? "signals" : subject === TRADE_SUBJECT ? "trades" : undefined;
   if (channel) for (const { published } of lossless.values()) published[channel]++;
-  publisher.publish(subject, JSON.stringify(payload));
+  stack.publisher.publish(subject, JSON.stringify(payload));
 }
 
 /** The epoch of a gateway's lossless channels (memory-<uuid>, checked when it started). */
@@ -271,8 +238,8 @@ describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
     publish(PORTFOLIO_SUBJECT, { positions: {}, total_pnl: 1 });
     await watcher.next("signal");
     await watcher.next("trade_executed");
-    await waitForIngest(running, publisher, "price_updates", 1);
-    await waitForIngest(running, publisher, "portfolio", 1);
+    await waitForIngest(running, stack.publisher, "price_updates", 1);
+    await waitForIngest(running, stack.publisher, "portfolio", 1);
     flush(running, "price_updates");
     flush(running, "portfolio");
     await watcher.next("price_update");
@@ -502,9 +469,9 @@ describe("price snapshot and conflation", () => {
   beforeEach(async () => {
     running = await startGatewayOnNats(MANUAL_FLUSH);
   });
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await stopGateway(running);
+  // The fixture closes the test's clients, then this gateway.
+  afterEach(() => {
+    if (running) lossless.delete(running);
     running = undefined;
   });
 
@@ -534,7 +501,7 @@ describe("price snapshot and conflation", () => {
     publish("market.prices.AAPL", AAPL_1);
     publish("market.prices.AAPL", AAPL_2);
     publish("market.prices.MSFT", MSFT_2);
-    await waitForIngest(gw, publisher, "price_updates", 3);
+    await waitForIngest(gw, stack.publisher, "price_updates", 3);
     flush(gw, "price_updates");
 
     const late = await connect(gw);
@@ -566,7 +533,7 @@ describe("price snapshot and conflation", () => {
     publish("market.prices.AAPL", { symbol: "AAPL", price: 149 });
     publish("market.prices.MSFT", MSFT_2);
     publish("market.prices.AAPL", AAPL_2);
-    await waitForIngest(gw, publisher, "price_updates", 5);
+    await waitForIngest(gw, stack.publisher, "price_updates", 5);
     flush(gw, "price_updates");
     expect(await all.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2), MSFT: quote(MSFT_2) })]);
     expect(await aapl.drainUntilPong()).toEqual([priceUpdate({ AAPL: quote(AAPL_2) })]);
@@ -574,7 +541,7 @@ describe("price snapshot and conflation", () => {
     // Next interval: only MSFT changed. AAPL is not repeated; the AAPL-only client gets nothing.
     const MSFT_3 = { symbol: "MSFT", price: 381 };
     publish("market.prices.MSFT", MSFT_3);
-    await waitForIngest(gw, publisher, "price_updates", 6);
+    await waitForIngest(gw, stack.publisher, "price_updates", 6);
     flush(gw, "price_updates");
     expect(await all.drainUntilPong()).toEqual([priceUpdate({ MSFT: quote(MSFT_3) })]);
     expect(await aapl.drainUntilPong()).toEqual([]);
@@ -588,7 +555,7 @@ describe("price snapshot and conflation", () => {
   it("a symbol sent in the subscribe snapshot is not repeated by the next flush if it did not change", async () => {
     const gw = running as RunningGateway;
     publish("market.prices.AAPL", AAPL_1);
-    await waitForIngest(gw, publisher, "price_updates", 1);
+    await waitForIngest(gw, stack.publisher, "price_updates", 1);
     // No flush yet: the tick is pending for this interval when the client subscribes.
     const client = await connect(gw);
     await client.request({ type: "subscribe", channel: "price_updates", symbols: ["AAPL"] });
@@ -621,7 +588,7 @@ describe("price snapshot and conflation", () => {
       position_count: 2,
       timestamp: "2024-12-19T12:00:00Z",
     });
-    await waitForIngest(gw, publisher, "portfolio", 3);
+    await waitForIngest(gw, stack.publisher, "portfolio", 3);
     flush(gw, "portfolio");
 
     const acct1Frame = {
