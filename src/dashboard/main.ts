@@ -1,7 +1,8 @@
 /**
- * The dashboard served at `/`: live prices, signals, trades and the portfolio of the gateway that
- * serves it, built on the client SDK (reconnection, keep-alive and validation included), and a
- * generic live panel for every other channel the gateway announces.
+ * The dashboard served at `/`: live prices, a depth ladder of one symbol's order book, signals,
+ * trades and the portfolio of the gateway that serves it, built on the client SDK (reconnection,
+ * keep-alive and validation included), and a generic live panel for every other channel the
+ * gateway announces.
  *
  * Query parameters: `token_url` (an endpoint of this origin that answers with a fresh JWT, asked
  * again before each expiry) or `token` (a fixed JWT), for WEBSOCKET_AUTH=jwt, and `client_id`.
@@ -11,6 +12,7 @@ import { GatewayClient } from "../client/index.js";
 import { signalsFeed, tradesFeed } from "./activity-feed.js";
 import { channelsWithoutPanel, channelTable } from "./channel-panel.js";
 import { connectionIndicator } from "./connection-indicator.js";
+import { depthLadder } from "./depth-ladder.js";
 import { el } from "./dom.js";
 import { portfolioPanel } from "./portfolio-panel.js";
 import { pricesTable } from "./prices-table.js";
@@ -60,7 +62,7 @@ client.on("error", (error) => {
 });
 
 /** The channels with a panel of their own below. */
-const DEDICATED = new Set(["price_updates", "portfolio", "signals", "trades"]);
+const DEDICATED = new Set(["price_updates", "order_books", "portfolio", "signals", "trades"]);
 /** Panels of the other channels, added as the gateway announces them (once each). */
 const generic = new Map<string, HTMLElement>();
 const subscriptionsCard = card("Subscriptions", el("div", {}, subscriptionControls(client), invalid), {
@@ -74,6 +76,8 @@ client.on("open", ({ welcome }) => {
     subscriptionsCard.before(panel);
   }
 });
+
+const book = depthLadder(client);
 
 document.body.append(
   el(
@@ -98,6 +102,7 @@ document.body.append(
       channel: "price_updates",
       tools: intervalSelector(client),
     }),
+    card("Order book", book.ladder, { className: "book-card", channel: "order_books", tools: book.picker }),
     card("Portfolio", portfolioPanel(client), { className: "portfolio-card", channel: "portfolio" }),
     card("Signals", signalsFeed(client), { channel: "signals" }),
     card("Trades", tradesFeed(client), { channel: "trades" }),

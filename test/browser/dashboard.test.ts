@@ -1,7 +1,8 @@
 /**
  * The dashboard at `/`, in Chromium: live prices from the embedded demo feed and from real NATS
  * publishes, signals, trades and the portfolio, a subscribe control that changes which symbols
- * arrive, and the reconnect state when the gateway goes away and comes back. Screenshots are
+ * arrive, the depth ladder of one symbol's order book, and the reconnect state when the gateway
+ * goes away and comes back. Screenshots are
  * saved to test-results/screenshots/; no console error, no request leaves the gateway.
  */
 import { mkdirSync } from "node:fs";
@@ -127,6 +128,9 @@ describe("dashboard", () => {
       await expect.poll(() => page.locator("[data-testid=signals] li").count()).toBeGreaterThan(0);
       await expect.poll(() => page.locator("[data-testid=trades] li").count()).toBeGreaterThan(0);
       await expect.poll(() => page.getByTestId("total-pnl").textContent()).toMatch(/^[+−]?[\d,]+\.\d\d$/);
+      // The depth ladder: the first symbol's simulated book, ten levels a side.
+      await expect.poll(() => page.locator("[data-testid=book-asks] tr:visible").count()).toBe(10);
+      expect(await page.locator("[data-testid=book-bids] tr:visible").count()).toBe(10);
       await shot(page, "dashboard-demo.png");
       expect(problems).toEqual([]);
       expect(foreign).toEqual([]);
@@ -586,4 +590,193 @@ describe("dashboard", () => {
     for (const token of issued) expect(upgrades[0]).not.toContain(token);
     expect(problems).toEqual([]);
   }, 40_000);
+});
+
+describe("dashboard: depth ladder", () => {
+  type Level = [price: number, size: number];
+  /** Prices in cents, so that each is written as upstream writes it (15024 -> 150.24). */
+  const levels = (fromCents: number, step: number, sizes: number[]): Level[] =>
+    sizes.map((size, index) => [(fromCents + step * index) / 100, size]);
+
+  function book(symbol: string, kind: "snapshot" | "delta", sequence: number, bids: Level[], asks: Level[]) {
+    publisher.publish(
+      `market.books.${symbol}`,
+      JSON.stringify({ symbol, kind, sequence, bids, asks, timestamp: "2024-12-19T12:00:00Z" }),
+    );
+  }
+
+  /** What the ladder shows of a side, top row first: "price size" per visible row. */
+  async function ladder(page: Page, side: "asks" | "bids"): Promise<string[]> {
+    const rows = page.locator(`[data-testid=book-${side}] tr:visible`);
+    const prices = await rows.locator("td.price").allTextContents();
+    const sizes = await rows.locator("td.size").allTextContents();
+    return prices.map((price, index) => `${price} ${sizes[index]}`);
+  }
+
+  const spread = (page: Page) => page.getByTestId("book-spread").textContent();
+  const status = (page: Page) => page.getByTestId("book-status");
+
+  /** The drawn length of the size bar of a side's row (top row first). */
+  async function barWidth(page: Page, side: "asks" | "bids", row: number): Promise<number> {
+    const box = await page.locator(`[data-testid=book-${side}] tr:visible .bar`).nth(row).boundingBox();
+    return box?.width ?? 0;
+  }
+
+  it("shows the top 10 levels per side of the first symbol's verified book, asks above bids, and the spread; an update changes it; another symbol shows its own book", async () => {
+    const running = await natsGateway();
+    const { page, problems } = await openDashboard(running);
+    // Twelve levels per side, listed worst first: the ladder shows the best ten of each.
+    const bids = levels(15024, -1, [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 5000, 6000]);
+    const asks = levels(15025, 1, [250, 200, 150, 300, 350, 400, 450, 500, 550, 600, 7000, 8000]);
+    book("AAPL", "snapshot", 1001, [...bids].reverse(), [...asks].reverse());
+    book("MSFT", "snapshot", 7, levels(38049, -1, [10, 20, 30]), levels(38051, 1, [15, 25, 35]));
+    // The picker offers the symbols the prices panel shows, the first chosen.
+    tick("MSFT", 380.5);
+    tick("AAPL", 150.25);
+    const picker = page.getByTestId("book-symbol");
+    await expect.poll(() => picker.locator("option").allTextContents()).toEqual(["AAPL", "MSFT"]);
+    expect(await picker.inputValue()).toBe("AAPL");
+
+    // Asks from the 10th down to the best, next to the spread; bids from the best down.
+    await expect
+      .poll(() => ladder(page, "asks"))
+      .toEqual([
+        "150.34 600",
+        "150.33 550",
+        "150.32 500",
+        "150.31 450",
+        "150.30 400",
+        "150.29 350",
+        "150.28 300",
+        "150.27 150",
+        "150.26 200",
+        "150.25 250",
+      ]);
+    expect(await ladder(page, "bids")).toEqual([
+      "150.24 100",
+      "150.23 200",
+      "150.22 300",
+      "150.21 400",
+      "150.20 500",
+      "150.19 600",
+      "150.18 700",
+      "150.17 800",
+      "150.16 900",
+      "150.15 1,000",
+    ]);
+    expect(await spread(page)).toBe("0.01");
+    // Bars relative to the largest size shown (1,000; the 11th and 12th levels are not shown).
+    const full = await barWidth(page, "bids", 9);
+    expect(full).toBeGreaterThan(50);
+    expect((await barWidth(page, "bids", 4)) / full).toBeCloseTo(0.5, 1);
+    expect((await barWidth(page, "asks", 0)) / full).toBeCloseTo(0.6, 1);
+    expect(await status(page).isVisible()).toBe(false);
+    await shot(page, "dashboard-depth-ladder.png");
+
+    // The best bid leaves (the 11th enters the top 10) and the best ask's size changes.
+    book("AAPL", "delta", 1002, [[150.24, 0]], [[150.25, 900]]);
+    await expect.poll(() => spread(page)).toBe("0.02");
+    expect((await ladder(page, "asks")).at(-1)).toBe("150.25 900");
+    expect(await ladder(page, "bids")).toEqual([
+      "150.23 200",
+      "150.22 300",
+      "150.21 400",
+      "150.20 500",
+      "150.19 600",
+      "150.18 700",
+      "150.17 800",
+      "150.16 900",
+      "150.15 1,000",
+      "150.14 5,000",
+    ]);
+
+    // Another symbol: its book alone, and the order_books subscription is that symbol only.
+    await picker.selectOption("MSFT");
+    await expect.poll(() => ladder(page, "asks")).toEqual(["380.53 35", "380.52 25", "380.51 15"]);
+    expect(await ladder(page, "bids")).toEqual(["380.49 10", "380.48 20", "380.47 30"]);
+    expect(await spread(page)).toBe("0.02");
+    const chip = page.locator('[data-testid=subscriptions] [data-channel="order_books"] .chip');
+    await expect.poll(() => chip.textContent()).toBe("MSFT");
+    // AAPL's updates no longer reach the ladder; MSFT's do.
+    book("AAPL", "delta", 1003, [[150.23, 0]], []);
+    book("MSFT", "delta", 8, [[380.5, 40]], []);
+    await expect.poll(async () => (await ladder(page, "bids"))[0]).toBe("380.50 40");
+    expect(await ladder(page, "asks")).toEqual(["380.53 35", "380.52 25", "380.51 15"]);
+    await shot(page, "dashboard-depth-ladder-msft.png");
+    expect(problems).toEqual([]);
+  });
+
+  it("greys out a stale book with a label until the next snapshot", async () => {
+    const running = await natsGateway();
+    const { page, problems } = await openDashboard(running);
+    const table = page.locator("[data-testid=depth-ladder] table");
+    const opacity = () =>
+      table.evaluate(
+        // This file is type-checked without the DOM library.
+        (element: unknown) =>
+          (
+            globalThis as unknown as { getComputedStyle(element: unknown): { opacity: string } }
+          ).getComputedStyle(element).opacity,
+      );
+    tick("TSLA", 242.6);
+    book("TSLA", "snapshot", 1, levels(24259, -1, [10, 20]), levels(24261, 1, [30, 40]));
+    await expect.poll(() => ladder(page, "bids")).toEqual(["242.59 10", "242.58 20"]);
+    book("TSLA", "delta", 2, [[242.59, 15]], []);
+    await expect.poll(() => ladder(page, "bids")).toEqual(["242.59 15", "242.58 20"]);
+
+    // Upstream skips sequence 3: the gateway says the book is stale, and sends nothing more of it.
+    book("TSLA", "delta", 4, [[242.59, 99]], []);
+    await expect
+      .poll(() => status(page).textContent())
+      .toBe("Stale: upstream skipped an update · showing sequence 2 until the next snapshot");
+    expect(await status(page).isVisible()).toBe(true);
+    await expect.poll(opacity).toBe("0.4");
+    // The last verified levels stay, greyed.
+    expect(await ladder(page, "bids")).toEqual(["242.59 15", "242.58 20"]);
+    await shot(page, "dashboard-depth-ladder-stale.png");
+
+    book("TSLA", "snapshot", 5, levels(24258, -1, [50]), levels(24262, 1, [60]));
+    await expect.poll(() => ladder(page, "bids")).toEqual(["242.58 50"]);
+    expect(await ladder(page, "asks")).toEqual(["242.62 60"]);
+    expect(await spread(page)).toBe("0.04");
+    await expect.poll(() => status(page).isVisible()).toBe(false);
+    await expect.poll(opacity).toBe("1");
+    expect(problems).toEqual([]);
+  });
+
+  it("says for a moment that it resyncs a book that failed its checksum, then shows the fresh snapshot", async () => {
+    const running = await natsGateway();
+    const proxy = await TcpProxy.start(running.port);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      pages.push(page);
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await expectState(page, "Live");
+      tick("NVDA", 495.1);
+      book("NVDA", "snapshot", 40, levels(49509, -1, [10, 20]), levels(49511, 1, [30]));
+      await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
+
+      // An update that continues the book but whose checksum does not match what it makes.
+      const forged = {
+        type: "order_book_update",
+        symbol: "NVDA",
+        sequence: 41,
+        prev_sequence: 40,
+        bids: [[495.09, 999]],
+        asks: [],
+        checksum: 1,
+        timestamp: new Date().toISOString(),
+      };
+      proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
+      await expect
+        .poll(() => status(page).textContent())
+        .toBe("Resyncing NVDA: a checksum did not match, fresh snapshot requested");
+      // The SDK asked again; the gateway's fresh snapshot is what the ladder shows, not the forgery.
+      await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
+      expect(await ladder(page, "asks")).toEqual(["495.11 30"]);
+      await expect.poll(() => status(page).isVisible(), { timeout: 5000 }).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
