@@ -31,3 +31,11 @@ export async function fillBacklog(
   }
   return signals;
 }
+
+/** One signal of a load: LOAD priced `price`, a counter, so that order and completeness can be checked. */
+export function publishLoadSignal(publisher: NatsConnection, price: number): void {
+  publisher.publish(
+    "strategy.signals.load",
+    JSON.stringify({ signal_type: "BUY", symbol: "LOAD", price, quantity: 1, confidence: 0.5 }),
+  );
+}

@@ -4,10 +4,10 @@
  * streaming; its WebSocket clients stay connected throughout.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import type { NatsServer } from "../helpers/nats-server.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const signal = (price: number) =>
   JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price, quantity: 1, confidence: 0.5 });
@@ -35,37 +35,22 @@ async function publishUntilReceived(
 }
 
 describe("NATS cluster failover", () => {
-  let cluster: NatsServer[] = [];
-  let running: RunningGateway | undefined;
-  let client: TestClient | undefined;
-  const publishers: NatsConnection[] = [];
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    for (const publisher of publishers) await publisher.close();
-    for (const node of cluster) await node.stop();
-  });
+  // Given all three URLs; the publisher is opened on a node the gateway does not use.
+  const stack = withGateway({ cluster: 3, env: { NATS_RECONNECT_WAIT_MS: "100" }, publisher: false });
 
   it("keeps streaming when the node the gateway uses is killed", async () => {
-    cluster = await NatsServer.startCluster(3);
-    running = await startGateway({
-      NATS_URL: cluster.map((node) => node.url).join(","),
-      NATS_RECONNECT_WAIT_MS: "100",
-    });
-    await waitUntilReady(running);
-    client = await TestClient.connect(running.wsUrl);
+    const { cluster, running } = stack;
+    const client = await stack.connect();
 
     const used = running.gateway.broker.currentServer();
     const victim = cluster.find((node) => used?.endsWith(`:${node.port}`));
     expect(victim, `gateway connected to ${used}`).toBeDefined();
     const survivor = cluster.find((node) => node !== victim) as NatsServer;
-    const publisher = await survivor.client();
-    publishers.push(publisher);
+    const publisher = stack.track(await survivor.client());
     await publishUntilReceived(publisher, client, 1);
 
     const reconnected = new Promise<void>((resolve) =>
-      running?.gateway.broker.onEvent((event) => event.type === "reconnected" && resolve()),
+      running.gateway.broker.onEvent((event) => event.type === "reconnected" && resolve()),
     );
     await victim?.stop();
     await reconnected;

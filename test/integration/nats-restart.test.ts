@@ -5,11 +5,11 @@
  * lost; when it is back, signals and trades (no staleness threshold) are live at once, while prices
  * and portfolio (a threshold) stay stale (no_data) until data flows on them again.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, describe, expect, it } from "vitest";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import { describe, expect, it } from "vitest";
+import { AUTO_SUBSCRIBED_CHANNELS, BUNDLED_CHANNELS } from "../helpers/channels.js";
+import { type RunningGateway, waitUntilReady } from "../helpers/gateway.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 interface Status {
   stream_health: Record<string, { is_healthy: boolean; recovery_attempts: number; error_count: number }>;
@@ -17,7 +17,7 @@ interface Status {
 }
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+const CHANNELS = AUTO_SUBSCRIBED_CHANNELS;
 
 function streamStatus(channel: string, status: "live" | "stale", reason?: string) {
   return {
@@ -48,34 +48,24 @@ function waitForBrokerEvent(running: RunningGateway, type: "disconnected" | "rec
 }
 
 describe("NATS restart mid-stream", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
-  let client: TestClient;
-  let publisher: NatsConnection | undefined;
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
+  // Prices and portfolio get a staleness threshold longer than the test, however slow the
+  // machine: until the link is lost, no channel goes stale for want of data. The test opens its
+  // publishers itself: none may be connected while NATS goes away.
+  const stack = withGateway({
+    env: { NATS_RECONNECT_WAIT_MS: "100", WEBSOCKET_STALE_AFTER_MS: "120000" },
+    publisher: false,
   });
 
   it("keeps clients connected and resumes streaming after NATS comes back", async () => {
-    nats = await NatsServer.start();
-    // Prices and portfolio get a staleness threshold longer than the test, however slow the
-    // machine: until the link is lost, no channel goes stale for want of data.
-    running = await startGateway({
-      NATS_URL: nats.url,
-      NATS_RECONNECT_WAIT_MS: "100",
-      WEBSOCKET_STALE_AFTER_MS: "120000",
-    });
-    await waitUntilReady(running);
-    client = await TestClient.connect(running.wsUrl);
+    const { nats, running } = stack;
+    const client = await stack.connect();
     // On NATS, and younger than any staleness threshold: every channel live.
     const live = { status: "live", since: expect.stringMatching(ISO_UTC) };
-    expect(client.frames[0]?.stream_status).toEqual(Object.fromEntries(CHANNELS.map((name) => [name, live])));
+    expect(client.frames[0]?.stream_status).toEqual(
+      Object.fromEntries(BUNDLED_CHANNELS.map((name) => [name, live])),
+    );
 
-    publisher = await nats.client();
+    let publisher = stack.track(await nats.client());
     publisher.publish(
       "strategy.signals.a",
       JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 }),
@@ -84,8 +74,7 @@ describe("NATS restart mid-stream", () => {
     const before = await status(running);
     expect(before.stream_health.signals?.is_healthy).toBe(true);
     expect(before.stream_health.signals?.recovery_attempts).toBe(0);
-    await publisher.close();
-    publisher = undefined;
+    await stack.close(publisher);
 
     // Kill NATS: the gateway notices, reports unhealthy and not ready, and keeps its clients,
     // telling them (auto-subscribed to every channel) that every stream is stale, and why.
@@ -124,7 +113,7 @@ describe("NATS restart mid-stream", () => {
       streamStatus("trades", "live"),
     ]);
 
-    publisher = await nats.client();
+    publisher = stack.track(await nats.client());
     publisher.publish(
       "strategy.signals.a",
       JSON.stringify({ signal_type: "SELL", symbol: "MSFT", price: 2, quantity: 3, confidence: 0.9 }),
@@ -168,33 +157,23 @@ describe("NATS restart mid-stream", () => {
 });
 
 describe("NATS absent at start", () => {
-  let nats: NatsServer | undefined;
-  let running: RunningGateway | undefined;
-  let client: TestClient | undefined;
-  let publisher: NatsConnection | undefined;
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-  });
+  const stack = withGateway({ gateway: false, publisher: false });
 
   it("starts, serves REST and clients while not ready, then streams once NATS comes up", async () => {
-    nats = await NatsServer.start();
+    const { nats } = stack;
     await nats.stop();
-    running = await startGateway({ NATS_URL: nats.url, NATS_RECONNECT_WAIT_MS: "100" });
+    const running = await stack.startGateway({ NATS_RECONNECT_WAIT_MS: "100" }, { ready: false });
     expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(503);
     const before = await status(running);
     expect(before.stream_health.signals?.is_healthy).toBe(false);
-    client = await TestClient.connect(running.wsUrl);
+    const client = await stack.connect({ url: running.wsUrl });
     expect((await client.request({ type: "ping" })).type).toBe("pong");
 
     await nats.restart();
     await waitUntilReady(running);
     expect((await fetch(`${running.httpUrl}/readyz`)).status).toBe(200);
     expect((await status(running)).stream_health.signals?.is_healthy).toBe(true);
-    publisher = await nats.client();
+    const publisher = stack.track(await nats.client());
     publisher.publish(
       "strategy.signals.a",
       JSON.stringify({ signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 }),

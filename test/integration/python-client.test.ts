@@ -13,10 +13,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
 import { type BookView, bookChecksum, type Level } from "../../plugins/order_books/book.js";
-import { type RunningGateway, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { LinkCutter } from "../helpers/link-cutter.js";
-import { NatsServer } from "../helpers/nats-server.js";
 import { python3WithWebsockets } from "../helpers/python3.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const EXAMPLE = path.resolve(import.meta.dirname, "../../examples/python-client");
 const CLIENT = path.join(EXAMPLE, "client.py");
@@ -147,30 +147,22 @@ function runPython(script: string, input = ""): unknown {
 }
 
 describe("examples/python-client against a real gateway", () => {
-  let nats: NatsServer | undefined;
-  let publisher: NatsConnection | undefined;
-  let running: RunningGateway | undefined;
+  // NATS of its own for each test. Staleness off: a "stale" status line would depend on how fast
+  // the machine runs the test.
+  const fixture = withGateway({ scope: "test", gateway: false, env: { WEBSOCKET_STALE_AFTER_MS: "0" } });
   let relay: LinkCutter | undefined;
   let client: PythonClient | undefined;
 
   afterEach(async () => {
     await client?.stop();
-    await relay?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
   });
 
   async function startStack(
     env: Record<string, string> = {},
   ): Promise<{ url: string; publisher: NatsConnection; running: RunningGateway }> {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    // Staleness off: a "stale" status line would depend on how fast the machine runs the test.
-    running = await startGateway({ NATS_URL: nats.url, WEBSOCKET_STALE_AFTER_MS: "0", ...env });
-    await waitUntilReady(running);
-    relay = await LinkCutter.start(running.port);
-    return { url: `ws://127.0.0.1:${relay.port}/ws`, publisher, running };
+    const running = await fixture.startGateway(env);
+    relay = fixture.track(await LinkCutter.start(running.port));
+    return { url: `ws://127.0.0.1:${relay.port}/ws`, publisher: fixture.publisher, running };
   }
 
   it("prints prices of its two symbols and every trade, and after a lost connection resumes the trades it missed", async () => {
@@ -239,13 +231,8 @@ describe("examples/python-client against a real gateway", () => {
     relay?.cutAndHold();
     await client.printed("connection lost (code 1006); reconnecting in 0.16 s (attempt 1)");
     const port = stack.running.port;
-    await stack.running.close();
-    running = await startGateway(
-      { NATS_URL: nats?.url ?? "", WEBSOCKET_STALE_AFTER_MS: "0" },
-      undefined,
-      port,
-    );
-    await waitUntilReady(running);
+    await fixture.close(stack.running);
+    await fixture.startGateway({}, { port });
     relay?.restore();
     await client.printed(
       "trades could not be resumed (epoch_mismatch): live from now; reload missed trades from their system of record",

@@ -6,46 +6,28 @@
  */
 import type { Socket } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
 import { fillBacklog } from "../helpers/backlog.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { type Frame, TestClient } from "../helpers/test-client.js";
+import { BUNDLED_CHANNELS } from "../helpers/channels.js";
+import type { RunningGateway } from "../helpers/gateway.js";
+import type { NatsServer } from "../helpers/nats-server.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const servers: NatsServer[] = [];
-const gateways: RunningGateway[] = [];
-const publishers: NatsConnection[] = [];
-const clients: TestClient[] = [];
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  for (const running of gateways) await running.close();
-  for (const publisher of publishers) await publisher.close().catch(() => undefined);
-  for (const server of servers) await server.stop();
-});
+// A nats-server of its own for each test: one of them kills it.
+const stack = withGateway({ scope: "test", gateway: false, env: { NATS_RECONNECT_WAIT_MS: "100" } });
 
 async function setup(
   env: Record<string, string>,
 ): Promise<{ nats: NatsServer; running: RunningGateway; publisher: NatsConnection }> {
-  const nats = await NatsServer.start();
-  servers.push(nats);
-  const running = await startGateway({ NATS_URL: nats.url, NATS_RECONNECT_WAIT_MS: "100", ...env });
-  gateways.push(running);
-  await waitUntilReady(running);
-  const publisher = await nats.client();
-  publishers.push(publisher);
-  return { nats, running, publisher };
+  const running = await stack.startGateway(env);
+  return { nats: stack.nats, running, publisher: stack.publisher };
 }
 
-async function connect(running: RunningGateway, query = ""): Promise<TestClient> {
-  const client = await TestClient.connect(`${running.wsUrl}${query}`);
-  clients.push(client);
-  return client;
+function connect(running: RunningGateway, query = ""): Promise<TestClient> {
+  return stack.connect({ url: `${running.wsUrl}${query}` });
 }
 
 const statusFrame = (channel: string, status: "live" | "stale", reason?: string) => ({
@@ -66,6 +48,7 @@ describe("stream status", () => {
     const client = await connect(running);
     const welcome = client.frames[0] as Frame;
     expect(welcome.stream_status).toEqual({
+      order_books: { status: "live", since: expect.stringMatching(ISO_UTC) },
       portfolio: { status: "live", since: expect.stringMatching(ISO_UTC) },
       price_updates: { status: "live", since: expect.stringMatching(ISO_UTC) },
       signals: { status: "live", since: expect.stringMatching(ISO_UTC) },
@@ -84,12 +67,9 @@ describe("stream status", () => {
     const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { is_healthy: boolean }>;
     };
-    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual([
-      false,
-      false,
-      false,
-      false,
-    ]);
+    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual(
+      BUNDLED_CHANNELS.map(() => false),
+    );
 
     const restartedFrom = client.frames.length;
     await nats.restart();
@@ -110,8 +90,7 @@ describe("stream status", () => {
       ]),
     );
     expect(afterRestart).toHaveLength(4);
-    const again = await nats.client();
-    publishers.push(again);
+    const again = stack.track(await nats.client());
     tick(again, "AAPL", 151);
     await again.flush();
     expect(await client.next("stream_status", (frame) => frame.channel === "price_updates")).toEqual(

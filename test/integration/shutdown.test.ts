@@ -6,22 +6,24 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { publishLoadSignal } from "../helpers/backlog.js";
 import { freePort } from "../helpers/free-port.js";
-import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { tsxArgs } from "../helpers/tsx-args.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /** Start `tsx src/main.ts` and resolve once it logs that it is listening. */
 async function startProcess(
   env: Record<string, string>,
-): Promise<{ child: ChildProcess; output: () => string }> {
+): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, tsxArgs("src/main.ts"), {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -32,38 +34,37 @@ async function startProcess(
     child.stderr?.on("data", onData);
     child.once("exit", (code) => reject(new Error(`gateway exited early (${code}):\n${output}`)));
   });
-  return { child, output: () => output };
+  return { child, output: () => output, exited };
 }
 
 describe("graceful shutdown", () => {
-  let nats: NatsServer;
-  let child: ChildProcess | undefined;
+  // A nats-server of its own for each test.
+  const stack = withGateway({ scope: "test", gateway: false });
 
-  afterAll(async () => {
-    if (child && child.exitCode === null) child.kill("SIGKILL");
-    await nats?.stop();
-  });
-
-  it("SIGTERM closes every client with 1001, drains NATS and exits 0", async () => {
-    nats = await NatsServer.start();
+  /** The gateway process on this test's nats-server and a free port, SIGKILLed after the test if still up. */
+  async function startOnNats(env: Record<string, string>) {
     const port = await freePort();
     const started = await startProcess({
-      NATS_URL: nats.url,
+      NATS_URL: stack.nats.url,
       PORT: String(port),
       HOST: "127.0.0.1",
-      SHUTDOWN_DRAIN_MS: "0",
+      ...env,
     });
-    child = started.child;
-    const url = `ws://127.0.0.1:${port}/ws`;
+    stack.defer(() => {
+      if (started.child.exitCode === null) started.child.kill("SIGKILL");
+    });
+    return { ...started, port, url: `ws://127.0.0.1:${port}/ws` };
+  }
+
+  it("SIGTERM closes every client with 1001, drains NATS and exits 0", async () => {
+    const started = await startOnNats({ SHUTDOWN_DRAIN_MS: "0" });
+    const { url, exited } = started;
     const clients = await Promise.all([
       TestClient.connect(url),
       TestClient.connect(url),
       TestClient.connect(url),
     ]);
 
-    const exited = new Promise<number | null>((resolve) =>
-      started.child.once("exit", (code) => resolve(code)),
-    );
     started.child.kill("SIGTERM");
     const closes = await Promise.all(clients.map((client) => client.waitForClose()));
     expect(closes).toEqual(Array(3).fill({ code: 1001, reason: "Server shutting down; reconnect" }));
@@ -73,43 +74,19 @@ describe("graceful shutdown", () => {
   });
 
   it("under load (50 clients, 2,000 signals/s), SIGTERM still closes everyone with 1001 and exits 0 within the grace period", async () => {
-    const loadNats = await NatsServer.start();
-    const port = await freePort();
-    const started = await startProcess({
-      NATS_URL: loadNats.url,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      SHUTDOWN_DRAIN_MS: "0",
-      SHUTDOWN_GRACE_MS: "5000",
-    });
-    child = started.child;
-    const url = `ws://127.0.0.1:${port}/ws`;
+    const started = await startOnNats({ SHUTDOWN_DRAIN_MS: "0", SHUTDOWN_GRACE_MS: "5000" });
+    const { url, exited } = started;
     const clients = await Promise.all(
       Array.from({ length: 50 }, () => TestClient.connect(url, { record: false })),
     );
-    const publisher = await loadNats.client();
+    const { publisher } = stack;
     let published = 0;
     const load = setInterval(() => {
-      for (let i = 0; i < 20; i++) {
-        published++;
-        publisher.publish(
-          "strategy.signals.load",
-          JSON.stringify({
-            signal_type: "BUY",
-            symbol: "LOAD",
-            price: published,
-            quantity: 1,
-            confidence: 0.5,
-          }),
-        );
-      }
+      for (let i = 0; i < 20; i++) publishLoadSignal(publisher, ++published);
     }, 10);
     try {
       // Load is flowing: every client has received signals before the signal to stop.
       await Promise.all(clients.map((client) => client.next("signal", () => true, 10_000)));
-      const exited = new Promise<number | null>((resolve) =>
-        started.child.once("exit", (code) => resolve(code)),
-      );
       const sentAt = Date.now();
       started.child.kill("SIGTERM");
       const closes = await Promise.all(clients.map((client) => client.waitForClose()));
@@ -118,55 +95,38 @@ describe("graceful shutdown", () => {
       expect(Date.now() - sentAt).toBeLessThan(5000);
     } finally {
       clearInterval(load);
-      await publisher.close();
-      await loadNats.stop();
     }
   }, 30_000);
 
   it("drains on SIGTERM: /readyz 503 at once, frames keep flowing for SHUTDOWN_DRAIN_MS, then 1001", async () => {
-    const drainNats = await NatsServer.start();
-    const port = await freePort();
-    const started = await startProcess({
-      NATS_URL: drainNats.url,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      SHUTDOWN_DRAIN_MS: "1500",
-    });
-    child = started.child;
-    const publisher = await drainNats.client();
-    try {
-      const client = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
-      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-      const exited = new Promise<number | null>((resolve) =>
-        started.child.once("exit", (code) => resolve(code)),
-      );
-      const sentAt = Date.now();
-      started.child.kill("SIGTERM");
-      // Readiness goes first, so the load balancer stops sending clients.
-      for (let attempt = 0; ; attempt++) {
-        const status = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
-        if (status === 503) break;
-        expect(attempt, "readiness still 200 after SIGTERM").toBeLessThan(50);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(Date.now() - sentAt).toBeLessThan(1000);
-      // The open connection keeps streaming during the drain.
-      publisher.publish(
-        "strategy.signals.drain",
-        JSON.stringify({ signal_type: "SELL", symbol: "DRAIN", price: 1, quantity: 1, confidence: 0.5 }),
-      );
-      expect(await client.next("signal", (frame) => frame.symbol === "DRAIN")).toMatchObject({
-        symbol: "DRAIN",
-      });
-      expect(client.closeEvent).toBeUndefined();
-      // Then everybody is told to go and come back elsewhere.
-      expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
-      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
-      expect(await exited).toBe(0);
-    } finally {
-      await publisher.close();
-      await drainNats.stop();
+    const started = await startOnNats({ SHUTDOWN_DRAIN_MS: "1500" });
+    const { port, url, exited } = started;
+    const { publisher } = stack;
+    const client = await TestClient.connect(url);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const sentAt = Date.now();
+    started.child.kill("SIGTERM");
+    // Readiness goes first, so the load balancer stops sending clients.
+    for (let attempt = 0; ; attempt++) {
+      const status = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+      if (status === 503) break;
+      expect(attempt, "readiness still 200 after SIGTERM").toBeLessThan(50);
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    expect(Date.now() - sentAt).toBeLessThan(1000);
+    // The open connection keeps streaming during the drain.
+    publisher.publish(
+      "strategy.signals.drain",
+      JSON.stringify({ signal_type: "SELL", symbol: "DRAIN", price: 1, quantity: 1, confidence: 0.5 }),
+    );
+    expect(await client.next("signal", (frame) => frame.symbol === "DRAIN")).toMatchObject({
+      symbol: "DRAIN",
+    });
+    expect(client.closeEvent).toBeUndefined();
+    // Then everybody is told to go and come back elsewhere.
+    expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
+    expect(await exited).toBe(0);
   }, 30_000);
 });
 
@@ -221,10 +181,7 @@ describe("start-up", () => {
     expect(started.output()).toContain(
       '"unknown setting WEBSOCKET_PING_INTERVALL: did you mean WEBSOCKET_PING_INTERVAL?"',
     );
-    const exited = new Promise<number | null>((resolve) =>
-      started.child.once("exit", (code) => resolve(code)),
-    );
     started.child.kill("SIGINT");
-    expect(await exited).toBe(0);
+    expect(await started.exited).toBe(0);
   });
 });

@@ -8,6 +8,7 @@
  */
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
+import { publishLoadSignal } from "../helpers/backlog.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
@@ -40,19 +41,7 @@ describe("slow consumer", () => {
       batch < MAX_BATCHES && !stalledSessions.every((session) => session?.closing);
       batch++
     ) {
-      for (let i = 0; i < BATCH; i++) {
-        published++;
-        publisher.publish(
-          "strategy.signals.load",
-          JSON.stringify({
-            signal_type: "BUY",
-            symbol: "LOAD",
-            price: published,
-            quantity: 1,
-            confidence: 0.5,
-          }),
-        );
-      }
+      for (let i = 0; i < BATCH; i++) publishLoadSignal(publisher, ++published);
       // The healthy client seeing the batch's last message proves the gateway processed it all.
       await healthy.next("signal", (frame) => frame.price === published, 10_000);
     }
