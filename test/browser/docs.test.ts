@@ -5,36 +5,25 @@
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import type { Page } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { withChromium } from "../helpers/browser.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
 
 describe("docs pages in Chromium", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
-  let browser: Browser;
+  const stack = withGateway({ publisher: false });
+  const chromium = withChromium();
 
-  beforeAll(async () => {
+  beforeAll(() => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    nats = await NatsServer.start();
-    running = await startGateway({ NATS_URL: nats.url });
-    await waitUntilReady(running);
-    browser = await launchChromium();
-  }, 30_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await running?.close();
-    await nats?.stop();
   });
 
   /** Open a page, recording page errors and any request to another origin. */
   async function open(url: string): Promise<{ page: Page; errors: string[]; foreign: string[] }> {
-    const page = await browser.newPage();
+    const { running } = stack;
+    const page = await chromium.browser.newPage();
     const errors: string[] = [];
     const foreign: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
@@ -50,7 +39,7 @@ describe("docs pages in Chromium", () => {
   }
 
   it("renders the REST API in Swagger UI at /docs", async () => {
-    const { page, errors, foreign } = await open(`${running.httpUrl}/docs`);
+    const { page, errors, foreign } = await open(`${stack.running.httpUrl}/docs`);
     await page.getByText("/websocket/status").first().waitFor();
     const text = (await page.locator("body").textContent()) ?? "";
     for (const route of ["/websocket/status", "/healthz", "/readyz", "/metrics"])
@@ -62,6 +51,7 @@ describe("docs pages in Chromium", () => {
   }, 60_000);
 
   it("renders the AsyncAPI document at /docs/asyncapi with every channel and message", async () => {
+    const { running } = stack;
     const { page, errors, foreign } = await open(`${running.httpUrl}/docs/asyncapi`);
     expect(page.url()).toBe(`${running.httpUrl}/docs/asyncapi/`);
     await page.locator("h1", { hasText: "Trading stream gateway" }).waitFor({ state: "attached" });

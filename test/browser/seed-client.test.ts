@@ -6,39 +6,20 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { describe, expect, it } from "vitest";
+import { withChromium } from "../helpers/browser.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const FIXTURE = path.resolve(import.meta.dirname, "../fixtures/seed-client.js");
 
-let browser: Browser;
-let nats: NatsServer;
-let publisher: NatsConnection;
-let running: RunningGateway;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-  running = await startGateway({ NATS_URL: nats.url });
-  await waitUntilReady(running);
-}, 30_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await running?.close();
-  await publisher?.close();
-  await nats?.stop();
-});
+const stack = withGateway();
+const chromium = withChromium();
 
 describe("the seed's JavaScript client example in Chromium", () => {
   it("logs price updates, signals, trades and portfolio updates", async () => {
-    const page = await browser.newPage();
+    const { running, publisher } = stack;
+    const page = await chromium.browser.newPage();
     const lines: string[] = [];
     const errors: string[] = [];
     page.on("console", (message) => (message.type() === "error" ? errors : lines).push(message.text()));

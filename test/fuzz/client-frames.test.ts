@@ -6,11 +6,11 @@
  * gateway's index. Every reply is also checked against asyncapi.yaml by the contract setup file.
  */
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ClientSession } from "../../src/core/client-session.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import type { RunningGateway } from "../helpers/gateway.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const CHANNELS = ["price_updates", "signals", "trades", "portfolio"];
 const REPLY_TYPES = ["pong", "subscribed", "unsubscribed", "error"];
@@ -74,29 +74,19 @@ function checkConsistency(running: RunningGateway, session: ClientSession): void
 }
 
 describe("fuzzing client frames", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
+  // The fuzzer sends as fast as the gateway answers; the rate limit has its own tests.
+  const stack = withGateway({
+    env: { WEBSOCKET_RATE_LIMIT_BURST: "1000000", WEBSOCKET_RATE_LIMIT_PER_SECOND: "1000000" },
+    publisher: false,
+  });
   let client: TestClient;
 
   beforeAll(async () => {
-    nats = await NatsServer.start();
-    running = await startGateway({
-      NATS_URL: nats.url,
-      // The fuzzer sends as fast as the gateway answers; the rate limit has its own tests.
-      WEBSOCKET_RATE_LIMIT_BURST: "1000000",
-      WEBSOCKET_RATE_LIMIT_PER_SECOND: "1000000",
-    });
-    await waitUntilReady(running);
-    client = await TestClient.connect(`${running.wsUrl}?client_id=fuzz`);
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await nats?.stop();
+    client = await stack.connect({ query: { client_id: "fuzz" } });
   });
 
   it("answers every frame with exactly one reply and keeps the connection and its state sound", async () => {
+    const { running } = stack;
     const session = running.gateway.endpoint.clients.get("fuzz") as ClientSession;
     await fc.assert(
       fc.asyncProperty(anyFrame, async (text) => {
@@ -113,7 +103,7 @@ describe("fuzzing client frames", () => {
   }, 60_000);
 
   it("closes a connection that sends a frame over WEBSOCKET_MAX_MESSAGE_BYTES with 1009, and only that one", async () => {
-    const big = await TestClient.connect(running.wsUrl);
+    const big = await stack.connect();
     big.send(JSON.stringify({ type: "subscribe", channel: "signals", symbols: Array(2000).fill("AAPL") }));
     expect((await big.waitForClose()).code).toBe(1009);
     expect((await client.request({ type: "ping" })).type).toBe("pong");

@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 
 const CANDIDATES = [
   process.env.CHROMIUM_PATH,
@@ -31,4 +32,25 @@ export async function launchChromium(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+}
+
+/**
+ * Chromium for the tests of the describe block (or file) that calls this: launched before them,
+ * closed after them. Called after withGateway, it is closed before the gateway.
+ */
+export function withChromium(): { readonly browser: Browser } {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  }, 30_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return {
+    get browser() {
+      if (!browser)
+        throw new Error("withChromium: Chromium is not running (use it in a test or a later hook)");
+      return browser;
+    },
+  };
 }
