@@ -48,14 +48,17 @@ export class ChannelCatalog {
   learn(info: Readonly<Record<string, ChannelInfo>> | undefined): boolean {
     this.byType = new Map();
     for (const [channel, entry] of Object.entries(info ?? {})) {
-      if (entry.frame_type in SERVER_FRAME_SCHEMAS) continue;
-      this.byType.set(entry.frame_type, {
-        channel,
-        lossless: entry.delivery === "lossless",
-        schema: undefined,
-        settled: false,
-        published: undefined,
-      });
+      // A state channel has two frame types (snapshot and update), described by one schema.
+      for (const type of [entry.frame_type, entry.update_frame_type]) {
+        if (type === undefined || type in SERVER_FRAME_SCHEMAS) continue;
+        this.byType.set(type, {
+          channel,
+          lossless: entry.delivery === "lossless",
+          schema: undefined,
+          settled: false,
+          published: undefined,
+        });
+      }
     }
     return this.byType.size > 0;
   }

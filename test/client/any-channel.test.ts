@@ -8,6 +8,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { GatewayClient } from "../../src/client/node.js";
+import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import { withGateway } from "../helpers/with-gateway.js";
 import type { ClientRecorder } from "./helpers/recorder.js";
@@ -30,7 +31,7 @@ beforeAll(async () => {
 describe("an SDK that knows any channel the gateway announces", () => {
   it("learns the extra channel from the welcome", async () => {
     const welcome = events.all("open")[0]?.welcome;
-    expect(welcome?.channels).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(welcome?.channels).toEqual(["news", ...BUNDLED_CHANNELS]);
     expect(welcome?.channel_info).toHaveProperty("news.frame_type", "news");
     // Lossless, as the gateway said: an interval is refused before anything is sent.
     expect(() => sdk.subscribe("news", ["AAPL"], { intervalMs: 500 })).toThrow(TypeError);

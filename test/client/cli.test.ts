@@ -6,6 +6,7 @@
  * prints the status document as a table.
  */
 import { describe, expect, it } from "vitest";
+import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { freePort } from "../helpers/free-port.js";
 import { flushChannel, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
 import type { TestClient } from "../helpers/test-client.js";
@@ -61,7 +62,9 @@ describe("gateway tail", () => {
       "AAPL,MSFT",
     ]);
     await tail.nextErr(/connecting to ws:\/\/127\.0\.0\.1:\d+\/ws$/);
-    await tail.nextErr(/connected as [0-9a-f-]{36}; channels: portfolio, price_updates, signals, trades$/);
+    await tail.nextErr(
+      /connected as [0-9a-f-]{36}; channels: order_books, portfolio, price_updates, signals, trades$/,
+    );
     await tail.nextErr(/subscribed price_updates: AAPL, MSFT$/);
     for (const channel of ["portfolio", "signals", "trades"])
       await tail.nextErr(new RegExp(`unsubscribed ${channel}$`));
@@ -285,6 +288,7 @@ describe("gateway status", () => {
     expect(out[7]).toMatch(/^CHANNEL {8}HEALTHY {2}LAST UPDATE {15}ERRORS {2}RECOVERIES {2}STARTED$/);
     const rows = out.slice(8).filter(Boolean);
     expect(rows.map((row) => row.split(/\s+/).slice(0, 2))).toEqual([
+      ["order_books", "yes"],
       ["portfolio", "yes"],
       ["price_updates", "yes"],
       ["signals", "yes"],
@@ -297,7 +301,7 @@ describe("gateway status", () => {
     expect(await json.exited).toBe(0);
     const document = JSON.parse(json.stdout.lines.join("\n"));
     expect(document).toMatchObject({ enabled: true, max_connections: 100, ping_interval: 30 });
-    expect(Object.keys(document.stream_health)).toEqual(["portfolio", "price_updates", "signals", "trades"]);
+    expect(Object.keys(document.stream_health)).toEqual(BUNDLED_CHANNELS);
 
     const down = cli(["status", "--url", `http://127.0.0.1:${await freePort()}`]);
     expect(await down.exited).toBe(1);

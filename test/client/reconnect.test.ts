@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { backoffCeiling, type GatewayClientOptions } from "../../src/client/node.js";
+import { DEFAULT_SUBSCRIPTIONS } from "../helpers/channels.js";
 import { freePort } from "../helpers/free-port.js";
 import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
@@ -92,6 +93,8 @@ describe("gateway restart", () => {
       while (!acked.has("signals") || !acked.has("price_updates"))
         acked.add((await events.next("subscribed")).channel);
       expect(sdk.activeSubscriptions).toEqual({
+        // Not in the auto-subscribe default: nothing, as the welcome said.
+        order_books: [],
         signals: ["AAPL"],
         price_updates: ["MSFT"],
         trades: "*",
@@ -132,7 +135,7 @@ describe("gateway restart", () => {
 
     const { welcome } = await events.next("open");
     // The new gateway starts this connection on the default again; the SDK restores the rest.
-    expect(welcome.subscriptions).toEqual({ portfolio: "*", price_updates: "*", signals: "*", trades: "*" });
+    expect(welcome.subscriptions).toEqual(DEFAULT_SUBSCRIPTIONS);
     await expectOnlyItsSymbols(2);
     expect(sdk.subscriptions).toEqual({ signals: ["AAPL"], price_updates: ["MSFT"] });
     expect(events.all("error")).toEqual([]);

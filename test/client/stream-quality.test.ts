@@ -12,6 +12,7 @@ import type {
   StaleReason,
   StreamStatusFrame,
 } from "../../src/client/node.js";
+import { AUTO_SUBSCRIBED_CHANNELS, BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { waitUntilReady } from "../helpers/gateway.js";
 import { withGateway } from "../helpers/with-gateway.js";
 import type { ClientRecorder } from "./helpers/recorder.js";
@@ -19,7 +20,8 @@ import { recordedClient, startProxy } from "./helpers/sdk.js";
 import { webSocketFrame } from "./helpers/tcp-proxy.js";
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+/** The channels this connection is subscribed to (the auto-subscribe default): they hear every status. */
+const CHANNELS = AUTO_SUBSCRIBED_CHANNELS;
 
 const stack = withGateway({ gateway: false });
 
@@ -65,11 +67,11 @@ describe("stream status", () => {
     const { welcome } = await events.next("open");
 
     // Known from the welcome: every channel live, and announced once each.
-    expect(Object.keys(welcome.stream_status ?? {}).sort()).toEqual(CHANNELS);
-    for (const channel of CHANNELS)
+    expect(Object.keys(welcome.stream_status ?? {}).sort()).toEqual(BUNDLED_CHANNELS);
+    for (const channel of BUNDLED_CHANNELS)
       expect(sdk.streamStatus[channel]).toEqual({ status: "live", since: expect.stringMatching(ISO) });
-    const announced = await Promise.all(CHANNELS.map(() => events.next("channel_status")));
-    expect(announced.map(({ channel }) => channel).sort()).toEqual(CHANNELS);
+    const announced = await Promise.all(BUNDLED_CHANNELS.map(() => events.next("channel_status")));
+    expect(announced.map(({ channel }) => channel).sort()).toEqual(BUNDLED_CHANNELS);
 
     await stack.nats.stop();
     try {
@@ -96,7 +98,7 @@ describe("stream status", () => {
       expect(
         events
           .all("channel_status")
-          .slice(CHANNELS.length)
+          .slice(BUNDLED_CHANNELS.length)
           .map(({ channel, status, reason }) => `${channel} ${status} ${reason}`)
           .sort(),
       ).toEqual(CHANNELS.map((channel) => `${channel} stale upstream_disconnected`));

@@ -48,5 +48,5 @@ describe('README "For third parties"', () => {
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });

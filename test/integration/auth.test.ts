@@ -4,13 +4,14 @@
  * real tokens signed with jose (HS256, RS256, ES256).
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { BUNDLED_CHANNELS, DEFAULT_SUBSCRIPTIONS } from "../helpers/channels.js";
 import { type RunningGateway, upstreamMessages, waitForIngest } from "../helpers/gateway.js";
 import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const ALL_CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+const ALL_CHANNELS = BUNDLED_CHANNELS;
 /** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
 const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 /** A channel's stream status while the gateway is on NATS and the channel within its threshold. */
@@ -81,7 +82,7 @@ describe("where the token comes from", () => {
       type: "welcome",
       client_id: expect.stringMatching(UUID),
       channels: ALL_CHANNELS,
-      subscriptions: Object.fromEntries(ALL_CHANNELS.map((channel) => [channel, "*"])),
+      subscriptions: DEFAULT_SUBSCRIPTIONS,
       ping_interval: 30,
       price_update_interval: 0.2,
       portfolio_update_interval: 0.2,

@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
@@ -151,12 +152,7 @@ describe("REST", () => {
       price_update_interval: 0.25,
       portfolio_update_interval: 2,
     });
-    expect(Object.keys(body.stream_health).sort()).toEqual([
-      "portfolio",
-      "price_updates",
-      "signals",
-      "trades",
-    ]);
+    expect(Object.keys(body.stream_health).sort()).toEqual(BUNDLED_CHANNELS);
     for (const health of Object.values(body.stream_health)) {
       expect(Object.keys(health)).toEqual([
         "last_update",
@@ -194,12 +190,9 @@ describe("REST", () => {
     const status = (await (await fetch(`${running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { is_healthy: boolean }>;
     };
-    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual([
-      false,
-      false,
-      false,
-      false,
-    ]);
+    expect(Object.values(status.stream_health).map((health) => health.is_healthy)).toEqual(
+      BUNDLED_CHANNELS.map(() => false),
+    );
   });
 
   it("GET /metrics exposes connections, frames per channel, invalid upstream messages and NATS state", async () => {

@@ -5,6 +5,7 @@
  * /websocket/status, and a channel and messages in the live AsyncAPI document.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
 import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import type { TestClient } from "../helpers/test-client.js";
@@ -38,7 +39,7 @@ describe("dropping in a plugin folder", () => {
   it("announces the new channel in the welcome frame", () => {
     expect(client.frames[0]).toMatchObject({
       type: "welcome",
-      channels: ["news", "portfolio", "price_updates", "signals", "trades"],
+      channels: ["news", ...BUNDLED_CHANNELS],
       subscriptions: { news: "*" },
     });
     // An immediate-delivery plugin is a lossless channel: its head is announced with the others'.
@@ -50,7 +51,7 @@ describe("dropping in a plugin folder", () => {
     // What each channel is comes from its plugin, the new one's included; the seed's fixed
     // interval fields are still there, filled from the plugins of those names.
     const info = client.frames[0]?.channel_info as Record<string, Record<string, unknown>>;
-    expect(Object.keys(info)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(Object.keys(info)).toEqual(["news", ...BUNDLED_CHANNELS]);
     expect(info.news).toEqual({ frame_type: "news", delivery: "lossless" });
     expect(info.price_updates).toMatchObject({
       frame_type: "price_update",
@@ -63,6 +64,7 @@ describe("dropping in a plugin folder", () => {
     const live = { status: "live", since: expect.stringMatching(ISO_UTC) };
     expect(client.frames[0]?.stream_status).toEqual({
       news: live,
+      order_books: live,
       portfolio: live,
       price_updates: live,
       signals: live,
@@ -74,7 +76,7 @@ describe("dropping in a plugin folder", () => {
     const response = await fetch(`${stack.running.httpUrl}/websocket/channels`);
     expect(response.headers.get("content-type")).toBe("application/json; charset=utf-8");
     const channels = (await response.json()) as Record<string, Record<string, unknown>>;
-    expect(Object.keys(channels)).toEqual(["news", "portfolio", "price_updates", "signals", "trades"]);
+    expect(Object.keys(channels)).toEqual(["news", ...BUNDLED_CHANNELS]);
     expect(channels.news).toEqual({
       frame_type: "news",
       delivery: "lossless",
@@ -144,13 +146,7 @@ describe("dropping in a plugin folder", () => {
     const status = (await (await fetch(`${stack.running.httpUrl}/websocket/status`)).json()) as {
       stream_health: Record<string, { error_count: number; is_healthy: boolean; last_update: string | null }>;
     };
-    expect(Object.keys(status.stream_health)).toEqual([
-      "news",
-      "portfolio",
-      "price_updates",
-      "signals",
-      "trades",
-    ]);
+    expect(Object.keys(status.stream_health)).toEqual(["news", ...BUNDLED_CHANNELS]);
     expect(status.stream_health.news).toMatchObject({
       error_count: 1,
       is_healthy: true,

@@ -4,6 +4,7 @@
  * gaps told in-band), invalid payloads counted, per-interval merging, the auto-subscribe default
  * left alone, and two gateways fed by one subject sending the same positions and checksums.
  */
+import type { Socket } from "node:net";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { applyLevels } from "../../src/client/order-book.js";
@@ -357,4 +358,77 @@ describe("order_books: a state channel", () => {
     const book = new ClientBook();
     for (const frame of first.frames.filter(isBook)) book.apply(frame);
   });
+});
+
+describe("order_books: a client that stops reading", () => {
+  const stack = withGateway({
+    env: {
+      WEBSOCKET_AUTO_SUBSCRIBE: "false",
+      WEBSOCKET_MAX_BUFFERED_BYTES: String(1024 * 1024),
+      WEBSOCKET_CONFLATED_DROP_BYTES: String(256 * 1024),
+    },
+  });
+
+  it("is skipped while behind, never disconnected, and gets a fresh snapshot once it has drained", async () => {
+    const { running, publisher } = stack;
+    const witness = await stack.connect({ query: { client_id: "witness" } });
+    const slow = await stack.connect({ query: { client_id: "slow" } });
+    for (const client of [witness, slow])
+      await client.request({ type: "subscribe", channel: "order_books", symbols: ["SLOW"] });
+    // 25 bids and 25 asks, every one changing on every delta: large updates fill a backlog fast.
+    const side = (base: number, step: number, size: number): Level[] =>
+      Array.from({ length: 25 }, (_, level) => [base + step * level, size]);
+    let sequence = 1;
+    publisher.publish(
+      "market.books.SLOW",
+      JSON.stringify(snapshot("SLOW", 1, side(99, -0.01, 1), side(100, 0.01, 1))),
+    );
+    await witness.next("order_book_snapshot");
+    const raw = (client: TestClient) => (client.socket as unknown as { _socket: Socket })._socket;
+    raw(slow).pause();
+    const session = running.gateway.endpoint.clients.get("slow");
+    const resyncs = async () => {
+      const text = await (await fetch(`${running.httpUrl}/metrics`)).text();
+      return Number(
+        /^gateway_state_events_total\{channel="order_books",event="resync"\} (\d+)$/m.exec(text)?.[1] ?? 0,
+      );
+    };
+    // Publish until the gateway has skipped updates for it (its queue past the drop threshold).
+    for (let batch = 0; batch < 200 && (session?.socket.bufferedAmount ?? 0) <= 256 * 1024; batch++) {
+      for (let i = 0; i < 200; i++) {
+        sequence++;
+        publisher.publish(
+          "market.books.SLOW",
+          JSON.stringify(delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence))),
+        );
+      }
+      await witness.next("order_book_update", (frame) => frame.sequence === sequence, 10_000);
+    }
+    expect(session?.socket.bufferedAmount).toBeGreaterThan(256 * 1024);
+    // A few more while it is behind: skipped for it, not queued.
+    for (let i = 0; i < 5; i++) {
+      sequence++;
+      publisher.publish(
+        "market.books.SLOW",
+        JSON.stringify(delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence))),
+      );
+    }
+    await witness.next("order_book_update", (frame) => frame.sequence === sequence, 10_000);
+    const before = await resyncs();
+    raw(slow).resume();
+    // Drained: a snapshot at the latest sequence, and the book goes on from there.
+    await slow.next("order_book_snapshot", (frame) => frame.sequence === sequence, 20_000);
+    expect(await resyncs()).toBe(before + 1);
+    sequence++;
+    publisher.publish("market.books.SLOW", JSON.stringify(delta("SLOW", sequence, [[99, 7]], [])));
+    await slow.next("order_book_update", (frame) => frame.sequence === sequence);
+    expect(session?.closing).toBe(false);
+    // Every frame it got, in order, chained and verified; it ends on the witness's view.
+    const book = new ClientBook();
+    for (const frame of slow.frames.filter(isBook)) book.apply(frame);
+    await witness.next("order_book_update", (frame) => frame.sequence === sequence);
+    const seen = new ClientBook();
+    for (const frame of witness.frames.filter(isBook)) seen.apply(frame);
+    expect({ bids: book.bids, asks: book.asks }).toEqual({ bids: seen.bids, asks: seen.asks });
+  }, 60_000);
 });

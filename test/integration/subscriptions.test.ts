@@ -8,6 +8,7 @@
  * gateway has provably ingested what was published, so no test depends on timer luck.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { AUTO_SUBSCRIBED_CHANNELS, BUNDLED_CHANNELS, DEFAULT_SUBSCRIPTIONS } from "../helpers/channels.js";
 import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
@@ -16,7 +17,7 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
 const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
-const CHANNELS = ["portfolio", "price_updates", "signals", "trades"];
+const CHANNELS = AUTO_SUBSCRIBED_CHANNELS;
 const SIGNAL_SUBJECT = "strategy.signals.test";
 const TRADE_SUBJECT = "execution.trades.test";
 const PORTFOLIO_SUBJECT = "portfolio.updates";
@@ -175,15 +176,17 @@ describe("welcome and auto-subscribe", () => {
       portfolio_update_interval: 0.2,
       timestamp: expect.stringMatching(ISO_UTC),
     });
-    expect([...(welcome.channels as string[])].sort()).toEqual(CHANNELS);
-    expect(Object.keys(welcome.subscriptions as object).sort()).toEqual(CHANNELS);
+    expect([...(welcome.channels as string[])].sort()).toEqual(BUNDLED_CHANNELS);
+    expect(welcome.subscriptions).toEqual(DEFAULT_SUBSCRIPTIONS);
     // The head of each lossless channel, in the gateway's epoch: nothing published yet.
     expect(welcome.positions).toEqual({
       signals: { seq: 0, epoch: epochOf(running) },
       trades: { seq: 0, epoch: epochOf(running) },
     });
     // Every channel's stream status: all live, the gateway being on NATS.
-    expect(welcome.stream_status).toEqual(Object.fromEntries(CHANNELS.map((channel) => [channel, LIVE])));
+    expect(welcome.stream_status).toEqual(
+      Object.fromEntries(BUNDLED_CHANNELS.map((channel) => [channel, LIVE])),
+    );
 
     const anonymous = await connect(running);
     expect(anonymous.frames[0]?.client_id).toMatch(UUID);
