@@ -56,6 +56,19 @@ async function stopGateway(running: RunningGateway | undefined): Promise<void> {
   await stack.close(running);
 }
 
+/**
+ * A gateway of its own for the describe block calling this: started (startGatewayOnNats) before
+ * its tests, handed to `started`, and stopped after them.
+ */
+function gatewayForBlock(env: Record<string, string>, started: (running: RunningGateway) => void): void {
+  let running: RunningGateway | undefined;
+  beforeAll(async () => {
+    running = await startGatewayOnNats(env);
+    started(running);
+  });
+  afterAll(() => stopGateway(running));
+}
+
 function connect(running: RunningGateway, query = ""): Promise<TestClient> {
   return stack.connect({ url: `${running.wsUrl}${query}` });
 }
@@ -159,10 +172,9 @@ const types = (frames: Frame[]) => frames.map((frame) => frame.type);
 
 describe("welcome and auto-subscribe", () => {
   let running: RunningGateway;
-  beforeAll(async () => {
-    running = await startGatewayOnNats();
+  gatewayForBlock({}, (started) => {
+    running = started;
   });
-  afterAll(() => stopGateway(running));
 
   it("the welcome frame lists the four channels, all subscribed to '*' by default", async () => {
     const client = await connect(running, "?client_id=dash-1");
@@ -216,10 +228,9 @@ describe("welcome and auto-subscribe", () => {
 
 describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
   let running: RunningGateway;
-  beforeAll(async () => {
-    running = await startGatewayOnNats({ WEBSOCKET_AUTO_SUBSCRIBE: "false", ...MANUAL_FLUSH });
+  gatewayForBlock({ WEBSOCKET_AUTO_SUBSCRIBE: "false", ...MANUAL_FLUSH }, (started) => {
+    running = started;
   });
-  afterAll(() => stopGateway(running));
 
   it("starts with no subscriptions and receives no data frames until the client subscribes", async () => {
     const quiet = await connect(running);
@@ -267,13 +278,12 @@ describe("WEBSOCKET_AUTO_SUBSCRIBE=false", () => {
 describe("subscribe and unsubscribe", () => {
   let running: RunningGateway;
   let witness: TestClient;
-  beforeAll(async () => {
-    running = await startGatewayOnNats(MANUAL_FLUSH);
+  gatewayForBlock(MANUAL_FLUSH, (started) => {
+    running = started;
   });
   beforeEach(async () => {
     witness = await connect(running);
   });
-  afterAll(() => stopGateway(running));
 
   it("the first subscribe with symbols replaces the '*' default on that channel only", async () => {
     const client = await connect(running);
@@ -410,13 +420,12 @@ describe("subscribe and unsubscribe", () => {
 describe("filtering on immediate channels", () => {
   let running: RunningGateway;
   let witness: TestClient;
-  beforeAll(async () => {
-    running = await startGatewayOnNats(MANUAL_FLUSH);
+  gatewayForBlock(MANUAL_FLUSH, (started) => {
+    running = started;
   });
   beforeEach(async () => {
     witness = await connect(running);
   });
-  afterAll(() => stopGateway(running));
 
   it("a client subscribed to AAPL signals gets the AAPL signal and not the MSFT one published before it", async () => {
     const client = await connect(running);
@@ -621,10 +630,9 @@ describe("price snapshot and conflation", () => {
 
 describe("ping", () => {
   let running: RunningGateway;
-  beforeAll(async () => {
-    running = await startGatewayOnNats(MANUAL_FLUSH);
+  gatewayForBlock(MANUAL_FLUSH, (started) => {
+    running = started;
   });
-  afterAll(() => stopGateway(running));
 
   async function rawReply(client: TestClient, text: string): Promise<string> {
     const reply = new Promise<string>((resolve) =>
@@ -648,10 +656,9 @@ describe("ping", () => {
 
 describe("client errors: one error frame each, connection stays open", () => {
   let running: RunningGateway;
-  beforeAll(async () => {
-    running = await startGatewayOnNats(MANUAL_FLUSH);
+  gatewayForBlock(MANUAL_FLUSH, (started) => {
+    running = started;
   });
-  afterAll(() => stopGateway(running));
 
   const INVALID = "Invalid message format";
   const cases: { name: string; text: string; code: string; error: string | RegExp; id?: string | number }[] =
