@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { freePort } from "../helpers/free-port.js";
 import { flushChannel, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 import { CliProcess } from "./helpers/cli-process.js";
@@ -41,14 +42,8 @@ function flushPrices(): void {
   flushChannel(stack.running, "price_updates");
 }
 
-const SIGNAL = {
-  signal_type: "BUY",
-  symbol: "AAPL",
-  price: 150.25,
-  quantity: 10,
-  confidence: 0.85,
-  timestamp: "2024-12-19T12:00:00Z",
-};
+/** The seed's signal: BUY AAPL @ 150.25, confidence 0.85, at 2024-12-19T12:00:00Z. */
+const SIGNAL = SEED_UPSTREAM.signal;
 
 describe("gateway tail", () => {
   it("prints only the chosen channel and symbols, one readable line per frame, and comes back after a gateway restart", async () => {

@@ -31,6 +31,11 @@ export const MANUAL_FLUSH = {
 };
 
 export interface WithGatewayOptions {
+  /**
+   * Start a nats-server (default true); false: no NATS, publisher or gateway of the fixture's own,
+   * only the teardown of what the tests start (startNats, startGateway with a NATS_URL, track).
+   */
+  nats?: boolean;
   /** Settings of every gateway this fixture starts, over NATS_URL and startGateway's test defaults. */
   env?: Record<string, string>;
   /** The plugins directory of the fixture's own gateway (default: the repository's plugins/). */
@@ -81,7 +86,10 @@ export interface GatewayFixture {
   readonly publisher: NatsConnection;
   /** The fixture's own gateway, connected to NATS. */
   readonly running: RunningGateway;
-  /** A further gateway on the fixture's NATS, with the fixture's env and then `env`. */
+  /**
+   * A further gateway with NATS_URL the fixture's NATS (none with `nats: false`), then the
+   * fixture's env, then `env`.
+   */
   startGateway(env?: Record<string, string>, options?: StartGatewayOptions): Promise<RunningGateway>;
   /** Stop the fixture's own gateway (its clients see it go); `running` stays the stopped one. */
   stopGateway(): Promise<void>;
@@ -163,8 +171,10 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
   /** A gateway on the fixture's NATS, closed with `into`. */
   async function launch(env: Record<string, string>, launchOptions: StartGatewayOptions, into: Scope) {
     const { pluginsDir, port = 0, ready = true } = launchOptions;
-    const natsUrl = fixture.cluster.map((server) => server.url).join(",");
-    const gateway = await startGateway({ NATS_URL: natsUrl, ...options.env, ...env }, pluginsDir, port);
+    const nats: Record<string, string> = servers
+      ? { NATS_URL: servers.map((server) => server.url).join(",") }
+      : {};
+    const gateway = await startGateway({ ...nats, ...options.env, ...env }, pluginsDir, port);
     into.add({ resource: gateway, close: () => gateway.close(), client: false });
     if (ready) await waitUntilReady(gateway);
     return gateway;
@@ -238,6 +248,7 @@ export function withGateway(options: WithGatewayOptions = {}): GatewayFixture {
 
   /** NATS, the publisher and the gateway, in the current scope (closed in the reverse order). */
   async function setUp(): Promise<void> {
+    if (options.nats === false) return;
     const count = options.cluster;
     const nodes =
       count === undefined

@@ -11,38 +11,35 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { createUser } from "@nats-io/nkeys";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGateway, type Gateway } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import type { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 import { tsxArgs } from "../helpers/tsx-args.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const SECRET = "s3cret-Pa55";
 const TOKEN = "t0ken-5ecret";
 const SIGNAL = { signal_type: "BUY", symbol: "AAPL", price: 1, quantity: 1, confidence: 0.5 };
 
+// Each test starts the nats-server it needs (credentials, TLS) and a gateway on it.
+const stack = withGateway({ nats: false });
 let dir: string;
-const servers: NatsServer[] = [];
-const gateways: Gateway[] = [];
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), "nats-security-"));
 });
 
-afterAll(async () => {
-  for (const gateway of gateways) await gateway.close();
-  for (const server of servers) await server.stop();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function natsServer(args: string[]): Promise<NatsServer> {
-  const server = await NatsServer.start({ args });
-  servers.push(server);
-  return server;
+function natsServer(args: string[]): Promise<NatsServer> {
+  return stack.startNats({ args });
 }
 
 /** A gateway whose every log line (debug and up) is kept, to look for secrets in. */
@@ -57,8 +54,7 @@ async function gatewayWith(
     },
   });
   const config = loadConfig({ LOG_LEVEL: "debug", ...env });
-  const gateway = await buildGateway({ config, logger: pino({ level: "debug" }, sink) });
-  gateways.push(gateway);
+  const gateway = stack.track(await buildGateway({ config, logger: pino({ level: "debug" }, sink) }));
   await gateway.fastify.listen({ port: 0, host: "127.0.0.1" });
   const port = (gateway.fastify.server.address() as { port: number }).port;
   return { gateway, url: `127.0.0.1:${port}`, logs: () => logs };
@@ -88,6 +84,18 @@ async function streamsOneSignal(url: string, publisher: NatsConnection): Promise
   }
 }
 
+/** Once `gateway` is connected to NATS, one signal end to end through a publisher with `options`. */
+async function streamsOneSignalThrough(
+  gateway: Gateway,
+  url: string,
+  options: ConnectionOptions,
+): Promise<void> {
+  await ready(gateway);
+  const publisher = await connect(options);
+  await streamsOneSignal(url, publisher);
+  await publisher.close();
+}
+
 /** Nothing the gateway shows or logs contains the secret. */
 async function expectNoSecret(url: string, logs: string, secret: string): Promise<void> {
   const status = await (await fetch(`http://${url}/websocket/status`)).text();
@@ -110,10 +118,7 @@ describe("NATS authentication", () => {
       NATS_USER: "gw",
       NATS_PASSWORD: SECRET,
     });
-    await ready(gateway);
-    const publisher = await connect({ servers: nats.url, user: "gw", pass: SECRET });
-    await streamsOneSignal(url, publisher);
-    await publisher.close();
+    await streamsOneSignalThrough(gateway, url, { servers: nats.url, user: "gw", pass: SECRET });
     await expectNoSecret(url, logs(), SECRET);
   });
 
@@ -131,20 +136,14 @@ describe("NATS authentication", () => {
     expect(logs()).toContain(`"servers":["nats://127.0.0.1:${nats.port}"]`);
     expect(logs()).not.toContain(SECRET);
     await nats.restart();
-    await ready(gateway);
-    const publisher = await connect({ servers: nats.url, user: "gw", pass: SECRET });
-    await streamsOneSignal(url, publisher);
-    await publisher.close();
+    await streamsOneSignalThrough(gateway, url, { servers: nats.url, user: "gw", pass: SECRET });
     await expectNoSecret(url, logs(), SECRET);
   });
 
   it("a token", async () => {
     const nats = await natsServer(["--auth", TOKEN]);
     const { gateway, url, logs } = await gatewayWith({ NATS_URL: nats.url, NATS_TOKEN: TOKEN });
-    await ready(gateway);
-    const publisher = await connect({ servers: nats.url, token: TOKEN });
-    await streamsOneSignal(url, publisher);
-    await publisher.close();
+    await streamsOneSignalThrough(gateway, url, { servers: nats.url, token: TOKEN });
     await expectNoSecret(url, logs(), TOKEN);
   });
 
@@ -157,11 +156,11 @@ describe("NATS authentication", () => {
     writeFileSync(conf, `authorization { users = [ { nkey: "${user.getPublicKey()}" } ] }\n`);
     const nats = await natsServer(["-c", conf]);
     const { gateway, url, logs } = await gatewayWith({ NATS_URL: nats.url, NATS_NKEY_SEED_FILE: seedFile });
-    await ready(gateway);
     const { nkeyAuthenticator } = await import("@nats-io/transport-node");
-    const publisher = await connect({ servers: nats.url, authenticator: nkeyAuthenticator(user.getSeed()) });
-    await streamsOneSignal(url, publisher);
-    await publisher.close();
+    await streamsOneSignalThrough(gateway, url, {
+      servers: nats.url,
+      authenticator: nkeyAuthenticator(user.getSeed()),
+    });
     await expectNoSecret(url, logs(), seed);
   });
 });
@@ -233,13 +232,10 @@ describe("NATS over TLS with a private CA", () => {
       NATS_TLS_CERT_FILE: tls.cert,
       NATS_TLS_KEY_FILE: tls.key,
     });
-    await ready(gateway);
-    const publisher = await connect({
+    await streamsOneSignalThrough(gateway, url, {
       servers: `tls://127.0.0.1:${nats.port}`,
       tls: { caFile: tls.ca, certFile: tls.cert, keyFile: tls.key },
     });
-    await streamsOneSignal(url, publisher);
-    await publisher.close();
   });
 });
 
