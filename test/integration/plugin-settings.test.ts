@@ -4,43 +4,31 @@
  * publishes them in the channel's info, and names misspelled ones.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, unknownSettings } from "../../src/config.js";
 import { loadPlugins } from "../../src/core/plugin-loader.js";
 import { settingNames, settingVariable } from "../../src/core/plugin-settings.js";
-import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const PLUGINS = path.resolve(import.meta.dirname, "../fixtures/plugins-settings");
 
 describe("a plugin's own settings", () => {
-  let nats: NatsServer;
-  let running: RunningGateway;
+  const stack = withGateway({
+    env: { HEADLINES_PREFIX: ">> ", HEADLINES_MAX_LENGTH: "12" },
+    pluginsDir: PLUGINS,
+  });
   let client: TestClient;
 
   beforeAll(async () => {
-    nats = await NatsServer.start();
-    running = await startGateway(
-      { NATS_URL: nats.url, HEADLINES_PREFIX: ">> ", HEADLINES_MAX_LENGTH: "12" },
-      PLUGINS,
-    );
-    await waitUntilReady(running);
     // Not in the committed asyncapi.yaml: not recorded for the contract check.
-    client = await TestClient.connect(running.wsUrl, { record: false });
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await running?.close();
-    await nats?.stop();
+    client = await stack.connect({ record: false });
   });
 
   it("are read from <CHANNEL>_<KEY> and reach the plugin's hooks", async () => {
-    const publisher = await nats.client();
+    const { publisher } = stack;
     publisher.publish("headlines.wire", JSON.stringify({ text: "Markets open higher" }));
     await publisher.flush();
-    await publisher.close();
     const frame = await client.next("headline");
     expect(frame).toMatchObject({ type: "headline", text: ">> Markets o", max_length: 12 });
   });
@@ -52,7 +40,7 @@ describe("a plugin's own settings", () => {
       delivery: "lossless",
       settings: { prefix: ">> ", maxLength: 12 },
     });
-    const described = (await (await fetch(`${running.httpUrl}/websocket/channels`)).json()) as Record<
+    const described = (await (await fetch(`${stack.running.httpUrl}/websocket/channels`)).json()) as Record<
       string,
       { settings?: unknown }
     >;

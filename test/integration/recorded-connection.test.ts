@@ -10,18 +10,11 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import {
-  flushChannel,
-  type RunningGateway,
-  startGateway,
-  waitForIngest,
-  waitUntilReady,
-} from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
+import { flushChannel, waitForIngest } from "../helpers/gateway.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const RECORDING = path.resolve(import.meta.dirname, "../fixtures/recorded/connection.txt");
 /** Times the gateway stamps: any ISO-8601 UTC time after the seed's 2024 examples. */
@@ -33,9 +26,10 @@ function mask(frame: string): string {
 }
 
 describe("a recorded client connection", () => {
-  let nats: NatsServer;
-  let publisher: NatsConnection;
-  let running: RunningGateway;
+  // Intervals of a minute: conflated frames go out when the test flushes, never on a timer.
+  const stack = withGateway({
+    env: { WEBSOCKET_PRICE_UPDATE_INTERVAL: "60", WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "60" },
+  });
   let socket: WebSocket;
   const frames: string[] = [];
   /** The gateway's in-memory epoch, from the welcome, unmasked: the resume below names it. */
@@ -53,30 +47,12 @@ describe("a recorded client connection", () => {
       };
       check();
     });
-  const flush = (channel: string) => flushChannel(running, channel);
+  const flush = (channel: string) => flushChannel(stack.running, channel);
   const send = (frame: unknown) => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
 
-  beforeAll(async () => {
-    nats = await NatsServer.start();
-    publisher = await nats.client();
-    // Intervals of a minute: conflated frames go out when the test flushes, never on a timer.
-    running = await startGateway({
-      NATS_URL: nats.url,
-      WEBSOCKET_PRICE_UPDATE_INTERVAL: "60",
-      WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL: "60",
-    });
-    await waitUntilReady(running);
-  });
-
-  afterAll(async () => {
-    socket?.close();
-    await running?.close();
-    await publisher?.close();
-    await nats?.stop();
-  });
-
   it("is byte for byte the committed recording", async () => {
-    socket = new WebSocket(`${running.wsUrl}?client_id=recorded`);
+    const { running, publisher } = stack;
+    socket = stack.track(new WebSocket(`${running.wsUrl}?client_id=recorded`), { client: true });
     socket.on("message", (data) => {
       const text = data.toString();
       if (frames.length === 0) epoch = JSON.parse(text).positions.trades.epoch;

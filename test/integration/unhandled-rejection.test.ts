@@ -20,11 +20,10 @@
  * the auto-subscribe default on to show it.
  */
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { GatewayProcess, stopGatewayProcesses } from "../helpers/gateway-process.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { TestClient } from "../helpers/test-client.js";
+import type { TestClient } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const PLUGINS_DIR = path.resolve(import.meta.dirname, "../fixtures/plugins-rejecting");
 const REJECTION = "unhandled promise rejection; the gateway keeps serving";
@@ -32,31 +31,18 @@ const UNCAUGHT = "uncaught exception; exiting";
 const PINO_ERROR = 50;
 const PINO_FATAL = 60;
 
-let nats: NatsServer;
-let publisher: NatsConnection;
-const clients: TestClient[] = [];
-
-beforeAll(async () => {
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-});
-
-afterAll(async () => {
-  for (const client of clients) await client.close();
-  await stopGatewayProcesses();
-  await publisher?.close();
-  await nats?.stop();
-});
+// Gateway processes of the tests' own on one nats-server; clients and processes kept to the end.
+const stack = withGateway({ gateway: false, closeAfterEach: false });
+// The processes go after the clients and before the publisher and NATS.
+beforeAll(() => stack.defer(stopGatewayProcesses));
 
 function publish(symbol: string, value: number, fault?: string): void {
-  publisher.publish(`limits.${symbol}`, JSON.stringify({ symbol, account: "ACC-1", value, fault }));
+  stack.publisher.publish(`limits.${symbol}`, JSON.stringify({ symbol, account: "ACC-1", value, fault }));
 }
 
-async function connect(gateway: GatewayProcess): Promise<TestClient> {
+function connect(gateway: GatewayProcess): Promise<TestClient> {
   // The committed asyncapi.yaml knows nothing of the fixture's channel: not recorded for the contract check.
-  const client = await TestClient.connect(gateway.wsUrl, { record: false });
-  clients.push(client);
-  return client;
+  return stack.connect({ url: gateway.wsUrl, record: false });
 }
 
 /** The process answers, and streams: pong to a ping, then a fresh value of `symbol`. */
@@ -73,7 +59,7 @@ describe("failures that escape the core (src/main.ts's process handlers)", () =>
   let client: TestClient;
 
   beforeAll(async () => {
-    gateway = await GatewayProcess.start({ NATS_URL: nats.url, PLUGINS_DIR });
+    gateway = await GatewayProcess.start({ NATS_URL: stack.nats.url, PLUGINS_DIR });
     client = await connect(gateway);
     const ack = await client.request({ type: "subscribe", channel: "limits", symbols: "*" });
     expect(ack.type).toBe("subscribed");
@@ -123,7 +109,7 @@ describe("failures that escape the core (src/main.ts's process handlers)", () =>
 
 describe("an uncaught exception", () => {
   it("is logged at fatal level with its plugin and channel, and ends the process with exit code 1", async () => {
-    const gateway = await GatewayProcess.start({ NATS_URL: nats.url, PLUGINS_DIR });
+    const gateway = await GatewayProcess.start({ NATS_URL: stack.nats.url, PLUGINS_DIR });
     publish("AAPL", 1, "throw_later");
     expect(await gateway.exited).toEqual({ code: 1, signal: null });
     expect(gateway.logLines(UNCAUGHT)).toEqual([
