@@ -8,20 +8,19 @@
 import { mkdirSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddedBroker } from "../../src/core/ingest/embedded-broker.js";
 import { SimulatedMarket } from "../../src/demo/simulated-market.js";
-import { TcpProxy, webSocketFrame } from "../client/helpers/tcp-proxy.js";
-import { launchChromium } from "../helpers/browser.js";
+import { startProxy } from "../client/helpers/sdk.js";
+import { webSocketFrame } from "../client/helpers/tcp-proxy.js";
+import { withChromium } from "../helpers/browser.js";
 import { freePort } from "../helpers/free-port.js";
 import { type RunningGateway, startGateway, waitUntilReady } from "../helpers/gateway.js";
-import { NatsServer } from "../helpers/nats-server.js";
 import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
-import { TestClient } from "../helpers/test-client.js";
 import { expiryOf, signToken, TEST_SECRET } from "../helpers/tokens.js";
+import { withGateway } from "../helpers/with-gateway.js";
 
 const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-results/screenshots");
 /**
@@ -34,41 +33,25 @@ const REFUSED_CONNECTION =
 /** The channels of the gateway, each with its panel. */
 const CHANNELS = ["price_updates", "portfolio", "signals", "trades"];
 
-let browser: Browser;
-let nats: NatsServer;
-let publisher: NatsConnection;
-const gateways: RunningGateway[] = [];
-const pages: Page[] = [];
+const stack = withGateway({ gateway: false });
+const chromium = withChromium();
 
-beforeAll(async () => {
+beforeAll(() => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await launchChromium();
-  nats = await NatsServer.start();
-  publisher = await nats.client();
-}, 30_000);
-
-afterEach(async () => {
-  for (const page of pages.splice(0)) await page.close();
 });
 
-afterAll(async () => {
-  await browser?.close();
-  for (const running of gateways) await running.close();
-  await publisher?.close();
-  await nats?.stop();
-});
+/** A page of the test's own, closed when the test ends. */
+async function newPage(options?: Parameters<Browser["newPage"]>[0]): Promise<Page> {
+  return stack.track(await chromium.browser.newPage(options));
+}
 
-async function natsGateway(): Promise<RunningGateway> {
-  const running = await startGateway({ NATS_URL: nats.url });
-  gateways.push(running);
-  await waitUntilReady(running);
-  return running;
+function natsGateway(): Promise<RunningGateway> {
+  return stack.startGateway();
 }
 
 /** Open the dashboard, recording console errors, page errors and requests to other origins. */
 async function openDashboard(running: RunningGateway) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  pages.push(page);
+  const page = await newPage({ viewport: { width: 1400, height: 1000 } });
   const problems: string[] = [];
   const foreign: string[] = [];
   page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
@@ -101,7 +84,7 @@ const priceCell = (page: Page, symbol: string) =>
   page.locator(`[data-testid=prices] tr[data-symbol="${symbol}"] td.price`);
 
 function tick(symbol: string, price: number, extra: Record<string, number> = {}): void {
-  publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price, ...extra }));
+  stack.publisher.publish(`market.prices.${symbol}`, JSON.stringify({ symbol, price, ...extra }));
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -111,8 +94,7 @@ async function shot(page: Page, name: string): Promise<void> {
 describe("dashboard", () => {
   it("shows prices that change over time from the embedded demo feed", async () => {
     // No NATS_URL: the embedded broker, fed by the simulated market exactly as `npm start` does.
-    const demo = await startGateway({});
-    gateways.push(demo);
+    const demo = stack.track(await startGateway({}));
     const market = new SimulatedMarket(
       (subject, payload) => (demo.gateway.broker as EmbeddedBroker).publish(subject, payload),
       { tickMs: 20, signalEveryMs: 300, tradeEveryMs: 300, portfolioEveryMs: 300 },
@@ -184,9 +166,9 @@ describe("dashboard", () => {
       expect.stringMatching(/^\d\d:\d\d:\d\d$/),
     ]);
 
-    publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
-    publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
-    publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
+    stack.publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
+    stack.publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
+    stack.publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
     const signal = page.locator("[data-testid=signals] li").first();
     await expect.poll(() => signal.textContent()).toContain("BUY");
     expect(await signal.textContent()).toContain("AAPL");
@@ -202,39 +184,34 @@ describe("dashboard", () => {
   it("shows a generic live panel, the latest frames as a table, for a channel it has no panel for", async () => {
     // The four real plugins and the news fixture: a channel this dashboard was built without.
     const plugins = pluginsWithNews("dashboard-plugins");
-    try {
-      const running = await startGateway({ NATS_URL: nats.url }, plugins.dir);
-      gateways.push(running);
-      await waitUntilReady(running);
-      const { page, problems } = await openDashboard(running);
-      const table = page.getByTestId("channel-news");
-      await expect.poll(() => table.count()).toBe(1);
-      for (const headline of ["First story", "Second story"])
-        publisher.publish("news.wire", JSON.stringify({ symbol: "AAPL", headline, source: "wire" }));
-      const rows = table.locator("tbody tr");
-      await expect.poll(() => rows.count()).toBe(2);
-      // One column per field of the schema the gateway published for the channel, in its order.
-      expect(await table.locator("th").allTextContents()).toEqual([
-        "symbol",
-        "headline",
-        "source",
-        "url",
-        "timestamp",
-        "seq",
-        "epoch",
-      ]);
-      // Newest first; every field of the frame in its column.
-      const cells = (row: number) => rows.nth(row).locator("td").allTextContents();
-      expect((await cells(0)).slice(0, 4)).toEqual(["AAPL", "Second story", "wire", ""]);
-      expect((await cells(1)).slice(0, 4)).toEqual(["AAPL", "First story", "wire", ""]);
-      expect((await cells(0))[5]).toBe("2");
-      // The panel is the channel's card, greyed out like the others when the channel is stale.
-      expect(await page.locator("section[data-channel=news] h2").textContent()).toBe("news");
-      await shot(page, "dashboard-generic-panel.png");
-      expect(problems).toEqual([]);
-    } finally {
-      plugins.remove();
-    }
+    stack.defer(() => plugins.remove());
+    const running = await stack.startGateway({}, { pluginsDir: plugins.dir });
+    const { page, problems } = await openDashboard(running);
+    const table = page.getByTestId("channel-news");
+    await expect.poll(() => table.count()).toBe(1);
+    for (const headline of ["First story", "Second story"])
+      stack.publisher.publish("news.wire", JSON.stringify({ symbol: "AAPL", headline, source: "wire" }));
+    const rows = table.locator("tbody tr");
+    await expect.poll(() => rows.count()).toBe(2);
+    // One column per field of the schema the gateway published for the channel, in its order.
+    expect(await table.locator("th").allTextContents()).toEqual([
+      "symbol",
+      "headline",
+      "source",
+      "url",
+      "timestamp",
+      "seq",
+      "epoch",
+    ]);
+    // Newest first; every field of the frame in its column.
+    const cells = (row: number) => rows.nth(row).locator("td").allTextContents();
+    expect((await cells(0)).slice(0, 4)).toEqual(["AAPL", "Second story", "wire", ""]);
+    expect((await cells(1)).slice(0, 4)).toEqual(["AAPL", "First story", "wire", ""]);
+    expect((await cells(0))[5]).toBe("2");
+    // The panel is the channel's card, greyed out like the others when the channel is stale.
+    expect(await page.locator("section[data-channel=news] h2").textContent()).toBe("news");
+    await shot(page, "dashboard-generic-panel.png");
+    expect(problems).toEqual([]);
   });
 
   it("changes which symbols arrive with the subscribe controls", async () => {
@@ -259,7 +236,7 @@ describe("dashboard", () => {
     await shot(page, "dashboard-subscribed-aapl.png");
 
     // "None" on a feed leaves the channel, and the feed stops showing what it no longer gets.
-    publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
+    stack.publisher.publish("strategy.signals.AAPL", JSON.stringify(SEED_UPSTREAM.signal));
     const signals = page.getByTestId("signals");
     await expect.poll(() => signals.locator("li").count()).toBe(1);
     await page.locator('[data-testid=subscriptions] [data-channel="signals"] [data-action=none]').click();
@@ -275,8 +252,7 @@ describe("dashboard", () => {
 
   it("shows the reconnect countdown while the gateway is down, then live data again", async () => {
     const port = await freePort();
-    let running = await startGateway({ NATS_URL: nats.url }, undefined, port);
-    await waitUntilReady(running);
+    let running = await stack.startGateway({}, { port });
     const { page, problems } = await openDashboard(running);
     tick("NVDA", 500);
     await expect.poll(() => priceCell(page, "NVDA").textContent()).toBe("500.00");
@@ -291,13 +267,11 @@ describe("dashboard", () => {
         for (const record of records) for (const node of record.addedNodes) globalThis.labels.push(node.textContent);
       }).observe(label, { childList: true });
     `);
-    await running.close();
+    await stack.close(running);
     await expectState(page, /^Reconnecting in \d+\.\d s$/);
     await shot(page, "dashboard-reconnecting.png");
 
-    running = await startGateway({ NATS_URL: nats.url }, undefined, port);
-    gateways.push(running);
-    await waitUntilReady(running);
+    running = await stack.startGateway({}, { port });
     await expectState(page, "Live");
     tick("NVDA", 505);
     await expect.poll(() => priceCell(page, "NVDA").textContent()).toBe("505.00");
@@ -312,69 +286,59 @@ describe("dashboard", () => {
 
   it("says how many trades it recovered after a dropped connection", async () => {
     const running = await natsGateway();
-    const proxy = await TcpProxy.start(running.port);
-    const watcher = await TestClient.connect(running.wsUrl, { record: false });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      pages.push(page);
-      const problems: string[] = [];
-      page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-      page.on("console", (message) => {
-        if (message.type() === "error") problems.push(message.text());
-      });
-      await page.goto(`http://127.0.0.1:${proxy.port}/`);
-      await expectState(page, "Live");
-      const trades = page.locator("[data-testid=trades] li");
-      const trade = (quantity: number) =>
-        publisher.publish(
-          "execution.trades.AAPL",
-          JSON.stringify({ symbol: "AAPL", side: "BUY", quantity, price: 150.25 }),
-        );
-      trade(1);
-      await expect.poll(() => trades.count()).toBe(1);
-      expect(await page.getByTestId("trades-notice").isVisible()).toBe(false);
+    const proxy = await startProxy(stack, running.port);
+    const watcher = await stack.connect({ url: running.wsUrl, record: false });
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(message.text());
+    });
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
+    await expectState(page, "Live");
+    const trades = page.locator("[data-testid=trades] li");
+    const trade = (quantity: number) =>
+      stack.publisher.publish(
+        "execution.trades.AAPL",
+        JSON.stringify({ symbol: "AAPL", side: "BUY", quantity, price: 150.25 }),
+      );
+    trade(1);
+    await expect.poll(() => trades.count()).toBe(1);
+    expect(await page.getByTestId("trades-notice").isVisible()).toBe(false);
 
-      // The network drops; three trades happen while the page cannot reach the gateway.
-      proxy.refuse();
-      proxy.dropAll();
-      await expectState(page, /^(Connection lost|Reconnecting)/);
-      for (const quantity of [2, 3, 4]) trade(quantity);
-      await watcher.next("trade_executed", (frame) => frame.quantity === 4);
-      proxy.accept();
+    // The network drops; three trades happen while the page cannot reach the gateway.
+    proxy.refuse();
+    proxy.dropAll();
+    await expectState(page, /^(Connection lost|Reconnecting)/);
+    for (const quantity of [2, 3, 4]) trade(quantity);
+    await watcher.next("trade_executed", (frame) => frame.quantity === 4);
+    proxy.accept();
 
-      await expectState(page, "Live");
-      await expect
-        .poll(() => page.getByTestId("trades-notice").textContent())
-        .toMatch(/^Recovered 3 trades after reconnect · \d\d:\d\d:\d\d$/);
-      // Newest first, every one once.
-      expect(await trades.locator(".num").allTextContents()).toEqual([
-        "4 @ 150.25",
-        "3 @ 150.25",
-        "2 @ 150.25",
-        "1 @ 150.25",
-      ]);
-      await shot(page, "dashboard-trades-recovered.png");
-      expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
-    } finally {
-      await watcher.close();
-      await proxy.close();
-    }
+    await expectState(page, "Live");
+    await expect
+      .poll(() => page.getByTestId("trades-notice").textContent())
+      .toMatch(/^Recovered 3 trades after reconnect · \d\d:\d\d:\d\d$/);
+    // Newest first, every one once.
+    expect(await trades.locator(".num").allTextContents()).toEqual([
+      "4 @ 150.25",
+      "3 @ 150.25",
+      "2 @ 150.25",
+      "1 @ 150.25",
+    ]);
+    await shot(page, "dashboard-trades-recovered.png");
+    expect(problems.filter((problem) => !REFUSED_CONNECTION.test(problem))).toEqual([]);
   }, 40_000);
 
   it("says that trades may be missing when the restarted gateway cannot replay them", async () => {
     const port = await freePort();
-    let running = await startGateway({ NATS_URL: nats.url }, undefined, port);
-    gateways.push(running);
-    await waitUntilReady(running);
+    let running = await stack.startGateway({}, { port });
     const { page, problems } = await openDashboard(running);
-    publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
+    stack.publisher.publish("execution.trades.AAPL", JSON.stringify(SEED_UPSTREAM.trade));
     await expect.poll(() => page.locator("[data-testid=trades] li").count()).toBe(1);
 
-    await running.close();
+    await stack.close(running);
     await expectState(page, /^(Connection lost|Reconnecting)/);
-    running = await startGateway({ NATS_URL: nats.url }, undefined, port);
-    gateways.push(running);
-    await waitUntilReady(running);
+    running = await stack.startGateway({}, { port });
     await expectState(page, "Live");
     await expect
       .poll(() => page.getByTestId("trades-notice").textContent())
@@ -387,134 +351,120 @@ describe("dashboard", () => {
   }, 40_000);
 
   it("greys out the panels of stale channels with the reason while NATS is down, and shows them normally once it is back and data flows", async () => {
-    // A NATS server of its own: stopping the shared one would disturb the other tests' publisher.
-    const own = await NatsServer.start();
-    const running = await startGateway({ NATS_URL: own.url });
-    try {
-      await waitUntilReady(running);
-      const { page, problems } = await openDashboard(running);
-      const panel = (channel: string) => page.locator(`section.card[data-channel="${channel}"]`);
-      const stale = (channel: string) => page.getByTestId(`${channel}-stale`);
-      const opacity = (channel: string) =>
-        panel(channel)
-          .locator(".card-body")
-          .evaluate(
-            // This file is type-checked without the DOM library.
-            (body: unknown) =>
-              (
-                globalThis as unknown as { getComputedStyle(element: unknown): { opacity: string } }
-              ).getComputedStyle(body).opacity,
-          );
-      const upstream = await own.client();
-      upstream.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 100 }));
-      await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("100.00");
-      await upstream.close();
-      for (const channel of CHANNELS) {
-        expect(await panel(channel).getAttribute("data-stream")).toBe("live");
-        expect(await stale(channel).isVisible()).toBe(false);
-      }
-
-      await own.stop();
-      for (const channel of CHANNELS) {
-        await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("stale");
-        expect(await stale(channel).textContent()).toBe("Stale: the gateway lost its NATS link");
-        expect(await stale(channel).isVisible()).toBe(true);
-        await expect.poll(() => opacity(channel)).toBe("0.4");
-      }
-      // The connection to the gateway itself is fine.
-      expect(await page.getByTestId("connection-state").textContent()).toBe("Live");
-      await shot(page, "dashboard-stale-nats-down.png");
-
-      await own.restart();
-      // Trades and signals are live as soon as the link is back...
-      for (const channel of ["signals", "trades"]) {
-        await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("live");
-        expect(await stale(channel).isVisible()).toBe(false);
-      }
-      // ...prices once data flows again: until then they say for how long nothing came.
-      await expect.poll(() => stale("price_updates").textContent()).toMatch(/^Stale: no data for \d+ s$/);
-      expect(await panel("price_updates").getAttribute("data-stream")).toBe("stale");
-      const again = await own.client();
-      try {
-        again.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 101 }));
-        await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("101.00");
-      } finally {
-        await again.close();
-      }
-      await expect.poll(() => panel("price_updates").getAttribute("data-stream")).toBe("live");
-      expect(await stale("price_updates").isVisible()).toBe(false);
-      await expect.poll(() => opacity("price_updates")).toBe("1");
-      await shot(page, "dashboard-stale-recovered.png");
-      expect(problems).toEqual([]);
-    } finally {
-      await running.close();
-      await own.stop();
+    // A NATS server of its own: stopping the shared one would disturb the other tests' stack.publisher.
+    const own = await stack.startNats();
+    const running = await stack.startGateway({ NATS_URL: own.url }, { ready: false });
+    await waitUntilReady(running);
+    const { page, problems } = await openDashboard(running);
+    const panel = (channel: string) => page.locator(`section.card[data-channel="${channel}"]`);
+    const stale = (channel: string) => page.getByTestId(`${channel}-stale`);
+    const opacity = (channel: string) =>
+      panel(channel)
+        .locator(".card-body")
+        .evaluate(
+          // This file is type-checked without the DOM library.
+          (body: unknown) =>
+            (
+              globalThis as unknown as { getComputedStyle(element: unknown): { opacity: string } }
+            ).getComputedStyle(body).opacity,
+        );
+    const upstream = await own.client();
+    upstream.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 100 }));
+    await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("100.00");
+    await upstream.close();
+    for (const channel of CHANNELS) {
+      expect(await panel(channel).getAttribute("data-stream")).toBe("live");
+      expect(await stale(channel).isVisible()).toBe(false);
     }
+
+    await own.stop();
+    for (const channel of CHANNELS) {
+      await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("stale");
+      expect(await stale(channel).textContent()).toBe("Stale: the gateway lost its NATS link");
+      expect(await stale(channel).isVisible()).toBe(true);
+      await expect.poll(() => opacity(channel)).toBe("0.4");
+    }
+    // The connection to the gateway itself is fine.
+    expect(await page.getByTestId("connection-state").textContent()).toBe("Live");
+    await shot(page, "dashboard-stale-nats-down.png");
+
+    await own.restart();
+    // Trades and signals are live as soon as the link is back...
+    for (const channel of ["signals", "trades"]) {
+      await expect.poll(() => panel(channel).getAttribute("data-stream")).toBe("live");
+      expect(await stale(channel).isVisible()).toBe(false);
+    }
+    // ...prices once data flows again: until then they say for how long nothing came.
+    await expect.poll(() => stale("price_updates").textContent()).toMatch(/^Stale: no data for \d+ s$/);
+    expect(await panel("price_updates").getAttribute("data-stream")).toBe("stale");
+    const again = await own.client();
+    try {
+      again.publish("market.prices.AAPL", JSON.stringify({ symbol: "AAPL", price: 101 }));
+      await expect.poll(() => priceCell(page, "AAPL").textContent()).toBe("101.00");
+    } finally {
+      await again.close();
+    }
+    await expect.poll(() => panel("price_updates").getAttribute("data-stream")).toBe("live");
+    expect(await stale("price_updates").isVisible()).toBe(false);
+    await expect.poll(() => opacity("price_updates")).toBe("1");
+    await shot(page, "dashboard-stale-recovered.png");
+    expect(problems).toEqual([]);
   }, 40_000);
 
   it("says when the gateway slows this page's updates, and sends the interval chosen for prices", async () => {
     const running = await natsGateway();
-    const proxy = await TcpProxy.start(running.port);
-    try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      pages.push(page);
-      await page.goto(`http://127.0.0.1:${proxy.port}/`);
-      await expectState(page, "Live");
-      const notice = page.getByTestId("delivery-notice");
-      expect(await notice.isVisible()).toBe(false);
+    const proxy = await startProxy(stack, running.port);
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
+    await expectState(page, "Live");
+    const notice = page.getByTestId("delivery-notice");
+    expect(await notice.isVisible()).toBe(false);
 
-      // What the gateway sends a page that reads too slowly (written on the wire by hand here).
-      const status = (degraded: boolean, intervals: Record<string, number>) =>
-        proxy.inject(
-          webSocketFrame(
-            Buffer.from(
-              JSON.stringify({
-                type: "delivery_status",
-                degraded,
-                intervals_ms: intervals,
-                timestamp: new Date().toISOString(),
-              }),
-            ),
+    // What the gateway sends a page that reads too slowly (written on the wire by hand here).
+    const status = (degraded: boolean, intervals: Record<string, number>) =>
+      proxy.inject(
+        webSocketFrame(
+          Buffer.from(
+            JSON.stringify({
+              type: "delivery_status",
+              degraded,
+              intervals_ms: intervals,
+              timestamp: new Date().toISOString(),
+            }),
           ),
-        );
-      status(true, { price_updates: 6000, portfolio: 10000 });
-      await expect
-        .poll(() => notice.textContent())
-        .toBe("Updates slowed: prices every 6 s, portfolio every 10 s");
-      expect(await notice.isVisible()).toBe(true);
-      await shot(page, "dashboard-degraded.png");
-      status(false, { price_updates: 200, portfolio: 200 });
-      await expect.poll(() => notice.isVisible()).toBe(false);
+        ),
+      );
+    status(true, { price_updates: 6000, portfolio: 10000 });
+    await expect
+      .poll(() => notice.textContent())
+      .toBe("Updates slowed: prices every 6 s, portfolio every 10 s");
+    expect(await notice.isVisible()).toBe(true);
+    await shot(page, "dashboard-degraded.png");
+    status(false, { price_updates: 200, portfolio: 200 });
+    await expect.poll(() => notice.isVisible()).toBe(false);
 
-      // The prices panel's interval selector: interval_ms, confirmed by the gateway's ack.
-      await page.evaluate(`
-        globalThis.acks = [];
-        globalThis.gateway.on("subscribed", (ack) => globalThis.acks.push(ack));
-      `);
-      await page.getByTestId("price_updates-interval").selectOption("1000");
-      await expect
-        .poll(async () => ((await page.evaluate("globalThis.acks")) as { interval_ms?: number }[]).at(-1))
-        .toMatchObject({ channel: "price_updates", symbols: "*", interval_ms: 1000 });
-      expect(await page.evaluate("globalThis.gateway.intervals")).toEqual({ price_updates: 1000 });
-    } finally {
-      await proxy.close();
-    }
+    // The prices panel's interval selector: interval_ms, confirmed by the gateway's ack.
+    await page.evaluate(`
+      globalThis.acks = [];
+      globalThis.gateway.on("subscribed", (ack) => globalThis.acks.push(ack));
+    `);
+    await page.getByTestId("price_updates-interval").selectOption("1000");
+    await expect
+      .poll(async () => ((await page.evaluate("globalThis.acks")) as { interval_ms?: number }[]).at(-1))
+      .toMatchObject({ channel: "price_updates", symbols: "*", interval_ms: 1000 });
+    expect(await page.evaluate("globalThis.gateway.intervals")).toEqual({ price_updates: 1000 });
   });
 
   it("with WEBSOCKET_AUTH=jwt: streams with ?token= (sent in a frame, not the URL), and says why when there is none", async () => {
-    const secured = await startGateway({
-      NATS_URL: nats.url,
+    const secured = await stack.startGateway({
       WEBSOCKET_AUTH: "jwt",
       WEBSOCKET_JWT_SECRET: TEST_SECRET,
       // Long enough for a loaded CI machine's browser to send its token frame after the upgrade
       // (300 ms was not), short enough to keep the anonymous half of the test quick.
       WEBSOCKET_AUTH_TIMEOUT_MS: "2000",
     });
-    gateways.push(secured);
-    await waitUntilReady(secured);
     const upgrades = recordUpgrades(secured);
-    const page = await browser.newPage();
-    pages.push(page);
+    const page = await newPage();
     const token = await signToken({ sub: "dashboard-user", accounts: ["acct-1"] });
     await page.goto(`${secured.httpUrl}/?token=${token}`);
     await expectState(page, "Live");
@@ -523,8 +473,7 @@ describe("dashboard", () => {
     expect(upgrades).toEqual([expect.stringMatching(/^\/ws\?client_id=[0-9a-f-]{36}$/)]);
 
     // No token: the gateway closes with 4408, a code that says "do not retry", and the page says so.
-    const anonymous = await browser.newPage();
-    pages.push(anonymous);
+    const anonymous = await newPage();
     await anonymous.goto(`${secured.httpUrl}/`);
     await expectState(anonymous, "Disconnected");
     expect(await anonymous.getByTestId("connection-detail").textContent()).toBe(
@@ -535,16 +484,12 @@ describe("dashboard", () => {
   });
 
   it("with ?token_url=: no token in the WebSocket URL, and it keeps streaming across token expiries", async () => {
-    const secured = await startGateway({
-      NATS_URL: nats.url,
+    const secured = await stack.startGateway({
       WEBSOCKET_AUTH: "jwt",
       WEBSOCKET_JWT_SECRET: TEST_SECRET,
     });
-    gateways.push(secured);
-    await waitUntilReady(secured);
     const upgrades = recordUpgrades(secured);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    pages.push(page);
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
     const problems: string[] = [];
     page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
     page.on("console", (message) => {
@@ -599,7 +544,7 @@ describe("dashboard: depth ladder", () => {
     sizes.map((size, index) => [(fromCents + step * index) / 100, size]);
 
   function book(symbol: string, kind: "snapshot" | "delta", sequence: number, bids: Level[], asks: Level[]) {
-    publisher.publish(
+    stack.publisher.publish(
       `market.books.${symbol}`,
       JSON.stringify({ symbol, kind, sequence, bids, asks, timestamp: "2024-12-19T12:00:00Z" }),
     );
@@ -746,37 +691,32 @@ describe("dashboard: depth ladder", () => {
 
   it("says for a moment that it resyncs a book that failed its checksum, then shows the fresh snapshot", async () => {
     const running = await natsGateway();
-    const proxy = await TcpProxy.start(running.port);
-    try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      pages.push(page);
-      await page.goto(`http://127.0.0.1:${proxy.port}/`);
-      await expectState(page, "Live");
-      tick("NVDA", 495.1);
-      book("NVDA", "snapshot", 40, levels(49509, -1, [10, 20]), levels(49511, 1, [30]));
-      await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
+    const proxy = await startProxy(stack, running.port);
+    const page = await newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
+    await expectState(page, "Live");
+    tick("NVDA", 495.1);
+    book("NVDA", "snapshot", 40, levels(49509, -1, [10, 20]), levels(49511, 1, [30]));
+    await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
 
-      // An update that continues the book but whose checksum does not match what it makes.
-      const forged = {
-        type: "order_book_update",
-        symbol: "NVDA",
-        sequence: 41,
-        prev_sequence: 40,
-        bids: [[495.09, 999]],
-        asks: [],
-        checksum: 1,
-        timestamp: new Date().toISOString(),
-      };
-      proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
-      await expect
-        .poll(() => status(page).textContent())
-        .toBe("Resyncing NVDA: a checksum did not match, fresh snapshot requested");
-      // The SDK asked again; the gateway's fresh snapshot is what the ladder shows, not the forgery.
-      await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
-      expect(await ladder(page, "asks")).toEqual(["495.11 30"]);
-      await expect.poll(() => status(page).isVisible(), { timeout: 5000 }).toBe(false);
-    } finally {
-      await proxy.close();
-    }
+    // An update that continues the book but whose checksum does not match what it makes.
+    const forged = {
+      type: "order_book_update",
+      symbol: "NVDA",
+      sequence: 41,
+      prev_sequence: 40,
+      bids: [[495.09, 999]],
+      asks: [],
+      checksum: 1,
+      timestamp: new Date().toISOString(),
+    };
+    proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
+    await expect
+      .poll(() => status(page).textContent())
+      .toBe("Resyncing NVDA: a checksum did not match, fresh snapshot requested");
+    // The SDK asked again; the gateway's fresh snapshot is what the ladder shows, not the forgery.
+    await expect.poll(() => ladder(page, "bids")).toEqual(["495.09 10", "495.08 20"]);
+    expect(await ladder(page, "asks")).toEqual(["495.11 30"]);
+    await expect.poll(() => status(page).isVisible(), { timeout: 5000 }).toBe(false);
   });
 });
