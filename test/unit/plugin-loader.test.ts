@@ -118,82 +118,88 @@ describe("malformed plugins stop loading with an error naming the plugin and the
     expect(error.message).toContain("name is missing");
   });
 
-  it("a channel name clients cannot write (upper case, dash)", async () => {
-    const error = await loadError(fixture("plugins-bad-name"));
-    expect(error.message).toContain("headlines");
-    expect(error.message).toContain("name must be 1 to 64 of a-z 0-9 _");
-  });
-
-  it("two folders with the same channel name", async () => {
-    const error = await loadError(fixture("plugins-duplicate"));
-    expect(error.message).toContain('"dup"');
-    expect(error.message).toContain("duplicate channel name");
-    expect(error.message).toContain('folder "a"');
-  });
-
-  it("an outbound schema without a literal type", async () => {
-    const error = await loadError(fixture("plugins-frame-type-missing"));
-    expect(error.message).toBe(
+  /** The test, the fixture folder, and the whole message its load error must have. */
+  it.each([
+    [
+      "an outbound schema without a literal type",
+      "plugins-frame-type-missing",
       'Plugin "bad": outbound must be a z.object whose `type` is a z.literal("...")',
-    );
-  });
-
-  it("an outbound frame type that is a protocol frame type", async () => {
-    const error = await loadError(fixture("plugins-frame-type-protocol"));
-    expect(error.message).toBe(
+    ],
+    [
+      "an outbound frame type that is a protocol frame type",
+      "plugins-frame-type-protocol",
       'Plugin "bad": outbound frame type "error" is a protocol frame type; choose another',
-    );
-  });
-
-  it("an immediate channel whose frame has its own seq (the gateway stamps seq and epoch)", async () => {
-    const error = await loadError(fixture("plugins-reserved-seq"));
-    expect(error.message).toBe(
+    ],
+    [
+      "an immediate channel whose frame has its own seq (the gateway stamps seq and epoch)",
+      "plugins-reserved-seq",
       'Plugin "bad": outbound field "seq" is reserved: the gateway stamps it on every frame of an immediate channel',
-    );
-  });
-
-  it("two plugins with the same outbound frame type", async () => {
-    const error = await loadError(fixture("plugins-frame-type-duplicate"));
-    expect(error.message).toBe(
+    ],
+    [
+      "two plugins with the same outbound frame type",
+      "plugins-frame-type-duplicate",
       'Plugin "beta" (folder "b"): outbound frame type "alert" is already used by plugin "alpha"',
-    );
+    ],
+  ])("%s", async (_test, folder, message) => {
+    const error = await loadError(fixture(folder));
+    expect(error.message).toBe(message);
   });
 
-  it("two plugins whose subjects overlap (a.> and a.b)", async () => {
-    const error = await loadError(fixture("plugins-clash"));
-    expect(error.message).toContain('Plugin "two"');
-    expect(error.message).toContain('subject "a.b" clashes with "a.>"');
-    expect(error.message).toContain('plugin "one"');
-  });
-
-  it("a schema that is not a zod schema", async () => {
-    const error = await loadError(fixture("plugins-not-zod"));
-    expect(error.message).toContain('Plugin "plain"');
-    expect(error.message).toContain("inbound: must be a zod 4 schema");
-  });
-
-  it("toFrame output that fails the plugin's own outbound schema", async () => {
-    const error = await loadError(fixture("plugins-bad-example"));
-    expect(error.message).toContain('Plugin "broken"');
-    expect(error.message).toContain("toFrame(examples[0]) fails the outbound schema at price");
-  });
-
-  it("an example that fails the plugin's own inbound schema", async () => {
-    const error = await loadError(fixture("plugins-bad-inbound-example"));
-    expect(error.message).toContain('Plugin "broken"');
-    expect(error.message).toContain("examples[0] fails the inbound schema");
-  });
-
-  it("a default export that is not an object", async () => {
-    const error = await loadError(fixture("plugins-not-object"));
-    expect(error.message).toContain('Plugin "text"');
-    expect(error.message).toContain("export default definePlugin");
-  });
-
-  it("a merging conflated plugin without mergeFrames", async () => {
-    const error = await loadError(fixture("plugins-merge-missing"));
-    expect(error.message).toContain('Plugin "prices"');
-    expect(error.message).toContain("mergeFrames");
+  /** The test, the fixture folder, and what its load error must say: each part of it. */
+  it.each([
+    [
+      "a channel name clients cannot write (upper case, dash)",
+      "plugins-bad-name",
+      "headlines",
+      "name must be 1 to 64 of a-z 0-9 _",
+    ],
+    [
+      "two folders with the same channel name",
+      "plugins-duplicate",
+      '"dup"',
+      "duplicate channel name",
+      'folder "a"',
+    ],
+    [
+      "two plugins whose subjects overlap (a.> and a.b)",
+      "plugins-clash",
+      'Plugin "two"',
+      'subject "a.b" clashes with "a.>"',
+      'plugin "one"',
+    ],
+    [
+      "a schema that is not a zod schema",
+      "plugins-not-zod",
+      'Plugin "plain"',
+      "inbound: must be a zod 4 schema",
+    ],
+    [
+      "toFrame output that fails the plugin's own outbound schema",
+      "plugins-bad-example",
+      'Plugin "broken"',
+      "toFrame(examples[0]) fails the outbound schema at price",
+    ],
+    [
+      "an example that fails the plugin's own inbound schema",
+      "plugins-bad-inbound-example",
+      'Plugin "broken"',
+      "examples[0] fails the inbound schema",
+    ],
+    [
+      "a default export that is not an object",
+      "plugins-not-object",
+      'Plugin "text"',
+      "export default definePlugin",
+    ],
+    [
+      "a merging conflated plugin without mergeFrames",
+      "plugins-merge-missing",
+      'Plugin "prices"',
+      "mergeFrames",
+    ],
+  ])("%s", async (_test, folder, ...parts) => {
+    const error = await loadError(fixture(folder));
+    for (const part of parts) expect(error.message).toContain(part);
   });
 
   describe("directories", () => {
