@@ -87,8 +87,11 @@ export interface CompiledGatewayProcess {
   readonly httpUrl: string;
   /** Everything the process wrote so far. */
   output(): string;
-  /** Send `signal` to this process (by its PID) and resolve once it has exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Send `signal` to this process (by its PID) and resolve once it has exited, with its exit code
+   * (null when the signal ended it).
+   */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
@@ -120,10 +123,10 @@ export async function startCompiledGateway(
     stream?.on("data", (chunk: Buffer) => {
       log += chunk.toString();
     });
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
       running.delete(child);
-      resolve();
+      resolve(code);
     }),
   );
   const alive = () => child.exitCode === null && child.signalCode === null;
@@ -134,7 +137,7 @@ export async function startCompiledGateway(
     output: () => log,
     kill: async (signal = "SIGKILL") => {
       if (alive()) child.kill(signal);
-      await exited;
+      return exited;
     },
   };
   const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);

@@ -11,23 +11,16 @@ import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../helpers/free-port.js";
+import { BUILD_INPUTS, startCompiledGateway, stopCompiledGateways } from "../helpers/compiled-gateway.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { TestClient } from "../helpers/test-client.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-/** What a deployment needs of the repository to build: sources, manifests, the committed docs. */
-const COPIED = [
-  "src",
-  "plugins",
-  "scripts",
-  "docs",
-  "package.json",
-  "package-lock.json",
-  "tsconfig.json",
-  "tsconfig.build.json",
-  ".puppeteerrc.json",
-];
+/**
+ * What a deployment needs of the repository to build (sources, manifests, the committed docs: the
+ * compiled gateway's build inputs), and what `npm ci` reads besides.
+ */
+const COPIED = [...BUILD_INPUTS, ".puppeteerrc.json"];
 
 let dir: string;
 let nats: NatsServer;
@@ -41,6 +34,7 @@ function run(command: string, args: string[], timeoutMs: number): void {
     );
 }
 
+/** `node dist/main.js` with `env`, not waited for (it may never be ready): its output and exit code. */
 function start(env: Record<string, string>): {
   child: ChildProcess;
   output: () => string;
@@ -72,6 +66,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  await stopCompiledGateways();
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await nats?.remove();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -93,24 +88,9 @@ describe("the production start: node dist/main.js on production dependencies onl
   });
 
   it("streams a trade end to end, serves the dashboard and the docs, and stops on SIGTERM", async () => {
-    const port = await freePort();
-    const gateway = start({
-      NATS_URL: nats.url,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      SHUTDOWN_DRAIN_MS: "0",
-    });
-    const http = `http://127.0.0.1:${port}`;
-    for (let attempt = 0; ; attempt++) {
-      const ready = await fetch(`${http}/readyz`).then(
-        (response) => response.status === 200,
-        () => false,
-      );
-      if (ready) break;
-      if (attempt > 150) throw new Error(`not ready in time:\n${gateway.output()}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const client = await TestClient.connect(`ws://127.0.0.1:${port}/ws`, { record: false });
+    // Resolved once /readyz answers 200.
+    const gateway = await startCompiledGateway(dir, { NATS_URL: nats.url, SHUTDOWN_DRAIN_MS: "0" });
+    const client = await TestClient.connect(gateway.wsUrl, { record: false });
     const publisher = await nats.client();
     publisher.publish(
       "execution.trades.prod",
@@ -125,10 +105,10 @@ describe("the production start: node dist/main.js on production dependencies onl
     });
     await publisher.close();
     for (const page of ["/", "/docs/", "/docs/asyncapi/", "/asyncapi.yaml", "/openapi.json", "/metrics"]) {
-      expect((await fetch(`${http}${page}`)).status, page).toBe(200);
+      expect((await fetch(`${gateway.httpUrl}${page}`)).status, page).toBe(200);
     }
-    gateway.child.kill("SIGTERM");
+    const exit = gateway.kill("SIGTERM");
     expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
-    expect(await gateway.exit).toBe(0);
+    expect(await exit).toBe(0);
   });
 });
