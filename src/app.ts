@@ -47,8 +47,12 @@ export interface Gateway {
   pipelines: ReadonlyMap<string, Pipeline>;
   /** Subscribe to upstream and start conflation timers (idempotent). Called by listen() hooks too. */
   start(): void;
-  /** Begin draining: /readyz answers 503 and new WebSocket upgrades are refused; streaming goes on. */
-  drain(): void;
+  /**
+   * Begin draining: /readyz answers 503 and new WebSocket upgrades are refused; streaming goes on.
+   * With `reconnectSpreadMs` (SIGTERM), every client also gets a shutdown_notice with its own
+   * reconnect_in_ms (0 to the spread) and is closed with 1001 at that time.
+   */
+  drain(options?: { reconnectSpreadMs?: number }): void;
   /** Graceful: stop accepting, close clients with 1001, drain the broker, close HTTP. */
   close(): Promise<void>;
   /** Connected clients (for status and tests). */
@@ -268,9 +272,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   };
   fastify.addHook("onListen", async () => start());
 
-  const drain = (): void => {
+  const drain = (options: { reconnectSpreadMs?: number } = {}): void => {
     draining = true;
-    endpoint.stopAccepting();
+    if (options.reconnectSpreadMs === undefined) endpoint.stopAccepting();
+    else endpoint.drainWithNotice(options.reconnectSpreadMs);
   };
 
   const close = (): Promise<void> => {

@@ -69,6 +69,19 @@ export const configSchema = z.object({
   WEBSOCKET_MAX_MESSAGE_BYTES: positiveInteger
     .default(4096)
     .describe("Largest client frame accepted; a larger one closes the connection with 1009"),
+  WEBSOCKET_MAX_CONNECTS_PER_SECOND: z.coerce
+    .number()
+    .min(0)
+    .finite()
+    .default(0)
+    .describe(
+      "New WebSocket connections accepted per second on average (token bucket refill); over it the upgrade gets 503 with Retry-After. 0: no limit",
+    ),
+  WEBSOCKET_CONNECTS_BURST: positiveInteger
+    .default(100)
+    .describe(
+      "New connections accepted at once before WEBSOCKET_MAX_CONNECTS_PER_SECOND applies (token bucket size)",
+    ),
   WEBSOCKET_RATE_LIMIT_PER_SECOND: positiveSeconds
     .default(20)
     .describe("Client frames per second a connection may send on average (token bucket refill rate)"),
@@ -162,6 +175,14 @@ export const configSchema = z.object({
     .describe(
       "On SIGTERM: milliseconds /readyz answers 503 while connections keep streaming, before clients get 1001",
     ),
+  SHUTDOWN_RECONNECT_SPREAD_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10_000)
+    .describe(
+      "On SIGTERM: each client gets a shutdown_notice with a reconnect time drawn from 0 to this (ms) and is closed (1001) then; clamped to SHUTDOWN_DRAIN_MS minus WEBSOCKET_CLOSE_GRACE_MS",
+    ),
   SHUTDOWN_GRACE_MS: positiveInteger
     .default(10_000)
     .describe("Milliseconds closing may take after the drain before the process exits anyway"),
@@ -213,11 +234,19 @@ export const configSchema = z.object({
     .describe("Largest upstream payload accepted; larger ones are counted as invalid and dropped"),
 
   // --- History and resume of lossless channels (docs: README "Delivery guarantees") ----------
+  // The default stays auto for every start (npm start, node dist/main.js, the tests, whose
+  // nats-servers mostly run without JetStream): a production deployment sets required
+  // (README "Configuration" and "Delivery guarantees").
   NATS_JETSTREAM: z
-    .enum(["auto", "off"])
+    .enum(["auto", "required", "off"])
     .default("auto")
     .describe(
-      "auto: keep lossless channels' history in JetStream streams when the NATS server has JetStream; off: in-memory ring only",
+      "auto: lossless channels' history in JetStream streams, in memory only when the NATS server definitely has no JetStream; required: JetStream or not ready; off: in-memory ring only",
+    ),
+  NATS_JETSTREAM_POLL_MS: positiveInteger
+    .default(30_000)
+    .describe(
+      "With NATS_JETSTREAM=auto, lossless channels in memory ask NATS for JetStream this often (ms) and move to it (a new epoch) once it answers",
     ),
   NATS_STREAM_MAX_AGE_SECONDS: positiveInteger
     .default(86_400)
@@ -436,4 +465,16 @@ export function natsServers(config: GatewayConfig): string[] | undefined {
   return config.NATS_URL?.split(",")
     .map((server) => server.trim())
     .filter(Boolean);
+}
+
+/**
+ * The spread of the reconnect times in the shutdown_notice frames (SIGTERM): SHUTDOWN_RECONNECT_SPREAD_MS,
+ * clamped (not refused) so that the last client, closed at its reconnect time, has
+ * WEBSOCKET_CLOSE_GRACE_MS left to finish its close handshake before SHUTDOWN_DRAIN_MS ends. Clamped
+ * rather than validated: the defaults (10 s spread, 5 s drain) must start, and the drain is the
+ * budget the orchestrator grants; main.ts logs the clamp when it happens.
+ */
+export function reconnectSpreadMs(config: GatewayConfig): number {
+  const budget = Math.max(0, config.SHUTDOWN_DRAIN_MS - config.WEBSOCKET_CLOSE_GRACE_MS);
+  return Math.min(config.SHUTDOWN_RECONNECT_SPREAD_MS, budget);
 }

@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import v8 from "node:v8";
 import pino, { type Logger } from "pino";
 import { buildGateway, type Gateway } from "./app.js";
-import { ConfigError, type GatewayConfig, loadConfig, unknownSettings } from "./config.js";
+import { ConfigError, type GatewayConfig, loadConfig, reconnectSpreadMs, unknownSettings } from "./config.js";
 import { PluginAttribution } from "./core/plugin-attribution.js";
 import { DEFAULT_PLUGINS_DIR, PluginLoadError } from "./core/plugin-loader.js";
 import { settingNames } from "./core/plugin-settings.js";
@@ -156,9 +156,11 @@ function handleEscapedFailures(logger: Logger): { attribution: PluginAttribution
 }
 
 /**
- * SIGTERM (an orchestrator): drain first. /readyz answers 503 at once and connections keep
- * streaming for SHUTDOWN_DRAIN_MS, so the load balancer takes the instance out of rotation before
- * clients are told to go (1001, reconnect). SIGINT (a person at a terminal): no drain.
+ * SIGTERM (an orchestrator): drain first. /readyz answers 503 at once, and every client gets a
+ * shutdown_notice with its own reconnect_in_ms (0 to SHUTDOWN_RECONNECT_SPREAD_MS, clamped to the
+ * drain) and keeps streaming until then, when it is closed with 1001: clients come back to other
+ * instances spread over the window, not in one wave. After SHUTDOWN_DRAIN_MS whoever is left is
+ * closed (1001) and the rest closes. SIGINT (a person at a terminal): no drain, no notice.
  */
 function handleSignals(
   gateway: Gateway,
@@ -170,10 +172,27 @@ function handleSignals(
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    gateway.drain();
     const drainMs = signal === "SIGTERM" ? config.SHUTDOWN_DRAIN_MS : 0;
+    if (signal === "SIGTERM") {
+      // Every client is told when it will be closed (1001), each at its own time within the drain.
+      const spreadMs = reconnectSpreadMs(config);
+      gateway.drain({ reconnectSpreadMs: spreadMs });
+      if (spreadMs < config.SHUTDOWN_RECONNECT_SPREAD_MS)
+        logger.info(
+          {
+            configuredMs: config.SHUTDOWN_RECONNECT_SPREAD_MS,
+            reconnectSpreadMs: spreadMs,
+            drainMs,
+            closeGraceMs: config.WEBSOCKET_CLOSE_GRACE_MS,
+          },
+          "reconnect spread clamped to SHUTDOWN_DRAIN_MS minus WEBSOCKET_CLOSE_GRACE_MS",
+        );
+    } else gateway.drain();
     if (drainMs > 0) {
-      logger.info({ signal, drainMs }, "draining: not ready, connections keep streaming");
+      logger.info(
+        { signal, drainMs },
+        "draining: not ready, clients told when to reconnect and closed (1001) each at its time",
+      );
       await new Promise((resolve) => setTimeout(resolve, drainMs));
     }
     logger.info({ signal }, "shutting down: closing clients with 1001 and draining NATS");

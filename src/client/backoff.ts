@@ -64,10 +64,27 @@ export class ReconnectBackoff {
     return this.attempts;
   }
 
-  /** Count one more retry and draw its delay. */
-  next(): { attempt: number; delayMs: number } {
+  /**
+   * Count one more retry and draw its delay. `retryAfterMs` (the Retry-After of a refused upgrade,
+   * when the WebSocket could read it): wait at least that, plus a jitter of up to as much again,
+   * so that the clients the gateway refused together do not come back together; the backoff's
+   * draw when it is longer.
+   */
+  next(retryAfterMs?: number): { attempt: number; delayMs: number } {
     this.attempts++;
-    return { attempt: this.attempts, delayMs: backoffDelay(this.attempts, this.options, this.random) };
+    const drawn = backoffDelay(this.attempts, this.options, this.random);
+    if (retryAfterMs === undefined || !(retryAfterMs > 0)) return { attempt: this.attempts, delayMs: drawn };
+    const told = retryAfterMs + Math.round(this.random() * retryAfterMs);
+    return { attempt: this.attempts, delayMs: Math.max(drawn, told) };
+  }
+
+  /**
+   * A retry at a time the gateway gave (shutdown_notice), without backoff: the counter starts
+   * again, this being its first retry, so that a failure after it backs off from the start.
+   */
+  restart(delayMs: number): { attempt: number; delayMs: number } {
+    this.attempts = 1;
+    return { attempt: 1, delayMs: Math.max(0, Math.round(delayMs)) };
   }
 
   reset(): void {

@@ -19,6 +19,7 @@ import {
   errorFrame,
   pongFrame,
   replayedFrame,
+  shutdownNoticeFrame,
   subscribedFrame,
   unsubscribedFrame,
   welcomeFrame,
@@ -44,6 +45,7 @@ export const SERVER_FRAME_SCHEMAS = {
   stream_status: streamStatusFrame,
   delivery_status: deliveryStatusFrame,
   state_status: stateStatusFrame,
+  shutdown_notice: shutdownNoticeFrame,
   order_book_snapshot: orderBookSnapshotFrame,
   order_book_update: orderBookUpdateFrame,
   price_update: priceUpdateFrame,
@@ -67,6 +69,7 @@ export type ReplayedFrame = ServerFrameOf<"replayed">;
 export type StreamStatusFrame = ServerFrameOf<"stream_status">;
 export type DeliveryStatusFrame = ServerFrameOf<"delivery_status">;
 export type StateStatusFrame = ServerFrameOf<"state_status">;
+export type ShutdownNoticeFrame = ServerFrameOf<"shutdown_notice">;
 export type OrderBookSnapshotFrame = ServerFrameOf<"order_book_snapshot">;
 export type OrderBookUpdateFrame = ServerFrameOf<"order_book_update">;
 export type PriceUpdateFrame = ServerFrameOf<"price_update">;

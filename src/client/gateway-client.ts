@@ -95,6 +95,11 @@ interface Connection {
   timers: Partial<Record<"connect" | "ping" | "pong" | "stable" | "refresh", TimerHandle>>;
   /** The socket's last error message, reported with its close. */
   error: string | undefined;
+  /**
+   * When the gateway said it will close this connection (a shutdown_notice: clock time of the
+   * notice plus reconnect_in_ms): the reconnection waits for it, without backoff.
+   */
+  reconnectAt: number | undefined;
   /** Lossless channels being resumed on this connection: their frames are held until it is done. */
   resumes: Map<string, PendingResume<DeliverableFrame>>;
   /** Frames of channels the SDK has no types for, held until their schemas are in. */
@@ -406,6 +411,7 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       latest: new Map(),
       timers: {},
       error: undefined,
+      reconnectAt: undefined,
       resumes: new Map(),
       undescribed: [],
       intervalRequests: new Map(),
@@ -456,11 +462,21 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
       ...(connection.error === undefined ? {} : { error: connection.error }),
     });
     // A `closed` listener may have called close() (or connect()): then there is nothing to schedule.
-    if (willReconnect && this.current === "reconnecting" && this.reconnectTimer === undefined) this.retry();
+    if (willReconnect && this.current === "reconnecting" && this.reconnectTimer === undefined) {
+      if (connection.reconnectAt !== undefined)
+        // Told when to come back (shutdown_notice): at that time, or now if it has passed, and
+        // without backoff: the gateway spread its clients' times, the backoff would only delay.
+        this.retry(this.backoff.restart(Math.max(0, connection.reconnectAt - this.clock.now())));
+      else this.retry(this.backoff.next(retryAfterOf(connection.socket)));
+    }
   }
 
-  private retry(): void {
-    const { attempt, delayMs } = this.backoff.next();
+  /**
+   * Schedule the next attempt: the backoff's (`next()`, the default), or the one given (after a
+   * shutdown_notice, or a refusal with Retry-After).
+   */
+  private retry(next: { attempt: number; delayMs: number } = this.backoff.next()): void {
+    const { attempt, delayMs } = next;
     this.current = "reconnecting";
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -534,6 +550,10 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
         break;
       case "delivery_status":
         this.delivery = frame;
+        break;
+      case "shutdown_notice":
+        // The gateway closes this connection (1001) after reconnect_in_ms: come back then.
+        connection.reconnectAt = this.clock.now() + frame.reconnect_in_ms;
         break;
       default:
         if (isDataFrame(frame)) {
@@ -1004,4 +1024,13 @@ async function fetchToken(source: () => string | Promise<string>): Promise<strin
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The `Retry-After` (ms) of a refused upgrade, which the Node SDK's WebSocket (node.ts) records as
+ * `retryAfterMs`; a browser's WebSocket cannot read the response of a refused upgrade.
+ */
+function retryAfterOf(socket: WebSocketLike): number | undefined {
+  const value = (socket as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof value === "number" && value > 0 ? value : undefined;
 }

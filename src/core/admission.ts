@@ -2,7 +2,8 @@
  * Who may connect to `/ws`: the checks on an upgrade request (answered with a plain HTTP error),
  * and the connection caps on an upgraded socket (closed with 1013 and a reason naming the limit):
  * WEBSOCKET_MAX_CONNECTIONS, WEBSOCKET_MAX_CONNECTIONS_PER_IP and, once the token has said who it
- * is, WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT.
+ * is, WEBSOCKET_MAX_CONNECTIONS_PER_SUBJECT. And the rate of new connections
+ * (WEBSOCKET_MAX_CONNECTS_PER_SECOND, ConnectRate), refused at the HTTP level with 503 and Retry-After.
  */
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
@@ -18,6 +19,49 @@ export interface Refusal {
   status: number;
   statusText: string;
   message: string;
+  /** Extra response headers (Retry-After on a refusal for rate). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * WEBSOCKET_MAX_CONNECTS_PER_SECOND: a token bucket of new connections (WEBSOCKET_CONNECTS_BURST
+ * of them at once, refilled at the rate), taken by each upgrade that passed the request checks,
+ * before the handshake. Over it the upgrade is answered 503 with Retry-After: a reconnect storm
+ * (every client of a restarted instance at once) is turned away cheaply, at the HTTP level,
+ * instead of costing a handshake, a welcome and snapshots per client. 0: no limit.
+ */
+export class ConnectRate {
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = burst;
+    this.refilledAt = now();
+  }
+
+  /** Take a token: undefined when there was one, else the refusal (503, Retry-After in whole seconds, at least 1). */
+  take(): Refusal | undefined {
+    if (this.perSecond <= 0) return undefined;
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.perSecond);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return undefined;
+    }
+    const retryAfter = Math.max(1, Math.ceil((1 - this.tokens) / this.perSecond));
+    return {
+      status: 503,
+      statusText: "Service Unavailable",
+      message:
+        "Too many new connections (WEBSOCKET_MAX_CONNECTS_PER_SECOND); retry after Retry-After seconds",
+      headers: { "Retry-After": String(retryAfter) },
+    };
+  }
 }
 
 /** Why an upgrade request must be answered with a plain HTTP error instead, if it must. */
@@ -61,10 +105,12 @@ export function upgradeRefusal(
 }
 
 /** Answer an upgrade request with a plain HTTP error and drop the socket. */
-export function refuseUpgrade(socket: Duplex, { status, statusText, message }: Refusal): void {
+export function refuseUpgrade(socket: Duplex, { status, statusText, message, headers }: Refusal): void {
   const body = JSON.stringify({ error: message });
+  let extra = "";
+  for (const [name, value] of Object.entries(headers ?? {})) extra += `${name}: ${value}\r\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\n${extra}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 

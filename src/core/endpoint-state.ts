@@ -29,6 +29,10 @@ export interface ConnectionCounters {
   rateLimited: number;
   /** Connections closed for a missing, bad or late token (WEBSOCKET_AUTH=jwt). */
   authFailed: number;
+  /** Upgrades refused with 503 and Retry-After: over WEBSOCKET_MAX_CONNECTS_PER_SECOND. */
+  refusedRate: number;
+  /** Upgrades refused with 503 because the gateway is draining or closing. */
+  refusedDraining: number;
 }
 
 export interface WebSocketEndpointOptions {
@@ -57,6 +61,8 @@ export class EndpointState {
     messagesIn: 0,
     rateLimited: 0,
     authFailed: 0,
+    refusedRate: 0,
+    refusedDraining: 0,
   };
   /** Upgraded sockets still proving who they are (WEBSOCKET_AUTH=jwt); they count as connections. */
   readonly authenticating = new Set<WebSocket>();

@@ -7,6 +7,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ConnectionCounters } from "./endpoint-state.js";
 
+/** The values of gateway_history_mode's `mode` label. */
+const HISTORY_MODES = ["jetstream", "memory", "waiting"] as const;
+
 export interface MetricSources {
   activeConnections(): number;
   mode(): "nats" | "demo";
@@ -17,6 +20,8 @@ export interface MetricSources {
   resumes(): { outcomes: Record<string, number>; framesReplayed: number };
   /** Clients whose conflated intervals are widened now, and changes of their factor so far. */
   degradation(): { degraded: number; changes: number };
+  /** Each lossless channel's history now: "jetstream", "memory" or "waiting" (history-sources.ts). */
+  historyModes(): Record<string, string>;
   /** JetStream consumers this gateway holds: live (one per lossless channel) and replaying now. */
   jetStreamConsumers(): { live: number; replay: number; replayPeak: number };
   channels(): {
@@ -89,6 +94,18 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     "WebSocket connections closed with 1013 because WEBSOCKET_MAX_CONNECTIONS was reached",
     () => sources.connections().rejectedMaxConnections,
   );
+  new Counter({
+    name: "gateway_connections_refused_total",
+    help: "WebSocket upgrades refused with 503 before the handshake: rate (over WEBSOCKET_MAX_CONNECTS_PER_SECOND, with Retry-After), draining (shutting down)",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const { refusedRate, refusedDraining } = sources.connections();
+      this.inc({ reason: "rate" }, refusedRate);
+      this.inc({ reason: "draining" }, refusedDraining);
+    },
+  });
   counterFrom(
     "gateway_connections_replaced_total",
     "Connections closed by a client_id takeover",
@@ -219,6 +236,17 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
       const { live, replay } = sources.jetStreamConsumers();
       this.set({ kind: "live" }, live);
       this.set({ kind: "replay" }, replay);
+    },
+  });
+  new Gauge({
+    name: "gateway_history_mode",
+    help: "1 for where each lossless channel keeps its history now: jetstream, memory, or waiting (for JetStream: NATS_JETSTREAM=required, or no definite answer yet); 0 for the others",
+    labelNames: ["channel", "mode"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [channel, now] of Object.entries(sources.historyModes()))
+        for (const mode of HISTORY_MODES) this.set({ channel, mode }, now === mode ? 1 : 0);
     },
   });
   new Gauge({

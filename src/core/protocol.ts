@@ -339,6 +339,24 @@ export const authenticatedFrame = z
     ],
   });
 
+export const shutdownNoticeFrame = z
+  .object({
+    type: z.literal("shutdown_notice"),
+    reconnect_in_ms: z
+      .number()
+      .int()
+      .min(0)
+      .describe(
+        "Milliseconds from now at which the gateway closes this connection with 1001; reconnect then (to another instance), without backoff, resuming with since",
+      ),
+  })
+  .meta({
+    title: "Shutdown notice",
+    description:
+      "Sent to every client when the gateway begins a graceful shutdown (SIGTERM): the connection is closed with 1001 after reconnect_in_ms, a time drawn per client from 0 to SHUTDOWN_RECONNECT_SPREAD_MS so that clients come back spread out, not all at once. A client that ignores it just sees the 1001.",
+    examples: [{ type: "shutdown_notice", reconnect_in_ms: 4200 }],
+  });
+
 /** Client -> server frames, in the order the contract lists them. */
 export const CLIENT_FRAMES = [pingFrame, subscribeFrame, unsubscribeFrame, authFrame] as const;
 
@@ -354,6 +372,7 @@ export const SERVER_CONTROL_FRAMES = [
   streamStatusFrame,
   deliveryStatusFrame,
   stateStatusFrame,
+  shutdownNoticeFrame,
 ] as const;
 
 /** ISO-8601 UTC with `Z`, the only timestamp format the gateway emits. */

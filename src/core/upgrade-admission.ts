@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
-import { type ConnectionCaps, refuseUpgrade, upgradeRefusal } from "./admission.js";
+import { type ConnectionCaps, ConnectRate, refuseUpgrade, upgradeRefusal } from "./admission.js";
 import { authenticateConnection, tokenOfRequest } from "./auth/connection-auth.js";
 import { closeWithGrace } from "./client-session.js";
 import { type EndpointState, GOING_AWAY_REASON } from "./endpoint-state.js";
@@ -24,6 +24,8 @@ function destroyOnError(this: Duplex): void {
 export class UpgradeAdmission {
   /** Shared by every socket, like the session's listeners (session-lifecycle.ts). */
   private readonly logSocketError: (this: WebSocket, error: Error) => void;
+  /** WEBSOCKET_MAX_CONNECTS_PER_SECOND (0: no limit). */
+  private readonly rate: ConnectRate;
 
   constructor(
     private readonly state: EndpointState,
@@ -32,7 +34,8 @@ export class UpgradeAdmission {
     private readonly lifecycle: SessionLifecycle,
     private readonly dispatch: MessageDispatch,
   ) {
-    const { logger } = state.options;
+    const { logger, config } = state.options;
+    this.rate = new ConnectRate(config.WEBSOCKET_MAX_CONNECTS_PER_SECOND, config.WEBSOCKET_CONNECTS_BURST);
     this.logSocketError = function (this: WebSocket, error: Error): void {
       logger.debug({ err: error, clientId: lifecycle.sessionOf(this)?.clientId }, "WebSocket error");
     };
@@ -58,7 +61,15 @@ export class UpgradeAdmission {
       request.headers.origin,
     );
     if (refusal) {
+      if (!this.state.accepting && refusal.status === 503) this.state.counters.refusedDraining++;
       refuseUpgrade(socket, refusal);
+      return;
+    }
+    // Before the handshake: a refusal for rate costs no WebSocket, welcome or snapshot.
+    const overRate = this.rate.take();
+    if (overRate) {
+      this.state.counters.refusedRate++;
+      refuseUpgrade(socket, overRate);
       return;
     }
     const address = request.socket.remoteAddress ?? "unknown";

@@ -17,6 +17,7 @@ import {
   type WebSocketEndpointOptions,
 } from "./endpoint-state.js";
 import { type CloseCodeName, CloseCodes } from "./errors.js";
+import { encodeTextFrame } from "./frame-encoder.js";
 import { MessageDispatch } from "./message-dispatch.js";
 import { SessionLifecycle } from "./session-lifecycle.js";
 import { UpgradeAdmission } from "./upgrade-admission.js";
@@ -34,6 +35,8 @@ export class WebSocketEndpoint {
   private readonly lifecycle: SessionLifecycle;
   private readonly admission: UpgradeAdmission;
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** The 1001 of each client told to go (drainWithNotice), at its reconnect_in_ms. */
+  private readonly noticeTimers = new Set<NodeJS.Timeout>();
 
   constructor(options: WebSocketEndpointOptions) {
     const state = new EndpointState(options);
@@ -80,10 +83,36 @@ export class WebSocketEndpoint {
     this.state.accepting = false;
   }
 
+  /**
+   * Drain with a notice (SIGTERM): stop accepting, send every client a shutdown_notice with its own
+   * reconnect_in_ms, drawn uniformly from 0 to `spreadMs`, and close it with 1001 at that time, so
+   * that clients come back (to another instance) spread over the window instead of all at once.
+   * closeAll() closes whoever is still connected at once.
+   */
+  drainWithNotice(spreadMs: number, random: () => number = Math.random): void {
+    this.state.accepting = false;
+    const { config } = this.state.options;
+    const graceMs = config.WEBSOCKET_CLOSE_GRACE_MS;
+    const spread = Math.max(0, Math.floor(spreadMs));
+    for (const session of this.state.clients.values()) {
+      if (session.closing) continue;
+      // Whole milliseconds, every value from 0 to spread equally likely.
+      const reconnectInMs = Math.min(spread, Math.floor(random() * (spread + 1)));
+      session.send(encodeTextFrame(`{"type":"shutdown_notice","reconnect_in_ms":${reconnectInMs}}`), true);
+      const timer = setTimeout(() => {
+        this.noticeTimers.delete(timer);
+        session.close("GOING_AWAY", GOING_AWAY_REASON, graceMs);
+      }, reconnectInMs);
+      this.noticeTimers.add(timer);
+    }
+  }
+
   /** Stop accepting, close every client with 1001, and wait (bounded) for them to go. */
   async closeAll(): Promise<void> {
     this.state.accepting = false;
     clearInterval(this.livenessTimer);
+    for (const timer of this.noticeTimers) clearTimeout(timer);
+    this.noticeTimers.clear();
     const sessions = [...this.state.clients.values()];
     const gone = sessions.map(
       (session) =>

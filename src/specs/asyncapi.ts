@@ -27,7 +27,7 @@ const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
  * specs/asyncapi-published.yaml is recorded anew (test/contract/compatibility.test.ts checks it).
  * 1.1.0: every schema is titled with its type name (no wire change; generated models renamed).
  */
-const VERSION = "1.2.0";
+const VERSION = "1.3.0";
 
 interface MessageSpec {
   /** Component key and message name, e.g. "price_update" or "nats_price_updates". */

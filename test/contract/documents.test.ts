@@ -28,6 +28,7 @@ const WEBSOCKET_MESSAGES = [
   "stream_status",
   "delivery_status",
   "state_status",
+  "shutdown_notice",
   "order_book_snapshot",
   "order_book_update",
   "portfolio_update",

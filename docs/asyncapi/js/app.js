@@ -3,7 +3,7 @@
   "asyncapi": "3.0.0",
   "info": {
     "title": "Trading stream gateway",
-    "version": "1.2.0",
+    "version": "1.3.0",
     "description": "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json."
   },
   "defaultContentType": "application/json",
@@ -1670,6 +1670,53 @@
           ],
           "x-parser-unique-object-id": "state_status"
         },
+        "shutdown_notice": {
+          "name": "shutdown_notice",
+          "title": "Shutdown notice",
+          "summary": "Sent to every client when the gateway begins a graceful shutdown (SIGTERM): the connection is closed with 1001 after reconnect_in_ms, a time drawn per client from 0 to SHUTDOWN_RECONNECT_SPREAD_MS so that clients come back spread out, not all at once. A client that ignores it just sees the 1001.",
+          "contentType": "application/json",
+          "payload": {
+            "type": "object",
+            "properties": {
+              "type": {
+                "type": "string",
+                "const": "shutdown_notice",
+                "x-parser-schema-id": "<anonymous-schema-147>"
+              },
+              "reconnect_in_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "description": "Milliseconds from now at which the gateway closes this connection with 1001; reconnect then (to another instance), without backoff, resuming with since",
+                "x-parser-schema-id": "<anonymous-schema-148>"
+              }
+            },
+            "required": [
+              "type",
+              "reconnect_in_ms"
+            ],
+            "additionalProperties": false,
+            "title": "ShutdownNotice",
+            "description": "Sent to every client when the gateway begins a graceful shutdown (SIGTERM): the connection is closed with 1001 after reconnect_in_ms, a time drawn per client from 0 to SHUTDOWN_RECONNECT_SPREAD_MS so that clients come back spread out, not all at once. A client that ignores it just sees the 1001.",
+            "examples": [
+              {
+                "type": "shutdown_notice",
+                "reconnect_in_ms": 4200
+              }
+            ],
+            "x-parser-schema-id": "ShutdownNoticePayload"
+          },
+          "examples": [
+            {
+              "name": "shutdown_notice_example_1",
+              "payload": {
+                "type": "shutdown_notice",
+                "reconnect_in_ms": 4200
+              }
+            }
+          ],
+          "x-parser-unique-object-id": "shutdown_notice"
+        },
         "order_book_snapshot": {
           "name": "order_book_snapshot",
           "title": "Order book snapshot",
@@ -1682,18 +1729,18 @@
               "type": {
                 "type": "string",
                 "const": "order_book_snapshot",
-                "x-parser-schema-id": "<anonymous-schema-147>"
+                "x-parser-schema-id": "<anonymous-schema-149>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-148>"
+                "x-parser-schema-id": "<anonymous-schema-150>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The upstream sequence the view is at",
-                "x-parser-schema-id": "<anonymous-schema-149>"
+                "x-parser-schema-id": "<anonymous-schema-151>"
               },
               "bids": {
                 "type": "array",
@@ -1703,22 +1750,22 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-152>"
+                      "x-parser-schema-id": "<anonymous-schema-154>"
                     },
                     {
                       "type": "number",
                       "description": "Size",
-                      "x-parser-schema-id": "<anonymous-schema-153>"
+                      "x-parser-schema-id": "<anonymous-schema-155>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-151>"
+                  "x-parser-schema-id": "<anonymous-schema-153>"
                 },
                 "description": "Best (highest) first, at most depth levels",
-                "x-parser-schema-id": "<anonymous-schema-150>"
+                "x-parser-schema-id": "<anonymous-schema-152>"
               },
               "asks": {
                 "type": "array",
@@ -1728,36 +1775,36 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-156>"
+                      "x-parser-schema-id": "<anonymous-schema-158>"
                     },
                     {
                       "type": "number",
                       "description": "Size",
-                      "x-parser-schema-id": "<anonymous-schema-157>"
+                      "x-parser-schema-id": "<anonymous-schema-159>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-155>"
+                  "x-parser-schema-id": "<anonymous-schema-157>"
                 },
                 "description": "Best (lowest) first, at most depth levels",
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "checksum": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
-                "x-parser-schema-id": "<anonymous-schema-158>"
+                "x-parser-schema-id": "<anonymous-schema-160>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-159>"
+                "x-parser-schema-id": "<anonymous-schema-161>"
               }
             },
             "required": [
@@ -1820,25 +1867,25 @@
               "type": {
                 "type": "string",
                 "const": "order_book_update",
-                "x-parser-schema-id": "<anonymous-schema-160>"
+                "x-parser-schema-id": "<anonymous-schema-162>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-161>"
+                "x-parser-schema-id": "<anonymous-schema-163>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The upstream sequence the view is at after this update",
-                "x-parser-schema-id": "<anonymous-schema-162>"
+                "x-parser-schema-id": "<anonymous-schema-164>"
               },
               "prev_sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The sequence of the view this update applies to: the last one this client received",
-                "x-parser-schema-id": "<anonymous-schema-163>"
+                "x-parser-schema-id": "<anonymous-schema-165>"
               },
               "bids": {
                 "type": "array",
@@ -1848,22 +1895,22 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-166>"
+                      "x-parser-schema-id": "<anonymous-schema-168>"
                     },
                     {
                       "type": "number",
                       "description": "New size; 0: the level left the view",
-                      "x-parser-schema-id": "<anonymous-schema-167>"
+                      "x-parser-schema-id": "<anonymous-schema-169>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevelChange",
-                  "x-parser-schema-id": "<anonymous-schema-165>"
+                  "x-parser-schema-id": "<anonymous-schema-167>"
                 },
                 "description": "Every bid level whose size in the view changed, best first",
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-166>"
               },
               "asks": {
                 "type": "array",
@@ -1873,36 +1920,36 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-170>"
+                      "x-parser-schema-id": "<anonymous-schema-172>"
                     },
                     {
                       "type": "number",
                       "description": "New size; 0: the level left the view",
-                      "x-parser-schema-id": "<anonymous-schema-171>"
+                      "x-parser-schema-id": "<anonymous-schema-173>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevelChange",
-                  "x-parser-schema-id": "<anonymous-schema-169>"
+                  "x-parser-schema-id": "<anonymous-schema-171>"
                 },
                 "description": "Every ask level whose size in the view changed, best first",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "checksum": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
-                "x-parser-schema-id": "<anonymous-schema-172>"
+                "x-parser-schema-id": "<anonymous-schema-174>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-175>"
               }
             },
             "required": [
@@ -1959,24 +2006,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-174>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-175>"
+                "x-parser-schema-id": "<anonymous-schema-177>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-176>"
+                "x-parser-schema-id": "<anonymous-schema-178>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-179>"
               },
               "data": {
                 "type": "object",
@@ -1985,7 +2032,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-187>"
+                      "x-parser-schema-id": "<anonymous-schema-189>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -1993,27 +2040,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-181>"
+                          "x-parser-schema-id": "<anonymous-schema-183>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-182>"
+                          "x-parser-schema-id": "<anonymous-schema-184>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-183>"
+                          "x-parser-schema-id": "<anonymous-schema-185>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-184>"
+                          "x-parser-schema-id": "<anonymous-schema-186>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-185>"
+                          "x-parser-schema-id": "<anonymous-schema-187>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-186>"
+                          "x-parser-schema-id": "<anonymous-schema-188>"
                         }
                       },
                       "required": [
@@ -2027,19 +2074,19 @@
                       "additionalProperties": false,
                       "title": "PortfolioPosition",
                       "description": "One open position of an account",
-                      "x-parser-schema-id": "<anonymous-schema-180>"
+                      "x-parser-schema-id": "<anonymous-schema-182>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-179>"
+                    "x-parser-schema-id": "<anonymous-schema-181>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-188>"
+                    "x-parser-schema-id": "<anonymous-schema-190>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-189>"
+                    "x-parser-schema-id": "<anonymous-schema-191>"
                   }
                 },
                 "required": [
@@ -2050,7 +2097,7 @@
                 "additionalProperties": false,
                 "title": "PortfolioData",
                 "description": "The account's positions and their totals",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-180>"
               }
             },
             "required": [
@@ -2102,48 +2149,48 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-190>"
+                "x-parser-schema-id": "<anonymous-schema-192>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-201>"
+                  "x-parser-schema-id": "<anonymous-schema-203>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-193>"
+                      "x-parser-schema-id": "<anonymous-schema-195>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-194>"
+                      "x-parser-schema-id": "<anonymous-schema-196>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-195>"
+                      "x-parser-schema-id": "<anonymous-schema-197>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-196>"
+                      "x-parser-schema-id": "<anonymous-schema-198>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-197>"
+                      "x-parser-schema-id": "<anonymous-schema-199>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-198>"
+                      "x-parser-schema-id": "<anonymous-schema-200>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-199>"
+                      "x-parser-schema-id": "<anonymous-schema-201>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-200>"
+                      "x-parser-schema-id": "<anonymous-schema-202>"
                     }
                   },
                   "required": [
@@ -2152,17 +2199,17 @@
                   "additionalProperties": false,
                   "title": "PriceEntry",
                   "description": "One symbol's quote: the fields its latest tick carried",
-                  "x-parser-schema-id": "<anonymous-schema-192>"
+                  "x-parser-schema-id": "<anonymous-schema-194>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-191>"
+                "x-parser-schema-id": "<anonymous-schema-193>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-202>"
+                "x-parser-schema-id": "<anonymous-schema-204>"
               }
             },
             "required": [
@@ -2216,7 +2263,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-203>"
+                "x-parser-schema-id": "<anonymous-schema-205>"
               },
               "signal_type": {
                 "type": "string",
@@ -2227,43 +2274,43 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-204>"
+                "x-parser-schema-id": "<anonymous-schema-206>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-205>"
+                "x-parser-schema-id": "<anonymous-schema-207>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-206>"
+                "x-parser-schema-id": "<anonymous-schema-208>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-207>"
+                "x-parser-schema-id": "<anonymous-schema-209>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-208>"
+                "x-parser-schema-id": "<anonymous-schema-210>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-209>"
+                "x-parser-schema-id": "<anonymous-schema-211>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-210>"
+                "x-parser-schema-id": "<anonymous-schema-212>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-211>"
+                "x-parser-schema-id": "<anonymous-schema-213>"
               }
             },
             "required": [
@@ -2312,11 +2359,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-212>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-213>"
+                "x-parser-schema-id": "<anonymous-schema-215>"
               },
               "side": {
                 "type": "string",
@@ -2325,45 +2372,45 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-214>"
+                "x-parser-schema-id": "<anonymous-schema-216>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-215>"
+                "x-parser-schema-id": "<anonymous-schema-217>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-216>"
+                "x-parser-schema-id": "<anonymous-schema-218>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-217>"
+                "x-parser-schema-id": "<anonymous-schema-219>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-218>"
+                "x-parser-schema-id": "<anonymous-schema-220>"
               },
               "trade_id": {
                 "description": "The upstream execution id, when upstream gave one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-219>"
+                "x-parser-schema-id": "<anonymous-schema-221>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-220>"
+                "x-parser-schema-id": "<anonymous-schema-222>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost",
-                "x-parser-schema-id": "<anonymous-schema-221>"
+                "x-parser-schema-id": "<anonymous-schema-223>"
               }
             },
             "required": [
@@ -2437,7 +2484,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-222>"
+                "x-parser-schema-id": "<anonymous-schema-224>"
               },
               "kind": {
                 "type": "string",
@@ -2446,14 +2493,14 @@
                   "delta"
                 ],
                 "title": "BookMessageKind",
-                "x-parser-schema-id": "<anonymous-schema-223>"
+                "x-parser-schema-id": "<anonymous-schema-225>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "The upstream's own sequence, strictly increasing per symbol",
-                "x-parser-schema-id": "<anonymous-schema-224>"
+                "x-parser-schema-id": "<anonymous-schema-226>"
               },
               "bids": {
                 "type": "array",
@@ -2464,23 +2511,23 @@
                       "type": "number",
                       "exclusiveMinimum": 0,
                       "description": "Price of the level, greater than 0",
-                      "x-parser-schema-id": "<anonymous-schema-227>"
+                      "x-parser-schema-id": "<anonymous-schema-229>"
                     },
                     {
                       "type": "number",
                       "minimum": 0,
                       "description": "Size at the level; in a delta, 0 removes it",
-                      "x-parser-schema-id": "<anonymous-schema-228>"
+                      "x-parser-schema-id": "<anonymous-schema-230>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "BookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-226>"
+                  "x-parser-schema-id": "<anonymous-schema-228>"
                 },
                 "description": "Bid levels: the whole side (snapshot) or those that change (delta)",
-                "x-parser-schema-id": "<anonymous-schema-225>"
+                "x-parser-schema-id": "<anonymous-schema-227>"
               },
               "asks": {
                 "type": "array",
@@ -2491,30 +2538,30 @@
                       "type": "number",
                       "exclusiveMinimum": 0,
                       "description": "Price of the level, greater than 0",
-                      "x-parser-schema-id": "<anonymous-schema-231>"
+                      "x-parser-schema-id": "<anonymous-schema-233>"
                     },
                     {
                       "type": "number",
                       "minimum": 0,
                       "description": "Size at the level; in a delta, 0 removes it",
-                      "x-parser-schema-id": "<anonymous-schema-232>"
+                      "x-parser-schema-id": "<anonymous-schema-234>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "BookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-230>"
+                  "x-parser-schema-id": "<anonymous-schema-232>"
                 },
                 "description": "Ask levels: the whole side (snapshot) or those that change (delta)",
-                "x-parser-schema-id": "<anonymous-schema-229>"
+                "x-parser-schema-id": "<anonymous-schema-231>"
               },
               "timestamp": {
                 "description": "When upstream produced it; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-233>"
+                "x-parser-schema-id": "<anonymous-schema-235>"
               }
             },
             "required": [
@@ -2606,13 +2653,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-234>"
+                "x-parser-schema-id": "<anonymous-schema-236>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-243>"
+                  "x-parser-schema-id": "<anonymous-schema-245>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -2620,27 +2667,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-237>"
+                      "x-parser-schema-id": "<anonymous-schema-239>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-238>"
+                      "x-parser-schema-id": "<anonymous-schema-240>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-239>"
+                      "x-parser-schema-id": "<anonymous-schema-241>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-240>"
+                      "x-parser-schema-id": "<anonymous-schema-242>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-241>"
+                      "x-parser-schema-id": "<anonymous-schema-243>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-242>"
+                      "x-parser-schema-id": "<anonymous-schema-244>"
                     }
                   },
                   "required": [
@@ -2653,29 +2700,29 @@
                   ],
                   "title": "UpstreamPortfolioPosition",
                   "description": "One open position of an account",
-                  "x-parser-schema-id": "<anonymous-schema-236>"
+                  "x-parser-schema-id": "<anonymous-schema-238>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-235>"
+                "x-parser-schema-id": "<anonymous-schema-237>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-244>"
+                "x-parser-schema-id": "<anonymous-schema-246>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-245>"
+                "x-parser-schema-id": "<anonymous-schema-247>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-246>"
+                "x-parser-schema-id": "<anonymous-schema-248>"
               }
             },
             "required": [
@@ -2732,55 +2779,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-247>"
+                "x-parser-schema-id": "<anonymous-schema-249>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-248>"
+                "x-parser-schema-id": "<anonymous-schema-250>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-249>"
+                "x-parser-schema-id": "<anonymous-schema-251>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-250>"
+                "x-parser-schema-id": "<anonymous-schema-252>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-251>"
+                "x-parser-schema-id": "<anonymous-schema-253>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-252>"
+                "x-parser-schema-id": "<anonymous-schema-254>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-253>"
+                "x-parser-schema-id": "<anonymous-schema-255>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-254>"
+                "x-parser-schema-id": "<anonymous-schema-256>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-255>"
+                "x-parser-schema-id": "<anonymous-schema-257>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-256>"
+                "x-parser-schema-id": "<anonymous-schema-258>"
               }
             },
             "required": [
@@ -2848,38 +2895,38 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-257>"
+                "x-parser-schema-id": "<anonymous-schema-259>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-258>"
+                "x-parser-schema-id": "<anonymous-schema-260>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-259>"
+                "x-parser-schema-id": "<anonymous-schema-261>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-260>"
+                "x-parser-schema-id": "<anonymous-schema-262>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-261>"
+                "x-parser-schema-id": "<anonymous-schema-263>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-262>"
+                "x-parser-schema-id": "<anonymous-schema-264>"
               }
             },
             "required": [
@@ -2931,7 +2978,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-263>"
+                "x-parser-schema-id": "<anonymous-schema-265>"
               },
               "side": {
                 "type": "string",
@@ -2940,40 +2987,40 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-264>"
+                "x-parser-schema-id": "<anonymous-schema-266>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-265>"
+                "x-parser-schema-id": "<anonymous-schema-267>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-266>"
+                "x-parser-schema-id": "<anonymous-schema-268>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-267>"
+                "x-parser-schema-id": "<anonymous-schema-269>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-268>"
+                "x-parser-schema-id": "<anonymous-schema-270>"
               },
               "trade_id": {
                 "description": "The execution id of the venue or system of record, passed through for reconciliation",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "x-parser-schema-id": "<anonymous-schema-269>"
+                "x-parser-schema-id": "<anonymous-schema-271>"
               }
             },
             "required": [
@@ -3131,6 +3178,15 @@
       ],
       "x-parser-unique-object-id": "sendStateStatus"
     },
+    "sendShutdownNotice": {
+      "action": "send",
+      "title": "Server sends shutdown_notice",
+      "channel": "$ref:$.channels.websocket",
+      "messages": [
+        "$ref:$.channels.websocket.messages.shutdown_notice"
+      ],
+      "x-parser-unique-object-id": "sendShutdownNotice"
+    },
     "sendOrderBookSnapshot": {
       "action": "send",
       "title": "Server sends order_book_snapshot",
@@ -3247,6 +3303,7 @@
       "StreamStatusPayload": "$ref:$.channels.websocket.messages.stream_status.payload",
       "DeliveryStatusPayload": "$ref:$.channels.websocket.messages.delivery_status.payload",
       "StateStatusPayload": "$ref:$.channels.websocket.messages.state_status.payload",
+      "ShutdownNoticePayload": "$ref:$.channels.websocket.messages.shutdown_notice.payload",
       "OrderBookSnapshotPayload": "$ref:$.channels.websocket.messages.order_book_snapshot.payload",
       "OrderBookUpdatePayload": "$ref:$.channels.websocket.messages.order_book_update.payload",
       "PortfolioUpdatePayload": "$ref:$.channels.websocket.messages.portfolio_update.payload",
@@ -3274,6 +3331,7 @@
       "stream_status": "$ref:$.channels.websocket.messages.stream_status",
       "delivery_status": "$ref:$.channels.websocket.messages.delivery_status",
       "state_status": "$ref:$.channels.websocket.messages.state_status",
+      "shutdown_notice": "$ref:$.channels.websocket.messages.shutdown_notice",
       "order_book_snapshot": "$ref:$.channels.websocket.messages.order_book_snapshot",
       "order_book_update": "$ref:$.channels.websocket.messages.order_book_update",
       "portfolio_update": "$ref:$.channels.websocket.messages.portfolio_update",
