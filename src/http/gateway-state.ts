@@ -51,6 +51,10 @@ export function statusState(parts: GatewayParts): Pick<RestState, "status" | "he
         server: broker.currentServer() ?? null,
         history: histories.mode ?? null,
         ...(broker.failure === undefined ? {} : { error: broker.failure }),
+        ...(histories.reason === undefined ? {} : { history_reason: histories.reason }),
+        // On NATS only: the demo's embedded broker has nothing to choose (and the seed-era
+        // document of demo mode stays as it was).
+        ...(broker.kind === "nats" ? { histories: histories.channelStates() } : {}),
       }),
       activeConnections: () => endpoint.clients.size,
       streamHealth: () =>
@@ -76,6 +80,7 @@ export function metricsOf(parts: GatewayParts): Registry {
     outbound: () => writer.counters,
     resumes: () => resumer.counters,
     degradation: () => degrader.counters,
+    historyModes: () => histories.channelStates(),
     jetStreamConsumers: () => ({
       live: [...histories.sources.values()].filter((source) => source.mode === "jetstream").length,
       replay: histories.slots.inUse,

@@ -48,10 +48,24 @@ export const websocketStatus = z
           .describe("closed: the NATS connection is gone for good (the process exits)"),
         server: z.string().nullable().describe("host:port of the server in use (never credentials)"),
         history: z
-          .enum(["jetstream", "memory"])
+          .enum(["jetstream", "memory", "waiting"])
           .nullable()
-          .describe("Where lossless channels keep their history (null until decided)"),
+          .describe(
+            "Where lossless channels keep their history (null until the first NATS connection); waiting: for JetStream (NATS_JETSTREAM=required, or no definite answer yet), not ready meanwhile",
+          ),
         error: z.string().optional().describe("Why the connection closed for good"),
+        history_reason: z
+          .string()
+          .optional()
+          .describe(
+            "Why lossless channels are not (yet) in JetStream: the JetStream API's last answer (while waiting, or in memory with NATS_JETSTREAM=auto)",
+          ),
+        histories: z
+          .record(z.string(), z.enum(["jetstream", "memory", "waiting"]))
+          .optional()
+          .describe(
+            "Each lossless channel's history now, by channel (on NATS only; in demo mode every one is in memory). It moves from memory to jetstream, a new epoch, when JetStream appears later",
+          ),
       })
       .describe("The upstream link, beyond the seed's document"),
   })

@@ -1,7 +1,8 @@
 /**
  * Where one lossless channel's positions and history come from, behind one interface (as
  * centrifuge puts History on its broker): memory (memory-history.ts) or a JetStream stream
- * (jetstream-history.ts). history-sources.ts chooses which, once, for every lossless channel.
+ * (jetstream-history.ts). history-sources.ts chooses which for every lossless channel
+ * (and moves them from memory to JetStream, a new epoch, when JetStream appears later).
  *
  * A source feeds the channel's pipeline (what it takes in goes through the channel's own ingest,
  * `handle`) and its ring (`history`); the pipeline never asks where its messages came from.

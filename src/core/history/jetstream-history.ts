@@ -1,6 +1,6 @@
 /**
- * A lossless channel's history in its JetStream stream (NATS_JETSTREAM=auto and the server has
- * JetStream). The ring is warmed with the stream's last WEBSOCKET_HISTORY_SIZE messages before the
+ * A lossless channel's history in its JetStream stream (NATS_JETSTREAM=required, or auto and the
+ * server has JetStream). The ring is warmed with the stream's last WEBSOCKET_HISTORY_SIZE messages before the
  * gateway reports ready, then one ordered consumer per channel feeds live delivery and continues
  * from its last sequence after any reconnect. The epoch is the stream's identity, the same on
  * every gateway instance.

@@ -12,6 +12,8 @@
  */
 import {
   DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -49,13 +51,51 @@ export interface StreamState {
   lastSeq: number;
 }
 
-/** JetStream on this connection, or undefined when the server has none. */
-export async function jetStreamOf(connection: NatsConnection): Promise<JetStreamManager | undefined> {
+/** How long one question to the JetStream API ($JS.API.INFO) waits for its answer. */
+const PROBE_TIMEOUT_MS = 2000;
+/** The server's API error codes that say, for sure, that JetStream is not enabled. */
+const NOT_ENABLED_CODES: ReadonlySet<number> = new Set([
+  JetStreamApiCodes.JetStreamNotEnabledForAccount, // 10039: JetStream on, not for this account
+  10076, // JSNotEnabledErr: "JetStream not enabled"
+]);
+
+/**
+ * What asking the JetStream API told: it is there; it is definitely absent; or no telling (a
+ * timeout on a loaded server, a cluster electing its meta leader, the link lost meanwhile), to be
+ * asked again rather than taken for "absent".
+ */
+export type JetStreamProbe =
+  | { kind: "available"; jsm: JetStreamManager }
+  | { kind: "absent"; reason: string }
+  | { kind: "unknown"; reason: string };
+
+/**
+ * Is an error of the JetStream API a definite "JetStream is not enabled"? nats.js 3.4 turns a 503
+ * "no responders" to $JS.API.INFO (no server on the path serves the JetStream API: nats-server
+ * without -js) into JetStreamNotEnabled; a server with JetStream but not for the account answers
+ * with API error 10039. Anything else (TimeoutError, 10008 "JetStream system temporarily
+ * unavailable", a closed or reconnecting connection) says nothing about whether JetStream exists.
+ */
+export function isJetStreamAbsent(error: unknown): boolean {
+  // JetStreamNotEnabled is not exported by the package's public entry: known by its name.
+  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
+  return error instanceof JetStreamApiError && NOT_ENABLED_CODES.has(error.code);
+}
+
+/** Ask the server for JetStream (one $JS.API.INFO request) and classify the answer. */
+export async function probeJetStream(connection: NatsConnection): Promise<JetStreamProbe> {
   try {
-    return await jetstreamManager(connection, { timeout: 2000 });
-  } catch {
-    return undefined;
+    return { kind: "available", jsm: await jetstreamManager(connection, { timeout: PROBE_TIMEOUT_MS }) };
+  } catch (error) {
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { kind: isJetStreamAbsent(error) ? "absent" : "unknown", reason };
   }
+}
+
+/** JetStream on this connection, or undefined when the server has none or did not answer. */
+export async function jetStreamOf(connection: NatsConnection): Promise<JetStreamManager | undefined> {
+  const probe = await probeJetStream(connection);
+  return probe.kind === "available" ? probe.jsm : undefined;
 }
 
 export class JetStreamLog {
