@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the whole benchmark in one run (about an hour): the fan-out steps, then the
- * reconnect storm and delivery quality; written to
+ * reconnect storm, delivery quality and order books; written to
  * bench/results/full-latest.json and, whole, to BENCHMARKS.md. `npm run bench:quick`: one
  * scenario, one repetition per peer (about a minute; CI runs it).
  *
@@ -16,7 +16,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { runBooks } from "./books.js";
 import { measureIdleStarts } from "./idle.js";
+import { writeBooksPage } from "./lib/books-report.js";
 import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
 import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import { QUALITY_RESULTS_FILE, writeQualitySection } from "./lib/quality-report.js";
@@ -286,6 +288,10 @@ async function main(): Promise<void> {
   );
   writeFileSync(QUALITY_RESULTS_FILE, `${JSON.stringify(document.quality, null, 2)}\n`);
   writeQualitySection(document.quality);
+  save();
+  console.log("order books: 1,000 clients on 6 books, immediate and interval_ms 100 (bench/books.ts)");
+  document.books = await runBooks("npm run bench (bench/books.ts)");
+  writeBooksPage(document.books);
   save();
 }
 

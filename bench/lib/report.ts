@@ -6,6 +6,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { type IdleStarts, idleStartsTable, median } from "../idle.js";
+import { type BooksResults, booksSection } from "./books-report.js";
 import { type QualityResults, qualitySection } from "./quality-report.js";
 import { type ResumeResults, resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
@@ -53,6 +54,8 @@ export interface BenchDocument {
   resume?: ResumeResults;
   /** Per-client intervals and throttled clients (bench/quality.ts). */
   quality?: QualityResults;
+  /** The order_books state channel, immediate and interval_ms 100 (bench/books.ts). */
+  books?: BooksResults;
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -345,12 +348,14 @@ ${document.idleStarts ? `Each start ${document.idleStarts.rssBytes.tsx.length} t
 
 ${document.resume ? `${resumeSection(document.resume)}\n` : "## Resume and positions\n\nStill running, or not measured in this run.\n"}
 ${document.quality ? (qualitySection(document.quality) ?? "") : "## Delivery quality\n\nStill running, or not measured in this run.\n"}
+${document.books ? booksSection(document.books) : "## Order books\n\nStill running, or not measured in this run.\n"}
 ## Other benchmark pages
 
-- The resume and delivery-quality benchmarks also run on their own (\`npm run bench:storm\`,
-  \`npm run bench:positions\`, \`npm run bench:quality\`); those runs write
-  [docs/benchmarks/resume.md](docs/benchmarks/resume.md) and
-  [docs/benchmarks/quality.md](docs/benchmarks/quality.md), never this file.
+- The resume, delivery-quality and order-book benchmarks also run on their own (\`npm run bench:storm\`,
+  \`npm run bench:positions\`, \`npm run bench:quality\`, \`npm run bench:books\`); those runs write
+  [docs/benchmarks/resume.md](docs/benchmarks/resume.md),
+  [docs/benchmarks/quality.md](docs/benchmarks/quality.md) and
+  [docs/benchmarks/books.md](docs/benchmarks/books.md), never this file.
 - How the delivery path was tuned, with the measurements made at the time: [bench/tuning.md](bench/tuning.md).
 `;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
