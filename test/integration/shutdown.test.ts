@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown of the real process (src/main.ts, as `npm start` runs it): on SIGTERM the
- * gateway drains (readiness 503 at once, streaming goes on for SHUTDOWN_DRAIN_MS), then the
- * clients get close code 1001, NATS is drained, and the process exits 0.
+ * gateway drains (readiness 503 at once, each client told its reconnect_in_ms and streaming until
+ * then), the clients get close code 1001 each at its time (drain-notice.test.ts has the detail),
+ * NATS is drained, and the process exits 0.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
@@ -98,11 +99,12 @@ describe("graceful shutdown", () => {
     }
   }, 30_000);
 
-  it("drains on SIGTERM: /readyz 503 at once, frames keep flowing for SHUTDOWN_DRAIN_MS, then 1001", async () => {
-    const started = await startOnNats({ SHUTDOWN_DRAIN_MS: "1500" });
+  it("drains on SIGTERM: /readyz 503 at once, frames keep flowing until each client's reconnect_in_ms, then 1001", async () => {
+    // Spread clamped to SHUTDOWN_DRAIN_MS - WEBSOCKET_CLOSE_GRACE_MS = 1000 ms.
+    const started = await startOnNats({ SHUTDOWN_DRAIN_MS: "1500", WEBSOCKET_CLOSE_GRACE_MS: "500" });
     const { port, url, exited } = started;
     const { publisher } = stack;
-    const client = await TestClient.connect(url);
+    const clients = await Promise.all(Array.from({ length: 10 }, () => TestClient.connect(url)));
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     const sentAt = Date.now();
     started.child.kill("SIGTERM");
@@ -114,19 +116,22 @@ describe("graceful shutdown", () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     expect(Date.now() - sentAt).toBeLessThan(1000);
-    // The open connection keeps streaming during the drain.
+    const notices = await Promise.all(clients.map((client) => client.next("shutdown_notice")));
+    // Connections keep streaming until their own time: those told 600 ms or more get this one.
     publisher.publish(
       "strategy.signals.drain",
       JSON.stringify({ signal_type: "SELL", symbol: "DRAIN", price: 1, quantity: 1, confidence: 0.5 }),
     );
-    expect(await client.next("signal", (frame) => frame.symbol === "DRAIN")).toMatchObject({
-      symbol: "DRAIN",
-    });
-    expect(client.closeEvent).toBeUndefined();
-    // Then everybody is told to go and come back elsewhere.
-    expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
-    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
+    const late = clients.filter((_, i) => (notices[i]?.reconnect_in_ms as number) >= 600);
+    for (const client of late)
+      expect(await client.next("signal", (frame) => frame.symbol === "DRAIN")).toMatchObject({
+        symbol: "DRAIN",
+      });
+    // Then each is told to go and come back elsewhere, at its time, within the drain.
+    for (const client of clients)
+      expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
     expect(await exited).toBe(0);
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
   }, 30_000);
 });
 
