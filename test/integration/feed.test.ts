@@ -103,7 +103,12 @@ describe("npm run feed before NATS is up", () => {
     expect(subjects).toHaveLength(3);
     for (const subject of subjects) expect(subject).toMatch(/^market\.prices\./);
     expect(retryLines(feed.output())).toHaveLength(1);
-    expect(feed.output()).toContain("publishing the simulated market into NATS");
+    // Its log line comes through a pipe: it may arrive after the messages do.
+    await until(
+      () => feed.output().includes("publishing the simulated market into NATS"),
+      "the log",
+      feed.output,
+    );
     expect(feed.output()).not.toMatch(/^\s+at /m);
   }, 40_000);
 

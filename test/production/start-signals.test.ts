@@ -129,6 +129,9 @@ describe("npm start: a signal to the npm process stops the whole tree", () => {
       ).toEqual([]);
       expect(await answers(gateway.health)).toBe(false);
       expect(exit).toEqual({ code: 0, signal: null });
+      // The last log lines come through pipes: they may arrive after the exit event.
+      for (let waited = 0; !gateway.output().includes("shutdown complete") && waited < 2000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       expect(gateway.output()).toContain(`"signal":"${signal}"`);
       expect(gateway.output()).toContain("shutdown complete");
       expect(shells).toEqual([]);
