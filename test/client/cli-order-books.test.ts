@@ -6,6 +6,14 @@
  * stale book are told on stderr.
  */
 import { describe, expect, it } from "vitest";
+import {
+  type BookMessage,
+  bookDelta,
+  bookSnapshot,
+  EXAMPLE_BOOK,
+  forgedUpdate,
+  publishBook,
+} from "../helpers/book-messages.js";
 import { waitForIngest } from "../helpers/gateway.js";
 import { withGateway } from "../helpers/with-gateway.js";
 import { CliProcess } from "./helpers/cli-process.js";
@@ -16,9 +24,9 @@ const stack = withGateway();
 let published = 0;
 
 /** Publish a book message upstream (at 12:00:00 + `second` s) and wait until the gateway took it in. */
-async function publish(message: Record<string, unknown>, second: number): Promise<void> {
+async function publish(message: BookMessage, second: number): Promise<void> {
   const timestamp = new Date(Date.parse("2024-12-19T12:00:00Z") + second * 1000).toISOString();
-  stack.publisher.publish(`market.books.${message.symbol}`, JSON.stringify({ ...message, timestamp }));
+  publishBook(stack.publisher, { ...message, timestamp });
   await waitForIngest(stack.running, stack.publisher, "order_books", ++published);
 }
 
@@ -31,46 +39,33 @@ function tail(url: string, symbol: string): CliProcess {
   return cli;
 }
 
+/** Interrupt the tail (it must exit 0): the lines it printed on stdout. */
+async function printedUntilInterrupted(cli: CliProcess): Promise<string[]> {
+  expect(await cli.interrupt()).toBe(0);
+  return cli.stdout.lines.filter(Boolean);
+}
+
 describe("gateway tail --channel order_books", () => {
   it("prints one line per verified snapshot or update, each once and in order, and says on stderr when the book goes stale", async () => {
-    await publish(
-      {
-        symbol: "AAPL",
-        kind: "snapshot",
-        sequence: 1000,
-        bids: [
-          [150.24, 300],
-          [150.23, 100],
-        ],
-        asks: [
-          [150.25, 200],
-          [150.26, 500],
-        ],
-      },
-      0,
-    );
+    await publish(bookSnapshot("AAPL", 1000, EXAMPLE_BOOK.bids, EXAMPLE_BOOK.asks), 0);
     const cli = tail(stack.running.wsUrl, "AAPL");
     await cli.nextErr(/subscribed order_books: AAPL$/);
     await cli.nextOut(/order_book_snapshot/);
 
-    await publish({ symbol: "AAPL", kind: "delta", sequence: 1001, bids: [[150.24, 250]], asks: [] }, 1);
-    await publish({ symbol: "AAPL", kind: "delta", sequence: 1002, bids: [], asks: [[150.25, 0]] }, 2);
-    await publish({ symbol: "AAPL", kind: "delta", sequence: 1003, bids: [[150.245, 10]], asks: [] }, 3);
+    await publish(bookDelta("AAPL", 1001, [[150.24, 250]], []), 1);
+    await publish(bookDelta("AAPL", 1002, [], [[150.25, 0]]), 2);
+    await publish(bookDelta("AAPL", 1003, [[150.245, 10]], []), 3);
     await cli.nextOut(/seq 1003$/);
 
     // Upstream skips 1004: the gateway stops AAPL's updates and the tail says so, on stderr.
-    await publish({ symbol: "AAPL", kind: "delta", sequence: 1005, bids: [[150.2, 1]], asks: [] }, 5);
+    await publish(bookDelta("AAPL", 1005, [[150.2, 1]], []), 5);
     expect(await cli.nextErr(/order_books AAPL: stale/)).toMatch(
       /^\d{2}:\d{2}:\d{2}\.\d{3} {2}order_books AAPL: stale \(upstream_gap\), last good at sequence 1003; waiting for a snapshot$/,
     );
-    await publish(
-      { symbol: "AAPL", kind: "snapshot", sequence: 1006, bids: [[150.1, 7]], asks: [[150.3, 8]] },
-      6,
-    );
+    await publish(bookSnapshot("AAPL", 1006, [[150.1, 7]], [[150.3, 8]]), 6);
     await cli.nextOut(/seq 1006$/);
 
-    expect(await cli.interrupt()).toBe(0);
-    expect(cli.stdout.lines.filter(Boolean)).toEqual([
+    expect(await printedUntilInterrupted(cli)).toEqual([
       "12:00:00.000  order_book_snapshot  AAPL  bid 150.24 x 300  ask 150.25 x 200  spread 0.01  seq 1000",
       "12:00:01.000  order_book_update    AAPL  bid 150.24 x 250  ask 150.25 x 200  spread 0.01  seq 1001",
       "12:00:02.000  order_book_update    AAPL  bid 150.24 x 250  ask 150.26 x 500  spread 0.02  seq 1002",
@@ -81,38 +76,25 @@ describe("gateway tail --channel order_books", () => {
   });
 
   it("says so when a frame breaks the book, and prints the fresh snapshot the resubscribe brings", async () => {
-    await publish(
-      { symbol: "MSFT", kind: "snapshot", sequence: 70, bids: [[380.1, 10]], asks: [[380.2, 20]] },
-      10,
-    );
+    await publish(bookSnapshot("MSFT", 70, [[380.1, 10]], [[380.2, 20]]), 10);
     const proxy = stack.track(await TcpProxy.start(stack.running.port));
     const cli = tail(proxy.wsUrl, "MSFT");
     await cli.nextErr(/subscribed order_books: MSFT$/);
     await cli.nextOut(/seq 70$/);
 
     // A frame the gateway never sent, continuing the chain with a checksum that does not match.
-    const forged = {
-      type: "order_book_update",
-      symbol: "MSFT",
-      sequence: 71,
-      prev_sequence: 70,
-      bids: [[380.15, 1]],
-      asks: [],
-      checksum: 1,
-      timestamp: "2024-12-19T12:00:11.000Z",
-    };
+    const forged = forgedUpdate("MSFT", 70, [[380.15, 1]], "2024-12-19T12:00:11.000Z");
     proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
     expect(await cli.nextErr(/order_books MSFT:/)).toMatch(
       /^\d{2}:\d{2}:\d{2}\.\d{3} {2}order_books MSFT: the checksum did not match; resubscribed for a fresh snapshot$/,
     );
     await cli.nextErr(/subscribed order_books: MSFT$/);
     await cli.nextOut(/seq 70$/);
-    await publish({ symbol: "MSFT", kind: "delta", sequence: 71, bids: [[380.12, 3]], asks: [] }, 12);
+    await publish(bookDelta("MSFT", 71, [[380.12, 3]], []), 12);
     await cli.nextOut(/seq 71$/);
 
-    expect(await cli.interrupt()).toBe(0);
     // The forged frame never made a line: the book it would have made was not verified.
-    expect(cli.stdout.lines.filter(Boolean)).toEqual([
+    expect(await printedUntilInterrupted(cli)).toEqual([
       "12:00:10.000  order_book_snapshot  MSFT  bid 380.1 x 10  ask 380.2 x 20  spread 0.1  seq 70",
       "12:00:10.000  order_book_snapshot  MSFT  bid 380.1 x 10  ask 380.2 x 20  spread 0.1  seq 70",
       "12:00:12.000  order_book_update    MSFT  bid 380.12 x 3  ask 380.2 x 20  spread 0.08  seq 71",

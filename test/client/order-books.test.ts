@@ -19,6 +19,15 @@ import {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "../../src/client/index.js";
+import {
+  type BookMessage,
+  bookDelta,
+  bookSnapshot,
+  forgedUpdate,
+  publishBook,
+  snapshotFrame,
+  updateFrame,
+} from "../helpers/book-messages.js";
 import { waitForIngest } from "../helpers/gateway.js";
 import { withGateway } from "../helpers/with-gateway.js";
 import { ManualClock } from "./helpers/manual-clock.js";
@@ -103,14 +112,7 @@ class UpstreamBook {
   }
 
   snapshot(): Record<string, unknown> {
-    return {
-      type: "order_book_snapshot",
-      symbol: this.symbol,
-      sequence: this.sequence,
-      ...this.view,
-      checksum: bookChecksum(this.shown),
-      timestamp: now(),
-    };
+    return snapshotFrame(this.symbol, this.sequence, this.view, now());
   }
 
   /** Apply an upstream delta; the update frame for it (undefined when the view did not change). */
@@ -121,15 +123,7 @@ class UpstreamBook {
     const changes = diffViews(before, this.shown);
     if (changes === undefined) throw new Error("the test's delta does not change the view");
     const prev = this.sequence++;
-    return {
-      type: "order_book_update",
-      symbol: this.symbol,
-      sequence: this.sequence,
-      prev_sequence: prev,
-      ...changes,
-      checksum: bookChecksum(this.shown),
-      timestamp: now(),
-    };
+    return updateFrame(this.symbol, this.sequence, prev, changes, bookChecksum(this.shown), now());
   }
 }
 
@@ -206,16 +200,43 @@ function acknowledge(socket: ScriptedSocket, symbols: string[]): void {
   });
 }
 
-/** A client subscribed to AAPL's book on an open connection, with the gateway's AAPL book. */
-function subscribedToAapl(options: Partial<GatewayClientOptions> = {}, interval?: number) {
+/**
+ * A client subscribed to these books on an open connection (acknowledged), with the gateway's
+ * AAPL and MSFT books.
+ */
+function subscribedTo(symbols: string[], { options = {}, interval, msftSequence }: SubscribedOptions = {}) {
   const scripted = scriptedClient(options);
-  scripted.client.subscribe("order_books", ["AAPL"], interval === undefined ? {} : { intervalMs: interval });
+  scripted.client.subscribe("order_books", symbols, interval === undefined ? {} : { intervalMs: interval });
   scripted.client.connect();
   welcome(scripted.socket());
-  acknowledge(scripted.socket(), ["AAPL"]);
+  acknowledge(scripted.socket(), symbols);
   const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS);
-  return { ...scripted, aapl };
+  const msft = new UpstreamBook("MSFT", [[380.1, 10]], [[380.2, 20]], msftSequence);
+  return { ...scripted, aapl, msft };
 }
+
+interface SubscribedOptions {
+  options?: Partial<GatewayClientOptions>;
+  /** The channel's interval the client asks for (intervalMs). */
+  interval?: number;
+  /** Where the gateway's MSFT book starts (default 1000). */
+  msftSequence?: number;
+}
+
+/** A client subscribed to AAPL's book on an open connection, with the gateway's AAPL book. */
+const subscribedToAapl = (options: Partial<GatewayClientOptions> = {}, interval?: number) =>
+  subscribedTo(["AAPL"], { options, interval });
+
+/** The gateway's state_status: AAPL's book is stale (upstream skipped an update) after `sequence`. */
+const aaplStale = (sequence: number) => ({
+  type: "state_status",
+  channel: "order_books",
+  symbol: "AAPL",
+  status: "stale",
+  reason: "upstream_gap",
+  sequence,
+  timestamp: now(),
+});
 
 const levelsOf = (book: OrderBookView | undefined) => book && { bids: book.bids, asks: book.asks };
 
@@ -332,13 +353,7 @@ describe("the SDK's order books, against a scripted gateway", () => {
   });
 
   it("resyncs one symbol without touching the others", () => {
-    const { client, socket, of } = scriptedClient();
-    client.subscribe("order_books", ["AAPL", "MSFT"]);
-    client.connect();
-    welcome(socket());
-    acknowledge(socket(), ["AAPL", "MSFT"]);
-    const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS);
-    const msft = new UpstreamBook("MSFT", [[380.1, 10]], [[380.2, 20]], 7);
+    const { client, socket, of, aapl, msft } = subscribedTo(["AAPL", "MSFT"], { msftSequence: 7 });
     socket().receive(aapl.snapshot());
     socket().receive(msft.snapshot());
     socket().receive({ ...msft.delta([[380.1, 11]]), prev_sequence: 3 });
@@ -354,15 +369,7 @@ describe("the SDK's order books, against a scripted gateway", () => {
     socket().receive(aapl.snapshot());
     socket().receive(aapl.delta([[150.24, 250]]));
     const before = client.orderBook("AAPL");
-    socket().receive({
-      type: "state_status",
-      channel: "order_books",
-      symbol: "AAPL",
-      status: "stale",
-      reason: "upstream_gap",
-      sequence: 1001,
-      timestamp: now(),
-    });
+    socket().receive(aaplStale(1001));
     expect(of("book_stale")).toEqual([
       { channel: "order_books", symbol: "AAPL", reason: "upstream_gap", sequence: 1001 },
     ]);
@@ -382,15 +389,7 @@ describe("the SDK's order books, against a scripted gateway", () => {
 
   it("reports a symbol stale right after its ack, before it has any book", () => {
     const { client, socket, aapl, of } = subscribedToAapl();
-    socket().receive({
-      type: "state_status",
-      channel: "order_books",
-      symbol: "AAPL",
-      status: "stale",
-      reason: "upstream_gap",
-      sequence: 999,
-      timestamp: now(),
-    });
+    socket().receive(aaplStale(999));
     expect(of("book_stale")).toHaveLength(1);
     expect(client.orderBook("AAPL")).toBeUndefined();
     socket().receive(aapl.snapshot());
@@ -428,13 +427,7 @@ describe("the SDK's order books, against a scripted gateway", () => {
   });
 
   it("drops a book the client unsubscribed from, and never resubscribes a symbol it left", () => {
-    const { client, socket, of } = scriptedClient();
-    client.subscribe("order_books", ["AAPL", "MSFT"]);
-    client.connect();
-    welcome(socket());
-    acknowledge(socket(), ["AAPL", "MSFT"]);
-    const aapl = new UpstreamBook("AAPL", AAPL_BIDS, AAPL_ASKS);
-    const msft = new UpstreamBook("MSFT", [[380.1, 10]], [[380.2, 20]]);
+    const { client, socket, of, aapl, msft } = subscribedTo(["AAPL", "MSFT"]);
     socket().receive(aapl.snapshot());
     socket().receive(msft.snapshot());
 
@@ -591,18 +584,18 @@ describe("the SDK's order books, against a real gateway", () => {
   let published = 0;
 
   /** Publish a book message upstream and wait until the gateway has taken it in. */
-  async function publish(message: Record<string, unknown>): Promise<void> {
-    stack.publisher.publish(`market.books.${message.symbol}`, JSON.stringify(message));
+  async function publish(message: BookMessage): Promise<void> {
+    publishBook(stack.publisher, message);
     await waitForIngest(stack.running, stack.publisher, "order_books", ++published);
   }
 
-  const publishSnapshot = (upstream: UpstreamBook) =>
-    publish({ symbol: upstream.symbol, kind: "snapshot", sequence: upstream.sequence, ...upstream.whole });
+  const publishSnapshot = ({ symbol, sequence, whole }: UpstreamBook) =>
+    publish(bookSnapshot(symbol, sequence, whole.bids, whole.asks));
 
   /** Publish a delta that changes the view; `upstream` (the test's copy) moves with it. */
   function publishDelta(upstream: UpstreamBook, bids: Level[], asks: Level[] = []): Promise<void> {
     upstream.delta(bids, asks);
-    return publish({ symbol: upstream.symbol, kind: "delta", sequence: upstream.sequence, bids, asks });
+    return publish(bookDelta(upstream.symbol, upstream.sequence, bids, asks));
   }
 
   /**
@@ -687,16 +680,7 @@ describe("the SDK's order books, against a real gateway", () => {
     await books.until(books.books, ({ book }) => book.sequence === msft.sequence);
 
     // A frame the gateway never sent: it continues the chain, but its checksum is wrong.
-    const forged = {
-      type: "order_book_update",
-      symbol: "MSFT",
-      sequence: msft.sequence + 1,
-      prev_sequence: msft.sequence,
-      bids: [[380.15, 1]],
-      asks: [],
-      checksum: 1,
-      timestamp: new Date().toISOString(),
-    };
+    const forged = forgedUpdate("MSFT", msft.sequence, [[380.15, 1]]);
     proxy.inject(webSocketFrame(Buffer.from(JSON.stringify(forged))));
     expect(await books.until(books.resyncs, () => true)).toEqual({
       channel: "order_books",
@@ -727,7 +711,7 @@ describe("the SDK's order books, against a real gateway", () => {
 
     // Upstream skips a sequence: the gateway stops GOOG's updates and says so.
     const lastGood = goog.sequence;
-    await publish({ symbol: "GOOG", kind: "delta", sequence: lastGood + 2, bids: [[170.05, 1]], asks: [] });
+    await publish(bookDelta("GOOG", lastGood + 2, [[170.05, 1]], []));
     expect(await books.until(books.stale, () => true)).toEqual({
       channel: "order_books",
       symbol: "GOOG",

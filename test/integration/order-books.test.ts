@@ -8,42 +8,20 @@ import type { Socket } from "node:net";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { applyLevels } from "../../src/client/order-book.js";
+import {
+  BOOK_UPSTREAM,
+  type BookMessage,
+  bookDelta as delta,
+  type Level,
+  publishBook,
+  bookSnapshot as snapshot,
+} from "../helpers/book-messages.js";
 import { startGateway, upstreamMessages, waitUntilReady } from "../helpers/gateway.js";
 import type { Frame, TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
-type Level = [number, number];
-
-/** The issue's own example: a snapshot at 1001 and a delta at 1002. */
-const SNAPSHOT = {
-  symbol: "AAPL",
-  kind: "snapshot",
-  sequence: 1001,
-  bids: [
-    [150.24, 300],
-    [150.23, 100],
-  ],
-  asks: [
-    [150.25, 200],
-    [150.26, 500],
-  ],
-  timestamp: "2024-12-19T12:00:00Z",
-};
-const DELTA = {
-  symbol: "AAPL",
-  kind: "delta",
-  sequence: 1002,
-  bids: [[150.24, 0]],
-  asks: [[150.25, 250]],
-  timestamp: "2024-12-19T12:00:00.1Z",
-};
-
-function snapshot(symbol: string, sequence: number, bids: Level[], asks: Level[]) {
-  return { symbol, kind: "snapshot", sequence, bids, asks, timestamp: "2024-12-19T12:00:00Z" };
-}
-function delta(symbol: string, sequence: number, bids: Level[], asks: Level[]) {
-  return { symbol, kind: "delta", sequence, bids, asks, timestamp: "2024-12-19T12:00:01Z" };
-}
+/** The issue's own example: a snapshot at 1001 and a delta at 1002 (the plugin's examples). */
+const { snapshot: SNAPSHOT, delta: DELTA } = BOOK_UPSTREAM;
 
 /** The checksum rule, written out independently of the gateway's and the SDK's code. */
 function checksumOf(bids: Level[], asks: Level[]): number {
@@ -80,18 +58,21 @@ const isBook = (frame: Frame) => frame.type === "order_book_snapshot" || frame.t
 describe("order_books: a state channel", () => {
   const stack = withGateway({ env: { ORDER_BOOKS_DEPTH: "3" } });
 
-  const publish = async (...messages: unknown[]) => {
-    for (const message of messages)
-      stack.publisher.publish(
-        `market.books.${(message as { symbol: string }).symbol}`,
-        JSON.stringify(message),
-      );
+  const publish = async (...messages: Parameters<typeof publishBook>[1][]) => {
+    for (const message of messages) publishBook(stack.publisher, message);
     await stack.publisher.flush();
   };
   const subscribed = async (symbols: string[], extra: Record<string, unknown> = {}): Promise<TestClient> => {
     const client = await stack.connect();
     const ack = await client.request({ type: "subscribe", channel: "order_books", symbols, ...extra });
     expect(ack).toMatchObject({ type: "subscribed", channel: "order_books", symbols });
+    return client;
+  };
+  /** Publish a snapshot, subscribe to its symbol, and wait for the snapshot the client gets. */
+  const subscribedAfter = async (first: BookMessage): Promise<TestClient> => {
+    await publish(first);
+    const client = await subscribed([first.symbol]);
+    await client.next("order_book_snapshot");
     return client;
   };
   const stateEvents = async (): Promise<Record<string, number>> => {
@@ -114,9 +95,7 @@ describe("order_books: a state channel", () => {
       delivery: "state",
       settings: { depth: 3 },
     });
-    await publish(snapshot("IDLE", 1, [[10, 1]], [[11, 1]]));
-    const watcher = await subscribed(["IDLE"]);
-    await watcher.next("order_book_snapshot");
+    await subscribedAfter(snapshot("IDLE", 1, [[10, 1]], [[11, 1]]));
     // A ping answered after the snapshot went out: nothing of the book reached the idle client.
     await idle.drainUntilPong();
     expect(idle.frames.filter(isBook)).toEqual([]);
@@ -215,9 +194,7 @@ describe("order_books: a state channel", () => {
   it("ignores and counts redeliveries and deltas before any snapshot", async () => {
     const before = await stateEvents();
     await publish(delta("EARLY", 5, [[1, 1]], []));
-    await publish(snapshot("REDO", 10, [[1, 1]], [[2, 1]]));
-    const client = await subscribed(["REDO"]);
-    await client.next("order_book_snapshot");
+    const client = await subscribedAfter(snapshot("REDO", 10, [[1, 1]], [[2, 1]]));
     await publish(
       delta("REDO", 10, [[1, 9]], []),
       delta("REDO", 9, [[1, 8]], []),
@@ -236,9 +213,7 @@ describe("order_books: a state channel", () => {
   });
 
   it("makes a book stale on a gap, says so in-band, and starts again from the next snapshot", async () => {
-    await publish(snapshot("GAP", 1, [[5, 1]], [[6, 1]]));
-    const client = await subscribed(["GAP"]);
-    await client.next("order_book_snapshot");
+    const client = await subscribedAfter(snapshot("GAP", 1, [[5, 1]], [[6, 1]]));
     await publish(
       delta("GAP", 2, [[5, 2]], []),
       delta("GAP", 4, [[5, 4]], []),
@@ -379,10 +354,7 @@ describe("order_books: a client that stops reading", () => {
     const side = (base: number, step: number, size: number): Level[] =>
       Array.from({ length: 25 }, (_, level) => [base + step * level, size]);
     let sequence = 1;
-    publisher.publish(
-      "market.books.SLOW",
-      JSON.stringify(snapshot("SLOW", 1, side(99, -0.01, 1), side(100, 0.01, 1))),
-    );
+    publishBook(publisher, snapshot("SLOW", 1, side(99, -0.01, 1), side(100, 0.01, 1)));
     await witness.next("order_book_snapshot");
     const raw = (client: TestClient) => (client.socket as unknown as { _socket: Socket })._socket;
     raw(slow).pause();
@@ -397,10 +369,7 @@ describe("order_books: a client that stops reading", () => {
     for (let batch = 0; batch < 200 && (session?.socket.bufferedAmount ?? 0) <= 256 * 1024; batch++) {
       for (let i = 0; i < 200; i++) {
         sequence++;
-        publisher.publish(
-          "market.books.SLOW",
-          JSON.stringify(delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence))),
-        );
+        publishBook(publisher, delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence)));
       }
       await witness.next("order_book_update", (frame) => frame.sequence === sequence, 10_000);
     }
@@ -408,10 +377,7 @@ describe("order_books: a client that stops reading", () => {
     // A few more while it is behind: skipped for it, not queued.
     for (let i = 0; i < 5; i++) {
       sequence++;
-      publisher.publish(
-        "market.books.SLOW",
-        JSON.stringify(delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence))),
-      );
+      publishBook(publisher, delta("SLOW", sequence, side(99, -0.01, sequence), side(100, 0.01, sequence)));
     }
     await witness.next("order_book_update", (frame) => frame.sequence === sequence, 10_000);
     const before = await resyncs();
@@ -420,7 +386,7 @@ describe("order_books: a client that stops reading", () => {
     await slow.next("order_book_snapshot", (frame) => frame.sequence === sequence, 20_000);
     expect(await resyncs()).toBe(before + 1);
     sequence++;
-    publisher.publish("market.books.SLOW", JSON.stringify(delta("SLOW", sequence, [[99, 7]], [])));
+    publishBook(publisher, delta("SLOW", sequence, [[99, 7]], []));
     await slow.next("order_book_update", (frame) => frame.sequence === sequence);
     expect(session?.closing).toBe(false);
     // Every frame it got, in order, chained and verified; it ends on the witness's view.

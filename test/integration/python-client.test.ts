@@ -12,7 +12,16 @@ import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { type BookView, bookChecksum, type Level } from "../../plugins/order_books/book.js";
+import {
+  type BookMessage,
+  type BookView,
+  bookChecksum,
+  bookMessage,
+  snapshotFrame as bookSnapshotFrame,
+  updateFrame as bookUpdateFrame,
+  type Level,
+  publishBook,
+} from "../helpers/book-messages.js";
 import { type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { LinkCutter } from "../helpers/link-cutter.js";
 import { python3WithWebsockets } from "../helpers/python3.js";
@@ -91,9 +100,9 @@ function tick(symbol: string, price: number, change_pct: number): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ symbol, price, change_pct }));
 }
 
-function book(kind: "snapshot" | "delta", sequence: number, bids: Level[], asks: Level[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ symbol: "AAPL", kind, sequence, bids, asks }));
-}
+/** AAPL's book message upstream. */
+const book = (kind: BookMessage["kind"], sequence: number, bids: Level[], asks: Level[]) =>
+  bookMessage(kind, "AAPL", sequence, bids, asks);
 
 const TIMESTAMP = "2024-12-19T12:00:00Z";
 
@@ -101,38 +110,11 @@ function send(socket: WebSocket, frame: Record<string, unknown>): void {
   socket.send(JSON.stringify(frame));
 }
 
-/** A gateway's order_book_snapshot of AAPL, with the checksum the gateway computes. */
-function snapshotFrame(sequence: number, view: BookView): Record<string, unknown> {
-  const { bids, asks } = view;
-  return {
-    type: "order_book_snapshot",
-    symbol: "AAPL",
-    sequence,
-    bids,
-    asks,
-    checksum: bookChecksum(view),
-    timestamp: TIMESTAMP,
-  };
-}
-
-function updateFrame(
-  sequence: number,
-  prev_sequence: number,
-  changes: BookView,
-  checksum: number,
-): Record<string, unknown> {
-  const { bids, asks } = changes;
-  return {
-    type: "order_book_update",
-    symbol: "AAPL",
-    sequence,
-    prev_sequence,
-    bids,
-    asks,
-    checksum,
-    timestamp: TIMESTAMP,
-  };
-}
+/** A gateway's order_book_snapshot of AAPL (the gateway's checksum) and its order_book_update. */
+const snapshotFrame = (sequence: number, view: BookView) =>
+  bookSnapshotFrame("AAPL", sequence, view, TIMESTAMP);
+const updateFrame = (sequence: number, prevSequence: number, changes: BookView, checksum: number) =>
+  bookUpdateFrame("AAPL", sequence, prevSequence, changes, checksum, TIMESTAMP);
 
 /** Run a script in the example's directory (its modules importable); what it printed as JSON. */
 function runPython(script: string, input = ""): unknown {
@@ -300,7 +282,7 @@ describe("examples/python-client against a real gateway", () => {
     const stack = await startStack({ ORDER_BOOKS_DEPTH: "3" });
     client = PythonClient.start(["--url", stack.url, "--books", "AAPL,MSFT", "--client-id", "py-books"]);
     await client.printed("subscribed order_books: AAPL, MSFT");
-    const publish = (message: Uint8Array) => stack.publisher.publish("market.books.AAPL", message);
+    const publish = (message: BookMessage) => publishBook(stack.publisher, message);
 
     publish(
       book(

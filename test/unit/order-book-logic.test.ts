@@ -7,26 +7,10 @@
 import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  Book,
-  type BookView,
-  bookChecksum,
-  checksumText,
-  diffViews,
-  type Level,
-} from "../../plugins/order_books/book.js";
+import { Book, bookChecksum, checksumText, diffViews, type Level } from "../../plugins/order_books/book.js";
 import { applyLevels } from "../../src/client/order-book.js";
-
-const EXAMPLE: BookView = {
-  bids: [
-    [150.24, 300],
-    [150.23, 100],
-  ],
-  asks: [
-    [150.25, 200],
-    [150.26, 500],
-  ],
-};
+// The issue's example book: bids 150.24 x 300, 150.23 x 100; asks 150.25 x 200, 150.26 x 500.
+import { EXAMPLE_BOOK as EXAMPLE } from "../helpers/book-messages.js";
 
 /** A book with `count` levels per side, one cent apart around 100.00, every size 100. */
 function ladder(count: number): Book {
