@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { ASYNCAPI_HTML } from "../../src/http/docs-routes.js";
 import { ASYNCAPI_FILE, generateContract, OPENAPI_FILE } from "../../src/specs/generate.js";
 import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
+import { SEED_FRAMES, STATUS_FIELDS } from "../helpers/seed-frames.js";
 
 const WEBSOCKET_MESSAGES = [
   "ping",
@@ -82,23 +83,12 @@ describe("asyncapi.yaml", () => {
     const { messages } = loadAsyncApi().components;
     // Frames of lossless channels: the seed's fields unchanged, plus the position every such frame carries.
     expect(messages.signal?.examples[0]?.payload).toEqual({
-      type: "signal",
-      signal_type: "BUY",
-      symbol: "AAPL",
-      price: 150.25,
-      quantity: 10,
-      confidence: 0.85,
-      timestamp: "2024-12-19T12:00:00Z",
+      ...SEED_FRAMES.signal,
       seq: 1041,
       epoch: "GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z",
     });
     expect(messages.trade_executed?.examples[0]?.payload).toEqual({
-      type: "trade_executed",
-      symbol: "AAPL",
-      side: "BUY",
-      quantity: 10,
-      price: 150.25,
-      timestamp: "2024-12-19T12:00:00Z",
+      ...SEED_FRAMES.trade,
       seq: 1041,
       epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z",
     });
@@ -165,17 +155,7 @@ describe("specs/openapi.json", () => {
       "frame_schema",
     ]);
     const status = openapi.paths["/websocket/status"].get.responses["200"].content["application/json"].schema;
-    expect(Object.keys(status.properties)).toEqual([
-      "enabled",
-      "active_connections",
-      "max_connections",
-      "ping_interval",
-      "price_update_interval",
-      "portfolio_update_interval",
-      "stream_health",
-      "mode",
-      "upstream",
-    ]);
+    expect(Object.keys(status.properties)).toEqual(STATUS_FIELDS);
     expect(Object.keys(openapi.paths["/readyz"].get.responses).sort()).toEqual(["200", "503"]);
   });
 });

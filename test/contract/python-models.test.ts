@@ -14,6 +14,7 @@ import { PYTHON_MODELS_FILE, renderPythonModels } from "../../src/specs/python-m
 import { typeName } from "../../src/specs/type-name.js";
 import { loadAsyncApi } from "../helpers/contract.js";
 import { python3 } from "../helpers/python3.js";
+import { SEED_FRAMES } from "../helpers/seed-frames.js";
 
 /** Run a Python script with `input` as JSON on stdin; its stdout is JSON. */
 function runPython(script: string, input: unknown, importPath: string): unknown {
@@ -111,16 +112,7 @@ except AttributeError:
 print(json.dumps(found))
 `;
       const frames = {
-        trade: {
-          type: "trade_executed",
-          symbol: "AAPL",
-          side: "BUY",
-          quantity: 10,
-          price: 150.25,
-          timestamp: "2024-12-19T12:00:00Z",
-          seq: 1,
-          epoch: "e",
-        },
+        trade: { ...SEED_FRAMES.trade, seq: 1, epoch: "e" },
         prices: {
           type: "price_update",
           symbols: { AAPL: { price: 150.25 } },

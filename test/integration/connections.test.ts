@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BUNDLED_CHANNELS } from "../helpers/channels.js";
+import { STATUS_FIELDS } from "../helpers/seed-frames.js";
 import { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
@@ -133,17 +134,7 @@ describe("REST", () => {
     const body = (await response.json()) as Record<string, unknown> & {
       stream_health: Record<string, Record<string, unknown>>;
     };
-    expect(Object.keys(body)).toEqual([
-      "enabled",
-      "active_connections",
-      "max_connections",
-      "ping_interval",
-      "price_update_interval",
-      "portfolio_update_interval",
-      "stream_health",
-      "mode",
-      "upstream",
-    ]);
+    expect(Object.keys(body)).toEqual(STATUS_FIELDS);
     expect(body).toMatchObject({
       enabled: true,
       active_connections: 2,

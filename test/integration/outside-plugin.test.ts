@@ -30,6 +30,7 @@ import {
 import { loadAsyncApi } from "../helpers/contract.js";
 import { GatewayProcess, stopGatewayProcesses } from "../helpers/gateway-process.js";
 import { NatsServer } from "../helpers/nats-server.js";
+import { SEED_AAPL_POSITION } from "../helpers/seed-frames.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -51,19 +52,7 @@ const UPSTREAM: {
   {
     channel: "portfolio",
     subject: "portfolio.updates",
-    payload: {
-      positions: {
-        AAPL: {
-          symbol: "AAPL",
-          quantity: 10,
-          average_price: 150.25,
-          market_price: 151.5,
-          unrealized_pnl: 12.5,
-          unrealized_pnl_pct: 0.83,
-        },
-      },
-      total_pnl: 12.5,
-    },
+    payload: { positions: { AAPL: SEED_AAPL_POSITION }, total_pnl: 12.5 },
     frame: {
       type: "portfolio_update",
       channel: "portfolio",

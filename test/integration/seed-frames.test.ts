@@ -3,6 +3,7 @@
  * real nats-server and received by a real WebSocket client.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { SEED_AAPL_POSITION } from "../helpers/seed-frames.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
@@ -57,31 +58,28 @@ describe("seed frames from NATS", () => {
     });
   });
 
-  it("signal: the seed's frame, delivered immediately", async () => {
-    stack.publisher.publish("strategy.signals.momentum", JSON.stringify(SEED_UPSTREAM.signal));
-    const frame = await client.next("signal");
-    // The first signal this gateway took in: seq 1.
-    expect(JSON.stringify(frame)).toBe(
-      withPosition(
-        '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
-        1,
-        epoch,
-      ),
-    );
-  });
-
-  it("trade_executed: the seed's frame, delivered immediately", async () => {
-    stack.publisher.publish("execution.trades.nyse", JSON.stringify(SEED_UPSTREAM.trade));
-    const frame = await client.next("trade_executed");
-    // The first trade this gateway took in: seq 1.
-    expect(JSON.stringify(frame)).toBe(
-      withPosition(
-        '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
-        1,
-        epoch,
-      ),
-    );
-  });
+  /** The lossless frames: the subject published on, what upstream sends, and the seed's frame. */
+  const LOSSLESS = [
+    {
+      subject: "strategy.signals.momentum",
+      upstream: SEED_UPSTREAM.signal,
+      seed: '{"type":"signal","signal_type":"BUY","symbol":"AAPL","price":150.25,"quantity":10,"confidence":0.85,"timestamp":"2024-12-19T12:00:00Z"}',
+    },
+    {
+      subject: "execution.trades.nyse",
+      upstream: SEED_UPSTREAM.trade,
+      seed: '{"type":"trade_executed","symbol":"AAPL","side":"BUY","quantity":10,"price":150.25,"timestamp":"2024-12-19T12:00:00Z"}',
+    },
+  ];
+  for (const { subject, upstream, seed } of LOSSLESS) {
+    const type = (JSON.parse(seed) as { type: string }).type;
+    it(`${type}: the seed's frame, delivered immediately`, async () => {
+      stack.publisher.publish(subject, JSON.stringify(upstream));
+      const frame = await client.next(type);
+      // The first of its channel this gateway took in: seq 1.
+      expect(JSON.stringify(frame)).toBe(withPosition(seed, 1, epoch));
+    });
+  }
 
   it("portfolio_update: the seed's frame, conflated per account", async () => {
     stack.publisher.publish("portfolio.updates", JSON.stringify(SEED_UPSTREAM.portfolio));
@@ -91,16 +89,7 @@ describe("seed frames from NATS", () => {
       channel: "portfolio",
       timestamp: "2024-12-19T12:00:00Z",
       data: {
-        positions: {
-          AAPL: {
-            symbol: "AAPL",
-            quantity: 10,
-            average_price: 150.25,
-            market_price: 151.5,
-            unrealized_pnl: 12.5,
-            unrealized_pnl_pct: 0.83,
-          },
-        },
+        positions: { AAPL: SEED_AAPL_POSITION },
         total_pnl: 12.5,
         position_count: 1,
       },

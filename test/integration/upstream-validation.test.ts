@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { flushChannel, waitForIngest } from "../helpers/gateway.js";
+import { SEED_AAPL_POSITION, SEED_FRAMES } from "../helpers/seed-frames.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 
@@ -125,16 +126,8 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     publishRaw(subject, oversized({ ...valid, symbol: "BIG" }));
     publishRaw(subject, JSON.stringify({ ...valid, timestamp: "2024-12-19T12:00:00Z" }));
 
-    expect(await client.next("signal")).toEqual({
-      type: "signal",
-      signal_type: "BUY",
-      symbol: "AAPL",
-      price: 150.25,
-      quantity: 10,
-      confidence: 0.85,
-      timestamp: "2024-12-19T12:00:00Z",
-      ...position,
-    });
+    // The seed's signal frame (these are the seed's values), and its position.
+    expect(await client.next("signal")).toEqual({ ...SEED_FRAMES.signal, ...position });
     expect(await client.drainUntilPong()).toEqual([]);
 
     const health = await streamHealth();
@@ -217,14 +210,7 @@ describe("invalid upstream payloads are counted and never forwarded", () => {
     const client = await connect();
     const before = errorCounts(await streamHealth());
     const ingestedBefore = (await metric("gateway_upstream_messages_total")).get("channel=portfolio") ?? 0;
-    const position = {
-      symbol: "AAPL",
-      quantity: 10,
-      average_price: 150.25,
-      market_price: 151.5,
-      unrealized_pnl: 12.5,
-      unrealized_pnl_pct: 0.83,
-    };
+    const position = SEED_AAPL_POSITION;
     const valid = { positions: { AAPL: position }, total_pnl: 12.5, position_count: 1 };
 
     publishRaw("portfolio.updates", JSON.stringify({ positions: { AAPL: position } })); // no total_pnl
