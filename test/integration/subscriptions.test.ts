@@ -419,50 +419,60 @@ describe("subscribe and unsubscribe", () => {
 
 describe("filtering on immediate channels", () => {
   let running: RunningGateway;
-  let witness: TestClient;
   gatewayForBlock(MANUAL_FLUSH, (started) => {
     running = started;
   });
-  beforeEach(async () => {
-    witness = await connect(running);
-  });
 
-  it("a client subscribed to AAPL signals gets the AAPL signal and not the MSFT one published before it", async () => {
-    const client = await connect(running);
-    await client.request({ type: "subscribe", channel: "signals", symbols: ["AAPL"] });
-    publish(SIGNAL_SUBJECT, signal("MSFT", 380.5));
-    publish(SIGNAL_SUBJECT, signal("AAPL", 150.25));
-    // The AAPL signal is the last one published: its seq is the channel's new head.
-    expect(await client.next("signal")).toEqual({
-      type: "signal",
-      signal_type: "BUY",
+  /**
+   * A lossless channel, a symbol subscribed to, what is published (another symbol's message, then
+   * the subscribed one's) and the one frame the client must get of it.
+   */
+  const FILTERED = [
+    {
+      channel: "signals",
       symbol: "AAPL",
-      price: 150.25,
-      quantity: 1,
-      confidence: 0.5,
-      timestamp: "2024-12-19T12:00:00Z",
-      ...positionOf(running, "signals"),
-    });
-  });
-
-  it("a client subscribed to MSFT trades gets the MSFT trade and not the AAPL one published before it", async () => {
-    const client = await connect(running);
-    await client.request({ type: "subscribe", channel: "trades", symbols: ["MSFT"] });
-    publish(TRADE_SUBJECT, trade("AAPL", 150.25));
-    publish(TRADE_SUBJECT, trade("MSFT", 380.5));
-    // The MSFT trade is the last one published: its seq is the channel's new head.
-    expect(await client.next("trade_executed")).toEqual({
-      type: "trade_executed",
+      subject: SIGNAL_SUBJECT,
+      published: [signal("MSFT", 380.5), signal("AAPL", 150.25)],
+      frame: {
+        type: "signal",
+        signal_type: "BUY",
+        symbol: "AAPL",
+        price: 150.25,
+        quantity: 1,
+        confidence: 0.5,
+        timestamp: "2024-12-19T12:00:00Z",
+      },
+      title:
+        "a client subscribed to AAPL signals gets the AAPL signal and not the MSFT one published before it",
+    },
+    {
+      channel: "trades",
       symbol: "MSFT",
-      side: "SELL",
-      quantity: 2,
-      price: 380.5,
-      timestamp: "2024-12-19T12:00:00Z",
-      ...positionOf(running, "trades"),
+      subject: TRADE_SUBJECT,
+      published: [trade("AAPL", 150.25), trade("MSFT", 380.5)],
+      frame: {
+        type: "trade_executed",
+        symbol: "MSFT",
+        side: "SELL",
+        quantity: 2,
+        price: 380.5,
+        timestamp: "2024-12-19T12:00:00Z",
+      },
+      title:
+        "a client subscribed to MSFT trades gets the MSFT trade and not the AAPL one published before it",
+    },
+  ];
+  for (const { channel, symbol, subject, published, frame, title } of FILTERED)
+    it(title, async () => {
+      const client = await connect(running);
+      await client.request({ type: "subscribe", channel, symbols: [symbol] });
+      for (const payload of published) publish(subject, payload);
+      // The wanted one is the last one published: its seq is the channel's new head.
+      expect(await client.next(frame.type)).toEqual({ ...frame, ...positionOf(running, channel) });
     });
-  });
 
   it("several clients on one stream each get exactly their symbols, once", async () => {
+    const witness = await connect(running);
     const aapl = await connect(running);
     const msft = await connect(running);
     const both = await connect(running);
@@ -661,112 +671,92 @@ describe("client errors: one error frame each, connection stays open", () => {
   });
 
   const INVALID = "Invalid message format";
-  const cases: { name: string; text: string; code: string; error: string | RegExp; id?: string | number }[] =
-    [
-      { name: "malformed JSON", text: '{"type":"ping"', code: "INVALID_MESSAGE", error: INVALID },
-      { name: "not JSON at all", text: "hello", code: "INVALID_MESSAGE", error: INVALID },
-      { name: "a JSON number", text: "42", code: "INVALID_MESSAGE", error: INVALID },
-      { name: "JSON null", text: "null", code: "INVALID_MESSAGE", error: INVALID },
-      { name: "a JSON string", text: '"ping"', code: "INVALID_MESSAGE", error: INVALID },
-      { name: "a JSON array", text: '[{"type":"ping"}]', code: "INVALID_MESSAGE", error: INVALID },
-      {
-        name: "an object without type",
-        text: '{"channel":"signals"}',
-        code: "INVALID_MESSAGE",
-        error: INVALID,
-      },
-      { name: "a non-string type", text: '{"type":7}', code: "INVALID_MESSAGE", error: INVALID },
-      {
-        name: "subscribe without channel",
-        text: '{"type":"subscribe"}',
-        code: "INVALID_MESSAGE",
-        error: INVALID,
-      },
-      {
-        name: "subscribe without channel, with id",
-        text: '{"type":"subscribe","symbols":["AAPL"],"id":"q1"}',
-        code: "INVALID_MESSAGE",
-        error: INVALID,
-        id: "q1",
-      },
-      {
-        name: "symbols neither '*' nor an array",
-        text: '{"type":"subscribe","channel":"signals","symbols":"AAPL","id":3}',
-        code: "INVALID_MESSAGE",
-        error: INVALID,
-        id: 3,
-      },
-      {
-        name: "unknown type",
-        text: '{"type":"hello"}',
-        code: "UNKNOWN_MESSAGE_TYPE",
-        error: INVALID,
-      },
-      {
-        name: "unknown type, with id",
-        text: '{"type":"publish","id":"t-9"}',
-        code: "UNKNOWN_MESSAGE_TYPE",
-        error: INVALID,
-        id: "t-9",
-      },
-      {
-        name: "unknown channel",
-        text: '{"type":"subscribe","channel":"news","id":11}',
-        code: "UNKNOWN_CHANNEL",
-        error: /^Unknown channel/,
-        id: 11,
-      },
-      {
-        name: "a channel named like an object property",
-        text: '{"type":"subscribe","channel":"__proto__"}',
-        code: "UNKNOWN_CHANNEL",
-        error: /^Unknown channel/,
-      },
-      {
-        name: "unsubscribe from an unknown channel",
-        text: '{"type":"unsubscribe","channel":"news"}',
-        code: "UNKNOWN_CHANNEL",
-        error: /^Unknown channel/,
-      },
-      {
-        name: "a symbol with a space",
-        text: '{"type":"subscribe","channel":"signals","symbols":["AA PL"],"id":"s"}',
-        code: "INVALID_SYMBOLS",
-        error: /^Invalid symbols/,
-        id: "s",
-      },
-      {
-        name: "an empty symbol",
-        text: '{"type":"subscribe","channel":"signals","symbols":[""]}',
-        code: "INVALID_SYMBOLS",
-        error: /^Invalid symbols/,
-      },
-      {
-        name: "a 40-character symbol",
-        text: JSON.stringify({ type: "subscribe", channel: "trades", symbols: ["A".repeat(40)] }),
-        code: "INVALID_SYMBOLS",
-        error: /^Invalid symbols/,
-      },
-      {
-        name: "an empty symbols array",
-        text: '{"type":"subscribe","channel":"price_updates","symbols":[]}',
-        code: "INVALID_SYMBOLS",
-        error: /^Invalid symbols/,
-      },
-      {
-        name: "unsubscribe with a bad symbol",
-        text: '{"type":"unsubscribe","channel":"signals","symbols":["AAPL","x y"],"id":"u"}',
-        code: "INVALID_SYMBOLS",
-        error: /^Invalid symbols/,
-        id: "u",
-      },
-    ];
+  /** The error text each code comes with: all of it, or how it starts. */
+  const ERRORS = {
+    INVALID_MESSAGE: INVALID,
+    UNKNOWN_MESSAGE_TYPE: INVALID,
+    UNKNOWN_CHANNEL: /^Unknown channel/,
+    INVALID_SYMBOLS: /^Invalid symbols/,
+  };
+  const cases: { name: string; text: string; code: keyof typeof ERRORS; id?: string | number }[] = [
+    { name: "malformed JSON", text: '{"type":"ping"', code: "INVALID_MESSAGE" },
+    { name: "not JSON at all", text: "hello", code: "INVALID_MESSAGE" },
+    { name: "a JSON number", text: "42", code: "INVALID_MESSAGE" },
+    { name: "JSON null", text: "null", code: "INVALID_MESSAGE" },
+    { name: "a JSON string", text: '"ping"', code: "INVALID_MESSAGE" },
+    { name: "a JSON array", text: '[{"type":"ping"}]', code: "INVALID_MESSAGE" },
+    { name: "an object without type", text: '{"channel":"signals"}', code: "INVALID_MESSAGE" },
+    { name: "a non-string type", text: '{"type":7}', code: "INVALID_MESSAGE" },
+    { name: "subscribe without channel", text: '{"type":"subscribe"}', code: "INVALID_MESSAGE" },
+    {
+      name: "subscribe without channel, with id",
+      text: '{"type":"subscribe","symbols":["AAPL"],"id":"q1"}',
+      code: "INVALID_MESSAGE",
+      id: "q1",
+    },
+    {
+      name: "symbols neither '*' nor an array",
+      text: '{"type":"subscribe","channel":"signals","symbols":"AAPL","id":3}',
+      code: "INVALID_MESSAGE",
+      id: 3,
+    },
+    { name: "unknown type", text: '{"type":"hello"}', code: "UNKNOWN_MESSAGE_TYPE" },
+    {
+      name: "unknown type, with id",
+      text: '{"type":"publish","id":"t-9"}',
+      code: "UNKNOWN_MESSAGE_TYPE",
+      id: "t-9",
+    },
+    {
+      name: "unknown channel",
+      text: '{"type":"subscribe","channel":"news","id":11}',
+      code: "UNKNOWN_CHANNEL",
+      id: 11,
+    },
+    {
+      name: "a channel named like an object property",
+      text: '{"type":"subscribe","channel":"__proto__"}',
+      code: "UNKNOWN_CHANNEL",
+    },
+    {
+      name: "unsubscribe from an unknown channel",
+      text: '{"type":"unsubscribe","channel":"news"}',
+      code: "UNKNOWN_CHANNEL",
+    },
+    {
+      name: "a symbol with a space",
+      text: '{"type":"subscribe","channel":"signals","symbols":["AA PL"],"id":"s"}',
+      code: "INVALID_SYMBOLS",
+      id: "s",
+    },
+    {
+      name: "an empty symbol",
+      text: '{"type":"subscribe","channel":"signals","symbols":[""]}',
+      code: "INVALID_SYMBOLS",
+    },
+    {
+      name: "a 40-character symbol",
+      text: JSON.stringify({ type: "subscribe", channel: "trades", symbols: ["A".repeat(40)] }),
+      code: "INVALID_SYMBOLS",
+    },
+    {
+      name: "an empty symbols array",
+      text: '{"type":"subscribe","channel":"price_updates","symbols":[]}',
+      code: "INVALID_SYMBOLS",
+    },
+    {
+      name: "unsubscribe with a bad symbol",
+      text: '{"type":"unsubscribe","channel":"signals","symbols":["AAPL","x y"],"id":"u"}',
+      code: "INVALID_SYMBOLS",
+      id: "u",
+    },
+  ];
 
-  it.each(cases)("$name → $code", async ({ text, code, error, id }) => {
+  it.each(cases)("$name → $code", async ({ text, code, id }) => {
     const client = await connect(running);
     client.send(text);
     // Exactly one reply, the error; the pong after it proves the connection is still open.
-    expect(await client.drainUntilPong()).toEqual([errorFrame(code, error, id)]);
+    expect(await client.drainUntilPong()).toEqual([errorFrame(code, ERRORS[code], id)]);
     expect(client.closeEvent).toBeUndefined();
   });
 
