@@ -10,6 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { expect } from "vitest";
 import { freePort } from "./free-port.js";
 import { type Frame, TestClient } from "./test-client.js";
 
@@ -286,6 +287,40 @@ export class TradeReader {
         });
       });
     }
+  }
+
+  /**
+   * Connect to `url` after the last connection was lost, and check the resume: recovered, in the
+   * epoch of the last trade received. Resolves with the `subscribed` ack.
+   */
+  async resume(url: string): Promise<Frame> {
+    const before = this.last;
+    const ack = await this.connect(url);
+    expect(ack).toMatchObject({ type: "subscribed", channel: "trades", recovered: true });
+    expect((ack.position as Position).epoch).toBe(before?.epoch);
+    return ack;
+  }
+
+  /**
+   * Wait for the last of the `expected` trade_ids, then for a ping round trip (anything the gateway
+   * still owed, a duplicate, would arrive before the pong), and check what arrived: exactly
+   * `expected`, in order, once each (exactnessProblems), and no error frame.
+   */
+  async receivedExactly(expected: string[], timeoutMs = 20_000): Promise<void> {
+    await this.until(() => this.trades.at(-1)?.trade_id === expected.at(-1), "the last trade", timeoutMs);
+    await this.client?.drainUntilPong();
+    expect(exactnessProblems(this.trades, expected)).toEqual([]);
+    expect(this.unexpected).toEqual([]);
+  }
+
+  /**
+   * The last resume's replay, checked: it announced (`count`) as many frames as it sent. Returns
+   * how many it sent, all after the position resumed from (0 when there was no replay).
+   */
+  replayed(): number {
+    const replay = this.replays.at(-1);
+    expect(replay?.frame.count).toBe(replay?.tradesBefore);
+    return replay?.tradesBefore ?? 0;
   }
 
   /** Resolve once the current connection is closed (by the gateway's death or by us). */
