@@ -6,8 +6,11 @@
  *   in the seed's field order (a lossless channel's frames carry `seq` and `epoch` after these);
  * - SEED_AAPL_POSITION: the seed portfolio's one position, which upstream sends and the
  *   portfolio_update frame carries unchanged;
- * - STATUS_FIELDS: the fields of GET /websocket/status, in the seed's order.
+ * - STATUS_FIELDS: the fields of GET /websocket/status, in the seed's order;
+ * - INVALID_MESSAGE_REPLY: the seed's error frame, as it answers a request (one with an `id`) the
+ *   gateway cannot take.
  */
+import { expect } from "vitest";
 
 export const SEED_FRAMES = {
   signal: {
@@ -49,3 +52,11 @@ export const STATUS_FIELDS = [
   "mode",
   "upstream",
 ];
+
+export const INVALID_MESSAGE_REPLY = {
+  type: "error",
+  error: "Invalid message format",
+  code: "INVALID_MESSAGE",
+  id: expect.anything(),
+  timestamp: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+};

@@ -12,6 +12,7 @@ import { fillBacklog } from "../helpers/backlog.js";
 import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import type { NatsServer } from "../helpers/nats-server.js";
+import { INVALID_MESSAGE_REPLY } from "../helpers/seed-frames.js";
 import type { Frame, TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
@@ -177,13 +178,7 @@ describe("client-chosen intervals", () => {
         symbols: ["MSFT"],
         interval_ms: interval,
       });
-      expect(reply).toEqual({
-        type: "error",
-        error: "Invalid message format",
-        code: "INVALID_MESSAGE",
-        id: expect.anything(),
-        timestamp: expect.stringMatching(ISO_UTC),
-      });
+      expect(reply).toEqual(INVALID_MESSAGE_REPLY);
     }
     const ack = await client.request(
       { type: "subscribe", channel: "price_updates", symbols: ["AAPL"] },
