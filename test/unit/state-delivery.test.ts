@@ -256,6 +256,19 @@ describe("StateDelivery with the order_books plugin", () => {
         numRuns: 300,
         examples: [
           [
+            // A view that changes and changes back within one interval sends nothing to the
+            // interval clients, who still hold the first sequence: the next update chains to it.
+            [
+              { op: "snapshot", symbol: "AAPL", bids: [[100.5, 1]], asks: [[101, 1]] },
+              { op: "flush" },
+              { op: "delta", symbol: "AAPL", bids: [[100.5, 2]], asks: [] },
+              { op: "delta", symbol: "AAPL", bids: [[100.5, 1]], asks: [] },
+              { op: "flush" },
+              { op: "delta", symbol: "AAPL", bids: [[100.5, 3]], asks: [] },
+              { op: "flush" },
+            ],
+          ],
+          [
             [
               { op: "snapshot", symbol: "AAPL", bids: [[100.5, 1]], asks: [[101, 1]] },
               { op: "slow", client: 0 },

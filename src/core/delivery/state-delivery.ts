@@ -73,7 +73,10 @@ class StateGroup {
   readonly timer: FlushGroup;
   /** Per key, the view the group's last flush (or the key's last reset) left its clients with. */
   readonly base = new Map<string, HeldView>();
-  /** Clients that subscribed (or resynced) since the last flush hold their snapshot's view instead. */
+  /**
+   * Clients that hold another view than the base: a snapshot since (a subscribe or a resync), or
+   * an update the base did not get. Removed once they hold the base's again.
+   */
   readonly personal = new Map<ClientSession, Map<string, HeldView>>();
 
   constructor(readonly intervalMs: number) {
@@ -309,6 +312,10 @@ export class StateDelivery implements Delivery {
     const intervalMs = this.intervalOf(session);
     if (intervalMs === undefined) return;
     const group = this.groupFor(intervalMs);
+    if (group.base.get(key)?.sequence === book.emitted) {
+      group.personal.get(session)?.delete(key);
+      return;
+    }
     let held = group.personal.get(session);
     if (held === undefined) {
       held = new Map();
@@ -318,10 +325,15 @@ export class StateDelivery implements Delivery {
   }
 
   /** An update to a client, unless it is behind on the key (it is owed a snapshot instead). */
-  private sendUpdate(session: ClientSession, key: string, frame: Buffer): void {
-    if (this.lagging.get(session)?.has(key)) return;
-    if (session.send(frame, false)) this.counters.framesOut++;
-    else if (!session.closing) this.owe(session, key);
+  /** True when the update went out; a client behind on the key is owed a snapshot instead. */
+  private sendUpdate(session: ClientSession, key: string, frame: Buffer): boolean {
+    if (this.lagging.get(session)?.has(key)) return false;
+    if (session.send(frame, false)) {
+      this.counters.framesOut++;
+      return true;
+    }
+    if (!session.closing) this.owe(session, key);
+    return false;
   }
 
   private owe(session: ClientSession, key: string): void {
@@ -388,7 +400,7 @@ export class StateDelivery implements Delivery {
       const book = this.books.get(key);
       const base = group.base.get(key);
       if (book === undefined || !book.usable || base === undefined) continue;
-      group.base.set(key, { sequence: book.emitted, view: book.view });
+      const current: HeldView = { sequence: book.emitted, view: book.view };
       const frames = new Map<number, Buffer | undefined>();
       const frameFrom = (held: HeldView): Buffer | undefined => {
         if (!frames.has(held.sequence)) {
@@ -403,16 +415,39 @@ export class StateDelivery implements Delivery {
         }
         return frames.get(held.sequence);
       };
+      // What each client holds after this flush: the current view if it was sent the update, else
+      // what it held. A view that changed and changed back within the interval sends nothing, so
+      // its clients still hold the old sequence: the base moves only when the update went out.
+      const holds = new Map<ClientSession, HeldView>();
       this.index.forEachRecipient(this.name, key, (session) => {
         if (!inGroup(session)) return;
         const held = group.personal.get(session)?.get(key) ?? base;
-        if (held.sequence === book.emitted) return;
-        const frame = frameFrom(held);
-        if (frame !== undefined) this.sendUpdate(session, key, frame);
+        const frame = held.sequence === book.emitted ? undefined : frameFrom(held);
+        holds.set(session, frame !== undefined && this.sendUpdate(session, key, frame) ? current : held);
       });
+      const next = base.sequence === book.emitted || frameFrom(base) !== undefined ? current : base;
+      group.base.set(key, next);
+      for (const [session, held] of holds) {
+        let own = group.personal.get(session);
+        if (held.sequence === next.sequence) own?.delete(key);
+        else {
+          if (own === undefined) {
+            own = new Map();
+            group.personal.set(session, own);
+          }
+          own.set(key, held);
+        }
+      }
     }
-    group.personal.clear();
-    if (group.intervalMs !== undefined && this.countMembers(inGroup) === 0) {
+    // Forget what clients that left the group (or the key) held.
+    for (const [session, held] of group.personal) {
+      const subscription = session.subscriptions.get(this.name);
+      if (session.closing || subscription === undefined || !inGroup(session)) group.personal.delete(session);
+      else if (subscription !== "*")
+        for (const key of held.keys()) if (!subscription.has(key)) held.delete(key);
+      if (held.size === 0) group.personal.delete(session);
+    }
+    if (this.countMembers(inGroup) === 0) {
       group.timer.stop();
       this.groups.delete(group.intervalMs);
     }
