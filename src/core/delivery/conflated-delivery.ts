@@ -18,19 +18,19 @@
  */
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
-import { encodeFrame } from "../frame-encoder.js";
 import type { ConflatedChannel } from "../plugin.js";
 import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { type Audience, audienceOf } from "./audience.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { FlushGroup } from "./flush-group.js";
+import { FrameBuilder } from "./frame-builder.js";
 import { type FlushTarget, flushMerged, flushPerKey, NO_KEY } from "./group-flush.js";
 import { OwedKeys } from "./owed-keys.js";
 
 export class ConflatedDelivery implements Delivery, FlushTarget {
   readonly counters: DeliveryCounters = { framesOut: 0, keysEvicted: 0, framesFailed: 0 };
-  private lastFailureLog = 0;
+  private readonly builder: FrameBuilder;
   /**
    * Conflation state: latest message per key, least recently updated first (bounded by
    * maxConflatedKeys).
@@ -47,7 +47,9 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     readonly index: SubscriptionIndex,
     private readonly logger: Logger,
     private readonly maxConflatedKeys: number,
-  ) {}
+  ) {
+    this.builder = new FrameBuilder(channel.plugin.name, this.counters, logger);
+  }
 
   get name(): string {
     return this.channel.plugin.name;
@@ -204,20 +206,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
    * (gateway_frames_failed_total), never the flush, the connection or the process.
    */
   build(make: () => unknown): Buffer | undefined {
-    try {
-      return encodeFrame(make());
-    } catch (error) {
-      this.counters.framesFailed++;
-      const now = Date.now();
-      if (now - this.lastFailureLog >= 1000) {
-        this.lastFailureLog = now;
-        this.logger.error(
-          { err: error, channel: this.name, failed: this.counters.framesFailed },
-          "a frame could not be built; skipped",
-        );
-      }
-      return undefined;
-    }
+    return this.builder.build(make);
   }
 
   private sendBuilt(session: ClientSession, frame: Buffer | undefined, slots: string[]): void {

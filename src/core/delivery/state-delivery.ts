@@ -30,6 +30,7 @@ import { isoNow, type SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import type { Delivery, DeliveryCounters } from "./delivery.js";
 import { FlushGroup } from "./flush-group.js";
+import { FrameBuilder } from "./frame-builder.js";
 
 /** How often lagging clients are looked at, to re-snapshot those whose queue has drained. */
 const RESYNC_CHECK_MS = 100;
@@ -102,7 +103,7 @@ export class StateDelivery implements Delivery {
   private readonly lagging = new Map<ClientSession, Set<string>>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private started = false;
-  private lastFailureLog = 0;
+  private readonly builder: FrameBuilder;
 
   constructor(
     private readonly channel: StateChannel,
@@ -114,7 +115,14 @@ export class StateDelivery implements Delivery {
       /** WEBSOCKET_CONFLATED_DROP_BYTES: past it a client is skipped; at half of it, resynced. */
       dropBytes: number;
     },
-  ) {}
+  ) {
+    this.builder = new FrameBuilder(channel.plugin.name, this.counters, logger);
+  }
+
+  /** Build one frame of plugin code: a failure costs that frame only (frame-builder.ts). */
+  private build(make: () => unknown): Buffer | undefined {
+    return this.builder.build(make);
+  }
 
   get name(): string {
     return this.channel.plugin.name;
@@ -471,20 +479,5 @@ export class StateDelivery implements Delivery {
       sequence: book.emitted,
       timestamp: isoNow(),
     });
-  }
-
-  /** Build and encode one frame; plugin code that throws costs this frame and a counted error. */
-  private build(make: () => unknown): Buffer | undefined {
-    try {
-      return encodeFrame(make());
-    } catch (error) {
-      this.counters.framesFailed++;
-      const now = Date.now();
-      if (now - this.lastFailureLog >= 1000) {
-        this.lastFailureLog = now;
-        this.logger.error({ err: error, channel: this.name }, "a state frame could not be built; skipped");
-      }
-      return undefined;
-    }
   }
 }
