@@ -39,7 +39,7 @@ export class SubscriptionIndex {
   private readonly everyChannelImplicit: ReadonlySet<string>;
 
   constructor(
-    private readonly channelNames: readonly string[],
+    channelNames: readonly string[],
     /** WEBSOCKET_MAX_SYMBOLS_PER_CLIENT: symbols one session may hold across channels. */
     private readonly maxSymbolsPerSession: number,
     /** The history of each lossless channel: subscriptions to them are tracked in coverage. */
