@@ -82,13 +82,22 @@ export function isJetStreamAbsent(error: unknown): boolean {
   return error instanceof JetStreamApiError && NOT_ENABLED_CODES.has(error.code);
 }
 
-/** Ask the server for JetStream (one $JS.API.INFO request) and classify the answer. */
+/**
+ * Ask the server for JetStream (one $JS.API.INFO request) and classify the answer. A request that
+ * times out on a server whose own INFO says it runs no JetStream is a definite "absent" too: in a
+ * cluster of servers without -js, nats-server 2.9 lets $JS.API.INFO time out instead of answering
+ * "no responders" (seen with three nodes), and such a gateway would otherwise wait for ever.
+ */
 export async function probeJetStream(connection: NatsConnection): Promise<JetStreamProbe> {
   try {
     return { kind: "available", jsm: await jetstreamManager(connection, { timeout: PROBE_TIMEOUT_MS }) };
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { kind: isJetStreamAbsent(error) ? "absent" : "unknown", reason };
+    if (isJetStreamAbsent(error)) return { kind: "absent", reason };
+    const timedOut = error instanceof Error && error.name === "TimeoutError";
+    if (timedOut && connection.info !== undefined && connection.info.jetstream !== true)
+      return { kind: "absent", reason: `${reason}; the server's INFO says it runs no JetStream` };
+    return { kind: "unknown", reason };
   }
 }
 
