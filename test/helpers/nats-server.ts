@@ -41,8 +41,11 @@ export class NatsServer {
    * `jetstream: true` runs with JetStream and a store directory of its own, kept across restarts
    * (as a real server's disk is) and removed by `remove()`.
    */
-  static async start(options: { jetstream?: boolean; args?: string[] } = {}): Promise<NatsServer> {
-    const server = new NatsServer(await freePort(), [
+  static async start(
+    options: { jetstream?: boolean; args?: string[]; port?: number } = {},
+  ): Promise<NatsServer> {
+    // `port`: a given one, for a server that comes back where clients expect it with other arguments.
+    const server = new NatsServer(options.port ?? (await freePort()), [
       ...(options.jetstream ? jetStreamArgs() : []),
       ...(options.args ?? []),
     ]);

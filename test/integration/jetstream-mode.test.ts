@@ -10,13 +10,9 @@
  * - auto + a JetStream API that does not answer in time: retried, not ready meanwhile, never taken
  *   for "no JetStream"; memory once the server says so for sure.
  *
- * The gateways here run without the fixture's NATS: each test starts its own servers (`LocalNats`,
- * which can come back on the same port with other arguments, as a redeployed server does).
+ * The gateways here run without the fixture's NATS: each test starts its own servers on a port of
+ * its choosing, so that one can come back there with other arguments, as a redeployed server does.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
@@ -24,52 +20,15 @@ import { isJetStreamAbsent, probeJetStream } from "../../src/core/ingest/jetstre
 import { freePort } from "../helpers/free-port.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import { waitUntilReady } from "../helpers/gateway.js";
-import { natsServerBinary } from "../helpers/nats-server.js";
+import { NatsServer } from "../helpers/nats-server.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const stack = withGateway({ nats: false, scope: "test" });
 
-/** One nats-server process on a fixed port, with or without JetStream (a store of its own). */
-class LocalNats {
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly store: string | undefined,
-  ) {}
-
-  static async start(port: number, jetstream: boolean): Promise<LocalNats> {
-    const store = jetstream ? mkdtempSync(path.join(tmpdir(), "nats-js-")) : undefined;
-    const args = ["-a", "127.0.0.1", "-p", String(port), ...(store ? ["-js", "-sd", store] : [])];
-    const child = spawn(natsServerBinary(), args, { stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        log += chunk.toString();
-        if (log.includes("Server is ready")) {
-          child.stderr?.off("data", onData);
-          resolve();
-        }
-      };
-      child.stderr?.on("data", onData);
-      child.once("exit", (code) => reject(new Error(`nats-server exited early (code ${code}):\n${log}`)));
-    });
-    child.stderr?.resume();
-    return new LocalNats(child, store);
-  }
-
-  /** SIGKILL, wait for the exit, delete the store. */
-  async close(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null)
-      await new Promise<void>((resolve) => {
-        this.child.once("exit", () => resolve());
-        this.child.kill("SIGKILL");
-      });
-    if (this.store) rmSync(this.store, { recursive: true, force: true });
-  }
-}
-
 /** A nats-server on a fresh port, closed at teardown (or earlier by the test). */
-async function natsOn(port: number, jetstream: boolean): Promise<LocalNats> {
-  return stack.track(await LocalNats.start(port, jetstream));
+async function natsOn(port: number, jetstream: boolean): Promise<{ close(): Promise<void> }> {
+  const server = await NatsServer.start({ port, jetstream });
+  return stack.track({ close: () => server.remove() });
 }
 
 async function natsClient(port: number): Promise<NatsConnection> {
