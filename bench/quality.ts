@@ -33,6 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import { LatencyHistogram } from "./lib/histogram.js";
+import { forkIpcChild } from "./lib/ipc-child.js";
 import { cpuSample, rssBytes } from "./lib/proc-stats.js";
 import {
   type IntervalsRun,
@@ -92,39 +93,16 @@ const universe = Array.from({ length: SYMBOLS }, (_, i) => `S${String(i).padStar
 interface Worker {
   child: ChildProcess;
   ask<T>(command: QualityCommand, replyType: string): Promise<T>;
+  close(): Promise<void>;
 }
 
 function startWorker(): Worker {
-  const child = fork(path.join(HERE, "load/quality-worker.ts"), [], {
-    execArgv: ["--import", "tsx"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+  const worker = forkIpcChild<QualityCommand>(path.join(HERE, "load/quality-worker.ts"));
   return {
-    child,
+    child: worker.child,
     ask: <T>(command: QualityCommand, replyType: string) =>
-      new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`quality worker ${child.pid}: no ${replyType} within ${REPLY_TIMEOUT_MS} ms`));
-        }, REPLY_TIMEOUT_MS);
-        const onMessage = (message: { type: string }) => {
-          if (message.type !== replyType) return;
-          cleanup();
-          resolve(message as T);
-        };
-        const onExit = (code: number | null) => {
-          cleanup();
-          reject(new Error(`quality worker exited (${code})`));
-        };
-        const cleanup = () => {
-          clearTimeout(timer);
-          child.off("message", onMessage);
-          child.off("exit", onExit);
-        };
-        child.on("message", onMessage);
-        child.once("exit", onExit);
-        child.send(command);
-      }),
+      worker.ask<T>(command, replyType, REPLY_TIMEOUT_MS),
+    close: () => worker.close({ type: "close" }),
   };
 }
 
@@ -229,15 +207,7 @@ async function withSession<T>(
     });
   } finally {
     for (const child of children) await stopChild(child);
-    for (const worker of workers) {
-      if (worker.child.exitCode === null) {
-        const gone = new Promise((resolve) => worker.child.once("exit", resolve));
-        worker.child.send({ type: "close" });
-        const timer = setTimeout(() => worker.child.kill("SIGKILL"), 5000);
-        await gone;
-        clearTimeout(timer);
-      }
-    }
+    for (const worker of workers) await worker.close();
     await target?.stop();
     await nats.stop();
   }
