@@ -27,6 +27,8 @@ export interface BooksRun {
   /** "immediate" (no interval_ms) or "interval_ms 100". */
   mode: string;
   intervalMs?: number;
+  /** Every book stepped on the same tick (the comparison run); absent in results from before it existed. */
+  inStep?: boolean;
   clients: number;
   /** The books every client subscribed to (the demo's symbols, as the publisher reported them). */
   symbols: string[];
@@ -148,13 +150,13 @@ function detailTable(results: BooksResults): string[] {
 
 function targetsTable(results: BooksResults): string[] {
   const rows: string[] = [];
-  const immediate = results.runs.find((run) => run.intervalMs === undefined);
+  const immediate = results.runs.find((run) => run.intervalMs === undefined && !run.inStep);
   if (immediate) {
     rows.push(
       `| Immediate run: update p99 under ${BOOKS_P99_TARGET_MS} ms | p99 ${ms(immediate.latencyMs.p99)} over ${count(immediate.latencyMs.samples)} updates${limited(immediate)} | ${verdict(immediate.latencyMs.p99 < BOOKS_P99_TARGET_MS)} |`,
     );
   }
-  for (const run of results.runs) {
+  for (const run of results.runs.filter((candidate) => !candidate.inStep)) {
     rows.push(
       `| ${run.mode}: bytes/s per client at most 1/${1 / BOOKS_BYTES_TARGET_RATIO} of a full-book resend | ${kbps(run.perClient.bytesPerSecond)} vs ${kbps(run.fullResendBytesPerSecond)} (${rate(run.upstream.viewChangesPerSecond * results.settings.symbols.length)} view changes/s x ${count(run.snapshotFrameBytes.mean)} B) = 1/${(1 / run.bytesVsFullResend).toFixed(1)} | ${verdict(run.bytesVsFullResend <= BOOKS_BYTES_TARGET_RATIO)} |`,
     );
@@ -175,24 +177,39 @@ function targetsTable(results: BooksResults): string[] {
 function intervalWhy(run: BooksRun, results: BooksResults): string {
   const updatesPerBook = run.perClient.updatesPerSecond / results.settings.symbols.length;
   const merged = run.upstream.viewChangesPerSecond / updatesPerBook;
-  const immediate = results.runs.find((candidate) => candidate.intervalMs === undefined);
+  const immediate = results.runs.find((candidate) => candidate.intervalMs === undefined && !candidate.inStep);
   const oneByOne = immediate
     ? ` (the immediate run's updates carry ${immediate.perClient.levelsPerUpdate.toFixed(1)} each: ${merged.toFixed(1)} of them ${(merged * immediate.perClient.levelsPerUpdate).toFixed(1)})`
     : "";
   return `Clients got ${rate(updatesPerBook)} updates per book per second for ${rate(run.upstream.viewChangesPerSecond)} view changes: each merges about ${merged.toFixed(1)} changes and carries ${run.perClient.levelsPerUpdate.toFixed(1)} levels${oneByOne}, so what merging saves here is mostly the fixed fields of the updates it replaces.`;
 }
 
+/**
+ * An order_book_update with no levels, its sequences as long as the simulated books' (clock
+ * milliseconds), a ten-digit checksum and a millisecond ISO timestamp: the floor of an update frame.
+ */
+const MINIMAL_UPDATE_BYTES = JSON.stringify({
+  type: "order_book_update",
+  symbol: "AAPL",
+  sequence: 1_765_117_759_195,
+  prev_sequence: 1_765_117_759_194,
+  bids: [],
+  asks: [],
+  checksum: 3_834_343_434,
+  timestamp: "2026-12-07T14:29:19.195Z",
+}).length;
+
 /** Where an update's bytes go, when a run misses the bytes target: its levels, and the rest. */
 function bytesNotes(results: BooksResults): string[] {
   return results.runs
-    .filter((run) => run.bytesVsFullResend > BOOKS_BYTES_TARGET_RATIO)
+    .filter((run) => !run.inStep && run.bytesVsFullResend > BOOKS_BYTES_TARGET_RATIO)
     .map((run) => {
       const update = run.perClient.updateFrameBytes;
       const snapshot = run.snapshotFrameBytes.mean;
       const fixed = update - run.perClient.levelsPerUpdate * LEVEL_BYTES;
       const why =
         run.intervalMs === undefined
-          ? `With one update frame per change, bytes cannot go below ${count(update)}/${count(snapshot)} = 1/${(snapshot / update).toFixed(1)} of a full-book resend in this frame format: the target needs smaller update frames (fewer or shorter fixed fields), or fewer of them.`
+          ? `With one update frame per change, bytes cannot go below ${count(update)}/${count(snapshot)} = 1/${(snapshot / update).toFixed(1)} of a full-book resend in this frame format. A fifth needs update frames of at most ${count(snapshot / 5)} B on average, less than the fixed fields alone: the contract's update frame (order_book_update with symbol, sequence, prev_sequence, bids, asks, checksum and an ISO timestamp) is about ${count(MINIMAL_UPDATE_BYTES)} B before its first level, so no choice of upstream deltas reaches the target with one update per change; only fewer frames (interval_ms) or a smaller frame format (a contract change) can.`
           : intervalWhy(run, results);
       return `- ${run.mode}: an update frame averages ${count(update)} B for ${run.perClient.levelsPerUpdate.toFixed(1)} changed levels (about ${LEVEL_BYTES} B each, \`[150.24,3400],\`), so about ${count(fixed)} B of it are its fixed fields (type, symbol, sequence, prev_sequence, checksum, timestamp); a snapshot frame is ${count(snapshot)} B. ${why}`;
     });
@@ -213,8 +230,8 @@ export function booksSection(results: BooksResults): string {
     "",
     `\`${results.command}\` (bench/books.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (2 cores: above 2, other work was running on the machine).`,
     "",
-    `- **Setup.** Each run has its own nats-server and gateway (\`src/main.ts\` with the real plugins, \`ORDER_BOOKS_DEPTH\` ${settings.depth}), the gateway alone on CPU 0 and everything else on CPU 1 (bench/lib/cpu-pinning.ts). ${settings.clients.toLocaleString("en")} clients over ${settings.workers} worker processes on 127.0.0.2 to .${1 + settings.workers} (raw WebSocket readers, bench/lib/raw-websocket.ts), each subscribed to the books of ${settings.symbols.join(", ")}: one run without interval_ms (every change at once), one with interval_ms 100. Measured over a ${settings.windowSeconds} s window, ${settings.settleSeconds} s after the last client subscribed.`,
-    `- **Upstream.** The demo's simulated books (src/demo/simulated-books.ts: 40 levels a side, a few levels changing per delta) following the demo market's prices, a delta every ${settings.deltaMs} ms per symbol and a snapshot every ${settings.snapshotEveryMs / 1000} s (in place of that step's delta), published on \`market.books.<SYMBOL>\` from their own process (bench/load/books-publisher.ts); the demo's deliberate gaps are off. As in the demo, all ${settings.symbols.length} books step on the same tick: every ${settings.deltaMs} ms the gateway has an update for each book for each client to write at once (${(settings.symbols.length * settings.clients).toLocaleString("en")} frames). The books are stepped on a fixed schedule and each message's \`timestamp\` is its *scheduled* time, so that a late publisher shows up as latency rather than as less load.`,
+    `- **Setup.** Each run has its own nats-server and gateway (\`src/main.ts\` with the real plugins, \`ORDER_BOOKS_DEPTH\` ${settings.depth}), the gateway alone on CPU 0 and everything else on CPU 1 (bench/lib/cpu-pinning.ts). ${settings.clients.toLocaleString("en")} clients over ${settings.workers} worker processes on 127.0.0.2 to .${1 + settings.workers} (raw WebSocket readers, bench/lib/raw-websocket.ts), each subscribed to the books of ${settings.symbols.join(", ")}: one run without interval_ms (every change at once), one with interval_ms 100, and the first again with the books in step (below). Measured over a ${settings.windowSeconds} s window, ${settings.settleSeconds} s after the last client subscribed.`,
+    `- **Upstream.** The demo's simulated books (src/demo/simulated-books.ts: 40 levels a side, a few levels changing per delta) following the demo market's prices, a delta every ${settings.deltaMs} ms per symbol and a snapshot every ${settings.snapshotEveryMs / 1000} s (in place of that step's delta), published on \`market.books.<SYMBOL>\` from their own process (bench/load/books-publisher.ts); the demo's deliberate gaps are off. Each book steps on its own schedule, the ${settings.symbols.length} schedules spread evenly over the ${settings.deltaMs} ms, as independent upstream books are not published in the same millisecond; the run *books in step* steps all ${settings.symbols.length} on the same tick, as the demo's timer does: every ${settings.deltaMs} ms the gateway then has an update of every book for every client at once (${(settings.symbols.length * settings.clients).toLocaleString("en")} frames), the worst burst this load can make. It is shown for comparison; the targets are for the first two runs. The books are stepped on a fixed schedule and each message's \`timestamp\` is its *scheduled* time, so that a late publisher shows up as latency rather than as less load.`,
     "- **Latency** is per update frame, from its `timestamp` (the gateway passes on that of the newest upstream change it carries, i.e. the scheduled publish time) to its receipt, both on one machine's clock (bench/lib/now.ts). With interval_ms that includes the time the newest change waited for its flush (with a change every 50 ms, up to 50 ms); older changes merged into the same update waited longer, up to the interval, and are not what is measured.",
     "- **Bytes** are WebSocket payload bytes of order_books frames (the 2 to 4 header bytes a frame left out, as in the other benchmarks). **Full-book resend** is what the same run's changes would cost if each were sent as a whole top-25 book: the view changes per second of the client's symbols (every upstream message that changed a symbol's top-25 view, counted at the publisher with the plugin's own book arithmetic, plugins/order_books/book.ts) times the mean size of the order_book_snapshot frames the clients got when they subscribed.",
     `- **Machine.** The gateway's CPU is its own process's user+sys (/proc). *CPU 0 busy* and *CPU 1 busy* count every process on those cores, this benchmark's and anything else running on the machine, and the kernel's work: even alone, CPU 0 is about 10 points busier than the gateway (the loopback network work for its sends, softirq, is not charged to its process). CPU 0 more than ${SHARED_CORE_POINTS} points busier than the gateway means other processes shared its core, and its latency includes waiting for them; the p99 verdict says so when it happened.`,

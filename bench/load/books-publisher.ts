@@ -27,7 +27,14 @@ import { SimulatedMarket } from "../../src/demo/simulated-market.js";
 import { preciseNow } from "../lib/now.js";
 
 export type BooksPublisherCommand =
-  | { type: "start"; natsUrl: string; deltaMs: number; snapshotEveryMs: number }
+  | {
+      type: "start";
+      natsUrl: string;
+      deltaMs: number;
+      snapshotEveryMs: number;
+      /** Step every symbol's book on the same tick (the demo's timer) instead of each on its own. */
+      inStep?: boolean;
+    }
   | { type: "window" }
   | { type: "report" }
   | { type: "close" };
@@ -94,35 +101,50 @@ async function start(command: Extract<BooksPublisherCommand, { type: "start" }>)
   );
   market.start(); // ticks every symbol once, synchronously: `prices` holds them all from here
   const symbols = [...prices.keys()];
-  const books = new SimulatedBooks(
-    (subject, payload) => {
-      nats.publish(subject, payload);
-      counters.bytes += payload.length;
-      mirror(payload);
-    },
-    symbols,
-    (symbol) => prices.get(symbol) as number,
-    {
-      deltaMs: command.deltaMs,
-      snapshotEveryMs: command.snapshotEveryMs,
-      gapEveryMs: 0,
-      subject: BOOKS_SUBJECT,
-    },
-  );
+  // One SimulatedBooks per symbol, each on its own schedule: upstream books of different symbols
+  // are independent, and a real feed does not send them all in the same millisecond. In step (the
+  // demo's own timer, one tick for every book) every 50 ms the gateway would get every book's
+  // change at once, and the clients 6,000 frames in one burst: that measures the burst, which the
+  // `inStep` option keeps available for comparison.
+  const offsetOf = (index: number) => (command.inStep ? 0 : (index * command.deltaMs) / symbols.length);
   const startAt = Math.ceil(preciseNow());
-  // start() publishes the first snapshots and sets the books up; its own timer (which would step
-  // at whatever time it fires) is stopped at once: the schedule below steps them instead.
-  books.start(startAt);
-  books.stop();
-  let step = 1;
+  const schedules = symbols.map((symbol, index) => {
+    const books = new SimulatedBooks(
+      (subject, payload) => {
+        nats.publish(subject, payload);
+        counters.bytes += payload.length;
+        mirror(payload);
+      },
+      [symbol],
+      (name) => prices.get(name) as number,
+      {
+        deltaMs: command.deltaMs,
+        snapshotEveryMs: command.snapshotEveryMs,
+        gapEveryMs: 0,
+        subject: BOOKS_SUBJECT,
+      },
+    );
+    // start() publishes the first snapshot and sets the book up; its own timer (which would step
+    // at whatever time it fires) is stopped at once: the schedule below steps it instead. The
+    // snapshots that follow replace the first step due after each period, so they are staggered
+    // as the steps are.
+    books.start(startAt);
+    books.stop();
+    // Whole milliseconds, so that the ISO timestamp holds the scheduled time exactly.
+    return { books, firstAt: startAt + Math.round(offsetOf(index)), step: 1 };
+  });
   const next = () => {
     const now = preciseNow();
-    for (; startAt + step * command.deltaMs <= now; step++) {
-      const scheduled = startAt + step * command.deltaMs;
-      counters.maxLagMs = Math.max(counters.maxLagMs, now - scheduled);
-      books.step(scheduled);
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const schedule of schedules) {
+      for (; schedule.firstAt + schedule.step * command.deltaMs <= now; schedule.step++) {
+        const scheduled = schedule.firstAt + schedule.step * command.deltaMs;
+        counters.maxLagMs = Math.max(counters.maxLagMs, now - scheduled);
+        schedule.books.step(scheduled);
+      }
+      soonest = Math.min(soonest, schedule.firstAt + schedule.step * command.deltaMs);
     }
-    timer = setTimeout(next, Math.max(0, startAt + step * command.deltaMs - preciseNow()));
+    timer = setTimeout(next, Math.max(0, soonest - preciseNow()));
   };
   next();
   return symbols;
