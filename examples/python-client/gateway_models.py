@@ -251,6 +251,8 @@ class ChannelPosition:
     #: The channel's head: the last position so far (0: none)
     seq: int
     epoch: str
+    #: JetStream channels, in the subscribed ack and replayed: the stream the epoch is a hash of, as its name and creation time. For people and logs; since takes the epoch
+    stream: Optional[str] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> ChannelPosition:
@@ -258,6 +260,7 @@ class ChannelPosition:
         return cls(
             seq=data["seq"],
             epoch=data["epoch"],
+            stream=data.get("stream"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -265,6 +268,8 @@ class ChannelPosition:
         data: Dict[str, Any] = {}
         data["seq"] = self.seq
         data["epoch"] = self.epoch
+        if self.stream is not None:
+            data["stream"] = self.stream
         return data
 
 
@@ -1056,7 +1061,7 @@ class TradingSignal:
     timestamp: str
     #: Position in the channel's history: strictly increasing within an epoch (gaps are normal)
     seq: int
-    #: Names the history seq counts in; it changes only when that history was lost
+    #: Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only
     epoch: str
     type: Literal["signal"] = "signal"
 
@@ -1106,7 +1111,7 @@ class TradeExecuted:
     timestamp: str
     #: Position in the channel's history: strictly increasing within an epoch (gaps are normal)
     seq: int
-    #: Names the history seq counts in; it changes only when that history was lost
+    #: Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only
     epoch: str
     type: Literal["trade_executed"] = "trade_executed"
     #: The trade's account, when upstream named one

@@ -184,11 +184,8 @@ export class ClientMessageHandler {
           void this.resumer.resume(session, pipeline.delivery, frame.since, ack);
           return;
         }
-        const { history } = pipeline;
-        const position =
-          history.ready && history.epoch !== undefined
-            ? { seq: history.head, epoch: history.epoch }
-            : undefined;
+        // The head, with the stream's full identity on a JetStream channel (history/epochs.ts).
+        const position = pipeline.history.position();
         this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
         return;
       }

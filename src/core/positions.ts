@@ -8,6 +8,10 @@
  * the last `(seq, epoch)` it saw sends them back as `since` when it subscribes again, and gets what
  * it missed, or is told plainly that it cannot (`recovered: false` and a `reason`).
  *
+ * The epoch is short (12 characters, src/core/history/epochs.ts), because it is on every frame:
+ * with JetStream a hash of the stream's identity, announced in full as `position.stream` in the
+ * `subscribed` ack; clients compare epochs for equality only.
+ *
  * Schemas only (zod, no node: modules), so the browser SDK can import this file.
  */
 import { z } from "zod";
@@ -21,8 +25,15 @@ export const positionFields = {
   epoch: z
     .string()
     .min(1)
-    .describe("Names the history seq counts in; it changes only when that history was lost"),
+    .describe(
+      "Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only",
+    ),
 };
+
+/** The identity of the example stream the protocol's examples count in: its name and creation time. */
+export const EXAMPLE_STREAM_IDENTITY = "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z";
+/** streamEpoch(EXAMPLE_STREAM_IDENTITY) (history/epochs.ts, not imported: no node: modules here). */
+export const EXAMPLE_EPOCH = "jaE0LMyxxrVh";
 
 /** A lossless channel's data frame schema, with the position the gateway stamps on every frame. */
 export function withPosition<Shape extends z.ZodRawShape>(frame: z.ZodObject<Shape>) {
@@ -46,6 +57,12 @@ export const channelPosition = z
   .object({
     seq: z.number().int().min(0).describe("The channel's head: the last position so far (0: none)"),
     epoch: z.string().min(1),
+    stream: z
+      .string()
+      .optional()
+      .describe(
+        "JetStream channels, in the subscribed ack and replayed: the stream the epoch is a hash of, as its name and creation time. For people and logs; since takes the epoch",
+      ),
   })
   .meta({
     title: "Channel position",

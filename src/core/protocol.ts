@@ -10,7 +10,13 @@
 import { z } from "zod";
 import { channelInfo } from "./channel-info.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
-import { channelPosition, resumeFailure, sincePosition } from "./positions.js";
+import {
+  channelPosition,
+  EXAMPLE_EPOCH,
+  EXAMPLE_STREAM_IDENTITY,
+  resumeFailure,
+  sincePosition,
+} from "./positions.js";
 import { deliveryStatusFrame, stateStatusFrame, streamState, streamStatusFrame } from "./quality.js";
 import {
   EXAMPLE_CHANNEL_LIST,
@@ -84,7 +90,7 @@ export const subscribeFrame = z
       {
         type: "subscribe",
         channel: EXAMPLE_CHANNELS.lossless,
-        since: { seq: 1041, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        since: { seq: 1041, epoch: EXAMPLE_EPOCH },
       },
     ],
   });
@@ -254,7 +260,7 @@ export const subscribedFrame = z
         type: "subscribed",
         channel: EXAMPLE_CHANNELS.lossless,
         symbols: "*",
-        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        position: { seq: 1045, epoch: EXAMPLE_EPOCH, stream: EXAMPLE_STREAM_IDENTITY },
         recovered: true,
         timestamp: "2024-12-19T12:00:00.000Z",
       },
@@ -262,7 +268,7 @@ export const subscribedFrame = z
         type: "subscribed",
         channel: EXAMPLE_CHANNELS.lossless,
         symbols: "*",
-        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        position: { seq: 1045, epoch: EXAMPLE_EPOCH, stream: EXAMPLE_STREAM_IDENTITY },
         recovered: false,
         reason: "epoch_mismatch",
         timestamp: "2024-12-19T12:00:00.000Z",
@@ -288,7 +294,7 @@ export const replayedFrame = z
         type: "replayed",
         channel: EXAMPLE_CHANNELS.lossless,
         count: 4,
-        position: { seq: 1045, epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z" },
+        position: { seq: 1045, epoch: EXAMPLE_EPOCH, stream: EXAMPLE_STREAM_IDENTITY },
         timestamp: "2024-12-19T12:00:00.000Z",
       },
     ],

@@ -11,6 +11,7 @@
  */
 import { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
+import { streamEpoch } from "../core/history/epochs.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
@@ -104,7 +105,7 @@ export function buildAsyncApi(
       // Lossless channels: the gateway stamps every frame with its position (src/core/positions.ts).
       const lossless = channel.kind === "lossless";
       const stream = channel.plugin;
-      const epoch = `GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`;
+      const epoch = streamEpoch(`GATEWAY_${plugin.name.toUpperCase()}@2024-12-19T11:00:00.000000000Z`);
       return [
         {
           id: frameType(stream.outbound),

@@ -23,9 +23,18 @@ export interface HistoryEntry {
   frame: Buffer;
 }
 
+/** A position the gateway reports (acks): with the stream's full identity on a JetStream channel. */
+export interface ReportedPosition {
+  seq: number;
+  epoch: string;
+  stream?: string;
+}
+
 export class ChannelHistory {
-  /** Names the history `seq` counts in; undefined until the channel's source has begun. */
+  /** Names the history `seq` counts in (short, epochs.ts); undefined until the source has begun. */
   epoch: string | undefined;
+  /** The JetStream stream's identity `NAME@created` the epoch is a hash of; undefined in memory. */
+  stream: string | undefined;
   /** True once the source has caught up (JetStream warm-up done): positions can be served. */
   ready = false;
   /** The head when the history became ready: frames up to it were never sent live. */
@@ -44,15 +53,35 @@ export class ChannelHistory {
     this.ring = new Array(capacity);
   }
 
-  /** Begin a history: positions after `after` will follow, counted in `epoch`. */
-  begin(epoch: string, after: number): void {
+  /**
+   * Begin a history: positions after `after` will follow, counted in `epoch`; `stream` is the
+   * identity a JetStream epoch was derived from.
+   */
+  begin(epoch: string, after: number, stream?: string): void {
     this.ring.fill(undefined);
     this.start = 0;
     this.size = 0;
     this.head = after;
     this.floor = after;
     this.epoch = epoch;
+    this.stream = stream;
     this.ready = false;
+  }
+
+  /**
+   * Does `epoch` (a client's since.epoch) name this history? Its epoch, or, for one release, the
+   * long form earlier releases stamped on a JetStream channel: the stream's identity (epochs.ts).
+   */
+  names(epoch: string): boolean {
+    return epoch === this.epoch || (this.stream !== undefined && epoch === this.stream);
+  }
+
+  /** `seq` in this history as acks report it, once ready; the head by default. */
+  position(seq = this.head): ReportedPosition | undefined {
+    if (!this.ready || this.epoch === undefined) return undefined;
+    return this.stream === undefined
+      ? { seq, epoch: this.epoch }
+      : { seq, epoch: this.epoch, stream: this.stream };
   }
 
   /** Announce readiness (after JetStream warm-up, or at once in memory). */

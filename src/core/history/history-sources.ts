@@ -18,7 +18,6 @@
  * position is answered epoch_mismatch (the client starts over). What was published while the
  * channel moves is in the stream; connected clients are not sent it live, they see the new epoch.
  */
-import { randomUUID } from "node:crypto";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -27,6 +26,7 @@ import type { Broker } from "../ingest/broker.js";
 import { probeJetStream } from "../ingest/jetstream-log.js";
 import { natsEndpoint } from "../ingest/nats-options.js";
 import { ReplaySlots } from "../ingest/replay-slots.js";
+import { memoryEpoch } from "./epochs.js";
 import type { HistoryFeed, HistoryMode, HistorySource } from "./history-source.js";
 import { JetStreamHistory } from "./jetstream-history.js";
 import { MemoryHistory } from "./memory-history.js";
@@ -89,7 +89,7 @@ export class HistorySources {
 
   private startInMemory(): void {
     this.mode = "memory";
-    const epoch = `memory-${randomUUID()}`;
+    const epoch = memoryEpoch();
     for (const feed of this.feeds)
       this.sources.set(feed.channel.plugin.name, new MemoryHistory(feed, this.broker as Broker, epoch));
   }

@@ -3,7 +3,7 @@
  * server has JetStream). The ring is warmed with the stream's last WEBSOCKET_HISTORY_SIZE messages before the
  * gateway reports ready, then one ordered consumer per channel feeds live delivery and continues
  * from its last sequence after any reconnect. The epoch is the stream's identity, the same on
- * every gateway instance.
+ * every gateway instance: a short hash of the stream's name and creation time (epochs.ts).
  *
  * When the live consumer ends (its stream or consumer was deleted), the stream is set up again:
  * the same stream continues from the head; a new one (recreated, or created by us now) is a new
@@ -55,7 +55,7 @@ export class JetStreamHistory implements HistorySource {
     const { log, state } = await JetStreamLog.open(connection, jsm, channel, config, slots, logger);
     const source = new JetStreamHistory(feed, context, log);
     const startSeq = Math.max(state.firstSeq, state.lastSeq - history.capacity + 1, 1);
-    history.begin(log.epoch, startSeq - 1);
+    history.begin(log.epoch, startSeq - 1, log.identity);
     const warmThrough = state.lastSeq;
     if (warmThrough < startSeq) history.markReady();
     await source.consume(log, startSeq, warmThrough);
@@ -65,7 +65,13 @@ export class JetStreamHistory implements HistorySource {
       history.markReady();
     }
     logger.info(
-      { channel: channel.plugin.name, stream: log.stream, epoch: log.epoch, head: history.head },
+      {
+        channel: channel.plugin.name,
+        stream: log.stream,
+        epoch: log.epoch,
+        identity: log.identity,
+        head: history.head,
+      },
       "lossless channel history in JetStream",
     );
     return source;
@@ -111,10 +117,10 @@ export class JetStreamHistory implements HistorySource {
         let fromSeq = history.head + 1;
         if (log.epoch !== history.epoch) {
           logger.warn(
-            { channel: name, from: history.epoch, to: log.epoch },
+            { channel: name, from: history.epoch, to: log.epoch, identity: log.identity },
             "lossless channel history changed epoch",
           );
-          history.begin(log.epoch, Math.max(0, state.firstSeq - 1));
+          history.begin(log.epoch, Math.max(0, state.firstSeq - 1), log.identity);
           history.markReady();
           fromSeq = Math.max(1, state.firstSeq);
         }

@@ -17,7 +17,7 @@ import { encodeFrame } from "../frame-encoder.js";
 import type { JetStreamLog } from "../ingest/jetstream-log.js";
 import type { ResumeFailure, SincePosition } from "../positions.js";
 import { isoNow } from "../protocol.js";
-import type { ChannelHistory, HistoryEntry } from "./channel-history.js";
+import type { ChannelHistory, HistoryEntry, ReportedPosition } from "./channel-history.js";
 import type { ResumeGate, ResumeGates } from "./resume-gate.js";
 import { type EntryRun, StreamCache } from "./stream-cache.js";
 
@@ -59,7 +59,7 @@ export interface ResumeOptions {
 
 /** Fields the `subscribed` ack gets from the resume. */
 export interface ResumeAnswer {
-  position?: { seq: number; epoch: string };
+  position?: ReportedPosition;
   recovered: boolean;
   reason?: ResumeFailure;
 }
@@ -106,7 +106,7 @@ export class Resumer {
       if (!(await history.whenReady(this.options.waitMs))) return refuse("upstream_unavailable", 0);
       if (session.closing) return this.release(session, delivery, gate, 0);
       const through = gate.replayThrough(history.head);
-      if (since.epoch !== history.epoch) return refuse("epoch_mismatch", through);
+      if (!history.names(since.epoch)) return refuse("epoch_mismatch", through);
       const log = this.options.logOf(name);
       if (since.seq > through) {
         // Another gateway instance may be a little ahead of this one: the stream says.
@@ -329,8 +329,7 @@ export class Resumer {
     for (const frame of frames) this.send(session, delivery, frame);
   }
 
-  private position(delivery: ReplayChannel, seq: number): { seq: number; epoch: string } | undefined {
-    const { epoch, ready } = delivery.history;
-    return ready && epoch !== undefined ? { seq, epoch } : undefined;
+  private position(delivery: ReplayChannel, seq: number): ReportedPosition | undefined {
+    return delivery.history.position(seq);
   }
 }

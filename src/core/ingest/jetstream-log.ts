@@ -25,6 +25,7 @@ import {
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../../config.js";
+import { streamEpoch } from "../history/epochs.js";
 import type { LoadedChannel } from "../plugin.js";
 import { JetStreamLiveFeed } from "./jetstream-live-feed.js";
 import type { ReplaySlots } from "./replay-slots.js";
@@ -111,18 +112,21 @@ export class JetStreamLog {
   private live: JetStreamLiveFeed | undefined;
   private lastState: { at: number; pending: Promise<StreamState> } | undefined;
   private readonly js: JetStreamClient;
+  /** The short epoch on every frame of the stream's channel (epochs.ts): a hash of `identity`. */
+  readonly epoch: string;
 
   private constructor(
     connection: NatsConnection,
     private readonly jsm: JetStreamManager,
     readonly stream: string,
-    /** The stream's identity: its name and creation time. */
-    readonly epoch: string,
+    /** The stream's identity, `NAME@created`: what the epoch is derived from, announced in acks. */
+    readonly identity: string,
     private readonly subject: string,
     private readonly slots: ReplaySlots,
     private readonly logger: Logger,
   ) {
     this.js = jetstream(connection, { timeout: 5000 });
+    this.epoch = streamEpoch(identity);
   }
 
   /** Use the channel's stream (by name, or any stream already capturing its subject), or create it. */
