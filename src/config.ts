@@ -7,6 +7,7 @@
  * Keys stay the environment variable names so the code, `.env.example` and the README's
  * configuration table read the same. A bad value stops start-up with a message naming the variable.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /** "true"/"false" (and 1/0, yes/no) as environment variables spell booleans. */
@@ -15,6 +16,16 @@ const booleanFlag = z
   .transform((value) => value.trim().toLowerCase())
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { message: "expected true/false (or 1/0, yes/no)" }))
   .transform((value) => value === "true" || value === "1" || value === "yes");
+
+/** An IPv4/IPv6 address, or one with a /prefix length that fits it (a CIDR range). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (version === 4 ? 32 : 128);
+}
 
 const positiveSeconds = z.coerce.number().positive().finite();
 const positiveInteger = z.coerce.number().int().positive();
@@ -61,7 +72,22 @@ export const configSchema = z.object({
   WEBSOCKET_MAX_CONNECTIONS_PER_IP: positiveInteger
     .default(100)
     .describe(
-      "Most concurrent connections from one client address (1013 over it); behind a proxy all clients share one",
+      "Most concurrent connections from one client address (1013 over it); behind a proxy, see WEBSOCKET_TRUSTED_PROXIES",
+    ),
+  WEBSOCKET_TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .refine((entries) => entries.every(isAddressOrCidr), {
+      message: "expected comma-separated IP addresses or CIDR ranges (10.0.0.0/8, ::1)",
+    })
+    .describe(
+      "Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed: the client address is then its right-most entry that is not a trusted proxy. Empty: trust nobody (the socket's peer address)",
     ),
   WEBSOCKET_AUTO_SUBSCRIBE: booleanFlag
     .default(true)
@@ -171,9 +197,9 @@ export const configSchema = z.object({
     .number()
     .int()
     .min(0)
-    .default(5000)
+    .default(12_000)
     .describe(
-      "On SIGTERM: milliseconds /readyz answers 503 while connections keep streaming, before clients get 1001",
+      "On SIGTERM: milliseconds /readyz answers 503 while connections keep streaming, before clients get 1001 (covers the default reconnect spread plus WEBSOCKET_CLOSE_GRACE_MS)",
     ),
   SHUTDOWN_RECONNECT_SPREAD_MS: z.coerce
     .number()
@@ -471,8 +497,9 @@ export function natsServers(config: GatewayConfig): string[] | undefined {
  * The spread of the reconnect times in the shutdown_notice frames (SIGTERM): SHUTDOWN_RECONNECT_SPREAD_MS,
  * clamped (not refused) so that the last client, closed at its reconnect time, has
  * WEBSOCKET_CLOSE_GRACE_MS left to finish its close handshake before SHUTDOWN_DRAIN_MS ends. Clamped
- * rather than validated: the defaults (10 s spread, 5 s drain) must start, and the drain is the
- * budget the orchestrator grants; main.ts logs the clamp when it happens.
+ * rather than validated: a short drain must still start, and the drain is the budget the
+ * orchestrator grants; main.ts logs the clamp when it happens. The defaults (12 s drain, 2 s close
+ * grace) leave room for the whole default 10 s spread, so no clamp applies to them.
  */
 export function reconnectSpreadMs(config: GatewayConfig): number {
   const budget = Math.max(0, config.SHUTDOWN_DRAIN_MS - config.WEBSOCKET_CLOSE_GRACE_MS);

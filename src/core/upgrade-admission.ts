@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { type ConnectionCaps, ConnectRate, refuseUpgrade, upgradeRefusal } from "./admission.js";
 import { authenticateConnection, tokenOfRequest } from "./auth/connection-auth.js";
+import { ClientAddress } from "./client-address.js";
 import { closeWithGrace } from "./client-session.js";
 import { type EndpointState, GOING_AWAY_REASON } from "./endpoint-state.js";
 import { CloseCodes } from "./errors.js";
@@ -26,6 +27,8 @@ export class UpgradeAdmission {
   private readonly logSocketError: (this: WebSocket, error: Error) => void;
   /** WEBSOCKET_MAX_CONNECTS_PER_SECOND (0: no limit). */
   private readonly rate: ConnectRate;
+  /** The socket's peer, or the client a trusted proxy forwarded (WEBSOCKET_TRUSTED_PROXIES). */
+  private readonly clientAddress: ClientAddress;
 
   constructor(
     private readonly state: EndpointState,
@@ -36,6 +39,7 @@ export class UpgradeAdmission {
   ) {
     const { logger, config } = state.options;
     this.rate = new ConnectRate(config.WEBSOCKET_MAX_CONNECTS_PER_SECOND, config.WEBSOCKET_CONNECTS_BURST);
+    this.clientAddress = new ClientAddress(config.WEBSOCKET_TRUSTED_PROXIES);
     this.logSocketError = function (this: WebSocket, error: Error): void {
       logger.debug({ err: error, clientId: lifecycle.sessionOf(this)?.clientId }, "WebSocket error");
     };
@@ -72,7 +76,7 @@ export class UpgradeAdmission {
       refuseUpgrade(socket, overRate);
       return;
     }
-    const address = request.socket.remoteAddress ?? "unknown";
+    const address = this.clientAddress.of(request.socket.remoteAddress, request.headers["x-forwarded-for"]);
     const token = auth ? tokenOfRequest(request, url) : undefined;
     // The writer writes pre-framed frames to `socket`, the one the HTTP server handed us.
     this.wss.handleUpgrade(request, socket, head, (ws) => {
