@@ -73,6 +73,15 @@ export interface GatewayClientOptions {
    * reconnection does, and frames at or before them are never delivered.
    */
   positions?: Readonly<Record<string, Position>>;
+  /**
+   * Lossless channels: how many of the channel's latest frames to replay on the first connection
+   * when the client has no position there yet (e.g. `{ trades: 20 }`: a page that opens with the
+   * last 20 trades). It resumes from the head the welcome reports minus that many positions, so
+   * it replays at most that many (fewer where the channel's positions have gaps, or the
+   * subscription covers only some symbols); the outcome is a `recovered` or `gap` event, as for a
+   * reconnection. A channel with a `positions` entry resumes from that instead.
+   */
+  backfill?: Readonly<Record<string, number>>;
 }
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";

@@ -659,7 +659,8 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     // Lossless channels with a position from before this connection resume from it.
     const resumeFrom = new Map<string, Position>();
     for (const channel of welcome.channels) {
-      const position = this.resumePositions.get(channel);
+      const position =
+        this.resumePositions.get(channel) ?? this.backfillFrom(channel, welcome.positions?.[channel]);
       if (position !== undefined) resumeFrom.set(channel, position);
     }
     for (const [channel, head] of Object.entries(welcome.positions ?? {})) {
@@ -688,6 +689,17 @@ export class GatewayClient extends Emitter<GatewayClientEvents> {
     }
     this.emit("open", { welcome });
     return announce;
+  }
+
+  /**
+   * Where the `backfill` option resumes a channel the client has no position in: `count` positions
+   * before the head the welcome reported (from the beginning when the channel holds fewer);
+   * nothing to ask for while the channel has no frame yet (head 0).
+   */
+  private backfillFrom(channel: string, head: Position | undefined): Position | undefined {
+    const count = this.options.backfill?.[channel];
+    if (head === undefined || head.seq === 0 || count === undefined || !(count > 0)) return undefined;
+    return { seq: Math.max(0, head.seq - Math.floor(count)), epoch: head.epoch };
   }
 
   /** Hold the channel's frames until the gateway has answered the subscribe that carried `since`. */

@@ -1,13 +1,16 @@
 /**
  * Newest-first feeds of signals and trades, bounded so that a long session does not grow the page.
- * Both channels are lossless: after a reconnection the SDK resumes them, and the feed says whether
- * what was missed meanwhile was recovered, or may be missing.
+ * Both channels are lossless: on load the page replays their latest frames (the client's
+ * `backfill`, see main.ts), so the feeds start full; after a reconnection the SDK resumes them,
+ * and the feed says whether what was missed meanwhile was recovered, or may be missing.
  */
 import type { GatewayClient, ResumeFailure, SignalFrame, TradeExecutedFrame } from "../client/index.js";
 import { el } from "./dom.js";
 import * as format from "./format.js";
 
 const MAX_ITEMS = 50;
+/** How many of each feed's latest items the page replays on load: one screenful of the feed. */
+export const BACKFILL_ITEMS = 20;
 
 /** Why a resume failed, in words (the SDK's `gap` reasons). */
 const GAP_REASONS: Record<ResumeFailure | "unknown", string> = {
@@ -21,7 +24,9 @@ const GAP_REASONS: Record<ResumeFailure | "unknown", string> = {
 
 /**
  * The line above a feed after a reconnection: how many items were recovered, or that some may be
- * missing and why (reload the page, or the system of record, to be sure).
+ * missing and why (reload the page, or the system of record, to be sure). The first connection's
+ * resume is the backfill on load: it says nothing when it worked (the items are there to see), and
+ * why the earlier items are not shown when it did not.
  */
 function resumeNotice(client: GatewayClient, channel: string, noun: string): HTMLElement {
   const notice = el("p", { class: "notice", "data-testid": `${channel}-notice`, hidden: "" });
@@ -30,8 +35,13 @@ function resumeNotice(client: GatewayClient, channel: string, noun: string): HTM
     notice.dataset.state = state;
     notice.textContent = `${text} · ${format.clock(new Date().toISOString())}`;
   };
+  let connections = 0;
+  client.on("open", () => {
+    connections++;
+  });
+  const onLoad = () => connections <= 1;
   client.on("recovered", ({ channel: resumed, count }) => {
-    if (resumed !== channel) return;
+    if (resumed !== channel || onLoad()) return;
     show(
       "recovered",
       count === 0
@@ -41,7 +51,8 @@ function resumeNotice(client: GatewayClient, channel: string, noun: string): HTM
   });
   client.on("gap", ({ channel: resumed, reason }) => {
     if (resumed !== channel) return;
-    show("gap", `Some ${noun}s may be missing after reconnect: ${GAP_REASONS[reason]} (${reason})`);
+    if (onLoad()) show("gap", `Earlier ${noun}s are not shown: ${GAP_REASONS[reason]} (${reason})`);
+    else show("gap", `Some ${noun}s may be missing after reconnect: ${GAP_REASONS[reason]} (${reason})`);
   });
   return notice;
 }
@@ -91,7 +102,8 @@ export function signalsFeed(client: GatewayClient): HTMLElement {
         el(
           "span",
           { class: "confidence", title: `confidence ${confidence}%` },
-          el("span", { class: "bar", style: `width:${confidence}%` }),
+          el("span", { class: "meter" }, el("span", { class: "bar", style: `width:${confidence}%` })),
+          el("span", { class: "confidence-value" }, `${confidence}%`),
         ),
       ),
     );

@@ -9,7 +9,7 @@
  * The token travels in the first `auth` frame, never in the WebSocket URL.
  */
 import { GatewayClient } from "../client/index.js";
-import { signalsFeed, tradesFeed } from "./activity-feed.js";
+import { BACKFILL_ITEMS, signalsFeed, tradesFeed } from "./activity-feed.js";
 import { channelsWithoutPanel, channelTable } from "./channel-panel.js";
 import { connectionIndicator } from "./connection-indicator.js";
 import { depthLadder } from "./depth-ladder.js";
@@ -29,6 +29,8 @@ try {
     token: tokenSource(params),
     // A dashboard should come back quickly after a deploy, but not hammer a gateway that is down.
     backoff: { initialDelayMs: 500, maxDelayMs: 10_000 },
+    // The feeds start with the latest signals and trades, replayed from the channels' history.
+    backfill: { signals: BACKFILL_ITEMS, trades: BACKFILL_ITEMS },
   });
 } catch (error) {
   // A malformed ?client_id= or ?token_url= (refused up front): say so instead of a blank page.

@@ -192,6 +192,56 @@ describe("dashboard", () => {
     expect(problems).toEqual([]);
   });
 
+  it("starts with the last 20 signals and trades the gateway holds, newest first, each signal's confidence as a number beside its bar", async () => {
+    const running = await natsGateway();
+    const watcher = await stack.connect({ url: running.wsUrl, record: false });
+    // 30 of each before the page loads: quantity n, and signal n's confidence (50 + n)%.
+    for (let n = 1; n <= 30; n++) {
+      stack.publisher.publish(
+        "execution.trades.AAPL",
+        JSON.stringify({ symbol: "AAPL", side: n % 2 ? "BUY" : "SELL", quantity: n, price: 150.25 }),
+      );
+      stack.publisher.publish(
+        "strategy.signals.MSFT",
+        JSON.stringify({
+          signal_type: "BUY",
+          symbol: "MSFT",
+          price: 380.5,
+          quantity: n,
+          confidence: (50 + n) / 100,
+        }),
+      );
+    }
+    await watcher.next("trade_executed", (frame) => frame.quantity === 30);
+    await watcher.next("signal", (frame) => frame.quantity === 30);
+
+    const { page, problems } = await openDashboard(running);
+    const trades = page.locator("[data-testid=trades] li");
+    const signals = page.locator("[data-testid=signals] li");
+    await expect.poll(() => trades.count()).toBe(20);
+    await expect.poll(() => signals.count()).toBe(20);
+    const newestFirst = Array.from({ length: 20 }, (_, index) => 30 - index);
+    expect(await trades.locator(".num").allTextContents()).toEqual(newestFirst.map((n) => `${n} @ 150.25`));
+    expect(await signals.locator(".num").allTextContents()).toEqual(newestFirst.map((n) => `${n} @ 380.50`));
+    const confidence = signals.locator(".confidence-value");
+    expect(await confidence.allTextContents()).toEqual(newestFirst.map((n) => `${50 + n}%`));
+    expect(await confidence.first().isVisible()).toBe(true);
+    // The backfill is what a fresh page shows, not a recovery: no notice, no "No trades yet".
+    for (const channel of ["trades", "signals"])
+      expect(await page.getByTestId(`${channel}-notice`).isVisible()).toBe(false);
+    expect(await page.getByText("No trades yet").isVisible()).toBe(false);
+    await shot(page, "dashboard-backfill.png");
+
+    // Live frames go on top of the backfill.
+    stack.publisher.publish(
+      "execution.trades.AAPL",
+      JSON.stringify({ symbol: "AAPL", side: "BUY", quantity: 31, price: 150.25 }),
+    );
+    await expect.poll(() => trades.count()).toBe(21);
+    expect(await trades.locator(".num").first().textContent()).toBe("31 @ 150.25");
+    expect(problems).toEqual([]);
+  });
+
   it("shows a generic live panel, the latest frames as a table, for a channel it has no panel for", async () => {
     // The four real plugins and the news fixture: a channel this dashboard was built without.
     const plugins = pluginsWithNews("dashboard-plugins");
