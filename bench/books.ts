@@ -11,8 +11,8 @@
  * under 50 ms in the immediate run, bytes at most a fifth of the full-book resend.
  *
  * Options: --clients=N (try the harness quickly; the figures reported are for 1,000), --window=S
- * (measurement window), --no-report (leave docs/benchmarks/books.md alone).
- * Results: the "Order books" section of docs/benchmarks/books.md (and of BENCHMARKS.md from `npm run bench`).
+ * (measurement window), --no-report (leave docs/benchmarks/books.md and BENCHMARKS.md alone).
+ * Results: the "Order books" section of docs/benchmarks/books.md and of BENCHMARKS.md (replaced in place).
  */
 import os from "node:os";
 import path from "node:path";
@@ -293,7 +293,7 @@ async function main(): Promise<void> {
   console.log(`done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (!process.argv.includes("--no-report")) {
     writeBooksPage(results);
-    console.log("report: docs/benchmarks/books.md");
+    console.log("report: docs/benchmarks/books.md and the order-books section of BENCHMARKS.md");
   }
 }
 

@@ -1,14 +1,13 @@
 /**
- * The "Order books" section: of docs/benchmarks/books.md (written by `npm run bench:books`,
- * bench/books.ts) and of BENCHMARKS.md (when `npm run bench` runs it). Every verdict is read from
+ * The "Order books" section: of docs/benchmarks/books.md and of BENCHMARKS.md, written by
+ * `npm run bench:books` (bench/books.ts) in place, and by `npm run bench` with the rest. Every verdict is read from
  * one run's own figures: the bytes clients got against what a full-book resend would have cost
  * for the same changes in the same run.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-const PAGE = path.join(ROOT, "docs/benchmarks/books.md");
+const PAGE = path.join(BENCH_ROOT, "docs/benchmarks/books.md");
 const HEADING = "## Order books";
 /** Targets: the immediate run's p99, and every run's bytes against a full-book resend. */
 export const BOOKS_P99_TARGET_MS = 50;
@@ -247,17 +246,17 @@ export function booksSection(results: BooksResults): string {
   ].join("\n");
 }
 
-/** Replace (or add) the section in docs/benchmarks/books.md, leaving anything else on the page. */
+/**
+ * Replace (or add) the section in docs/benchmarks/books.md and in BENCHMARKS.md, leaving anything
+ * else on either page (a full `npm run bench` rewrites BENCHMARKS.md whole, with this section in it).
+ */
 export function writeBooksPage(results: BooksResults): void {
   const section = booksSection(results);
-  const markdown = existsSync(PAGE)
-    ? readFileSync(PAGE, "utf8")
-    : "# Benchmarks: order books\n\nSee BENCHMARKS.md for how the benchmarks are run; this page is written by its own command, `npm run bench:books`.\n";
-  const start = markdown.indexOf(`\n${HEADING}\n`);
-  let next: string;
-  if (start >= 0) {
-    const after = markdown.indexOf("\n## ", start + HEADING.length + 1);
-    next = `${markdown.slice(0, start + 1)}${section}${after >= 0 ? markdown.slice(after) : ""}`;
-  } else next = `${markdown.trimEnd()}\n\n${section}`;
-  writeFileSync(PAGE, next);
+  replaceSection(
+    PAGE,
+    HEADING,
+    section,
+    "# Benchmarks: order books\n\nSee BENCHMARKS.md for how the benchmarks are run; this page is written by its own command, `npm run bench:books`.\n",
+  );
+  replaceSection(BENCHMARKS_FILE, HEADING, section, "# Benchmarks\n");
 }

@@ -351,11 +351,13 @@ ${document.quality ? (qualitySection(document.quality) ?? "") : "## Delivery qua
 ${document.books ? booksSection(document.books) : "## Order books\n\nStill running, or not measured in this run.\n"}
 ## Other benchmark pages
 
-- The resume, delivery-quality and order-book benchmarks also run on their own (\`npm run bench:storm\`,
-  \`npm run bench:positions\`, \`npm run bench:quality\`, \`npm run bench:books\`); those runs write
-  [docs/benchmarks/resume.md](docs/benchmarks/resume.md),
-  [docs/benchmarks/quality.md](docs/benchmarks/quality.md) and
-  [docs/benchmarks/books.md](docs/benchmarks/books.md), never this file.
+- The resume and delivery-quality benchmarks also run on their own (\`npm run bench:storm\`,
+  \`npm run bench:positions\`, \`npm run bench:quality\`); those runs write
+  [docs/benchmarks/resume.md](docs/benchmarks/resume.md) and
+  [docs/benchmarks/quality.md](docs/benchmarks/quality.md), never this file.
+- The order-book benchmark (\`npm run bench:books\`) writes
+  [docs/benchmarks/books.md](docs/benchmarks/books.md) and replaces its own section of this file:
+  that section then states its own command, date and commit, which can differ from the rest.
 - How the delivery path was tuned, with the measurements made at the time: [bench/tuning.md](bench/tuning.md).
 `;
   writeFileSync(path.join(ROOT, "BENCHMARKS.md"), markdown);
