@@ -10,9 +10,10 @@ import type { ClientSession } from "./client-session.js";
 import { type ErrorCode, ErrorCodes } from "./errors.js";
 import { encodeFrame } from "./frame-encoder.js";
 import type { ResumeAnswer, Resumer } from "./history/resume.js";
+import { InvalidMessages, invalidMessage, NOT_JSON, quoteClientText } from "./invalid-message.js";
 import type { Pipeline } from "./pipeline.js";
 import { unhandledKind } from "./plugin.js";
-import { CLIENT_FRAME_TYPES, type ClientFrame, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
+import { type ClientFrame, clientFrame, isoNow, SYMBOL_PATTERN } from "./protocol.js";
 import type { StreamStatusMonitor } from "./stream-status.js";
 import type { SubscriptionIndex } from "./subscription-index.js";
 
@@ -31,6 +32,9 @@ export class ClientMessageHandler {
    */
   refreshToken: ((session: ClientSession, token: string, id: MessageId) => void) | undefined;
 
+  /** The text of INVALID_MESSAGE errors: which field, and what it must be. */
+  private readonly invalid: InvalidMessages;
+
   constructor(
     private readonly index: SubscriptionIndex,
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
@@ -42,7 +46,11 @@ export class ClientMessageHandler {
       minIntervalMs: number;
     },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.invalid = new InvalidMessages({
+      interval_ms: `an integer from ${quality.minIntervalMs} to ${MAX_INTERVAL_MS}`,
+    });
+  }
 
   /** One client frame, with every path (a deferred one too) inside this error handling. */
   handle(session: ClientSession, text: string): void {
@@ -62,20 +70,16 @@ export class ClientMessageHandler {
     try {
       raw = JSON.parse(text);
     } catch {
-      this.sendError(session, "INVALID_MESSAGE", undefined);
+      this.sendError(session, "INVALID_MESSAGE", undefined, invalidMessage(NOT_JSON));
       return;
     }
     const id = idOf(raw);
     const parsed = clientFrame.safeParse(raw);
     if (!parsed.success) {
-      const type = (raw as { type?: unknown } | null)?.type;
-      if (typeof type === "string" && !(CLIENT_FRAME_TYPES as readonly string[]).includes(type)) {
-        // The seed protocol: a frame that fails the schema gets exactly "Invalid message format";
-        // the code tells the client which way it failed.
-        this.sendError(session, "UNKNOWN_MESSAGE_TYPE", id);
-      } else {
-        this.sendError(session, "INVALID_MESSAGE", id);
-      }
+      // The seed's "Invalid message format", then the field and its rule; the code says which
+      // way the frame failed (UNKNOWN_MESSAGE_TYPE: a `type` this gateway does not know).
+      const problem = this.invalid.explain(raw, parsed.error);
+      this.sendError(session, problem.code, id, problem.error);
       return;
     }
     const frame = parsed.data;
@@ -90,7 +94,12 @@ export class ClientMessageHandler {
     }
     const pipeline = this.pipelines.get(frame.channel);
     if (!pipeline) {
-      this.sendError(session, "UNKNOWN_CHANNEL", frame.id, `Unknown channel: ${truncate(frame.channel)}`);
+      this.sendError(
+        session,
+        "UNKNOWN_CHANNEL",
+        frame.id,
+        `Unknown channel: ${quoteClientText(frame.channel)}`,
+      );
       return;
     }
     if (frame.type === "subscribe" && !mayUseChannel(session.grant, frame.channel)) {
@@ -98,7 +107,7 @@ export class ClientMessageHandler {
         session,
         "FORBIDDEN",
         frame.id,
-        `${ErrorCodes.FORBIDDEN.message}: ${truncate(frame.channel)}`,
+        `${ErrorCodes.FORBIDDEN.message}: ${quoteClientText(frame.channel)}`,
       );
       return;
     }
@@ -137,10 +146,13 @@ export class ClientMessageHandler {
     symbols: "*" | string[],
     text: string,
   ): void {
-    if (frame.interval_ms !== undefined && !this.validInterval(frame.interval_ms, pipeline)) {
+    if (frame.interval_ms !== undefined) {
       // On a lossless channel, or out of range: refused, and the subscription is unchanged.
-      this.sendError(session, "INVALID_MESSAGE", frame.id);
-      return;
+      const problem = this.intervalProblem(frame.interval_ms, frame.channel, pipeline);
+      if (problem !== undefined) {
+        this.sendError(session, "INVALID_MESSAGE", frame.id, problem);
+        return;
+      }
     }
     const resuming = pipeline.kind === "lossless" && frame.since !== undefined;
     if (resuming) {
@@ -210,13 +222,17 @@ export class ClientMessageHandler {
     }
   }
 
-  /** interval_ms: conflated and state channels, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000. */
-  private validInterval(intervalMs: number, pipeline: Pipeline): boolean {
-    return (
-      pipeline.kind !== "lossless" &&
-      intervalMs >= this.quality.minIntervalMs &&
-      intervalMs <= MAX_INTERVAL_MS
-    );
+  /**
+   * interval_ms: conflated and state channels, an integer from WEBSOCKET_MIN_INTERVAL_MS to 60,000.
+   * The error text when it breaks that, else undefined.
+   */
+  private intervalProblem(intervalMs: number, channel: string, pipeline: Pipeline): string | undefined {
+    // A lossless channel delivers every frame at once: it has no interval to choose.
+    if (pipeline.kind === "lossless")
+      return invalidMessage(`interval_ms is not allowed on ${channel} (lossless)`);
+    if (intervalMs < this.quality.minIntervalMs || intervalMs > MAX_INTERVAL_MS)
+      return this.invalid.mustBe("interval_ms");
+    return undefined;
   }
 
   /** An error frame in the seed's shape plus `code` (and the request's `id`, when it had one). */
@@ -266,7 +282,7 @@ function invalidSymbolsMessage(symbols: "*" | string[] | undefined): string {
   const bad = Array.isArray(symbols) ? symbols.filter((symbol) => !SYMBOL_PATTERN.test(symbol)) : [];
   if (bad.length === 0)
     return `${ErrorCodes.INVALID_SYMBOLS.message}: symbols must not be empty (use "*" for all)`;
-  return `${ErrorCodes.INVALID_SYMBOLS.message}: ${bad.slice(0, 5).map(truncate).join(", ")}`;
+  return `${ErrorCodes.INVALID_SYMBOLS.message}: ${bad.slice(0, 5).map(quoteClientText).join(", ")}`;
 }
 
 /** The client's correlation id, when it sent a usable one, so that even errors can echo it. */
@@ -287,9 +303,4 @@ function channelOf(text: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Keep echoed client text short and printable in error messages. */
-function truncate(text: string): string {
-  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
 }

@@ -9,11 +9,13 @@
 export const ErrorCodes = {
   INVALID_MESSAGE: {
     message: "Invalid message format",
-    meaning: "The frame is not JSON, not an object, or does not match the schema of its type.",
+    meaning:
+      "The frame is not JSON, not an object, or breaks a rule of its type; the text goes on to name the field and the rule, e.g. `Invalid message format: interval_ms must be an integer from 100 to 60000`.",
   },
   UNKNOWN_MESSAGE_TYPE: {
     message: "Invalid message format",
-    meaning: "`type` is not one of ping, subscribe, unsubscribe, auth.",
+    meaning:
+      "`type` is not one of ping, subscribe, unsubscribe, auth; the text goes on to quote it (at most 64 characters).",
   },
   UNKNOWN_CHANNEL: {
     message: "Unknown channel",

@@ -7,6 +7,7 @@ import type { RawData } from "ws";
 import type { ClientSession } from "./client-session.js";
 import type { EndpointState } from "./endpoint-state.js";
 import type { CloseCodeName } from "./errors.js";
+import { BINARY_FRAME, invalidMessage } from "./invalid-message.js";
 import { type RateLimit, TokenBucket } from "./rate-limiter.js";
 
 export class MessageDispatch {
@@ -48,7 +49,7 @@ export class MessageDispatch {
     }
     session.rateStrikes = 0;
     if (isBinary) {
-      handler.sendError(session, "INVALID_MESSAGE", undefined);
+      handler.sendError(session, "INVALID_MESSAGE", undefined, invalidMessage(BINARY_FRAME));
       return;
     }
     // Never throws: a bug (ours or a plugin's) on one message is logged and answered there.

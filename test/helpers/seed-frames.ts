@@ -53,9 +53,10 @@ export const STATUS_FIELDS = [
   "upstream",
 ];
 
+/** The seed's "Invalid message format", then what to fix (integration/error-messages.test.ts has each rule's words). */
 export const INVALID_MESSAGE_REPLY = {
   type: "error",
-  error: "Invalid message format",
+  error: expect.stringMatching(/^Invalid message format: \S/),
   code: "INVALID_MESSAGE",
   id: expect.anything(),
   timestamp: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),

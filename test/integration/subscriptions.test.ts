@@ -670,11 +670,12 @@ describe("client errors: one error frame each, connection stays open", () => {
     running = started;
   });
 
-  const INVALID = "Invalid message format";
+  /** The seed's text, then what to fix (each rule's exact words: error-messages.test.ts). */
+  const INVALID = /^Invalid message format: \S/;
   /** The error text each code comes with: all of it, or how it starts. */
   const ERRORS = {
     INVALID_MESSAGE: INVALID,
-    UNKNOWN_MESSAGE_TYPE: INVALID,
+    UNKNOWN_MESSAGE_TYPE: /^Invalid message format: unknown type "/,
     UNKNOWN_CHANNEL: /^Unknown channel/,
     INVALID_SYMBOLS: /^Invalid symbols/,
   };
