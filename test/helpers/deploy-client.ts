@@ -1,0 +1,116 @@
+/**
+ * An SDK client (src/client, the Node entry) of the `trades` channel that records what a rolling
+ * deploy test asks of it: every trade delivered to the application (its quantity is the trade's
+ * number, as the publisher numbers them), each connection's welcome time (the gateway's clock:
+ * when the gateway accepted it), each shutdown_notice, and every resume that failed. It connects
+ * from a loopback address of its own (`localAddress`), so that a proxy's X-Forwarded-For names
+ * several client addresses.
+ */
+import type { ClientOptions } from "ws";
+import { GatewayClient, NodeWebSocket } from "../../src/client/node.js";
+
+/** `ws` bound to a local address: what the SDK's `WebSocket` option takes. */
+function boundWebSocket(localAddress: string) {
+  return class BoundWebSocket extends NodeWebSocket {
+    constructor(address: string, protocols?: string | string[], options?: ClientOptions) {
+      super(address, protocols, { ...options, localAddress });
+    }
+  };
+}
+
+export interface DeliveredTrade {
+  /** The publisher's number for the trade. */
+  n: number;
+  seq: number;
+  epoch: string;
+  /** When the application got it (ms, this process's clock). */
+  at: number;
+  /** The frame's `timestamp` (when upstream stamped it: the publisher's send time), in ms. */
+  publishedAt: number;
+}
+
+export class DeployClient {
+  readonly sdk: GatewayClient;
+  readonly trades: DeliveredTrade[] = [];
+  /** The welcome `timestamp` of every connection (ms): when a gateway accepted it. */
+  readonly acceptedAt: number[] = [];
+  /** When each shutdown_notice arrived (ms), with its reconnect_in_ms. */
+  readonly notices: { at: number; reconnectInMs: number }[] = [];
+  /** Resume failures: `gap` events and `subscribed` acks with recovered:false. */
+  readonly resumeFailures: string[] = [];
+  /** Frames the gateway refused or the SDK could not read. */
+  readonly errors: string[] = [];
+  private subscribedOnce!: () => void;
+  /** Resolves at the first `subscribed` ack of trades. */
+  readonly subscribed = new Promise<void>((resolve) => {
+    this.subscribedOnce = resolve;
+  });
+
+  constructor(url: string, localAddress: string) {
+    this.sdk = new GatewayClient({ url, WebSocket: boundWebSocket(localAddress) });
+    this.sdk.on("open", ({ welcome }) => {
+      this.acceptedAt.push(Date.parse(welcome.timestamp));
+    });
+    this.sdk.on("trade_executed", (frame) => {
+      this.trades.push({
+        n: frame.quantity,
+        seq: frame.seq,
+        epoch: frame.epoch,
+        at: Date.now(),
+        publishedAt: Date.parse(frame.timestamp),
+      });
+    });
+    this.sdk.on("shutdown_notice", (frame) => {
+      this.notices.push({ at: Date.now(), reconnectInMs: frame.reconnect_in_ms });
+    });
+    this.sdk.on("gap", ({ reason }) => this.resumeFailures.push(`gap: ${reason}`));
+    this.sdk.on("subscribed", (frame) => {
+      if (frame.channel !== "trades") return;
+      if (frame.recovered === false) this.resumeFailures.push(`recovered:false (${frame.reason})`);
+      this.subscribedOnce();
+    });
+    this.sdk.on("server_error", (frame) => this.errors.push(JSON.stringify(frame)));
+    this.sdk.on("error", (error) => this.errors.push(`${error.kind}: ${error.message}`));
+    this.sdk.subscribe("trades", "*");
+  }
+
+  connect(): void {
+    this.sdk.connect();
+  }
+
+  /** The last trade's number, or 0. */
+  get lastTrade(): number {
+    return this.trades.at(-1)?.n ?? 0;
+  }
+
+  /**
+   * What is wrong with the delivered trades, against trades 1..`published`: each exactly once,
+   * in order, `seq` strictly increasing, one epoch. Empty when exact.
+   */
+  problems(published: number): string[] {
+    const problems: string[] = [];
+    const seen = new Set<number>();
+    let duplicates = 0;
+    let outOfOrder = 0;
+    this.trades.forEach((trade, index) => {
+      if (seen.has(trade.n)) duplicates++;
+      seen.add(trade.n);
+      const previous = this.trades[index - 1];
+      if (previous !== undefined && (trade.n <= previous.n || trade.seq <= previous.seq)) outOfOrder++;
+    });
+    let missing = 0;
+    for (let n = 1; n <= published; n++) if (!seen.has(n)) missing++;
+    if (missing > 0) problems.push(`${missing} missing`);
+    if (duplicates > 0) problems.push(`${duplicates} duplicated`);
+    if (outOfOrder > 0) problems.push(`${outOfOrder} out of order`);
+    const extra = this.trades.filter((trade) => trade.n < 1 || trade.n > published).length;
+    if (extra > 0) problems.push(`${extra} never published`);
+    const epochs = new Set(this.trades.map((trade) => trade.epoch));
+    if (epochs.size > 1) problems.push(`${epochs.size} epochs`);
+    return problems;
+  }
+
+  close(): Promise<void> {
+    return this.sdk.close();
+  }
+}
