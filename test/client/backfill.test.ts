@@ -11,8 +11,8 @@ import { recordedClient } from "./helpers/sdk.js";
 
 const stack = withGateway({ gateway: false, env: { ...MANUAL_FLUSH, NATS_JETSTREAM: "off" } });
 
-function publishTrade(quantity: number): void {
-  stack.publisher.publish(
+function publishTrade(quantity: number, on = stack): void {
+  on.publisher.publish(
     "execution.trades.AAPL",
     JSON.stringify({ symbol: "AAPL", side: "BUY", quantity, price: 100 }),
   );
@@ -68,5 +68,22 @@ describe("backfill", () => {
     sdk.connect();
     expect(await events.next("recovered")).toEqual({ channel: "trades", count: 2 });
     expect(quantities(events)).toEqual([5, 6]);
+  });
+});
+
+describe("backfill from JetStream (positions are the stream's sequence)", () => {
+  const jetstream = withGateway({ env: MANUAL_FLUSH, jetstream: true });
+
+  it("replays the latest frames of the stream", async () => {
+    const witness = await jetstream.connect();
+    for (let quantity = 1; quantity <= 8; quantity++) publishTrade(quantity, jetstream);
+    await witness.next("trade_executed", (frame) => frame.quantity === 8);
+    const { sdk, events } = recordedClient(jetstream, {
+      url: jetstream.running.wsUrl,
+      backfill: { trades: 5 },
+    });
+    sdk.connect();
+    expect(await events.next("recovered")).toEqual({ channel: "trades", count: 5 });
+    expect(quantities(events)).toEqual([4, 5, 6, 7, 8]);
   });
 });
