@@ -1,5 +1,5 @@
 /**
- * The README's SDK example (section "Client SDK") typechecks and runs: taken from README.md,
+ * The SDK guide's example (docs/sdk.md, its first TypeScript block) typechecks and runs: taken from the page,
  * compiled with the project's compiler options, then run with tsx against a real gateway fed by
  * real NATS, where it logs a line for each of the four data frame types. Two substitutions only:
  * the import path (the file runs from test/.tmp/ instead of the repository root) and the URL (the
@@ -19,11 +19,11 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const TMP = path.join(ROOT, "test/.tmp");
 const EXAMPLE = path.join(TMP, `readme-example-${process.pid}.ts`);
 
-/** The first TypeScript block of the README's "Client SDK" section. */
+/** The first TypeScript block of docs/sdk.md. */
 function readmeExample(): string {
-  const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const block = /\n## Client SDK\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!block) throw new Error("README.md has no TypeScript block under ## Client SDK");
+  const page = readFileSync(path.join(ROOT, "docs", "sdk.md"), "utf8");
+  const block = /```ts\n([\s\S]*?)```/.exec(page)?.[1];
+  if (!block) throw new Error("docs/sdk.md has no TypeScript block");
   return block;
 }
 
@@ -48,7 +48,7 @@ afterAll(() => {
   rmSync(EXAMPLE, { force: true });
 });
 
-describe("the README's SDK example", () => {
+describe("docs/sdk.md's SDK example", () => {
   it("typechecks with the project's compiler options", () => {
     const config = ts.getParsedCommandLineOfConfigFile(
       path.join(ROOT, "tsconfig.json"),

@@ -1,5 +1,5 @@
 /**
- * The README's "For third parties" section: its Modelina script, run as a third party runs it (a
+ * docs/contract.md's "For third parties" section: its Modelina script, run as a third party runs it (a
  * file of its own, `node models.mjs asyncapi.yaml`), prints clean Java models of the document.
  */
 import { spawnSync } from "node:child_process";
@@ -11,14 +11,14 @@ import { ASYNCAPI_FILE } from "../../src/specs/generate.js";
 
 /** The section's first js code block. */
 function modelsScript(): string {
-  const readme = readFileSync(path.join(PROJECT_ROOT, "README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("## For third parties"));
+  const page = readFileSync(path.join(PROJECT_ROOT, "docs", "contract.md"), "utf8");
+  const section = page.slice(page.indexOf("## For third parties"));
   const script = /```js\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!script) throw new Error('README.md has no js code block under "## For third parties"');
+  if (!script) throw new Error('docs/contract.md has no js code block under "## For third parties"');
   return script;
 }
 
-describe('README "For third parties"', () => {
+describe('docs/contract.md "For third parties"', () => {
   it("its models.mjs prints a Java class or enum per model, named by the document's titles", () => {
     // Under the repository (test/.tmp is ignored by git), so that @asyncapi/modelina resolves.
     mkdirSync(path.join(PROJECT_ROOT, "test", ".tmp"), { recursive: true });

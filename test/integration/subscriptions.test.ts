@@ -1,8 +1,8 @@
 /**
  * The subscription protocol end to end, on a real gateway fed by a real nats-server and read by
  * real ws clients: the welcome frame, auto-subscribe, subscribe/unsubscribe acks and their
- * semantics (README "Protocol decisions"), per-channel and per-symbol filtering, the price snapshot on
- * subscribe, conflation of prices and portfolios, ping/pong, and every client error path.
+ * semantics (docs/protocol.md "Protocol decisions"), per-channel and per-symbol filtering, the price
+ * snapshot on subscribe, conflation of prices and portfolios, ping/pong, and every client error path.
  *
  * Conflated channels run with an interval of an hour and are flushed by the test itself once the
  * gateway has provably ingested what was published, so no test depends on timer luck.

@@ -1,6 +1,6 @@
 /**
- * The production path, as README's "Production install" describes it, on a copy of the repository:
- * `npm run build`, then production dependencies only (`npm ci --omit=dev`), then
+ * The production path, as README's "Production start" and docs/operations.md describe it, on a copy
+ * of the repository: `npm run build`, then production dependencies only (`npm ci --omit=dev`), then
  * `node dist/main.js` against a real nats-server with JetStream. The gateway streams a trade end to
  * end, serves the dashboard and the docs, refuses to start without NATS_URL, and stops on SIGTERM.
  *

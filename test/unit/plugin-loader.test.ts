@@ -218,7 +218,7 @@ describe("malformed plugins stop loading with an error naming the plugin and the
   });
 });
 
-describe("the README's plugin example", () => {
+describe("docs/plugins.md's worked example", () => {
   it("is a working plugin: a news channel loads from its own folder", async () => {
     const [news, ...others] = await loadPlugins(fixture("plugins-news"), loadConfig({}));
     expect(others).toEqual([]);
@@ -230,11 +230,11 @@ describe("the README's plugin example", () => {
     for (const channel of real) expect(subjectsOverlap(channel.subject, "news.>")).toBe(false);
   });
 
-  it("is the code the README shows (the fixture is the README's block)", () => {
-    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+  it("is the code docs/plugins.md shows (the fixture is the page's block)", () => {
+    const page = readFileSync(new URL("../../docs/plugins.md", import.meta.url), "utf8");
+    const blocks = [...page.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
     const shown = blocks.find((block) => block.includes('name: "news"'));
-    expect(shown, "README.md has no ```ts block defining the news plugin").toBeDefined();
+    expect(shown, "docs/plugins.md has no ```ts block defining the news plugin").toBeDefined();
     const file = readFileSync(new URL("../fixtures/plugins-news/news/index.ts", import.meta.url), "utf8");
     expect(shown?.trim()).toBe(file.trim());
   });
