@@ -132,6 +132,41 @@ describe("dashboard", () => {
     }
   });
 
+  it("opened on a demo that has been trading for a while, every panel is full on load: signals and trades replayed", async () => {
+    const demo = stack.track(await startGateway({}));
+    const market = new SimulatedMarket(
+      (subject, payload) => (demo.gateway.broker as EmbeddedBroker).publish(subject, payload),
+      { tickMs: 50, signalEveryMs: 60, tradeEveryMs: 60, portfolioEveryMs: 500 },
+    );
+    market.start();
+    try {
+      // More than a feed's backfill of each is in the channels' history before the page loads.
+      const watcher = await stack.connect({ url: demo.wsUrl, record: false });
+      for (const type of ["signal", "trade_executed"]) {
+        let seen = 0;
+        await watcher.next(type, () => ++seen === 25, 15_000);
+      }
+      const { page, problems, foreign } = await openDashboard(demo);
+      for (const feed of ["signals", "trades"])
+        await expect.poll(() => page.locator(`[data-testid=${feed}] li`).count()).toBeGreaterThanOrEqual(20);
+      expect(await page.getByText("No trades yet").isVisible()).toBe(false);
+      expect(await page.getByText("No signals yet").isVisible()).toBe(false);
+      await expect.poll(() => page.locator("[data-testid=prices] tbody tr").count()).toBe(6);
+      await expect.poll(() => page.getByTestId("total-pnl").textContent()).toMatch(/^[+−]?[\d,]+\.\d\d$/);
+      await expect.poll(() => page.locator("[data-testid=book-asks] tr:visible").count()).toBe(10);
+      // The README's picture of the dashboard (docs/images/dashboard.png) is this screenshot.
+      await page.screenshot({
+        path: path.join(ARTIFACTS, "dashboard-on-load.png"),
+        fullPage: true,
+        animations: "disabled",
+      });
+      expect(problems).toEqual([]);
+      expect(foreign).toEqual([]);
+    } finally {
+      market.stop();
+    }
+  }, 40_000);
+
   it("shows prices, signals, trades and the portfolio published to real NATS", async () => {
     const running = await natsGateway();
     const { page, problems } = await openDashboard(running);
