@@ -19,6 +19,7 @@ import { stateExampleSteps } from "../core/state-examples.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
 import { withTypeNameTitles } from "./type-name-titles.js";
+import { withMarkdownSafeDescriptions } from "./markdown-descriptions.js";
 
 /** Timestamp used to build data-frame examples, so the document is the same on every run. */
 const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
@@ -140,7 +141,7 @@ export function buildAsyncApi(
   const schemas: Record<string, JsonSchema> = {};
   const messages: Record<string, unknown> = {};
   for (const spec of [...clientMessages, ...serverMessages, ...ingestMessages]) {
-    const schema = withTypeNameTitles(toJsonSchema(spec.schema, spec.io));
+    const schema = withMarkdownSafeDescriptions(withTypeNameTitles(toJsonSchema(spec.schema, spec.io)));
     spec.refine?.(schema);
     const meta = metaOf(spec.schema);
     const schemaId = `${pascal(spec.id)}Payload`;
@@ -213,7 +214,7 @@ export function buildAsyncApi(
       address: subject,
       title: `NATS ingest: ${plugin.name}`,
       description: `Upstream services publish ${plugin.name} data here as JSON. ${plugin.description}`,
-      servers: [{ $ref: "#/servers/nats" }],
+      servers: [{ $ref: "#/servers/upstream" }],
       messages: { [key]: ref((ingestMessages[position] as MessageSpec).id) },
     };
     operations[`ingest${pascal(plugin.name)}`] = {
@@ -231,7 +232,9 @@ export function buildAsyncApi(
       version: VERSION,
       description:
         "Real-time prices, trading signals, trade executions and portfolio updates over a plain JSON WebSocket, " +
-        "fed by NATS. Error codes and close codes: docs/errors.md. REST side (status, health, metrics): specs/openapi.json.",
+        "fed by NATS. Error codes and close codes: [errors.md](/docs/errors.md). REST side (status, health, metrics): " +
+        "the OpenAPI document, [openapi.json](/openapi.json), rendered at [/docs](/docs/). " +
+        "Links are relative to the gateway that serves this document.",
     },
     defaultContentType: "application/json",
     servers: {
@@ -240,7 +243,8 @@ export function buildAsyncApi(
         protocol: "ws",
         description: "The gateway's WebSocket endpoint (wss:// behind a TLS-terminating proxy in production)",
       },
-      nats: {
+      // Not "nats": the HTML page shows a server's name beside its protocol ("NATS NATS").
+      upstream: {
         host: "localhost:4222",
         protocol: "nats",
         description: "The NATS cluster upstream services publish to (NATS_URL)",
