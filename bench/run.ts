@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the whole benchmark in one run (about an hour): the fan-out steps, then the
- * reconnect storm, delivery quality and order books; written to
+ * reconnect storm, delivery quality, order books and latency (the gateway's hop); written to
  * bench/results/full-latest.json and, whole, to BENCHMARKS.md. `npm run bench:quick`: one
  * scenario, one repetition per peer (about a minute; CI runs it).
  *
@@ -18,9 +18,11 @@ import os from "node:os";
 import path from "node:path";
 import { runBooks } from "./books.js";
 import { measureIdleStarts } from "./idle.js";
+import { runLatency } from "./latency.js";
 import { writeBooksPage } from "./lib/books-report.js";
 import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
 import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
+import { writeLatencyPage } from "./lib/latency-report.js";
 import { QUALITY_RESULTS_FILE, writeQualitySection } from "./lib/quality-report.js";
 import { type BenchDocument, type StepResults, writeReport } from "./lib/report.js";
 import {
@@ -292,6 +294,12 @@ async function main(): Promise<void> {
   console.log("order books: 1,000 clients on 6 books, immediate and interval_ms 100 (bench/books.ts)");
   document.books = await runBooks("npm run bench (bench/books.ts)");
   writeBooksPage(document.books);
+  save();
+  console.log(
+    "latency: the gateway's own hop beside the end-to-end p99, 5 rounds per step (bench/latency.ts)",
+  );
+  document.latency = await runLatency({ command: "npm run bench (bench/latency.ts)" });
+  writeLatencyPage(document.latency);
   save();
 }
 

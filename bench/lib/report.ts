@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { type IdleStarts, idleStartsTable, median } from "../idle.js";
 import { type BooksResults, booksSection } from "./books-report.js";
+import { type LatencyResults, latencySection } from "./latency-report.js";
 import { type QualityResults, qualitySection } from "./quality-report.js";
 import { type ResumeResults, resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
@@ -56,6 +57,8 @@ export interface BenchDocument {
   quality?: QualityResults;
   /** The order_books state channel, immediate and interval_ms 100 (bench/books.ts). */
   books?: BooksResults;
+  /** The gateway's own hop beside the end-to-end p99, two steps, repeated (bench/latency.ts). */
+  latency?: LatencyResults;
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -225,9 +228,17 @@ function maxRateTable(document: BenchDocument): string {
   ].join("\n");
 }
 
+/** A gateway's own hop (its /metrics over each run's window): "p50 / p99", each as a cell; "-" for the peers. */
+function hopCell(runs: RunResult[]): string {
+  const measured = runs.filter((run) => run.gateway?.hopMs !== undefined);
+  if (measured.length === 0) return "-";
+  const fine = (value: number) => (value < 1 ? `${value.toFixed(2)} ms` : ms(value));
+  return `${cell(measured, (run) => run.gateway?.hopMs?.p50 ?? 0, fine)} / ${cell(measured, (run) => run.gateway?.hopMs?.p99 ?? 0, fine)}`;
+}
+
 function stepTable(step: StepResults): string {
   const header =
-    "| Peer | Runs | Bytes/frame | Delivered msg/s | Lost | p50 | p99 | p99.9 | Server CPU | Server RSS (busy) | RSS/conn | Load core | Generator-limited |";
+    "| Peer | Runs | Bytes/frame | Delivered msg/s | Lost | p50 | p99 | p99.9 | Gateway hop p50 / p99 (its /metrics) | Server CPU | Server RSS (busy) | RSS/conn | Load core | Generator-limited |";
   const lines = peersOf(step).map((peer) => {
     const runs = step.runs[peer] as RunResult[];
     const limited = runs.filter((run) => run.generatorLimited).length;
@@ -235,9 +246,9 @@ function stepTable(step: StepResults): string {
       runs,
       (run) => run.bytesPerFrame,
       (value) => value.toFixed(0),
-    )} | ${cell(runs, (run) => run.deliveredPerSecond, count)} | ${cell(runs, (run) => run.lost, count)} | ${cell(runs, (run) => run.latencyMs.p50, ms)} | ${cell(runs, (run) => run.latencyMs.p99, ms)} | ${cell(runs, (run) => run.latencyMs.p999, ms)} | ${cell(runs, serverCpu, percent)} | ${cell(runs, (run) => run.serverRssBytes.busy, mib)} | ${cell(runs, (run) => run.rssPerConnectionBytes, kb)} | ${cell(runs, (run) => run.loadCorePercent, percent)} | ${limited ? `${limited}/${runs.length}` : "no"} |`;
+    )} | ${cell(runs, (run) => run.deliveredPerSecond, count)} | ${cell(runs, (run) => run.lost, count)} | ${cell(runs, (run) => run.latencyMs.p50, ms)} | ${cell(runs, (run) => run.latencyMs.p99, ms)} | ${cell(runs, (run) => run.latencyMs.p999, ms)} | ${hopCell(runs)} | ${cell(runs, serverCpu, percent)} | ${cell(runs, (run) => run.serverRssBytes.busy, mib)} | ${cell(runs, (run) => run.rssPerConnectionBytes, kb)} | ${cell(runs, (run) => run.loadCorePercent, percent)} | ${limited ? `${limited}/${runs.length}` : "no"} |`;
   });
-  return [header, `|${" --- |".repeat(13)}`, ...lines].join("\n");
+  return [header, `|${" --- |".repeat(14)}`, ...lines].join("\n");
 }
 
 function stalledTable(step: StepResults | undefined, peerStep: StepResults | undefined): string {
@@ -349,14 +360,16 @@ ${document.idleStarts ? `Each start ${document.idleStarts.rssBytes.tsx.length} t
 ${document.resume ? `${resumeSection(document.resume)}\n` : "## Resume and positions\n\nStill running, or not measured in this run.\n"}
 ${document.quality ? (qualitySection(document.quality) ?? "") : "## Delivery quality\n\nStill running, or not measured in this run.\n"}
 ${document.books ? booksSection(document.books) : "## Order books\n\nStill running, or not measured in this run.\n"}
+${document.latency ? latencySection(document.latency) : "## Latency: the gateway's hop and the end-to-end tail\n\nStill running, or not measured in this run.\n"}
 ## Other benchmark pages
 
 - The resume and delivery-quality benchmarks also run on their own (\`npm run bench:storm\`,
   \`npm run bench:positions\`, \`npm run bench:quality\`); those runs write
   [docs/benchmarks/resume.md](docs/benchmarks/resume.md) and
   [docs/benchmarks/quality.md](docs/benchmarks/quality.md), never this file.
-- The order-book benchmark (\`npm run bench:books\`) writes
-  [docs/benchmarks/books.md](docs/benchmarks/books.md) and replaces its own section of this file:
+- The order-book and latency benchmarks (\`npm run bench:books\`, \`npm run bench:latency\`) write
+  [docs/benchmarks/books.md](docs/benchmarks/books.md) and
+  [docs/benchmarks/latency.md](docs/benchmarks/latency.md) and each replaces its own section of this file:
   that section then states its own command, date and commit, which can differ from the rest.
 - How the delivery path was tuned, with the measurements made at the time: [bench/tuning.md](bench/tuning.md).
 `;

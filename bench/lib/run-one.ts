@@ -10,6 +10,7 @@ import type { PublisherJob, PublisherReport } from "../load/publisher.js";
 import type { WorkerCommand, WorkerReport } from "../load/worker.js";
 import { startNatsServer } from "../peers/nats-websocket.js";
 import { coreBusyPercent, coreSample, LOAD_CPU } from "./cpu-pinning.js";
+import { type GatewayWindow, gatewayWindow, scrapeMetrics } from "./gateway-window.js";
 import { LatencyHistogram } from "./histogram.js";
 import { cpuPercent, cpuSample, rssBytes } from "./proc-stats.js";
 import { type RunningTarget, startTarget, type TargetName } from "./targets.js";
@@ -92,6 +93,10 @@ export interface RunResult {
     closes: Record<string, number>;
   };
   publisherMaxLagMs: number;
+  /** Wall-clock milliseconds (Date.now()) when publishing began and when the drain after it ended. */
+  windowMs: { start: number; end: number };
+  /** Gateways: their own hop and GC over the same window, from /metrics (bench/lib/gateway-window.ts). */
+  gateway?: GatewayWindow;
   /** Price scenario: frames per client (expected one per interval) and foreign symbols seen. */
   price?: { expectedPerClient: number; minPerClient: number; maxPerClient: number; foreignSymbols: number };
 }
@@ -257,6 +262,9 @@ export async function runOne(
     }
 
     await Promise.all(workers.map((worker) => worker.ask({ type: "reset" }, "reset-done")));
+    // Gateways: /metrics before and after the window (outside it, so its cost is not the run's).
+    const isGateway = target.name.startsWith("gateway");
+    const metricsBefore = isGateway ? await scrapeMetrics(target.url) : undefined;
     const cpuBefore = cpuSample(target.pid);
     const loadCoreBefore = coreSample(LOAD_CPU);
     const started = Date.now();
@@ -275,7 +283,9 @@ export async function runOne(
     const cpuAfter = cpuSample(target.pid);
     const loadCorePercent = coreBusyPercent(loadCoreBefore, coreSample(LOAD_CPU));
     const rssBusy = rssBytes(target.pid);
-    const elapsedMs = Date.now() - started;
+    const windowEnd = Date.now();
+    const elapsedMs = windowEnd - started;
+    const metricsAfter = isGateway ? await scrapeMetrics(target.url) : undefined;
 
     // The gateway's own count of clients it disconnected as slow consumers (the policy at work).
     const slowConsumerDisconnects = target.name.startsWith("gateway")
@@ -362,6 +372,11 @@ export async function runOne(
           }
         : undefined,
       publisherMaxLagMs: publisher.maxLagMs,
+      windowMs: { start: started, end: windowEnd },
+      gateway:
+        metricsBefore !== undefined && metricsAfter !== undefined
+          ? gatewayWindow(metricsBefore, metricsAfter, scenario.price ? "price_updates" : "bench")
+          : undefined,
       price: scenario.price && {
         expectedPerClient: scenario.durationMs / 1000 / scenario.price.intervalSeconds,
         minPerClient,

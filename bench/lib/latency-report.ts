@@ -1,0 +1,260 @@
+/**
+ * The "Latency: the gateway's hop and the end-to-end tail" section: of docs/benchmarks/latency.md
+ * (written by `npm run bench:latency`, bench/latency.ts) and of BENCHMARKS.md (when `npm run bench`
+ * runs it). Per step, every run's external p99 for the gateway and nats-server's WebSocket listener
+ * side by side, the gateway's own hop percentiles from its /metrics over the same run's window, its
+ * GC, and the verdicts against issue #21's targets, every one computed from the runs on this page.
+ */
+import path from "node:path";
+import type { StagePercentiles } from "./gateway-window.js";
+import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
+import type { RunResult } from "./run-one.js";
+
+const PAGE = path.join(BENCH_ROOT, "docs/benchmarks/latency.md");
+const HEADING = "## Latency: the gateway's hop and the end-to-end tail";
+
+export const LATENCY_PEERS = ["gateway", "nats-ws"] as const;
+export type LatencyPeer = (typeof LATENCY_PEERS)[number];
+
+/** Every pause of the gateway's garbage collector in the run's window (`--gc-trace`). */
+export interface GcTrace {
+  pauses: number;
+  totalMs: number;
+  maxMs: number;
+  /** Time in pauses longer than 1 ms: the ones a 1 ms hop target notices. */
+  over1msTotalMs: number;
+}
+
+export interface LatencyRun extends RunResult {
+  /** The machine's 1-minute load average when the run began (2 cores: above 2, others were running). */
+  loadAverage: number;
+  gcTrace?: GcTrace;
+}
+
+/** A step's targets (issue #21), as medians over its runs. */
+export interface LatencyTargets {
+  hopP99Ms: number;
+  /** The gateway's end-to-end p99 over nats-server's: the median of the runs' ratios at most this. */
+  p99Ratio: number;
+  /** And no run's ratio above this (only where the issue asks for it). */
+  maxRunP99Ratio?: number;
+}
+
+export interface LatencyStep {
+  id: string;
+  title: string;
+  clients: number;
+  ratePerSecond: number;
+  frameBytes: number;
+  targets: LatencyTargets;
+  /** Run i of each peer was measured in round i (the peers take turns). */
+  runs: Record<LatencyPeer, LatencyRun[]>;
+}
+
+export interface LatencyResults {
+  command: string;
+  at: string;
+  commit: string;
+  machine: string;
+  loadAverage: number;
+  windowSeconds: number;
+  gcTrace: boolean;
+  steps: LatencyStep[];
+}
+
+const ms = (value: number | undefined) =>
+  value === undefined
+    ? "-"
+    : value >= 100
+      ? `${value.toFixed(0)} ms`
+      : value >= 1
+        ? `${value.toFixed(1)} ms`
+        : `${value.toFixed(2)} ms`;
+const ratio = (value: number | undefined) => (value === undefined ? "?" : `${value.toFixed(2)}x`);
+const count = (value: number) => Math.round(value).toLocaleString("en");
+const pct = (value: number) => `${value.toFixed(0)}%`;
+const verdict = (met: boolean | undefined) =>
+  met === undefined ? "not measured" : met ? "**met**" : "**not met**";
+const cpu = (run: RunResult) => run.serverCpuPercent.user + run.serverCpuPercent.system;
+const spread = (values: number[]) =>
+  values.length > 0 ? Math.max(...values) - Math.min(...values) : undefined;
+/** The middle value, or the mean of the two middle values of an even count. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+const medianOf = (values: (number | undefined)[]) => {
+  const known = values.filter((value): value is number => value !== undefined);
+  return known.length > 0 ? median(known) : undefined;
+};
+
+/** The p99 ratio gateway / nats-ws of each round (both peers measured in it). */
+function roundRatios(step: LatencyStep): number[] {
+  const rounds = Math.min(step.runs.gateway.length, step.runs["nats-ws"].length);
+  return Array.from({ length: rounds }, (_, round) => {
+    const gateway = step.runs.gateway[round] as LatencyRun;
+    const nats = step.runs["nats-ws"][round] as LatencyRun;
+    return gateway.latencyMs.p99 / nats.latencyMs.p99;
+  });
+}
+
+const hop = (run: LatencyRun): StagePercentiles | undefined => run.gateway?.hopMs;
+
+function gcText(run: LatencyRun): string {
+  const gc = run.gateway?.gc;
+  if (!gc) return "-";
+  const major = gc.byKind.major?.pauses ?? 0;
+  return `${gc.pauses} (${major} major), ${ms(gc.totalMs)}; ${gc.over1ms} > 1 ms, ${gc.over10ms} > 10 ms`;
+}
+
+function flags(run: LatencyRun): string {
+  const notes: string[] = [];
+  if (run.generatorLimited) notes.push("generator-limited");
+  if (run.lost > 0) notes.push(`lost ${count(run.lost)}`);
+  if (run.connectFailures > 0) notes.push(`${run.connectFailures} connect failures`);
+  return notes.join(", ");
+}
+
+function runsTable(step: LatencyStep, gcTrace: boolean): string[] {
+  const rounds = Math.max(step.runs.gateway.length, step.runs["nats-ws"].length);
+  const ratios = roundRatios(step);
+  const rows = Array.from({ length: rounds }, (_, round) => {
+    const gateway = step.runs.gateway[round];
+    const nats = step.runs["nats-ws"][round];
+    const gatewayHop = gateway && hop(gateway);
+    const trace = gateway?.gcTrace;
+    const traceCell = gcTrace
+      ? ` ${trace ? `${trace.pauses}, ${ms(trace.totalMs)}, longest ${ms(trace.maxMs)}, ${ms(trace.over1msTotalMs)} in pauses > 1 ms` : "-"} |`
+      : "";
+    const notes = [
+      gateway && flags(gateway) && `gateway: ${flags(gateway)}`,
+      nats && flags(nats) && `nats-ws: ${flags(nats)}`,
+    ]
+      .filter(Boolean)
+      .join("; ");
+    return `| ${round + 1} | ${ms(gateway?.latencyMs.p50)} | ${ms(gateway?.latencyMs.p99)} | ${ms(nats?.latencyMs.p50)} | ${ms(nats?.latencyMs.p99)} | ${ratio(ratios[round])} | ${ms(gatewayHop?.p50)} | ${ms(gatewayHop?.p99)} | ${ms(gatewayHop?.p999)} | ${ms(gateway?.gateway?.queueMs?.p99)} | ${gateway ? gcText(gateway) : "-"} |${traceCell} ${gateway ? pct(cpu(gateway)) : "-"} | ${nats ? pct(cpu(nats)) : "-"} | ${gateway ? pct(gateway.loadCorePercent) : "-"}, ${nats ? pct(nats.loadCorePercent) : "-"} | ${gateway?.loadAverage.toFixed(1) ?? "-"} | ${notes || "-"} |`;
+  });
+  const gatewayP99 = step.runs.gateway.map((run) => run.latencyMs.p99);
+  const natsP99 = step.runs["nats-ws"].map((run) => run.latencyMs.p99);
+  const hopP99 = step.runs.gateway.map((run) => hop(run)?.p99);
+  const knownHopP99 = hopP99.filter((value): value is number => value !== undefined);
+  const empty = gcTrace ? " - |" : "";
+  const summary = [
+    `| median | ${ms(medianOf(step.runs.gateway.map((run) => run.latencyMs.p50)))} | ${ms(medianOf(gatewayP99))} | ${ms(medianOf(step.runs["nats-ws"].map((run) => run.latencyMs.p50)))} | ${ms(medianOf(natsP99))} | ${ratio(medianOf(ratios))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p50)))} | ${ms(medianOf(hopP99))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p999)))} | ${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.queueMs?.p99)))} | - |${empty} ${pct(medianOf(step.runs.gateway.map(cpu)) ?? 0)} | ${pct(medianOf(step.runs["nats-ws"].map(cpu)) ?? 0)} | - | - | - |`,
+    `| spread (max - min) | - | ${ms(spread(gatewayP99))} | - | ${ms(spread(natsP99))} | ${ratio(spread(ratios))} | - | ${ms(knownHopP99.length === hopP99.length ? spread(knownHopP99) : undefined)} | - | - | - |${empty} - | - | - | - | - |`,
+  ];
+  return [
+    `| Run | gateway p50 | gateway p99 | nats-ws p50 | nats-ws p99 | p99 ratio gateway / nats-ws | gateway hop p50 | hop p99 | hop p99.9 | queue p99 | gateway GC in the window (/metrics): pauses, total; long pauses |${gcTrace ? " GC trace: pauses, total, longest |" : ""} gateway CPU | nats-server CPU (nats-ws) | load core, gateway run and nats-ws run | load average | notes |`,
+    `|${" --- |".repeat(gcTrace ? 17 : 16)}`,
+    ...rows,
+    ...summary,
+  ];
+}
+
+interface StepVerdicts {
+  hopP99: number | undefined;
+  medianRatio: number | undefined;
+  maxRatio: number | undefined;
+  gatewaySpread: number | undefined;
+  natsSpread: number | undefined;
+  rows: string[];
+}
+
+function stepVerdicts(step: LatencyStep): StepVerdicts {
+  const { targets } = step;
+  const ratios = roundRatios(step);
+  const hopP99s = step.runs.gateway.map((run) => hop(run)?.p99);
+  const hopP99 = hopP99s.some((value) => value === undefined) ? undefined : medianOf(hopP99s);
+  const medianRatio = medianOf(ratios);
+  const maxRatio = ratios.length > 0 ? Math.max(...ratios) : undefined;
+  const gatewaySpread = spread(step.runs.gateway.map((run) => run.latencyMs.p99));
+  const natsSpread = spread(step.runs["nats-ws"].map((run) => run.latencyMs.p99));
+  const limited = [...step.runs.gateway, ...step.runs["nats-ws"]].filter(
+    (run) => run.generatorLimited,
+  ).length;
+  const limitedNote = limited
+    ? ` (${limited} of the step's runs generator-limited: the load core was saturated, so the external p99 includes the clients' own delay)`
+    : "";
+  const label = `${count(step.clients)} x ${step.ratePerSecond}`;
+  const rows = [
+    `| ${label}: gateway hop p99 <= ${targets.hopP99Ms} ms (median of ${step.runs.gateway.length}) | ${hopP99s.map(ms).join(", ")}: median ${ms(hopP99)}${hopP99 === undefined ? " (the gateway's /metrics had no gateway_ingest_to_write_seconds for the channel in some run)" : ""} | ${verdict(hopP99 === undefined ? undefined : hopP99 <= targets.hopP99Ms)} |`,
+    `| ${label}: end-to-end p99 <= ${targets.p99Ratio.toFixed(1)}x nats-server's (median of the runs' ratios${targets.maxRunP99Ratio ? `), no run above ${targets.maxRunP99Ratio.toFixed(1)}x` : ")"} | ratios ${ratios.map(ratio).join(", ")}: median ${ratio(medianRatio)}${targets.maxRunP99Ratio ? `, highest ${ratio(maxRatio)}` : ""}${limitedNote} | ${verdict(medianRatio === undefined ? undefined : medianRatio <= targets.p99Ratio && (targets.maxRunP99Ratio === undefined || (maxRatio as number) <= targets.maxRunP99Ratio))} |`,
+    `| ${label}: spread of p99 across runs no wider than nats-server's | gateway ${ms(gatewaySpread)} (${ms(Math.min(...step.runs.gateway.map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs.gateway.map((run) => run.latencyMs.p99)))}), nats-ws ${ms(natsSpread)} (${ms(Math.min(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))}) | ${verdict(gatewaySpread === undefined || natsSpread === undefined ? undefined : gatewaySpread <= natsSpread)} |`,
+  ];
+  return { hopP99, medianRatio, maxRatio, gatewaySpread, natsSpread, rows };
+}
+
+/**
+ * What the path through the gateway adds, read at the median: the gateway's end-to-end p50 minus
+ * nats-ws's, of which the gateway's own hop p50 is one part and the rest is the extra broker hop
+ * (nats-server writing to the gateway over loopback and the NATS client reading it, before the
+ * receive stamp) plus any difference in how the two servers' writes reach the clients.
+ */
+function brokerHopNote(step: LatencyStep): string {
+  const rounds = Math.min(step.runs.gateway.length, step.runs["nats-ws"].length);
+  const added = Array.from(
+    { length: rounds },
+    (_, round) =>
+      (step.runs.gateway[round] as LatencyRun).latencyMs.p50 -
+      (step.runs["nats-ws"][round] as LatencyRun).latencyMs.p50,
+  );
+  const addedP50 = medianOf(added);
+  const hopP50 = medianOf(step.runs.gateway.map((run) => hop(run)?.p50));
+  if (addedP50 === undefined) return `- ${count(step.clients)} x ${step.ratePerSecond}: not measured.`;
+  const rest =
+    hopP50 === undefined
+      ? ""
+      : `; the gateway's own hop p50 is ${ms(hopP50)} of it, which leaves ${ms(addedP50 - hopP50)} for the extra broker hop and the rest of the path`;
+  return `- ${count(step.clients)} x ${step.ratePerSecond}: the gateway's end-to-end p50 is ${ms(addedP50)} above nats-ws's (median of the runs' differences: ${added.map(ms).join(", ")})${rest}.`;
+}
+
+export function latencySection(results: LatencyResults): string {
+  const verdicts = results.steps.map((step) => ({ step, ...stepVerdicts(step) }));
+  return [
+    HEADING,
+    "",
+    `\`${results.command}\` (bench/latency.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (2 cores: above 2, other work was running on the machine).`,
+    "",
+    `- **Setup.** Two peers, as in the fan-out steps of BENCHMARKS.md and with the same harness (bench/lib/run-one.ts): **gateway** (\`tsx src/main.ts\` with the \`bench\` channel plugin, an immediate channel) and **nats-ws** (nats-server's own WebSocket listener). Each run has its own nats-server and server under test, the server under test alone on CPU 0 and everything else on CPU 1 (the load workers, the publisher, and for the gateway the broker nats-server). Every step is run ${Math.max(...results.steps.map((step) => step.runs.gateway.length))} times, the peers taking turns within each round, each run ${results.windowSeconds} s of publishing; frames are sized to ${results.steps[0]?.frameBytes ?? "?"} B for both peers from a calibration before each run.`,
+    "- **Paths.** gateway: publisher -> nats-server -> gateway -> client; nats-ws: publisher -> nats-server -> client. The gateway's end-to-end latency therefore includes a broker hop that nats-ws's does not, and its broker shares CPU 1 with the load.",
+    "- **End to end** (the external p50 and p99) is from each message's scheduled publish time to its receipt by the clients, over every frame of every client, as in BENCHMARKS.md.",
+    "- **The gateway's hop** is its own `gateway_ingest_to_write_seconds` histogram for the bench channel (NATS receive to the socket write, one observation per frame per flush: a frame written to every client by one flush is one observation, timed at the end of that flush's writes), read from its `/metrics` scraped just before publishing began and just after the drain that follows it: the difference is that run's window and nothing else. *queue* is `gateway_queue_seconds` (queued for the sockets to written) the same way. Percentiles are interpolated within the histogram's buckets (50 µs, 100, 250, 500 µs, 1, 2.5, 5, 10 ms, ...) as Prometheus' histogram_quantile() does: a hop p99 of 1.8 ms says it is between 1 and 2.5 ms.",
+    `- **GC** is the gateway's garbage collection in the same window, from its \`nodejs_gc_duration_seconds\` (prom-client, observed through perf_hooks; pause lengths only to its buckets of 1, 10 and 100 ms).${results.gcTrace ? " *GC trace* (`--gc-trace`) records every pause exactly, with its time, through a module preloaded into the gateway (bench/lib/gc-pauses-preload.mjs), and counts those inside the window." : " `--gc-trace` adds every pause's exact length (bench/lib/gc-pauses-preload.mjs)."} Set beside the p99 of each run, it shows whether the tail follows the collector.`,
+    "- **Verdicts** are computed from the runs on this page: the gateway's hop p99 as the median of its runs, the end-to-end p99 as the median of each round's ratio gateway / nats-ws, and the spread as the largest minus the smallest p99 of a peer's runs.",
+    "",
+    ...verdicts.flatMap(({ step }) => [
+      `### ${step.id}: ${step.title}`,
+      "",
+      ...runsTable(step, results.gcTrace),
+      "",
+    ]),
+    "### Targets",
+    "",
+    "| Target | Measured | Verdict |",
+    "| --- | --- | --- |",
+    ...verdicts.flatMap(({ rows }) => rows),
+    "",
+    "### What the extra broker hop costs",
+    "",
+    ...results.steps.map(brokerHopNote),
+    "",
+  ].join("\n");
+}
+
+/**
+ * Replace (or add) the section in docs/benchmarks/latency.md and in BENCHMARKS.md, leaving anything
+ * else on either page (a full `npm run bench` rewrites BENCHMARKS.md whole, with this section in it).
+ */
+export function writeLatencyPage(results: LatencyResults): void {
+  const section = latencySection(results);
+  replaceSection(
+    PAGE,
+    HEADING,
+    section,
+    "# Benchmarks: latency\n\nSee BENCHMARKS.md for how the benchmarks are run; this page is written by its own command, `npm run bench:latency`.\n",
+  );
+  replaceSection(BENCHMARKS_FILE, HEADING, section, "# Benchmarks\n");
+}
