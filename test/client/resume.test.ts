@@ -6,7 +6,7 @@
  * then on. Frames are told apart by their quantity (trades) or price (signals), published in
  * increasing order.
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import {
@@ -15,6 +15,7 @@ import {
   type SignalFrame,
   type TradeExecutedFrame,
 } from "../../src/client/node.js";
+import { streamEpochOf } from "../helpers/epochs.js";
 import { freePort } from "../helpers/free-port.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
@@ -220,6 +221,36 @@ describe("resume across a gateway restart", () => {
     expect(quantities(events)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(events.all("gap")).toEqual([]);
     expect(events.all("error")).toEqual([]);
+  }, 30_000);
+
+  it("a position saved before epochs were short (the stream's identity as epoch) resumes, then counts in the short epoch", async () => {
+    const server = await stack.startNats({ jetstream: true });
+    const upstream = stack.track(await server.client());
+    const running = await stack.startGateway({ NATS_URL: server.url });
+    const watcher = await witness(running);
+    await watcher.request({ type: "subscribe", channel: "trades" });
+    for (const quantity of [1, 2, 3]) publishTrade("AAPL", quantity, upstream);
+    const first = await watcher.next("trade_executed", (frame) => frame.quantity === 1);
+    await watcher.next("trade_executed", (frame) => frame.quantity === 3);
+    // What an application running an earlier release saved: the stream's NAME@created as epoch.
+    const { identity, epoch } = await streamEpochOf(await jetstreamManager(upstream), "GATEWAY_TRADES");
+    expect(first.epoch).toBe(epoch);
+
+    const { sdk, events } = client({
+      url: running.wsUrl,
+      positions: { trades: { seq: first.seq as number, epoch: identity } },
+    });
+    sdk.connect();
+    expect(await events.next("recovered", (event) => event.channel === "trades")).toEqual({
+      channel: "trades",
+      count: 2,
+    });
+    expect(quantities(events)).toEqual([2, 3]);
+    publishTrade("AAPL", 4, upstream);
+    await events.next("trade_executed", (frame) => frame.quantity === 4);
+    expect(quantities(events)).toEqual([2, 3, 4]);
+    expect(sdk.positions.trades).toEqual({ seq: (first.seq as number) + 3, epoch });
+    expect(events.all("gap")).toEqual([]);
   }, 30_000);
 
   it("without JetStream: a `gap` (epoch_mismatch), then the new gateway's frames, although their seqs start again", async () => {

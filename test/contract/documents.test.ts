@@ -85,12 +85,13 @@ describe("asyncapi.yaml", () => {
     expect(messages.signal?.examples[0]?.payload).toEqual({
       ...SEED_FRAMES.signal,
       seq: 1041,
-      epoch: "GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z",
+      // The short epoch of GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z (src/core/history/epochs.ts).
+      epoch: "j6MdjjsBl8Qj",
     });
     expect(messages.trade_executed?.examples[0]?.payload).toEqual({
       ...SEED_FRAMES.trade,
       seq: 1041,
-      epoch: "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z",
+      epoch: "jaE0LMyxxrVh",
     });
     expect(messages.price_update?.examples[0]?.payload).toMatchObject({
       type: "price_update",

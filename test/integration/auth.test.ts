@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { BUNDLED_CHANNELS, DEFAULT_SUBSCRIPTIONS } from "../helpers/channels.js";
+import { MEMORY_EPOCH } from "../helpers/epochs.js";
 import { type RunningGateway, upstreamMessages, waitForIngest } from "../helpers/gateway.js";
 import { expiryOf, keyPairFile, signToken, TEST_SECRET } from "../helpers/tokens.js";
 import { withGateway } from "../helpers/with-gateway.js";
@@ -12,8 +13,6 @@ import { withGateway } from "../helpers/with-gateway.js";
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ALL_CHANNELS = BUNDLED_CHANNELS;
-/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
-const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 /** A channel's stream status while the gateway is on NATS and the channel within its threshold. */
 const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
 
@@ -31,7 +30,7 @@ function client(url: string, options: { welcome?: boolean; headers?: Record<stri
 }
 
 /**
- * A gateway's epoch as a frame of it names it: memory-<uuid> (no JetStream), and the same in
+ * A gateway's epoch as a frame of it names it: MEMORY_EPOCH (no JetStream), and the same in
  * every frame of that gateway.
  */
 function epochOf(running: RunningGateway, named: unknown): string {

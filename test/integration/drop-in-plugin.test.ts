@@ -7,13 +7,12 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
+import { MEMORY_EPOCH } from "../helpers/epochs.js";
 import { pluginsWithNews } from "../helpers/plugins-dir.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
-/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
-const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 describe("dropping in a plugin folder", () => {
   // In this (vitest) process the copied folder (under test/.tmp/) imports the plugin API by its

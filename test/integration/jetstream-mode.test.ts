@@ -17,6 +17,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { isJetStreamAbsent, probeJetStream } from "../../src/core/ingest/jetstream-log.js";
+import { MEMORY_EPOCH, streamEpochOf } from "../helpers/epochs.js";
 import { freePort } from "../helpers/free-port.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import { waitUntilReady } from "../helpers/gateway.js";
@@ -206,8 +207,10 @@ describe("NATS_JETSTREAM=required", () => {
     expect(await historyGauge(running)).toEqual(["signals=jetstream", "trades=jetstream"]);
     const client = await stack.connect({ url: running.wsUrl });
     const welcome = client.frames[0] as { positions?: Record<string, { epoch: string }> };
-    expect(welcome.positions?.trades?.epoch).toMatch(/^GATEWAY_TRADES@/);
-    expect(welcome.positions?.signals?.epoch).toMatch(/^GATEWAY_SIGNALS@/);
+    // Each channel's epoch: the short hash of its stream's identity.
+    const jsm = await jetstreamManager(await natsClient(port));
+    expect(welcome.positions?.trades?.epoch).toBe((await streamEpochOf(jsm, "GATEWAY_TRADES")).epoch);
+    expect(welcome.positions?.signals?.epoch).toBe((await streamEpochOf(jsm, "GATEWAY_SIGNALS")).epoch);
   });
 });
 
@@ -231,7 +234,7 @@ describe("NATS_JETSTREAM=auto", () => {
     const before = await natsClient(port);
     before.publish("execution.trades.AAPL", trade("in-memory"));
     const old = await client.next("trade_executed", (frame) => frame.trade_id === "in-memory");
-    expect(old).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^memory-/) });
+    expect(old).toMatchObject({ seq: 1, epoch: expect.stringMatching(MEMORY_EPOCH) });
 
     await stack.close(before);
     await stack.close(plain);
@@ -252,7 +255,8 @@ describe("NATS_JETSTREAM=auto", () => {
     const after = await natsClient(port);
     after.publish("execution.trades.AAPL", trade("in-jetstream"));
     const fresh = await client.next("trade_executed", (frame) => frame.trade_id === "in-jetstream");
-    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^GATEWAY_TRADES@/) });
+    const { epoch } = await streamEpochOf(await jetstreamManager(after), "GATEWAY_TRADES");
+    expect(fresh).toMatchObject({ seq: 1, epoch });
     // A position in the memory epoch cannot be resumed: the client starts over.
     const back = await stack.connect({ url: running.wsUrl });
     const refused = await back.request({

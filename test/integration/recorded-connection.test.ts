@@ -2,7 +2,7 @@
  * One client connection, recorded frame by frame as the bytes arrive, and compared with the
  * recording committed in test/fixtures/recorded/connection.txt: refactors of the core must not
  * change a byte on the wire. Only what differs from run to run is masked: the times the gateway
- * stamps (now) and the epoch of its in-memory positions (a UUID per process). Upstream times
+ * stamps (now) and the epoch of its in-memory positions (random per process). Upstream times
  * (2024-…) stay literal.
  *
  * `RECORD=1 npx vitest run test/integration/recorded-connection.test.ts` writes the recording
@@ -19,10 +19,11 @@ import { withGateway } from "../helpers/with-gateway.js";
 const RECORDING = path.resolve(import.meta.dirname, "../fixtures/recorded/connection.txt");
 /** Times the gateway stamps: any ISO-8601 UTC time after the seed's 2024 examples. */
 const GATEWAY_TIME = /"20(2[5-9]|[3-9]\d)-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"/g;
-const MEMORY_EPOCH = /"memory-[0-9a-f-]{36}"/g;
+/** The in-memory epoch wherever a frame names one (src/core/history/epochs.ts: m + 11 base64url). */
+const MEMORY_EPOCH = /"epoch":"m[A-Za-z0-9_-]{11}"/g;
 
 function mask(frame: string): string {
-  return frame.replace(GATEWAY_TIME, '"<now>"').replace(MEMORY_EPOCH, '"<epoch>"');
+  return frame.replace(GATEWAY_TIME, '"<now>"').replace(MEMORY_EPOCH, '"epoch":"<epoch>"');
 }
 
 describe("a recorded client connection", () => {

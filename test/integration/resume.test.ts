@@ -7,6 +7,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import { beforeAll, describe, expect, it } from "vitest";
+import { epochOfIdentity, MEMORY_EPOCH, STREAM_EPOCH, streamEpochOf } from "../helpers/epochs.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import { LinkCutter } from "../helpers/link-cutter.js";
 import { INVALID_MESSAGE_REPLY } from "../helpers/seed-frames.js";
@@ -18,7 +19,6 @@ const TRADES = "execution.trades.test";
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** A channel's stream status while the gateway is on NATS (trades: no staleness threshold). */
 const LIVE = { status: "live", since: expect.stringMatching(ISO_UTC) };
-const STREAM_EPOCH = /^GATEWAY_TRADES@\d{4}-\d{2}-\d{2}T[\d:.]+Z$/;
 
 // What the tests start runs until the file ends: a test counts the live consumers of them all.
 const stack = withGateway({
@@ -95,21 +95,26 @@ function random(seed: number): () => number {
 }
 
 describe("positions", () => {
-  it("stamps every trade with seq and the stream's epoch; welcome and acks name the head", async () => {
+  it("stamps every trade with seq and the stream's short epoch; welcome and acks name the head, the ack the stream", async () => {
     const running = await gateway();
     const client = await connect(running);
     const welcome = client.frames[0] as Frame;
     const positions = welcome.positions as Record<string, { seq: number; epoch: string }>;
-    expect(positions.trades).toEqual({ seq: expect.any(Number), epoch: expect.stringMatching(STREAM_EPOCH) });
+    // 12 characters: a hash of the stream's name and creation time, which the ack names in full.
+    const { identity, epoch } = await streamEpochOf(
+      await jetstreamManager(stack.publisher),
+      "GATEWAY_TRADES",
+    );
+    expect(epoch).toMatch(STREAM_EPOCH);
+    expect(positions.trades).toEqual({ seq: expect.any(Number), epoch });
     const head = positions.trades?.seq as number;
-    const epoch = positions.trades?.epoch;
 
     const ack = await client.request({ type: "subscribe", channel: "trades" }, "s1");
     expect(ack).toEqual({
       type: "subscribed",
       channel: "trades",
       symbols: "*",
-      position: { seq: head, epoch },
+      position: { seq: head, epoch, stream: identity },
       stream_status: LIVE,
       id: "s1",
       timestamp: expect.stringMatching(ISO_UTC),
@@ -130,6 +135,8 @@ describe("positions", () => {
         epoch,
       })),
     );
+    // On the wire: the frame ends with its position, the epoch in its short form.
+    expect(JSON.stringify(frames[0])).toMatch(new RegExp(`,"seq":${head + 1},"epoch":"${epoch}"}$`));
   });
 });
 
@@ -218,6 +225,29 @@ describe("resume after a disconnect", () => {
     expect(consumers.length).toBe(gateways.length);
   });
 
+  it("a position saved before epochs were short (the stream's identity as epoch) still resumes, in the short epoch", async () => {
+    const running = await gateway();
+    const client = await connect(running);
+    const ack = await client.request({ type: "subscribe", channel: "trades" });
+    const { epoch, stream } = ack.position as { epoch: string; stream: string };
+    const seen = publishTrades(3);
+    const mark = (await tradesUntil(client, seen[2] as string))[0] as Frame;
+    const missed = publishTrades(2);
+    await tradesUntil(client, missed[1] as string);
+
+    const back = await connect(running);
+    const resumed = await back.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: mark.seq, epoch: stream },
+    });
+    expect(resumed).toMatchObject({ recovered: true, position: { epoch, stream } });
+    const replay = await tradesUntil(back, missed[1] as string);
+    expect(ids(replay)).toEqual([...seen.slice(1), ...missed]);
+    expect(new Set(replay.map((frame) => frame.epoch))).toEqual(new Set([epoch]));
+    expect(await back.next("replayed")).toMatchObject({ count: 4, position: { epoch, stream } });
+  });
+
   it("clients resuming together from one position share one read of the stream: one replay consumer, every client exact", async () => {
     const running = await gateway({ WEBSOCKET_HISTORY_SIZE: "20" });
     const client = await connect(running);
@@ -275,9 +305,12 @@ describe("what cannot be resumed is said plainly", () => {
   let running: RunningGateway;
   let client: TestClient;
   let head: { seq: number; epoch: string };
+  /** The stream's identity, NAME@created, as refusals name it beside the epoch. */
+  let identity: string;
 
   beforeAll(async () => {
     running = await gateway({ WEBSOCKET_MAX_REPLAY: "10" });
+    ({ identity } = await streamEpochOf(await jetstreamManager(stack.publisher), "GATEWAY_TRADES"));
     client = await connect(running);
     publishTrades(20);
     await stack.publisher.flush();
@@ -294,7 +327,7 @@ describe("what cannot be resumed is said plainly", () => {
     type: "subscribed",
     channel: "trades",
     symbols: "*",
-    position: { seq: expect.any(Number), epoch: expect.stringMatching(STREAM_EPOCH) },
+    position: { seq: expect.any(Number), epoch: epochOfIdentity(identity), stream: identity },
     stream_status: LIVE,
     recovered: false,
     reason,
@@ -302,13 +335,11 @@ describe("what cannot be resumed is said plainly", () => {
     timestamp: expect.stringMatching(ISO_UTC),
   });
 
-  it("another epoch: epoch_mismatch", async () => {
-    const ack = await client.request({
-      type: "subscribe",
-      channel: "trades",
-      since: { seq: 1, epoch: "GATEWAY_TRADES@old" },
-    });
-    expect(ack).toEqual(refusal("epoch_mismatch"));
+  it("another epoch: epoch_mismatch, in the short form and in the long one of earlier releases", async () => {
+    for (const epoch of [epochOfIdentity("GATEWAY_TRADES@old"), "GATEWAY_TRADES@old"]) {
+      const ack = await client.request({ type: "subscribe", channel: "trades", since: { seq: 1, epoch } });
+      expect(ack).toEqual(refusal("epoch_mismatch"));
+    }
   });
 
   it("a position beyond the head: ahead_of_head", async () => {
@@ -342,7 +373,8 @@ describe("what cannot be resumed is said plainly", () => {
     const memory = await gateway({ NATS_JETSTREAM: "off", WEBSOCKET_HISTORY_SIZE: "5" });
     const watcher = await connect(memory);
     const ack = await watcher.request({ type: "subscribe", channel: "trades" });
-    expect(ack.position).toEqual({ seq: 0, epoch: expect.stringMatching(/^memory-[0-9a-f-]{36}$/) });
+    // In memory: a random epoch of this process, and no stream to name.
+    expect(ack.position).toEqual({ seq: 0, epoch: expect.stringMatching(MEMORY_EPOCH) });
     const published = publishTrades(8);
     const frames = await tradesUntil(watcher, published[7] as string);
     expect(seqs(frames)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);

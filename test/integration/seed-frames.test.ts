@@ -3,14 +3,13 @@
  * real nats-server and received by a real WebSocket client.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { MEMORY_EPOCH } from "../helpers/epochs.js";
 import { SEED_AAPL_POSITION } from "../helpers/seed-frames.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
-/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
-const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 /**
  * The seed's frame, its fields unchanged and in the seed's order, followed by the position the

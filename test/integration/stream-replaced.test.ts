@@ -10,6 +10,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import { streamEpochOf } from "../helpers/epochs.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import type { Frame, TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
@@ -40,8 +41,14 @@ async function setUp(stream: string, prefix: string) {
   };
   const first = probe();
   const old = await client.next("trade_executed", (frame) => frame.trade_id === first);
-  expect(old.epoch).toMatch(new RegExp(`^${stream}@`));
-  return { running, client, probe, old };
+  const { epoch, identity } = await streamEpochOf(await jetstreamManager(stack.publisher), stream);
+  expect(old.epoch).toBe(epoch);
+  return { running, client, probe, old, oldIdentity: identity };
+}
+
+/** The epoch of the stream `name` as it is now: the short hash of its name and creation time. */
+async function epochOfStream(name: string): Promise<string> {
+  return (await streamEpochOf(await jetstreamManager(stack.publisher), name)).epoch;
 }
 
 /** Publish a probe every 200 ms until a frame of another epoch than `old` arrives. */
@@ -59,34 +66,47 @@ async function firstOfNewEpoch(client: TestClient, probe: () => string, old: Fra
   }
 }
 
-async function expectOldPositionRefused(running: RunningGateway, old: Frame, epoch: unknown) {
-  const back = await stack.connect({ url: running.wsUrl });
-  const ack = await back.request({
-    type: "subscribe",
-    channel: "trades",
-    since: { seq: old.seq, epoch: old.epoch },
-  });
-  expect(ack).toMatchObject({ recovered: false, reason: "epoch_mismatch", position: { epoch } });
+/**
+ * A position in the old stream is refused, by its epoch and by the long form earlier releases
+ * stamped (the old stream's identity, which the gateway still takes for its own stream's epoch).
+ */
+async function expectOldPositionRefused(
+  running: RunningGateway,
+  old: Frame,
+  oldIdentity: string,
+  epoch: unknown,
+) {
+  for (const since of [old.epoch, oldIdentity]) {
+    const back = await stack.connect({ url: running.wsUrl });
+    const ack = await back.request({
+      type: "subscribe",
+      channel: "trades",
+      since: { seq: old.seq, epoch: since },
+    });
+    expect(ack).toMatchObject({ recovered: false, reason: "epoch_mismatch", position: { epoch } });
+  }
 }
 
 describe("a lossless channel's stream deleted while the gateway runs", () => {
   it("the gateway sets it up again and continues in a new epoch; old positions answer epoch_mismatch", async () => {
-    const { running, client, probe, old } = await setUp("DELETED_TRADES", "deleted");
+    const { running, client, probe, old, oldIdentity } = await setUp("DELETED_TRADES", "deleted");
     const jsm = await jetstreamManager(stack.publisher);
     await jsm.streams.delete("DELETED_TRADES");
 
     const fresh = await firstOfNewEpoch(client, probe, old);
-    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^DELETED_TRADES@/) });
+    // The epoch of the stream the gateway created anew: another hash, another creation time.
+    expect(fresh).toMatchObject({ seq: 1, epoch: await epochOfStream("DELETED_TRADES") });
+    expect(fresh.epoch).not.toBe(old.epoch);
     // Every later trade is in the new epoch, in order.
     const next = probe();
     const after = await client.next("trade_executed", (frame) => frame.trade_id === next);
     expect(after.epoch).toBe(fresh.epoch);
     expect(after.seq as number).toBeGreaterThan(fresh.seq as number);
-    await expectOldPositionRefused(running, old, fresh.epoch);
+    await expectOldPositionRefused(running, old, oldIdentity, fresh.epoch);
   }, 60_000);
 
   it("recreated at once by an operator, racing the gateway's own set-up: the new stream's epoch, its messages from seq 1", async () => {
-    const { running, client, probe, old } = await setUp("REPLACED_TRADES", "replaced");
+    const { running, client, probe, old, oldIdentity } = await setUp("REPLACED_TRADES", "replaced");
     // A few more trades, so that the old history is ahead of what the new stream will hold.
     for (let index = 0; index < 5; index++) probe();
     const last = probe();
@@ -100,11 +120,12 @@ describe("a lossless channel's stream deleted while the gateway runs", () => {
     await jsm.streams.add(config);
 
     const fresh = await firstOfNewEpoch(client, probe, old);
-    expect(fresh).toMatchObject({ seq: 1, epoch: expect.stringMatching(/^REPLACED_TRADES@/) });
+    expect(fresh).toMatchObject({ seq: 1, epoch: await epochOfStream("REPLACED_TRADES") });
+    expect(fresh.epoch).not.toBe(old.epoch);
     // The 7 trades published before the deletion, and none after, carried the old epoch.
     expect(
       client.frames.filter((frame) => frame.type === "trade_executed" && frame.epoch === old.epoch),
     ).toHaveLength(7);
-    await expectOldPositionRefused(running, old, fresh.epoch);
+    await expectOldPositionRefused(running, old, oldIdentity, fresh.epoch);
   }, 60_000);
 });

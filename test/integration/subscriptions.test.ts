@@ -9,14 +9,13 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { AUTO_SUBSCRIBED_CHANNELS, BUNDLED_CHANNELS, DEFAULT_SUBSCRIPTIONS } from "../helpers/channels.js";
+import { MEMORY_EPOCH } from "../helpers/epochs.js";
 import { flushChannel, type RunningGateway, waitForIngest } from "../helpers/gateway.js";
 import { type Frame, TestClient } from "../helpers/test-client.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
-const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 const CHANNELS = AUTO_SUBSCRIBED_CHANNELS;
 const SIGNAL_SUBJECT = "strategy.signals.test";
 const TRADE_SUBJECT = "execution.trades.test";
@@ -80,7 +79,7 @@ function publish(subject: string, payload: unknown): void {
   stack.publisher.publish(subject, JSON.stringify(payload));
 }
 
-/** The epoch of a gateway's lossless channels (memory-<uuid>, checked when it started). */
+/** The epoch of a gateway's lossless channels (MEMORY_EPOCH, checked when it started). */
 function epochOf(running: RunningGateway): string {
   const state = lossless.get(running);
   if (!state) throw new Error("not a gateway of this file");

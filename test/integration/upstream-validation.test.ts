@@ -5,6 +5,7 @@
  * a valid message published after them is the first frame of its type a client sees.
  */
 import { describe, expect, it } from "vitest";
+import { MEMORY_EPOCH } from "../helpers/epochs.js";
 import { flushChannel, waitForIngest } from "../helpers/gateway.js";
 import { SEED_AAPL_POSITION, SEED_FRAMES } from "../helpers/seed-frames.js";
 import type { TestClient } from "../helpers/test-client.js";
@@ -14,8 +15,6 @@ const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
 const CHANNELS = ["portfolio", "price_updates", "signals", "trades"] as const;
 type Channel = (typeof CHANNELS)[number];
 const MAX_PAYLOAD = 512;
-/** A lossless channel's epoch on a gateway without JetStream (the test nats-server has none). */
-const MEMORY_EPOCH = /^memory-[0-9a-f-]{36}$/;
 
 interface StreamHealth {
   last_update: string | null;
