@@ -2,9 +2,11 @@
  * The benchmark's reading of Prometheus histograms (bench/lib/prometheus-histogram.ts): the run's
  * window is the after-scrape minus the before-scrape, and percentiles are interpolated within
  * buckets as histogram_quantile() does. Checked on literal exposition texts, in the shape the
- * gateway's /metrics writes them (prom-client: HELP and TYPE lines, `le` first, +Inf last).
+ * gateway's /metrics writes them (prom-client: HELP and TYPE lines, `le` first, +Inf last), and
+ * what the benchmark reads from two scrapes of a gateway (bench/lib/gateway-window.ts).
  */
 import { describe, expect, it } from "vitest";
+import { gatewayWindow } from "../../bench/lib/gateway-window.js";
 import {
   countAbove,
   histogramQuantile,
@@ -198,5 +200,50 @@ describe("histogramQuantile", () => {
     const same = scrapeHistogram(BEFORE, "gateway_ingest_to_write_seconds", { channel: "trades" });
     const empty = histogramWindow(same as NonNullable<typeof same>, same);
     expect(histogramQuantile(empty, 0.99)).toBeUndefined();
+  });
+});
+
+describe("gatewayWindow", () => {
+  const gc = (minor: [number, number, number], major: [number, number, number], sums: [number, number]) =>
+    [
+      `nodejs_gc_duration_seconds_bucket{le="0.001",kind="minor"} ${minor[0]}`,
+      `nodejs_gc_duration_seconds_bucket{le="0.01",kind="minor"} ${minor[1]}`,
+      `nodejs_gc_duration_seconds_bucket{le="+Inf",kind="minor"} ${minor[2]}`,
+      `nodejs_gc_duration_seconds_sum{kind="minor"} ${sums[0]}`,
+      `nodejs_gc_duration_seconds_count{kind="minor"} ${minor[2]}`,
+      `nodejs_gc_duration_seconds_bucket{le="0.001",kind="major"} ${major[0]}`,
+      `nodejs_gc_duration_seconds_bucket{le="0.01",kind="major"} ${major[1]}`,
+      `nodejs_gc_duration_seconds_bucket{le="+Inf",kind="major"} ${major[2]}`,
+      `nodejs_gc_duration_seconds_sum{kind="major"} ${sums[1]}`,
+      `nodejs_gc_duration_seconds_count{kind="major"} ${major[2]}`,
+    ].join("\n");
+
+  it("gives the channel's hop in milliseconds and the GC of the window alone, by kind", () => {
+    const before = `${BEFORE}\n${gc([10, 10, 10], [0, 0, 0], [0.002, 0])}`;
+    const after = `${AFTER}\n${gc([30, 34, 35], [0, 1, 2], [0.052, 0.03])}`;
+    const figures = gatewayWindow(before, after, "bench");
+    expect(figures.hopMs?.count).toBe(1000);
+    expect(figures.hopMs?.p50).toBeCloseTo(0.375, 9);
+    expect(figures.hopMs?.p99).toBeCloseTo(1, 9);
+    expect(figures.hopMs?.p999).toBeCloseTo(2.35, 9);
+    // No gateway_queue_seconds in the after-scrape, no conflation wait on this channel: nothing to report.
+    expect(figures.queueMs).toBeUndefined();
+    expect(figures.conflationWaitMs).toBeUndefined();
+    expect(figures.gc?.pauses).toBe(27);
+    expect(figures.gc?.totalMs).toBeCloseTo(80, 9);
+    expect(figures.gc?.over1ms).toBe(7);
+    expect(figures.gc?.over10ms).toBe(2);
+    expect(figures.gc?.byKind.minor?.pauses).toBe(25);
+    expect(figures.gc?.byKind.minor?.totalMs).toBeCloseTo(50, 9);
+    expect(figures.gc?.byKind.major?.pauses).toBe(2);
+  });
+
+  it("has no hop for a gateway without the histograms (an older commit)", () => {
+    expect(gatewayWindow("", "", "bench")).toEqual({
+      hopMs: undefined,
+      queueMs: undefined,
+      conflationWaitMs: undefined,
+      gc: undefined,
+    });
   });
 });
