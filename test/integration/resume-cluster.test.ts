@@ -23,6 +23,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
+import { expectStreamEpochOn } from "../helpers/epochs.js";
 import {
   GatewayProcess,
   killPoints,
@@ -123,6 +124,14 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     // One acknowledged publish first: the stream captures this node's messages from here on
     // (route interest is propagated asynchronously). The client starts after it.
     const warmup = await publishAcked(jetstream(publisher, { timeout: 2000 }), "warmup-a");
+    // A and B, first connected to different nodes, stamp the one short epoch of the R3 stream.
+    await expectStreamEpochOn(
+      [a.wsUrl, b.wsUrl],
+      (url) => stack.connect({ url }),
+      await jetstreamManager(publisher),
+      "GATEWAY_TRADES",
+      "trades",
+    );
 
     const reader = stack.track(new TradeReader(), { client: true });
     expect(await reader.connect(a.wsUrl, { startAfter: warmup })).toMatchObject({ recovered: true });

@@ -8,7 +8,9 @@
  *
  * The kill point is drawn from a seed, logged; set RESUME_SEED to replay a run.
  */
+import { jetstreamManager } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
+import { expectStreamEpochOn } from "../helpers/epochs.js";
 import {
   GatewayProcess,
   killPoints,
@@ -73,9 +75,17 @@ describe("resume across gateway processes (JetStream)", () => {
         name: "gateway B",
       }),
     ]);
+    // Both instances stamp the stream's short epoch: the same one, derived from the stream.
+    const epoch = await expectStreamEpochOn(
+      [a.wsUrl, b.wsUrl],
+      (url) => stack.connect({ url }),
+      await jetstreamManager(stack.publisher),
+      "GATEWAY_TRADES",
+      "trades",
+    );
     const reader = stack.track(new TradeReader(), { client: true });
     const first = await reader.connect(a.wsUrl);
-    expect(first).toMatchObject({ type: "subscribed", recovered: true });
+    expect(first).toMatchObject({ type: "subscribed", recovered: true, position: { epoch } });
 
     const publishing = publishTrades();
     await reader.until(() => reader.trades.length >= killAt, `${killAt} trades`);
