@@ -294,7 +294,7 @@ class ChannelInfo:
     interval_ms: Optional[float] = None
     #: How long without data before the channel is reported stale; absent: never for lack of data
     stale_after_ms: Optional[float] = None
-    #: The values of the plugin's own settings in force, by key (each read from <CHANNEL>_<KEY>); absent when it has none
+    #: The values of the plugin's own settings in force, by key (each read from `<CHANNEL>_<KEY>`); absent when it has none
     settings: Optional[Dict[str, Any]] = None
 
     @classmethod
@@ -1274,7 +1274,7 @@ class UpstreamPortfolioSnapshot:
 
 @dataclass
 class UpstreamPriceTick:
-    """One price tick for one symbol, published on market.prices.<SYMBOL>"""
+    """One price tick for one symbol, published on `market.prices.<SYMBOL>`"""
 
     #: Instrument symbol; by convention also the last subject token
     symbol: str
@@ -1339,7 +1339,7 @@ class UpstreamPriceTick:
 
 @dataclass
 class UpstreamTradingSignal:
-    """A trading signal, published on strategy.signals.<strategy or symbol>"""
+    """A trading signal, published on `strategy.signals.<strategy or symbol>`"""
 
     #: What the strategy recommends
     signal_type: SignalType
@@ -1380,7 +1380,7 @@ class UpstreamTradingSignal:
 
 @dataclass
 class UpstreamTradeExecution:
-    """A trade execution, published on execution.trades.<venue or account>"""
+    """A trade execution, published on `execution.trades.<venue or account>`"""
 
     symbol: str
     side: TradeSide
