@@ -22,6 +22,8 @@ import { EmbeddedBroker } from "./core/ingest/embedded-broker.js";
 import { REPLAY_PAGE } from "./core/ingest/jetstream-log.js";
 import { NatsBroker } from "./core/ingest/nats-broker.js";
 import { natsEndpoint } from "./core/ingest/nats-options.js";
+import { LatencyRecorder } from "./core/latency/latency-recorder.js";
+import { registerLatencyMetrics } from "./core/metrics.js";
 import { buildPipeline, type LosslessPipeline, type Pipeline } from "./core/pipeline.js";
 import { type LoadedChannel, unhandledKind } from "./core/plugin.js";
 import { DEFAULT_PLUGINS_DIR, loadPlugins } from "./core/plugin-loader.js";
@@ -81,10 +83,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     channels.filter((channel) => channel.autoSubscribe).map((channel) => channel.plugin.name),
   );
   const disconnect = disconnector(index, config.WEBSOCKET_CLOSE_GRACE_MS);
+  // Per-stage timing (docs/latency.md); GATEWAY_TIMING=off builds none, to measure what it costs.
+  const latency = config.GATEWAY_TIMING === "on" ? new LatencyRecorder() : undefined;
   const writer = new OutboundWriter(
     {
       maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES,
       conflatedDropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+      maxWriteWindowMs: config.WEBSOCKET_MAX_WRITE_WINDOW_MS,
     },
     (session) => {
       logger.warn(
@@ -93,13 +98,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       );
       disconnect(session, "SLOW_CONSUMER", "Slow consumer: lossless data could not be queued");
     },
+    latency,
   );
   const gates = new ResumeGates({
     maxBufferedBytes: config.WEBSOCKET_MAX_BUFFERED_BYTES,
     onOverflow: (session) => writer.overflow(session as Parameters<typeof writer.overflow>[0]),
   });
   for (const channel of channels)
-    pipelines.set(channel.plugin.name, buildPipeline(channel, { config, logger, index, gates }));
+    pipelines.set(channel.plugin.name, buildPipeline(channel, { config, logger, index, gates, latency }));
   const lossless = [...pipelines.values()].filter(
     (pipeline): pipeline is LosslessPipeline => pipeline.kind === "lossless",
   );
@@ -222,9 +228,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // Not ready once shutdown has begun, so load balancers stop sending clients before the broker goes.
     ready: () => broker.connected && !draining && closing === undefined,
   };
+  const metrics = metricsOf(parts);
+  if (latency) registerLatencyMetrics(metrics, latency);
   await registerRestRoutes(fastify, config, {
     ...statusState(parts),
-    metrics: metricsOf(parts),
+    metrics,
+    latency: () => latency?.report(),
     // Built on first request: only the docs need YAML and JSON Schema, so an idle gateway pays nothing for them.
     asyncApi: async () => {
       const [{ stringify }, { buildAsyncApi }] = await Promise.all([

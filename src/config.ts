@@ -136,6 +136,20 @@ export const configSchema = z.object({
   WEBSOCKET_CONFLATED_DROP_BYTES: positiveInteger
     .default(1024 * 1024)
     .describe("Queued bytes above which conflated frames (prices, portfolio) are skipped for that client"),
+  WEBSOCKET_MAX_WRITE_WINDOW_MS: z.coerce
+    .number()
+    .positive()
+    .finite()
+    .default(2)
+    .describe(
+      "Longest wait (ms) between socket flushes: a busy gateway waits as long as its last flush took, so that one socket write carries several frames, but no longer than this (one slow flush must not delay the next turn's frames as long again)",
+    ),
+  GATEWAY_TIMING: z
+    .enum(["on", "off"])
+    .default("on")
+    .describe(
+      "off: no per-stage latency timing (no latency histograms, empty GET /websocket/latency, no gw_rx/gw_tx): a benchmark switch to measure what timing costs",
+    ),
   WEBSOCKET_STALE_AFTER_MS: z.coerce
     .number()
     .int()

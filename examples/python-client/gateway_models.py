@@ -111,6 +111,8 @@ class Subscribe:
     interval_ms: Optional[int] = None
     #: Resume: on a lossless channel, replay every frame after this position first (answered with recovered); on a conflated channel, accepted and answered with the snapshot
     since: Optional[ResumePosition] = None
+    #: true: every live data frame of this subscription carries gw_rx and gw_tx, wall-clock microseconds since the epoch at NATS receive and at the socket write (docs/latency.md); false: no more; absent: unchanged
+    timing: Optional[bool] = None
     #: Optional correlation id, echoed in the reply to this message
     id: Optional[MessageId] = None
 
@@ -122,6 +124,7 @@ class Subscribe:
             symbols=data.get("symbols"),
             interval_ms=data.get("interval_ms"),
             since=ResumePosition.from_dict(data["since"]) if "since" in data else None,
+            timing=data.get("timing"),
             id=data.get("id"),
         )
 
@@ -136,6 +139,8 @@ class Subscribe:
             data["interval_ms"] = self.interval_ms
         if self.since is not None:
             data["since"] = self.since.to_dict()
+        if self.timing is not None:
+            data["timing"] = self.timing
         if self.id is not None:
             data["id"] = self.id
         return data
@@ -798,6 +803,10 @@ class OrderBookSnapshot:
     #: ISO-8601 UTC timestamp
     timestamp: str
     type: Literal["order_book_snapshot"] = "order_book_snapshot"
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> OrderBookSnapshot:
@@ -809,6 +818,8 @@ class OrderBookSnapshot:
             asks=data["asks"],
             checksum=data["checksum"],
             timestamp=data["timestamp"],
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -821,6 +832,10 @@ class OrderBookSnapshot:
         data["asks"] = self.asks
         data["checksum"] = self.checksum
         data["timestamp"] = self.timestamp
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 
@@ -842,6 +857,10 @@ class OrderBookUpdate:
     #: ISO-8601 UTC timestamp
     timestamp: str
     type: Literal["order_book_update"] = "order_book_update"
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> OrderBookUpdate:
@@ -854,6 +873,8 @@ class OrderBookUpdate:
             asks=data["asks"],
             checksum=data["checksum"],
             timestamp=data["timestamp"],
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -867,6 +888,10 @@ class OrderBookUpdate:
         data["asks"] = self.asks
         data["checksum"] = self.checksum
         data["timestamp"] = self.timestamp
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 
@@ -943,6 +968,10 @@ class PortfolioUpdate:
     channel: Literal["portfolio"] = "portfolio"
     #: The portfolio's account, when upstream named one
     account: Optional[str] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> PortfolioUpdate:
@@ -951,6 +980,8 @@ class PortfolioUpdate:
             timestamp=data["timestamp"],
             data=PortfolioData.from_dict(data["data"]),
             account=data.get("account"),
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -962,6 +993,10 @@ class PortfolioUpdate:
             data["account"] = self.account
         data["timestamp"] = self.timestamp
         data["data"] = self.data.to_dict()
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 
@@ -1022,6 +1057,10 @@ class PriceUpdate:
     #: ISO-8601 UTC timestamp
     timestamp: str
     type: Literal["price_update"] = "price_update"
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> PriceUpdate:
@@ -1029,6 +1068,8 @@ class PriceUpdate:
         return cls(
             symbols={key: PriceEntry.from_dict(item) for key, item in data["symbols"].items()},
             timestamp=data["timestamp"],
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -1037,6 +1078,10 @@ class PriceUpdate:
         data["type"] = self.type
         data["symbols"] = {key: item.to_dict() for key, item in self.symbols.items()}
         data["timestamp"] = self.timestamp
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 
@@ -1064,6 +1109,10 @@ class TradingSignal:
     #: Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only
     epoch: str
     type: Literal["signal"] = "signal"
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> TradingSignal:
@@ -1077,6 +1126,8 @@ class TradingSignal:
             timestamp=data["timestamp"],
             seq=data["seq"],
             epoch=data["epoch"],
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -1091,6 +1142,10 @@ class TradingSignal:
         data["timestamp"] = self.timestamp
         data["seq"] = self.seq
         data["epoch"] = self.epoch
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 
@@ -1118,6 +1173,10 @@ class TradeExecuted:
     account: Optional[str] = None
     #: The upstream execution id, when upstream gave one
     trade_id: Optional[str] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)
+    gw_rx: Optional[int] = None
+    #: Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)
+    gw_tx: Optional[int] = None
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> TradeExecuted:
@@ -1132,6 +1191,8 @@ class TradeExecuted:
             epoch=data["epoch"],
             account=data.get("account"),
             trade_id=data.get("trade_id"),
+            gw_rx=data.get("gw_rx"),
+            gw_tx=data.get("gw_tx"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -1149,6 +1210,10 @@ class TradeExecuted:
             data["trade_id"] = self.trade_id
         data["seq"] = self.seq
         data["epoch"] = self.epoch
+        if self.gw_rx is not None:
+            data["gw_rx"] = self.gw_rx
+        if self.gw_tx is not None:
+            data["gw_tx"] = self.gw_tx
         return data
 
 

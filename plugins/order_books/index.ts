@@ -47,6 +47,8 @@ export default defineStatePlugin({
   ],
   delivery: { mode: "state" },
   key: (message) => message.symbol,
+  // The upstream's own time: gateway_upstream_lag_seconds (docs/latency.md).
+  publishedAt: (message) => message.timestamp,
   state: {
     sequence: (message) => message.sequence,
     isSnapshot: (message) => message.kind === "snapshot",

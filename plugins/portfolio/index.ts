@@ -35,6 +35,8 @@ export default definePlugin({
   // Stale after three intervals without data, and never sooner than 10 s.
   staleAfterMs: (config) => Math.max(10_000, 3 * config.WEBSOCKET_PORTFOLIO_UPDATE_INTERVAL * 1000),
   key: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
+  // The upstream's own time, when it sent one: gateway_upstream_lag_seconds (docs/latency.md).
+  publishedAt: (snapshot) => snapshot.timestamp,
   account: (snapshot) => snapshot.account ?? DEFAULT_ACCOUNT,
   toFrame: (snapshot, now) => ({
     type: "portfolio_update" as const,

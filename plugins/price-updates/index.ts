@@ -41,6 +41,8 @@ export default definePlugin({
   // Stale after three intervals without data, and never sooner than 10 s.
   staleAfterMs: (config) => Math.max(10_000, 3 * config.WEBSOCKET_PRICE_UPDATE_INTERVAL * 1000),
   key: (tick) => tick.symbol,
+  // The upstream's own time, when it sent one: gateway_upstream_lag_seconds (docs/latency.md).
+  publishedAt: (tick) => tick.timestamp,
   toFrame: (tick, now) => ({
     type: "price_update" as const,
     symbols: { [tick.symbol]: quoteOf(tick) },

@@ -20,6 +20,8 @@ export default definePlugin({
   ],
   delivery: { mode: "immediate" },
   key: (signal) => signal.symbol,
+  // The strategy's own time: gateway_upstream_lag_seconds (docs/latency.md).
+  publishedAt: (signal) => signal.timestamp,
   toFrame: (signal, now) => ({
     type: "signal" as const,
     signal_type: signal.signal_type,

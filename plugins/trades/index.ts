@@ -12,6 +12,8 @@ export default definePlugin({
   examples: [{ symbol: "AAPL", side: "BUY", quantity: 10, price: 150.25, timestamp: "2024-12-19T12:00:00Z" }],
   delivery: { mode: "immediate" },
   key: (trade) => trade.symbol,
+  // The execution time, when upstream sent one: gateway_upstream_lag_seconds (docs/latency.md).
+  publishedAt: (trade) => trade.timestamp,
   account: (trade) => trade.account,
   toFrame: (trade, now) => ({
     type: "trade_executed" as const,

@@ -4,11 +4,17 @@
  * Nothing a publisher sends can crash the gateway or reach a client unvalidated: oversized
  * payloads, bad JSON and schema failures (and a plugin that throws on a message) are counted in
  * the stream's error_count, logged with the subject, and dropped.
+ *
+ * With timing on, each message is stamped here (StageStamp): received, and validated; and when the
+ * upstream says when it published it (JetStream's timestamp, else the plugin's publishedAt), its
+ * upstream lag is observed.
  */
 import type { Logger } from "pino";
 import type { Delivery } from "./delivery/delivery.js";
 import type { StreamHealth } from "./health.js";
 import type { StoredPosition } from "./history/channel-history.js";
+import type { ChannelLatency } from "./latency/channel-latency.js";
+import type { StageStamp } from "./latency/stage-stamp.js";
 import type { LoadedChannel } from "./plugin.js";
 
 export type RejectReason = "oversized" | "invalid_json" | "schema" | "plugin_error";
@@ -40,6 +46,8 @@ export class ChannelStream {
     private readonly delivery: Delivery,
     private readonly maxPayloadBytes: number,
     private readonly logger: Logger,
+    /** Per-stage timing of this channel (undefined with GATEWAY_TIMING=off). */
+    private readonly timing?: ChannelLatency,
   ) {}
 
   /**
@@ -47,6 +55,8 @@ export class ChannelStream {
    * with its stored position when it comes from JetStream.
    */
   readonly handle = (subject: string, data: Uint8Array, position?: StoredPosition): void => {
+    const timing = this.timing;
+    const rx = timing === undefined ? 0 : timing.now();
     this.messagesIn++;
     const parsed = this.parse(data);
     if (!parsed.ok) {
@@ -54,8 +64,14 @@ export class ChannelStream {
       this.reject(subject, parsed.reason, parsed.details);
       return;
     }
+    let stamp: StageStamp | undefined;
+    if (timing !== undefined) {
+      stamp = { rx, validated: timing.now() };
+      const published = position === undefined ? this.publishedAt(parsed.message) : position.timeMs;
+      if (published !== undefined) timing.upstreamLag(rx, published);
+    }
     try {
-      this.delivery.accept(parsed.message, position);
+      this.delivery.accept(parsed.message, position, stamp);
     } catch (error) {
       if (position) this.delivery.skip?.(position);
       this.reject(subject, "plugin_error", { error: (error as Error).message });
@@ -82,6 +98,29 @@ export class ChannelStream {
     }
     this.delivery.skip?.(position);
   };
+
+  /**
+   * The plugin's publishedAt as epoch milliseconds; undefined when it has none, says none, or says
+   * something that is no time (a plugin's mistake costs the lag figure, never the message).
+   */
+  private publishedAt(message: unknown): number | undefined {
+    const publishedAt = this.channel.plugin.publishedAt;
+    if (publishedAt === undefined) return undefined;
+    try {
+      const published = publishedAt(message as never);
+      const ms =
+        typeof published === "number"
+          ? published
+          : published instanceof Date
+            ? published.getTime()
+            : typeof published === "string"
+              ? Date.parse(published)
+              : Number.NaN;
+      return Number.isFinite(ms) ? ms : undefined;
+    } catch {
+      return undefined;
+    }
+  }
 
   /** Decode and validate one payload (live, or stored in JetStream and read back for a replay). */
   parse(data: Uint8Array): ParseResult {

@@ -130,8 +130,9 @@ export class ClientMessageHandler {
       this.sendError(session, "SUBSCRIPTION_CONFLICT", frame.id);
       return;
     }
-    // Leaving a conflated or state channel forgets the interval the client chose for it.
+    // Leaving a channel forgets its wire timing, and the interval the client chose for it.
     if (result.state.length === 0) {
+      session.timing?.delete(frame.channel);
       if (pipeline.kind === "conflated")
         pipeline.delivery.move(session, () => session.intervals?.delete(frame.channel));
       else if (pipeline.kind === "state") session.intervals?.delete(frame.channel);
@@ -171,6 +172,11 @@ export class ClientMessageHandler {
       this.sendError(session, "TOO_MANY_SYMBOLS", frame.id, message);
       return;
     }
+    // Wire timing (docs/latency.md): set before the snapshot, which carries it too.
+    if (frame.timing === true) {
+      session.timing ??= new Set();
+      session.timing.add(frame.channel);
+    } else if (frame.timing === false) session.timing?.delete(frame.channel);
     switch (pipeline.kind) {
       case "conflated": {
         const { delivery } = pipeline;

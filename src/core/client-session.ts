@@ -72,6 +72,13 @@ export class ClientSession {
   degradeFactor = 1;
   /** Per lossless channel with a resume under way: live frames held until the replay is out. */
   gates: Map<string, ResumeGate> | undefined;
+  /** Channels subscribed with `"timing": true`: their data frames carry gw_rx and gw_tx. */
+  timing: Set<string> | undefined;
+  /**
+   * Frames of this turn's `pending` that get wire timing when written: pairs of their index in
+   * `pending` and their NATS receive stamp (latency/timed-frame.ts). Undefined for most clients.
+   */
+  timedFrames: number[] | undefined;
 
   constructor(
     readonly clientId: string,
@@ -97,6 +104,18 @@ export class ClientSession {
     return this.writer.enqueue(this, frame, lossless);
   }
 
+  /**
+   * Queue a data frame of a subscription with timing: the same shared frame, marked so that the
+   * writer adds gw_rx (from `rx`, a stage-clock stamp) and gw_tx to this client's copy.
+   */
+  sendTimed(frame: Buffer, lossless: boolean, rx: number): boolean {
+    if (!this.writer.enqueue(this, frame, lossless)) return false;
+    if (this.pending === undefined) return true;
+    this.timedFrames ??= [];
+    this.timedFrames.push(this.pending.length - 1, rx);
+    return true;
+  }
+
   /** Start the close handshake with one of the documented codes; the socket is dropped after a grace period. */
   close(name: CloseCodeName, reason: string, graceMs: number): void {
     if (this.closing) return;
@@ -106,6 +125,7 @@ export class ClientSession {
     const pending = this.pending;
     this.pending = undefined;
     this.pendingBytes = 0;
+    this.timedFrames = undefined;
     if (pending && this.socket.readyState === this.socket.OPEN) this.transport.write(Buffer.concat(pending));
     closeWithGrace(this.socket, CloseCodes[name].code, reason, graceMs);
   }

@@ -4,8 +4,11 @@
  * touches a label map. Each gateway gets its own registry (tests run several side by side).
  */
 
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
 import type { ConnectionCounters } from "./endpoint-state.js";
+import type { ChannelLatency } from "./latency/channel-latency.js";
+import { LATENCY_BUCKETS_SECONDS } from "./latency/histogram-buckets.js";
+import type { StageHistogram } from "./latency/stage-histogram.js";
 
 /** The values of gateway_history_mode's `mode` label. */
 const HISTORY_MODES = ["jetstream", "memory", "waiting"] as const;
@@ -271,4 +274,75 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
     },
   });
   return registry;
+}
+
+/** What the latency histograms are read from (latency/latency-recorder.ts). */
+export interface LatencySource {
+  all(): Iterable<ChannelLatency>;
+}
+
+const ONCE_PER_FRAME =
+  "Observed once per frame per socket flush, not once per client: a frame one flush writes to 1,000 clients is one observation (the clients of one flush are written within that flush's own duration, which this figure includes)";
+const CLOCK_SKEW =
+  "The upstream time is the JetStream message timestamp (lossless channels with JetStream history) or the plugin's publishedAt (a payload's timestamp), so the figure is only as right as that clock is to the gateway's: a publisher's clock ahead of ours counts as 0, one behind adds its offset";
+
+/**
+ * The per-channel latency histograms, in seconds, bucket bounds from 50 µs to 5 s. The stage
+ * histograms count into plain arrays as frames are written; this renders them at scrape time.
+ */
+export function registerLatencyMetrics(registry: Registry, source: LatencySource): void {
+  const histogram = (
+    name: string,
+    help: string,
+    stage: (channel: ChannelLatency) => StageHistogram | undefined,
+  ) =>
+    registry.registerMetric({
+      name,
+      help,
+      type: "histogram",
+      get: async () => ({
+        name,
+        help,
+        type: "histogram",
+        aggregator: "sum",
+        values: [...source.all()].flatMap((channel) => {
+          const histogram = stage(channel);
+          return histogram === undefined ? [] : histogramValues(name, channel.name, histogram);
+        }),
+      }),
+    } as unknown as Metric);
+  histogram(
+    "gateway_ingest_to_write_seconds",
+    `The gateway's own hop per channel: NATS receive to the socket write, without the conflation wait (gateway_conflation_wait_seconds). ${ONCE_PER_FRAME}`,
+    (channel) => channel.hop,
+  );
+  histogram(
+    "gateway_queue_seconds",
+    `Queued for the sockets (the frame built, or the conflation flush begun) to written, per channel. ${ONCE_PER_FRAME}`,
+    (channel) => channel.queue,
+  );
+  histogram(
+    "gateway_conflation_wait_seconds",
+    `Conflated and state channels: validated to queued, the time a message waited for its interval flush (kept out of the hop). ${ONCE_PER_FRAME}; a merged frame counts as its oldest message`,
+    (channel) => (channel.conflates ? channel.wait : undefined),
+  );
+  histogram(
+    "gateway_upstream_lag_seconds",
+    `Upstream publish time to NATS receive, per channel, once per message. ${CLOCK_SKEW}`,
+    (channel) => (channel.hasUpstreamTime ? channel.lag : undefined),
+  );
+}
+
+/** Prometheus histogram lines of one channel: cumulative buckets with `le`, then sum and count. */
+function histogramValues(name: string, channel: string, histogram: StageHistogram) {
+  const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+  let cumulative = 0;
+  LATENCY_BUCKETS_SECONDS.forEach((bound, bucket) => {
+    cumulative += histogram.counts[bucket] as number;
+    values.push({ metricName: `${name}_bucket`, labels: { channel, le: bound }, value: cumulative });
+  });
+  values.push({ metricName: `${name}_bucket`, labels: { channel, le: "+Inf" }, value: histogram.count });
+  values.push({ metricName: `${name}_sum`, labels: { channel }, value: histogram.sumMs / 1000 });
+  values.push({ metricName: `${name}_count`, labels: { channel }, value: histogram.count });
+  return values;
 }

@@ -20,6 +20,7 @@ import { StateDelivery } from "./delivery/state-delivery.js";
 import { StreamHealth } from "./health.js";
 import { ChannelHistory } from "./history/channel-history.js";
 import type { ResumeGates } from "./history/resume-gate.js";
+import type { LatencyRecorder } from "./latency/latency-recorder.js";
 import {
   type ConflatedChannel,
   type LoadedChannel,
@@ -63,28 +64,43 @@ export interface PipelineContext {
   index: SubscriptionIndex;
   /** The resume gates live lossless frames pass (history/resume-gate.ts). */
   gates: ResumeGates;
+  /** Per-stage timing (latency/latency-recorder.ts); undefined with GATEWAY_TIMING=off. */
+  latency?: LatencyRecorder;
 }
 
 export function buildPipeline(channel: LoadedChannel, context: PipelineContext): Pipeline {
   const { config, logger, index } = context;
   const name = channel.plugin.name;
+  const timing = context.latency?.channel(name, channel.kind, channel.plugin.publishedAt !== undefined);
   const streamOf = (delivery: ConflatedDelivery | LosslessDelivery | StateDelivery) =>
-    new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger);
+    new ChannelStream(channel, new StreamHealth(), delivery, config.NATS_MAX_PAYLOAD_BYTES, logger, timing);
   switch (channel.kind) {
     case "conflated": {
-      const delivery = new ConflatedDelivery(channel, index, logger, config.WEBSOCKET_MAX_CONFLATED_KEYS);
+      const delivery = new ConflatedDelivery(
+        channel,
+        index,
+        logger,
+        config.WEBSOCKET_MAX_CONFLATED_KEYS,
+        timing,
+      );
       return { kind: "conflated", name, channel, delivery, stream: streamOf(delivery) };
     }
     case "lossless": {
       const history = new ChannelHistory(config.WEBSOCKET_HISTORY_SIZE);
-      const delivery = new LosslessDelivery(channel, index, history, context.gates);
+      const delivery = new LosslessDelivery(channel, index, history, context.gates, timing);
       return { kind: "lossless", name, channel, delivery, history, stream: streamOf(delivery) };
     }
     case "state": {
-      const delivery = new StateDelivery(channel, index, logger, {
-        maxKeys: config.WEBSOCKET_MAX_CONFLATED_KEYS,
-        dropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
-      });
+      const delivery = new StateDelivery(
+        channel,
+        index,
+        logger,
+        {
+          maxKeys: config.WEBSOCKET_MAX_CONFLATED_KEYS,
+          dropBytes: config.WEBSOCKET_CONFLATED_DROP_BYTES,
+        },
+        timing,
+      );
       return { kind: "state", name, channel, delivery, stream: streamOf(delivery) };
     }
     default:

@@ -73,6 +73,7 @@ const pluginShape = z.object({
   toFrame: fn("toFrame must be a function"),
   mergeFrames: fn("mergeFrames must be a function").optional(),
   account: fn("account must be a function").optional(),
+  publishedAt: fn("publishedAt must be a function").optional(),
   staleAfterMs: intervalSpec.optional(),
   settings: zodSchema
     .refine((schema) => (schema as { shape?: unknown }).shape !== undefined, "settings must be a z.object")

@@ -83,6 +83,12 @@ export interface ChannelPlugin<
    * (events such as executions); WEBSOCKET_STALE_AFTER_MS overrides it.
    */
   staleAfterMs?: IntervalSpec<z.output<Settings>>;
+  /**
+   * When upstream published the message, if it says: epoch milliseconds, a Date, or an ISO-8601
+   * string (a payload's `timestamp`). Optional; it feeds gateway_upstream_lag_seconds, which is
+   * only as right as the publisher's clock is to the gateway's (docs/latency.md). Pure, no I/O.
+   */
+  publishedAt?(message: z.output<In>): number | Date | string | undefined;
   /** Build the outbound frame for one message. Pure, no I/O. */
   toFrame(message: z.output<In>, now: Date, settings: z.output<Settings>): z.input<Out>;
   /**
@@ -163,6 +169,8 @@ export interface StatePlugin<
   /** The key a message is about (a symbol): a state is kept per key. Required. */
   key(message: z.output<In>, settings: z.output<Settings>): string;
   staleAfterMs?: IntervalSpec<z.output<Settings>>;
+  /** See ChannelPlugin.publishedAt. */
+  publishedAt?(message: z.output<In>): number | Date | string | undefined;
   state: StateHooks<z.output<In>, State, View, Changes, z.output<Settings>>;
   /** The snapshot frame of a key's view; `message` is the last one the view includes. Pure. */
   toSnapshot(

@@ -79,6 +79,12 @@ export const subscribeFrame = z
       .describe(
         "Resume: on a lossless channel, replay every frame after this position first (answered with recovered); on a conflated channel, accepted and answered with the snapshot",
       ),
+    timing: z
+      .boolean()
+      .optional()
+      .describe(
+        "true: every live data frame of this subscription carries gw_rx and gw_tx, wall-clock microseconds since the epoch at NATS receive and at the socket write (docs/latency.md); false: no more; absent: unchanged",
+      ),
     id: messageId,
   })
   .meta({

@@ -11,6 +11,7 @@ import { registerChannelsRoute } from "./channels-route.js";
 import { registerDashboardRoutes } from "./dashboard-route.js";
 import { type AsyncApiTexts, registerDocsRoutes, registerOpenApi } from "./docs-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
+import { registerLatencyRoute } from "./latency-route.js";
 import { registerMetricsRoute } from "./metrics-route.js";
 import { registerStatusRoute } from "./status-route.js";
 
@@ -22,6 +23,8 @@ export interface RestState {
   asyncApi: () => Promise<AsyncApiTexts>;
   /** Every channel's description with its frame schema, serialised on first use (core/channel-info.ts). */
   channels: () => string;
+  /** The last minute's per-stage latency (undefined with GATEWAY_TIMING=off). */
+  latency: Parameters<typeof registerLatencyRoute>[1];
 }
 
 export async function registerRestRoutes(
@@ -31,6 +34,7 @@ export async function registerRestRoutes(
 ): Promise<void> {
   await registerOpenApi(fastify);
   registerStatusRoute(fastify, config, state.status);
+  registerLatencyRoute(fastify, state.latency);
   registerChannelsRoute(fastify, state.channels);
   registerHealthRoutes(fastify, state.health);
   registerMetricsRoute(fastify, state.metrics);
@@ -49,5 +53,6 @@ export function inertState(seedIntervals: RestState["status"]["seedIntervals"]):
     metrics: new Registry(),
     asyncApi: never,
     channels: never,
+    latency: never,
   };
 }

@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
 import { streamEpoch } from "../core/history/epochs.js";
+import { withWireTiming } from "../core/latency/wire-timing.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
@@ -88,14 +89,14 @@ export function buildAsyncApi(
         return [
           {
             id: frameType(snapshot),
-            schema: snapshot,
+            schema: withWireTiming(snapshot, z.globalRegistry.get(snapshot)),
             io: "output" as const,
             examples: built.filter((step) => step.schema === snapshot).map((step) => step.frame),
             description: `Channel \`${plugin.name}\` (state). ${plugin.description} A key's whole view, sent after subscribing (one per subscribed key with a current view), after upstream resets the key, and to a client that fell behind once it has drained. Updates follow from its sequence.`,
           },
           {
             id: frameType(update),
-            schema: update,
+            schema: withWireTiming(update, z.globalRegistry.get(update)),
             io: "output" as const,
             examples: built.filter((step) => step.schema === update).map((step) => step.frame),
             description: `Channel \`${plugin.name}\` (state). The changes that turn the view at prev_sequence, the last sequence this client received for the key, into the view at sequence; verify checksum after applying it, and subscribe to the key again if it does not match.`,
@@ -111,9 +112,11 @@ export function buildAsyncApi(
         {
           id: frameType(stream.outbound),
           // extend() makes a new schema without the frame's .meta(); give it back its title.
-          schema: lossless
-            ? withPosition(stream.outbound as z.ZodObject).meta(z.globalRegistry.get(stream.outbound) ?? {})
-            : stream.outbound,
+          // Every data frame may carry the wire timing fields (timing: true on subscribe).
+          schema: withWireTiming(
+            lossless ? withPosition(stream.outbound as z.ZodObject) : stream.outbound,
+            z.globalRegistry.get(stream.outbound),
+          ),
           io: "output" as const,
           examples: merged
             ? [stream.mergeFrames?.(inbound, EXAMPLE_TIME, settings)]

@@ -142,6 +142,7 @@ describe("specs/openapi.json", () => {
       "/metrics",
       "/readyz",
       "/websocket/channels",
+      "/websocket/latency",
       "/websocket/status",
     ]);
     const channels =
@@ -158,6 +159,22 @@ describe("specs/openapi.json", () => {
     const status = openapi.paths["/websocket/status"].get.responses["200"].content["application/json"].schema;
     expect(Object.keys(status.properties)).toEqual(STATUS_FIELDS);
     expect(Object.keys(openapi.paths["/readyz"].get.responses).sort()).toEqual(["200", "503"]);
+    const latency =
+      openapi.paths["/websocket/latency"].get.responses["200"].content["application/json"].schema;
+    expect(Object.keys(latency.properties)).toEqual([
+      "window_seconds",
+      "bucket_seconds",
+      "timestamp",
+      "channels",
+    ]);
+    expect(Object.keys(latency.properties.channels.additionalProperties.properties)).toEqual([
+      "kind",
+      "hop",
+      "queue",
+      "conflation_wait",
+      "upstream_lag",
+      "series",
+    ]);
   });
 });
 

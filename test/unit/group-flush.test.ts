@@ -85,7 +85,9 @@ function fakeChannel(options: { accountScoped?: boolean } = {}) {
     },
     sendTo(session, frame, slots) {
       sent.push({ to: session.clientId, frame, slots });
+      return true;
     },
+    frameQueued() {},
   };
   const client = (clientId: string, symbols: "*" | string[], grant?: Grant) => {
     const { session } = fakeSession({ clientId, ...(grant ? { grant } : {}) });

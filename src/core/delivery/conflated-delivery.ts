@@ -18,6 +18,8 @@
  */
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
+import type { ChannelLatency } from "../latency/channel-latency.js";
+import { earliest, type StageStamp } from "../latency/stage-stamp.js";
 import type { ConflatedChannel } from "../plugin.js";
 import type { SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
@@ -40,6 +42,10 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   private readonly groups = new Map<number, FlushGroup>();
   /** Keys whose frames were skipped for lagging clients: their next flush carries them. */
   private readonly owed = new OwedKeys();
+  /** When the latest message of each key was received and validated (timing on). */
+  private readonly stamps = new Map<string, StageStamp>();
+  /** When the group flush under way began: its frames were queued then (timing on). */
+  private flushStartedAt = 0;
   private started = false;
 
   constructor(
@@ -47,6 +53,8 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     readonly index: SubscriptionIndex,
     private readonly logger: Logger,
     private readonly maxConflatedKeys: number,
+    /** Per-stage timing (undefined with GATEWAY_TIMING=off). */
+    private readonly timing?: ChannelLatency,
   ) {
     this.builder = new FrameBuilder(channel.plugin.name, this.counters, logger);
   }
@@ -132,7 +140,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   }
 
   /** A validated inbound message. */
-  accept(message: unknown): void {
+  accept(message: unknown, _position?: unknown, stamp?: StageStamp): void {
     const { plugin } = this.channel;
     // Build the frame and ask its account once now, so that a message the plugin cannot render
     // (or place) is rejected at ingest (counted as plugin_error) instead of breaking every later
@@ -143,6 +151,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
     // Re-insert so that iteration order follows recency: the first key is the stalest.
     this.latest.delete(slot);
     this.latest.set(slot, message);
+    if (stamp !== undefined) this.stamps.set(slot, stamp);
     for (const group of this.groups.values()) group.changed.add(slot);
     if (this.latest.size > this.maxConflatedKeys) this.evictStalest();
   }
@@ -155,6 +164,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   private evictStalest(): void {
     const stalest = this.latest.keys().next().value as string;
     this.latest.delete(stalest);
+    this.stamps.delete(stalest);
     for (const group of this.groups.values()) group.changed.delete(stalest);
     this.counters.keysEvicted++;
   }
@@ -228,6 +238,7 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   /** Flush the keys changed for one group since its last flush, and what its clients are owed. */
   private flushGroup(group: FlushGroup): void {
     const inGroup = this.inGroup(group);
+    if (this.timing !== undefined) this.flushStartedAt = this.timing.now();
     const owed = this.owed.takeWhere(inGroup);
     const changed = [...group.changed];
     group.changed.clear();
@@ -270,11 +281,30 @@ export class ConflatedDelivery implements Delivery, FlushTarget {
   }
 
   /** Queue a conflated frame; a frame skipped for a lagging client leaves it owed these keys. */
-  sendTo(session: ClientSession, frame: Buffer, slots: string[]): void {
-    if (session.send(frame, false)) {
+  sendTo(session: ClientSession, frame: Buffer, slots: string[]): boolean {
+    if (session.timing?.has(this.name) ? this.sendTimed(session, frame, slots) : session.send(frame, false)) {
       this.counters.framesOut++;
       if (this.owed.size > 0) this.owed.settle(session, slots);
-    } else if (!session.closing) this.owed.owe(session, slots);
+      return true;
+    }
+    if (!session.closing) this.owed.owe(session, slots);
+    return false;
+  }
+
+  /** A frame to a client that asked for timing: gw_rx is that of the oldest message it carries. */
+  private sendTimed(session: ClientSession, frame: Buffer, slots: string[]): boolean {
+    const stamp = earliest(slots.map((slot) => this.stamps.get(slot)));
+    return stamp === undefined ? session.send(frame, false) : session.sendTimed(frame, false, stamp.rx);
+  }
+
+  /**
+   * A frame of these keys went out in the flush under way: observed once, as the oldest message
+   * it carries, waited since it was validated until the flush began (latency-recorder.ts).
+   */
+  frameQueued(slots: string[]): void {
+    if (this.timing === undefined) return;
+    const stamp = earliest(slots.map((slot) => this.stamps.get(slot)));
+    if (stamp !== undefined) this.timing.queued(stamp, this.flushStartedAt, true);
   }
 
   /** One merged frame from the latest message of each slot (the loader checked mergeFrames exists). */

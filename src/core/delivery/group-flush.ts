@@ -33,8 +33,13 @@ export interface FlushTarget {
   audienceOf(message: unknown): Audience;
   /** The owed keys a session can still be sent, sorted; without `except`. */
   stillOwed(session: ClientSession, slots: Set<string>, except?: ReadonlySet<string>): string[];
-  /** Queue a frame; one skipped for a lagging client leaves it owed these keys. */
-  sendTo(session: ClientSession, frame: Buffer, slots: string[]): void;
+  /** Queue a frame; one skipped for a lagging client leaves it owed these keys. True: queued. */
+  sendTo(session: ClientSession, frame: Buffer, slots: string[]): boolean;
+  /**
+   * The frame of these keys went to at least one client in this flush: said once per frame, not
+   * per client (latency-recorder.ts).
+   */
+  frameQueued(slots: string[]): void;
 }
 
 export function flushPerKey(
@@ -54,25 +59,33 @@ export function flushPerKey(
       );
     return frames.get(slot);
   };
+  const queued = new Set<string>();
   for (const slot of changed) {
     const frame = frameOf(slot);
     if (!frame) continue;
     const mayReceive = channel.audienceOf(channel.latest.get(slot));
     const message = channel.latest.get(slot);
+    let sent = false;
     channel.index.forEachRecipient(channel.name, slot === NO_KEY ? undefined : slot, (session) => {
       if (!inGroup(session) || !mayReceive(session) || group.alreadySent(session, slot, message)) return;
-      channel.sendTo(session, frame, [slot]);
+      if (channel.sendTo(session, frame, [slot])) sent = true;
       // The latest value just went (or is owed anew): the old debt for it is settled.
       owed.get(session)?.delete(slot);
     });
+    if (sent) queued.add(slot);
   }
   for (const [session, slots] of owed) {
     for (const slot of channel.stillOwed(session, slots)) {
       const frame = frameOf(slot);
-      if (frame && channel.audienceOf(channel.latest.get(slot))(session))
-        channel.sendTo(session, frame, [slot]);
+      if (
+        frame &&
+        channel.audienceOf(channel.latest.get(slot))(session) &&
+        channel.sendTo(session, frame, [slot])
+      )
+        queued.add(slot);
     }
   }
+  for (const slot of queued) channel.frameQueued([slot]);
 }
 
 export function flushMerged(
@@ -89,18 +102,24 @@ export function flushMerged(
   // Clients that want the same keys get the same bytes: frames are cached by their key list
   // (JSON-encoded, so no key can make two different lists look alike).
   // A frame that failed to build is remembered as null, so it is not tried once per client.
-  const shared = new Map<string, Buffer | null>();
+  // Whether it went to anybody is kept with the frame, to be said once per frame at the end.
+  const shared = new Map<string, { frame: Buffer | null; slots: string[]; queued: boolean }>();
   const sendSlots = (session: ClientSession, slots: string[]) => {
     if (slots.length === 0) return;
     const cacheKey = JSON.stringify(slots);
-    let frame = shared.get(cacheKey);
-    if (frame === undefined) {
-      frame = channel.build(() => channel.merge(slots, now)) ?? null;
-      shared.set(cacheKey, frame);
+    let built = shared.get(cacheKey);
+    if (built === undefined) {
+      built = { frame: channel.build(() => channel.merge(slots, now)) ?? null, slots, queued: false };
+      shared.set(cacheKey, built);
     }
-    if (frame) channel.sendTo(session, frame, slots);
+    if (built.frame && channel.sendTo(session, built.frame, slots)) built.queued = true;
+  };
+  const settle = () => {
+    if (everythingQueued) channel.frameQueued(changed);
+    for (const { slots, queued } of shared.values()) if (queued) channel.frameQueued(slots);
   };
   let everything: Buffer | null | undefined;
+  let everythingQueued = false;
   for (const session of all) {
     if (!inGroup(session)) continue;
     const debt = owed.get(session);
@@ -117,7 +136,7 @@ export function flushMerged(
       );
     } else if (changed.length > 0) {
       if (everything === undefined) everything = channel.build(() => channel.merge(changed, now)) ?? null;
-      if (everything) channel.sendTo(session, everything, changed);
+      if (everything && channel.sendTo(session, everything, changed)) everythingQueued = true;
     }
   }
   const sendOwed = () => {
@@ -125,6 +144,7 @@ export function flushMerged(
   };
   if (bySymbol.size === 0) {
     sendOwed();
+    settle();
     return;
   }
   // Which changed keys each symbol-subscribed client wants. `changed` has one order for
@@ -153,4 +173,5 @@ export function flushMerged(
     sendSlots(session, debt ? [...slots, ...channel.stillOwed(session, debt, new Set(slots))] : slots);
   }
   sendOwed();
+  settle();
 }

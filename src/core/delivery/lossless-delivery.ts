@@ -11,6 +11,8 @@ import type { ClientSession } from "../client-session.js";
 import { encodeTextFrame } from "../frame-encoder.js";
 import type { ChannelHistory, HistoryEntry, StoredPosition } from "../history/channel-history.js";
 import type { ResumeGates } from "../history/resume-gate.js";
+import type { ChannelLatency } from "../latency/channel-latency.js";
+import type { StageStamp } from "../latency/stage-stamp.js";
 import type { LosslessChannel } from "../plugin.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
 import { audienceOfAccount } from "./audience.js";
@@ -28,6 +30,8 @@ export class LosslessDelivery implements Delivery {
     readonly history: ChannelHistory,
     /** The resumes under way (their gates hold this channel's live frames for a connection). */
     private readonly gates: ResumeGates,
+    /** Per-stage timing (undefined with GATEWAY_TIMING=off). */
+    private readonly timing?: ChannelLatency,
   ) {}
 
   get name(): string {
@@ -39,25 +43,32 @@ export class LosslessDelivery implements Delivery {
    * ready (JetStream warm-up of the ring after a start) messages are kept only: nobody is owed
    * them live. A stored position at or below the head was taken in already and is ignored.
    */
-  accept(message: unknown, position?: StoredPosition): void {
-    const { history } = this;
+  accept(message: unknown, position?: StoredPosition, stamp?: StageStamp): void {
+    const { history, name } = this;
     if (position !== undefined && position.seq <= history.head) return;
     const entry = this.entryFor(message, position?.seq ?? history.head + 1, position?.timeMs ?? Date.now());
     const previousHead = history.head;
     history.append(entry);
     if (!history.ready) return;
     const mayReceive = audienceOfAccount(this.channel.plugin, entry.account);
-    this.index.forEachRecipient(this.name, entry.key, (session) => {
+    const { frame } = entry;
+    const queuedAt = stamp === undefined ? 0 : (this.timing?.now() ?? 0);
+    let queued = false;
+    this.index.forEachRecipient(name, entry.key, (session) => {
       if (!mayReceive(session)) return;
-      const gate = session.gates?.get(this.name);
-      if (
-        gate !== undefined &&
-        !this.gates.admit(session, this.name, gate, entry.seq, entry.frame, previousHead)
-      )
+      const gate = session.gates?.get(name);
+      if (gate !== undefined && !this.gates.admit(session, name, gate, entry.seq, frame, previousHead))
         return;
-      session.send(entry.frame, true);
+      if (
+        stamp !== undefined && session.timing?.has(name)
+          ? session.sendTimed(frame, true, stamp.rx)
+          : session.send(frame, true)
+      )
+        queued = true;
       this.counters.framesOut++;
     });
+    // One observation per frame, however many clients it went to (latency-recorder.ts).
+    if (queued && stamp !== undefined) this.timing?.queued(stamp, queuedAt, false);
   }
 
   skip(position: StoredPosition): void {

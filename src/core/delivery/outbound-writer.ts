@@ -8,7 +8,12 @@
  *
  * The write window adapts to load: a flush that took `t` (thousands of sockets) is followed by the
  * next one no sooner than `t` later, so a busy gateway writes several messages per socket write
- * instead of falling behind one write per message; an idle one flushes at once, as before.
+ * instead of falling behind one write per message; an idle one flushes at once, as before. The
+ * wait is capped at `maxWriteWindowMs` (WEBSOCKET_MAX_WRITE_WINDOW_MS): one slow flush (a GC
+ * pause in it, a stalled socket) must not hold every frame of the next turn back as long again.
+ *
+ * Each flush tells the latency recorder when it wrote (once per flush, not per client), and
+ * builds the timed copies of frames for clients that subscribed with `"timing": true`.
  *
  * The buffer is bounded per client: conflated frames are skipped once the client is behind by
  * `conflatedDropBytes`, and a client that cannot take lossless data within `maxBufferedBytes`
@@ -16,6 +21,8 @@
  */
 import { WebSocket } from "ws";
 import type { ClientSession } from "../client-session.js";
+import type { LatencyRecorder } from "../latency/latency-recorder.js";
+import { withTiming } from "../latency/timed-frame.js";
 
 /** Waits shorter than a timer's resolution are not worth a timer: the flush goes at once. */
 const MIN_TIMER_MS = 1;
@@ -23,6 +30,8 @@ const MIN_TIMER_MS = 1;
 export interface OutboundLimits {
   maxBufferedBytes: number;
   conflatedDropBytes: number;
+  /** WEBSOCKET_MAX_WRITE_WINDOW_MS: the longest wait between flushes (Infinity: uncapped). */
+  maxWriteWindowMs?: number;
 }
 
 export interface OutboundCounters {
@@ -40,6 +49,8 @@ export class OutboundWriter {
   constructor(
     private readonly limits: OutboundLimits,
     private readonly onSlowConsumer: (session: ClientSession) => void,
+    /** Per-stage timing (undefined with GATEWAY_TIMING=off). */
+    private readonly latency?: LatencyRecorder,
   ) {}
 
   /** Lossless data for this client could not be kept within its limit: disconnect it (4001). */
@@ -89,10 +100,18 @@ export class OutboundWriter {
     this.due = [];
     for (const session of due) {
       const pending = session.pending;
-      const bytes = session.pendingBytes;
+      let bytes = session.pendingBytes;
+      const timed = session.timedFrames;
       session.pending = undefined;
       session.pendingBytes = 0;
-      if (pending === undefined || session.closing || session.socket.readyState !== WebSocket.OPEN) continue;
+      if (pending === undefined || session.closing || session.socket.readyState !== WebSocket.OPEN) {
+        session.timedFrames = undefined;
+        continue;
+      }
+      if (timed !== undefined) {
+        session.timedFrames = undefined;
+        bytes += this.addTiming(pending, timed);
+      }
       // The frames are complete, pre-built WebSocket frames, so they go straight to the TCP
       // socket the HTTP server handed to the upgrade listener. ws writes its own frames (pings,
       // close) to the same socket with single writes, and perMessageDeflate is off, so ws never
@@ -100,6 +119,27 @@ export class OutboundWriter {
       session.transport.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
     }
     const finished = performance.now();
-    this.nextFlushAt = finished + (finished - started);
+    this.latency?.written(finished);
+    const window = Math.min(finished - started, this.limits.maxWriteWindowMs ?? Number.POSITIVE_INFINITY);
+    this.nextFlushAt = finished + window;
   };
+
+  /**
+   * Replace this client's timed frames by copies carrying gw_rx and gw_tx (now, its write);
+   * returns the bytes added. The shared frames themselves are not touched.
+   */
+  private addTiming(pending: Buffer[], timed: number[]): number {
+    const clock = this.latency?.clock;
+    if (clock === undefined) return 0;
+    const tx = clock.wallMicros(clock.now());
+    let added = 0;
+    for (let pair = 0; pair < timed.length; pair += 2) {
+      const index = timed[pair] as number;
+      const frame = pending[index] as Buffer;
+      const copy = withTiming(frame, clock.wallMicros(timed[pair + 1] as number), tx);
+      pending[index] = copy;
+      added += copy.length - frame.length;
+    }
+    return added;
+  }
 }

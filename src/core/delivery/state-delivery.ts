@@ -25,6 +25,8 @@
 import type { Logger } from "pino";
 import type { ClientSession } from "../client-session.js";
 import { encodeFrame } from "../frame-encoder.js";
+import type { ChannelLatency } from "../latency/channel-latency.js";
+import type { StageStamp } from "../latency/stage-stamp.js";
 import type { StateChannel } from "../plugin.js";
 import { isoNow, type SubscriptionStateView } from "../protocol.js";
 import type { SubscriptionIndex } from "../subscription-index.js";
@@ -61,6 +63,8 @@ interface KeyBook {
   checksum: number;
   emitted: number;
   emittedMessage: unknown;
+  /** When the message of `emitted` was received and validated (timing on). */
+  emittedStamp: StageStamp | undefined;
 }
 
 /** A view some client holds: its sequence and the view itself (views are immutable). */
@@ -115,6 +119,8 @@ export class StateDelivery implements Delivery {
       /** WEBSOCKET_CONFLATED_DROP_BYTES: past it a client is skipped; at half of it, resynced. */
       dropBytes: number;
     },
+    /** Per-stage timing (undefined with GATEWAY_TIMING=off). */
+    private readonly timing?: ChannelLatency,
   ) {
     this.builder = new FrameBuilder(channel.plugin.name, this.counters, logger);
   }
@@ -143,7 +149,7 @@ export class StateDelivery implements Delivery {
   }
 
   /** A validated upstream message: a snapshot or a delta of one key. */
-  accept(message: unknown): void {
+  accept(message: unknown, _position?: unknown, stamp?: StageStamp): void {
     const { plugin, settings } = this.channel;
     const { state: hooks } = plugin;
     const key = plugin.key(message, settings);
@@ -155,8 +161,8 @@ export class StateDelivery implements Delivery {
         return;
       }
       const state = hooks.apply(undefined, message, settings);
-      if (book?.usable) this.change(key, book, state, sequence, message);
-      else this.reset(key, state, sequence, message);
+      if (book?.usable) this.change(key, book, state, sequence, message, stamp);
+      else this.reset(key, state, sequence, message, stamp);
       return;
     }
     if (book === undefined) {
@@ -175,7 +181,7 @@ export class StateDelivery implements Delivery {
       this.gap(key, book, sequence);
       return;
     }
-    this.change(key, book, hooks.apply(book.state, message, settings), sequence, message);
+    this.change(key, book, hooks.apply(book.state, message, settings), sequence, message, stamp);
   }
 
   /**
@@ -209,7 +215,14 @@ export class StateDelivery implements Delivery {
   }
 
   /** The view changed (or may have): emit the update to immediate clients, and to groups later. */
-  private change(key: string, book: KeyBook, state: unknown, sequence: number, message: unknown): void {
+  private change(
+    key: string,
+    book: KeyBook,
+    state: unknown,
+    sequence: number,
+    message: unknown,
+    stamp: StageStamp | undefined,
+  ): void {
     const { state: hooks } = this.channel.plugin;
     const { settings } = this.channel;
     book.state = state;
@@ -223,6 +236,7 @@ export class StateDelivery implements Delivery {
     book.checksum = hooks.checksum(view, settings);
     book.emitted = sequence;
     book.emittedMessage = message;
+    book.emittedStamp = stamp;
     for (const group of this.groups.values()) group.timer.changed.add(key);
     const frame = this.build(() =>
       this.channel.plugin.toUpdate(
@@ -234,13 +248,24 @@ export class StateDelivery implements Delivery {
       ),
     );
     if (frame === undefined) return;
+    const queuedAt = stamp === undefined ? 0 : (this.timing?.now() ?? 0);
+    let queued = false;
     this.index.forEachRecipient(this.name, key, (session) => {
-      if (this.intervalOf(session) === undefined) this.sendUpdate(session, key, frame);
+      if (this.intervalOf(session) === undefined && this.sendUpdate(session, key, frame, stamp))
+        queued = true;
     });
+    // Once per frame, however many clients it went to; immediate: it waited for no interval.
+    if (queued && stamp !== undefined) this.timing?.queued(stamp, queuedAt, false);
   }
 
   /** A first snapshot, or one after a gap: every subscriber starts again from it. */
-  private reset(key: string, state: unknown, sequence: number, message: unknown): void {
+  private reset(
+    key: string,
+    state: unknown,
+    sequence: number,
+    message: unknown,
+    stamp: StageStamp | undefined,
+  ): void {
     const { state: hooks } = this.channel.plugin;
     const { settings } = this.channel;
     const view = hooks.view(state, settings);
@@ -252,6 +277,7 @@ export class StateDelivery implements Delivery {
       checksum: hooks.checksum(view, settings),
       emitted: sequence,
       emittedMessage: message,
+      emittedStamp: stamp,
     };
     this.touch(key, book);
     for (const group of this.groups.values()) {
@@ -259,10 +285,13 @@ export class StateDelivery implements Delivery {
       group.timer.changed.delete(key);
       for (const held of group.personal.values()) held.delete(key);
     }
+    const queuedAt = stamp === undefined ? 0 : (this.timing?.now() ?? 0);
+    let queued = false;
     this.index.forEachRecipient(this.name, key, (session) => {
       this.lagging.get(session)?.delete(key);
-      this.sendSnapshot(session, key, book);
+      if (this.sendSnapshot(session, key, book)) queued = true;
     });
+    if (queued && stamp !== undefined) this.timing?.queued(stamp, queuedAt, false);
   }
 
   /** A delta skipped a sequence: the key is unusable until the next snapshot, and its clients know. */
@@ -299,7 +328,8 @@ export class StateDelivery implements Delivery {
     }
   }
 
-  private sendSnapshot(session: ClientSession, key: string, book: KeyBook): void {
+  /** True when the snapshot was queued (one frame per client: snapshots are not shared). */
+  private sendSnapshot(session: ClientSession, key: string, book: KeyBook): boolean {
     const { plugin, settings } = this.channel;
     const frame = this.build(() =>
       plugin.toSnapshot(
@@ -310,19 +340,19 @@ export class StateDelivery implements Delivery {
         settings,
       ),
     );
-    if (frame === undefined) return;
-    if (!session.send(frame, false)) {
+    if (frame === undefined) return false;
+    if (!this.sendData(session, frame, book.emittedStamp)) {
       if (!session.closing) this.owe(session, key);
-      return;
+      return false;
     }
     this.counters.framesOut++;
     // A client with an interval holds this view until its group's next flush brings it on.
     const intervalMs = this.intervalOf(session);
-    if (intervalMs === undefined) return;
+    if (intervalMs === undefined) return true;
     const group = this.groupFor(intervalMs);
     if (group.base.get(key)?.sequence === book.emitted) {
       group.personal.get(session)?.delete(key);
-      return;
+      return true;
     }
     let held = group.personal.get(session);
     if (held === undefined) {
@@ -330,13 +360,26 @@ export class StateDelivery implements Delivery {
       group.personal.set(session, held);
     }
     held.set(key, { sequence: book.emitted, view: book.view });
+    return true;
+  }
+
+  /** A data frame, with gw_rx and gw_tx for a client that subscribed with timing. */
+  private sendData(session: ClientSession, frame: Buffer, stamp: StageStamp | undefined): boolean {
+    return stamp !== undefined && session.timing?.has(this.name)
+      ? session.sendTimed(frame, false, stamp.rx)
+      : session.send(frame, false);
   }
 
   /** An update to a client, unless it is behind on the key (it is owed a snapshot instead). */
   /** True when the update went out; a client behind on the key is owed a snapshot instead. */
-  private sendUpdate(session: ClientSession, key: string, frame: Buffer): boolean {
+  private sendUpdate(
+    session: ClientSession,
+    key: string,
+    frame: Buffer,
+    stamp: StageStamp | undefined,
+  ): boolean {
     if (this.lagging.get(session)?.has(key)) return false;
-    if (session.send(frame, false)) {
+    if (this.sendData(session, frame, stamp)) {
       this.counters.framesOut++;
       return true;
     }
@@ -404,6 +447,7 @@ export class StateDelivery implements Delivery {
     const keys = [...group.timer.changed];
     group.timer.changed.clear();
     const inGroup = (session: ClientSession) => this.intervalOf(session) === group.intervalMs;
+    const flushStartedAt = this.timing?.now() ?? 0;
     for (const key of keys) {
       const book = this.books.get(key);
       const base = group.base.get(key);
@@ -427,12 +471,18 @@ export class StateDelivery implements Delivery {
       // what it held. A view that changed and changed back within the interval sends nothing, so
       // its clients still hold the old sequence: the base moves only when the update went out.
       const holds = new Map<ClientSession, HeldView>();
+      // Starting views whose update went to at least one client: one observation each.
+      const queued = new Set<number>();
       this.index.forEachRecipient(this.name, key, (session) => {
         if (!inGroup(session)) return;
         const held = group.personal.get(session)?.get(key) ?? base;
         const frame = held.sequence === book.emitted ? undefined : frameFrom(held);
-        holds.set(session, frame !== undefined && this.sendUpdate(session, key, frame) ? current : held);
+        const sent = frame !== undefined && this.sendUpdate(session, key, frame, book.emittedStamp);
+        if (sent) queued.add(held.sequence);
+        holds.set(session, sent ? current : held);
       });
+      if (book.emittedStamp !== undefined)
+        for (const _frame of queued) this.timing?.queued(book.emittedStamp, flushStartedAt, true);
       const next = base.sequence === book.emitted || frameFrom(base) !== undefined ? current : base;
       group.base.set(key, next);
       for (const [session, held] of holds) {
