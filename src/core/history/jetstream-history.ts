@@ -2,8 +2,8 @@
  * A lossless channel's history in its JetStream stream (NATS_JETSTREAM=required, or auto and the
  * server has JetStream). The ring is warmed with the stream's last WEBSOCKET_HISTORY_SIZE messages before the
  * gateway reports ready, then one ordered consumer per channel feeds live delivery and continues
- * from its last sequence after any reconnect. The epoch is the stream's identity, the same on
- * every gateway instance: a short hash of the stream's name and creation time (epochs.ts).
+ * from its last sequence after any reconnect. The epoch is derived from the stream's identity (a
+ * short hash of its name and creation time, epochs.ts), so it is the same on every gateway instance.
  *
  * When the live consumer ends (its stream or consumer was deleted), the stream is set up again:
  * the same stream continues from the head; a new one (recreated, or created by us now) is a new
