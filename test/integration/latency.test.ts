@@ -1,0 +1,212 @@
+/**
+ * Per-stage latency as a user sees it, with a real nats-server and real clients: GET
+ * /websocket/latency in its exact shape with plausible figures (one observation per frame written,
+ * however many clients it went to), the histograms on /metrics with their labels, and wire timing:
+ * a client that subscribes with `"timing": true` gets the same frames as a plain client plus gw_rx
+ * and gw_tx, while the plain client's frames carry nothing new.
+ */
+import { describe, expect, it } from "vitest";
+import type WebSocket from "ws";
+import type { LatencyDocument } from "../../src/http/latency-route.js";
+import { flushChannel, waitForIngest } from "../helpers/gateway.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
+import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
+
+const TRADES = 5;
+const STAGE_FIELDS = ["count", "p50_ms", "p99_ms"];
+const NO_SAMPLES = { count: 0, p50_ms: null, p99_ms: null };
+
+interface Figures {
+  count: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+}
+
+/** A stat with samples: its percentiles are in order and within the histogram's range. */
+function expectPlausible(figures: Figures | null, count: number): void {
+  expect(figures?.count).toBe(count);
+  const { p50_ms, p99_ms } = figures as Figures;
+  expect(p50_ms).toBeGreaterThanOrEqual(0);
+  expect(p50_ms as number).toBeLessThanOrEqual(p99_ms as number);
+  expect(p99_ms).toBeLessThanOrEqual(5000);
+}
+
+/** A frame without the wire timing fields. */
+function withoutTiming(frame: Frame): Frame {
+  const { gw_rx: _rx, gw_tx: _tx, ...rest } = frame;
+  return rest as Frame;
+}
+
+describe("latency timing", () => {
+  const stack = withGateway({ env: MANUAL_FLUSH, scope: "test" });
+
+  /** A client that receives trades and price updates, with or without wire timing. */
+  async function subscriber(timing: boolean): Promise<{ client: TestClient; raw: string[] }> {
+    const client = await stack.connect();
+    const raw: string[] = [];
+    client.socket.on("message", (data: WebSocket.RawData) => raw.push(data.toString()));
+    for (const channel of ["trades", "price_updates"]) {
+      const ack = await client.request({ type: "subscribe", channel, ...(timing ? { timing: true } : {}) });
+      expect(ack.type).toBe("subscribed");
+    }
+    return { client, raw };
+  }
+
+  it("reports every stage per channel, once per frame written, and puts gw_rx/gw_tx on the timed subscription only", async () => {
+    const { running, publisher } = stack;
+    const timed = await subscriber(true);
+    const plain = await subscriber(false);
+
+    const startedMicros = Date.now() * 1000;
+    for (let trade = 0; trade < TRADES; trade++)
+      publisher.publish(
+        "execution.trades.acct-1",
+        JSON.stringify({
+          ...SEED_UPSTREAM.trade,
+          trade_id: `t${trade}`,
+          timestamp: new Date().toISOString(),
+        }),
+      );
+    publisher.publish("market.prices.AAPL", JSON.stringify(SEED_UPSTREAM.aaplTick));
+    publisher.publish("market.prices.MSFT", JSON.stringify(SEED_UPSTREAM.msftTick));
+    await waitForIngest(running, publisher, "price_updates", 2);
+    flushChannel(running, "price_updates");
+
+    const received = async ({ client }: { client: TestClient }) => {
+      const frames: Frame[] = [];
+      for (let trade = 0; trade < TRADES; trade++) frames.push(await client.next("trade_executed"));
+      frames.push(await client.next("price_update"));
+      return frames;
+    };
+    const timedFrames = await received(timed);
+    const plainFrames = await received(plain);
+    const endedMicros = Date.now() * 1000;
+
+    // The same frames; the timed ones with the two fields, in order, near now.
+    expect(timedFrames.map(withoutTiming)).toEqual(plainFrames);
+    for (const frame of timedFrames) {
+      const { gw_rx, gw_tx } = frame as Frame & { gw_rx: number; gw_tx: number };
+      expect(Number.isSafeInteger(gw_rx) && Number.isSafeInteger(gw_tx)).toBe(true);
+      expect(gw_rx).toBeLessThanOrEqual(gw_tx);
+      // Wall clock, µs: within the test's own span, give or take the clocks' 2 ms of rounding.
+      expect(gw_rx).toBeGreaterThan(startedMicros - 2000);
+      expect(gw_tx).toBeLessThan(endedMicros + 2000);
+    }
+    // The plain client's bytes carry no timing field at all.
+    const plainData = plain.raw.filter((text) => /"type":"(trade_executed|price_update)"/.test(text));
+    expect(plainData).toHaveLength(TRADES + 1);
+    for (const text of plainData) expect(text).not.toMatch(/gw_rx|gw_tx/);
+
+    const response = await fetch(`${running.httpUrl}/websocket/latency`);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as LatencyDocument;
+    expect(Object.keys(document)).toEqual(["window_seconds", "bucket_seconds", "timestamp", "channels"]);
+    expect(document.window_seconds).toBe(60);
+    expect(document.bucket_seconds).toBe(5);
+    expect(Math.abs(Date.parse(document.timestamp) - Date.now())).toBeLessThan(10_000);
+    expect(Object.keys(document.channels).sort()).toEqual([
+      "order_books",
+      "portfolio",
+      "price_updates",
+      "signals",
+      "trades",
+    ]);
+    for (const [name, channel] of Object.entries(document.channels)) {
+      expect(Object.keys(channel), name).toEqual([
+        "kind",
+        "hop",
+        "queue",
+        "conflation_wait",
+        "upstream_lag",
+        "series",
+      ]);
+      expect(Object.keys(channel.hop as object)).toEqual(STAGE_FIELDS);
+    }
+
+    const trades = document.channels.trades as LatencyDocument["channels"][string];
+    expect(trades.kind).toBe("lossless");
+    // Five frames, each written to both clients by one flush: five observations, not ten.
+    expectPlausible(trades.hop, TRADES);
+    expectPlausible(trades.queue, TRADES);
+    expect(trades.conflation_wait).toBeNull();
+    // Published with the current time: the lag is that of one local hop through NATS.
+    expectPlausible(trades.upstream_lag, TRADES);
+    expect(trades.upstream_lag?.p99_ms).toBeLessThan(5000);
+    expect(trades.series.length).toBeGreaterThanOrEqual(1);
+    expect(trades.series.length).toBeLessThanOrEqual(12);
+    const last = trades.series.at(-1);
+    expect(Object.keys(last ?? {})).toEqual([
+      "end",
+      "count",
+      "hop_p50_ms",
+      "hop_p99_ms",
+      "lag_p50_ms",
+      "lag_p99_ms",
+    ]);
+    expect(trades.series.reduce((sum: number, point: { count: number }) => sum + point.count, 0)).toBe(
+      TRADES,
+    );
+
+    const prices = document.channels.price_updates as LatencyDocument["channels"][string];
+    expect(prices.kind).toBe("conflated");
+    // Two ticks, one merged frame for both "*" subscribers.
+    expectPlausible(prices.hop, 1);
+    expectPlausible(prices.queue, 1);
+    expectPlausible(prices.conflation_wait, 1);
+    // The plugin reads a tick's timestamp, and these ticks carry none.
+    expect(prices.upstream_lag).toEqual(NO_SAMPLES);
+
+    expect(document.channels.signals).toMatchObject({
+      kind: "lossless",
+      hop: NO_SAMPLES,
+      queue: NO_SAMPLES,
+      conflation_wait: null,
+      upstream_lag: NO_SAMPLES,
+    });
+    expect(document.channels.order_books).toMatchObject({
+      kind: "state",
+      hop: NO_SAMPLES,
+      conflation_wait: NO_SAMPLES,
+    });
+    for (const point of document.channels.signals?.series ?? [])
+      expect(point).toMatchObject({ count: 0, hop_p50_ms: null, hop_p99_ms: null, lag_p50_ms: null });
+
+    const metrics = await (await fetch(`${running.httpUrl}/metrics`)).text();
+    const line = (prefix: string) => metrics.split("\n").find((text) => text.startsWith(prefix));
+    expect(metrics).toContain("# TYPE gateway_ingest_to_write_seconds histogram");
+    expect(line('gateway_ingest_to_write_seconds_bucket{channel="trades",le="0.00005"} ')).toBeDefined();
+    expect(line('gateway_ingest_to_write_seconds_bucket{channel="trades",le="+Inf"} ')).toBe(
+      `gateway_ingest_to_write_seconds_bucket{channel="trades",le="+Inf"} ${TRADES}`,
+    );
+    expect(line('gateway_ingest_to_write_seconds_count{channel="trades"} ')).toBe(
+      `gateway_ingest_to_write_seconds_count{channel="trades"} ${TRADES}`,
+    );
+    expect(line('gateway_queue_seconds_count{channel="price_updates"} ')).toBe(
+      'gateway_queue_seconds_count{channel="price_updates"} 1',
+    );
+    expect(line('gateway_conflation_wait_seconds_count{channel="price_updates"} ')).toBe(
+      'gateway_conflation_wait_seconds_count{channel="price_updates"} 1',
+    );
+    // Lossless channels wait for no interval: no conflation wait series for them.
+    expect(line('gateway_conflation_wait_seconds_count{channel="trades"}')).toBeUndefined();
+    expect(line('gateway_upstream_lag_seconds_count{channel="trades"} ')).toBe(
+      `gateway_upstream_lag_seconds_count{channel="trades"} ${TRADES}`,
+    );
+    expect(line('gateway_upstream_lag_seconds_bucket{channel="trades",le="5"} ')).toBeDefined();
+  });
+
+  it("with GATEWAY_TIMING=off: no histograms, no channels in the document, no timing on the wire", async () => {
+    const { publisher } = stack;
+    const off = await stack.startGateway({ GATEWAY_TIMING: "off" });
+    const client = await stack.connect({ url: off.wsUrl });
+    await client.request({ type: "subscribe", channel: "trades", timing: true });
+    publisher.publish("execution.trades.acct-1", JSON.stringify(SEED_UPSTREAM.trade));
+    const frame = await client.next("trade_executed");
+    expect(frame).not.toHaveProperty("gw_rx");
+    const document = (await (await fetch(`${off.httpUrl}/websocket/latency`)).json()) as LatencyDocument;
+    expect(document).toMatchObject({ window_seconds: 60, bucket_seconds: 5, channels: {} });
+    const metrics = await (await fetch(`${off.httpUrl}/metrics`)).text();
+    expect(metrics).not.toContain("gateway_ingest_to_write_seconds");
+  });
+});
