@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { VERSION } from "../version.js";
 import { status } from "./status.js";
 import { tail } from "./tail.js";
 
@@ -28,6 +29,7 @@ status options:
   --json                The status document as JSON
 
   -h, --help            This help
+  --version             The gateway's version (package.json's, as /websocket/status reports it)
 
 Times are UTC. Examples:
   gateway tail --channel price_updates --symbols AAPL,MSFT
@@ -48,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...extra] = positionals;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const usageError = (message: string) => {
@@ -97,6 +103,7 @@ function parse(argv: string[]) {
       token: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      version: { type: "boolean" },
     },
   });
 }

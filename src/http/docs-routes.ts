@@ -18,6 +18,7 @@ import path from "node:path";
 import swagger from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { PROJECT_ROOT } from "../project-root.js";
+import { VERSION } from "../version.js";
 import { sendFile } from "./static-files.js";
 
 /** Where `npm run docs` writes the AsyncAPI HTML (index.html with its css/ and js/ beside it). */
@@ -55,7 +56,8 @@ const SWAGGER_UI_INITIALIZER = `window.onload = () => {
 
 export const OPENAPI_INFO = {
   title: "Trading stream gateway REST API",
-  version: "1.0.0",
+  // One version for the package and both documents (src/version.ts).
+  version: VERSION,
   description:
     "Status, health and metrics of the gateway. The WebSocket protocol on /ws is described by the AsyncAPI document at /asyncapi.yaml (rendered at /docs/asyncapi).",
 };

@@ -8,6 +8,7 @@ import type { GatewayConfig } from "../config.js";
 import type { StreamHealthView } from "../core/health.js";
 import type { SeedIntervals } from "../core/seed-channels.js";
 import { toJsonSchema } from "../specs/json-schema.js";
+import { VERSION } from "../version.js";
 
 const streamHealth = z
   .object({
@@ -68,6 +69,11 @@ export const websocketStatus = z
           ),
       })
       .describe("The upstream link, beyond the seed's document"),
+    version: z
+      .string()
+      .describe(
+        "The gateway's version (package.json), as in info.version of /openapi.json and /asyncapi.yaml",
+      ),
   })
   .meta({ title: "WebSocketStatus", description: "WebSocket server status (the seed's document)" });
 
@@ -104,6 +110,7 @@ export function registerStatusRoute(
       stream_health: state.streamHealth(),
       mode: state.mode(),
       upstream: state.upstream(),
+      version: VERSION,
     }),
   );
 }

@@ -18,19 +18,21 @@ import { withPosition } from "../core/positions.js";
 import { CLIENT_FRAMES, SERVER_CONTROL_FRAMES } from "../core/protocol.js";
 import { stateExampleSteps } from "../core/state-examples.js";
 import { WEBSOCKET_PATH } from "../core/websocket-server.js";
+import { VERSION } from "../version.js";
 import { type JsonSchema, metaOf, toJsonSchema } from "./json-schema.js";
-import { withTypeNameTitles } from "./type-name-titles.js";
 import { withMarkdownSafeDescriptions } from "./markdown-descriptions.js";
+import { withTypeNameTitles } from "./type-name-titles.js";
 
 /** Timestamp used to build data-frame examples, so the document is the same on every run. */
 const EXAMPLE_TIME = new Date("2024-12-19T12:00:00Z");
 
-/**
- * Within one version a frame only gains fields compatibly; anything else is a new version, and
- * specs/asyncapi-published.yaml is recorded anew (test/contract/compatibility.test.ts checks it).
+/*
+ * info.version is the package's (src/version.ts). Within one version a frame only gains fields
+ * compatibly; anything else is a new version, and specs/asyncapi-published.yaml is recorded anew
+ * (test/contract/compatibility.test.ts checks it).
  * 1.1.0: every schema is titled with its type name (no wire change; generated models renamed).
+ * 1.3.0: the package took the contract's version (it was 0.1.0, and the OpenAPI document 1.0.0).
  */
-const VERSION = "1.3.0";
 
 interface MessageSpec {
   /** Component key and message name, e.g. "price_update" or "nats_price_updates". */

@@ -51,6 +51,7 @@ export const STATUS_FIELDS = [
   "stream_health",
   "mode",
   "upstream",
+  "version",
 ];
 
 /** The seed's "Invalid message format", then what to fix (integration/error-messages.test.ts has each rule's words). */

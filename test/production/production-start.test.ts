@@ -7,7 +7,7 @@
  * Slow (a build and an install: about a minute), and needs the npm registry (or npm's cache).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -107,6 +107,12 @@ describe("the production start: node dist/main.js on production dependencies onl
     for (const page of ["/", "/docs/", "/docs/asyncapi/", "/asyncapi.yaml", "/openapi.json", "/metrics"]) {
       expect((await fetch(`${gateway.httpUrl}${page}`)).status, page).toBe(200);
     }
+    // The compiled gateway finds its version (package.json's) as the source one does.
+    const { version } = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as {
+      version: string;
+    };
+    const status = (await (await fetch(`${gateway.httpUrl}/websocket/status`)).json()) as { version: string };
+    expect(status.version).toBe(version);
     const exit = gateway.kill("SIGTERM");
     expect(await client.waitForClose()).toEqual({ code: 1001, reason: "Server shutting down; reconnect" });
     expect(await exit).toBe(0);
