@@ -17,10 +17,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { runBooks } from "./books.js";
+import { runDeploy } from "./deploy.js";
 import { measureIdleStarts } from "./idle.js";
 import { runLatency } from "./latency.js";
 import { writeBooksPage } from "./lib/books-report.js";
 import { pinSelfToLoadCore } from "./lib/cpu-pinning.js";
+import { writeDeployPage } from "./lib/deploy-report.js";
 import { checkOutEarlierCommit } from "./lib/earlier-commit.js";
 import { writeLatencyPage } from "./lib/latency-report.js";
 import { QUALITY_RESULTS_FILE, writeQualitySection } from "./lib/quality-report.js";
@@ -301,6 +303,11 @@ async function main(): Promise<void> {
   document.latency = await runLatency({ command: "npm run bench (bench/latency.ts)" });
   writeLatencyPage(document.latency);
   save();
+  // Last: its section goes into BENCHMARKS.md in place, after the last whole rewrite (save()).
+  console.log(
+    "rolling deploy: 1,000 clients through nginx over two gateways, both restarted (bench/deploy.ts)",
+  );
+  writeDeployPage(await runDeploy("npm run bench (bench/deploy.ts)"));
 }
 
 main().catch((error) => {

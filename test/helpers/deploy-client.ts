@@ -40,6 +40,13 @@ export class DeployClient {
   readonly resumeFailures: string[] = [];
   /** Frames the gateway refused or the SDK could not read. */
   readonly errors: string[] = [];
+  /**
+   * Called for every trade delivered; `catchingUp` when it came with this client's own resume (from
+   * its connection's loss until the replay was delivered), not live.
+   */
+  onTrade: ((trade: DeliveredTrade, catchingUp: boolean) => void) | undefined;
+  /** Between losing a connection and the resume's replay having been delivered. */
+  private catchingUp = false;
   private subscribedOnce!: () => void;
   /** Resolves at the first `subscribed` ack of trades. */
   readonly subscribed = new Promise<void>((resolve) => {
@@ -52,18 +59,30 @@ export class DeployClient {
       this.acceptedAt.push(Date.parse(welcome.timestamp));
     });
     this.sdk.on("trade_executed", (frame) => {
-      this.trades.push({
+      const trade = {
         n: frame.quantity,
         seq: frame.seq,
         epoch: frame.epoch,
         at: Date.now(),
         publishedAt: Date.parse(frame.timestamp),
-      });
+      };
+      this.trades.push(trade);
+      this.onTrade?.(trade, this.catchingUp);
+    });
+    this.sdk.on("closed", () => {
+      this.catchingUp = true;
+    });
+    // Emitted after the replayed frames (and those held during it) were delivered.
+    this.sdk.on("recovered", () => {
+      this.catchingUp = false;
     });
     this.sdk.on("shutdown_notice", (frame) => {
       this.notices.push({ at: Date.now(), reconnectInMs: frame.reconnect_in_ms });
     });
-    this.sdk.on("gap", ({ reason }) => this.resumeFailures.push(`gap: ${reason}`));
+    this.sdk.on("gap", ({ reason }) => {
+      this.resumeFailures.push(`gap: ${reason}`);
+      this.catchingUp = false;
+    });
     this.sdk.on("subscribed", (frame) => {
       if (frame.channel !== "trades") return;
       if (frame.recovered === false) this.resumeFailures.push(`recovered:false (${frame.reason})`);
@@ -88,7 +107,24 @@ export class DeployClient {
    * in order, `seq` strictly increasing, one epoch. Empty when exact.
    */
   problems(published: number): string[] {
+    const { missing, duplicated, outOfOrder, neverPublished, epochs } = this.tally(published);
     const problems: string[] = [];
+    if (missing > 0) problems.push(`${missing} missing`);
+    if (duplicated > 0) problems.push(`${duplicated} duplicated`);
+    if (outOfOrder > 0) problems.push(`${outOfOrder} out of order`);
+    if (neverPublished > 0) problems.push(`${neverPublished} never published`);
+    if (epochs > 1) problems.push(`${epochs} epochs`);
+    return problems;
+  }
+
+  /** The counts behind problems(): trades of 1..`published` missing, delivered twice, out of order. */
+  tally(published: number): {
+    missing: number;
+    duplicated: number;
+    outOfOrder: number;
+    neverPublished: number;
+    epochs: number;
+  } {
     const seen = new Set<number>();
     let duplicates = 0;
     let outOfOrder = 0;
@@ -100,14 +136,13 @@ export class DeployClient {
     });
     let missing = 0;
     for (let n = 1; n <= published; n++) if (!seen.has(n)) missing++;
-    if (missing > 0) problems.push(`${missing} missing`);
-    if (duplicates > 0) problems.push(`${duplicates} duplicated`);
-    if (outOfOrder > 0) problems.push(`${outOfOrder} out of order`);
-    const extra = this.trades.filter((trade) => trade.n < 1 || trade.n > published).length;
-    if (extra > 0) problems.push(`${extra} never published`);
-    const epochs = new Set(this.trades.map((trade) => trade.epoch));
-    if (epochs.size > 1) problems.push(`${epochs.size} epochs`);
-    return problems;
+    return {
+      missing,
+      duplicated: duplicates,
+      outOfOrder,
+      neverPublished: this.trades.filter((trade) => trade.n < 1 || trade.n > published).length,
+      epochs: new Set(this.trades.map((trade) => trade.epoch)).size,
+    };
   }
 
   close(): Promise<void> {

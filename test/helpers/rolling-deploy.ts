@@ -2,12 +2,16 @@
  * What a rolling deploy runs on: one nats-server with JetStream, gateway processes (src/main.ts)
  * on one NATS with NATS_JETSTREAM=required, and nginx with deploy/nginx.conf in front of them.
  * restart(i) does what an orchestrator does to one instance: SIGTERM, wait for the process to
- * exit (it drains first), start a new one on the same port and wait for /readyz. Used by
+ * exit (it drains first), start a new one on the same port and wait for /readyz. publishTrades
+ * numbers the trades it publishes, so that clients can be checked for each of them. Used by
  * test/integration/rolling-deploy.test.ts and bench/deploy.ts.
  */
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { GatewayProcess } from "./gateway-process.js";
 import { NatsServer } from "./nats-server.js";
 import { Nginx } from "./nginx.js";
+import { SEED_UPSTREAM } from "./seed-payloads.js";
 
 export interface RestartTiming {
   /** When SIGTERM was sent. */
@@ -33,7 +37,7 @@ export class RollingDeployStack {
     try {
       const gateways = await Promise.all(
         Array.from({ length: instances }, (_, index) =>
-          GatewayProcess.start(fullEnv, { name: `gateway-${"ABCDEFGH"[index]}`, readyTimeoutMs: 30_000 }),
+          GatewayProcess.start(fullEnv, { name: `gateway-${"ABCDEFGH"[index]}`, readyTimeoutMs: 90_000 }),
         ),
       );
       const nginx = await Nginx.start(gateways.map((gateway) => gateway.port));
@@ -55,7 +59,7 @@ export class RollingDeployStack {
     this.gateways[index] = await GatewayProcess.start(this.env, {
       port: old.port,
       name: old.name,
-      readyTimeoutMs: 30_000,
+      readyTimeoutMs: 90_000,
     });
     return { signalledAt, exitedAt, readyAt: Date.now() };
   }
@@ -65,4 +69,75 @@ export class RollingDeployStack {
     await Promise.all(this.gateways.map((gateway) => gateway.kill("SIGKILL")));
     await this.nats.remove();
   }
+}
+
+/**
+ * Publish until JetStream acknowledges it. An ack that times out (a loaded machine) is asked
+ * again with the same Nats-Msg-Id, which the stream stores once: a retry can never duplicate.
+ */
+async function publishOnce(
+  js: JetStreamClient,
+  n: number,
+  payload: string,
+  log: (message: string) => void,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish("execution.trades.AAPL", payload, { msgID: `trade-${n}`, timeout: 10_000 });
+      return;
+    } catch (error) {
+      log(`trade ${n}: publish attempt ${attempt} failed (${(error as Error).message})`);
+      if (attempt >= 5) throw error;
+    }
+  }
+}
+
+export interface TradePublisher {
+  /** Trades published so far (the last one's number). */
+  readonly published: number;
+  /** Stop, wait for the last ack; the number of trades published. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Publish valid trades 1, 2, ... on execution.trades.AAPL (each one's quantity is its number, its
+ * timestamp when it was sent) at `perSecond` until stop(): on schedule (trade n at n / perSecond
+ * seconds, however long the acks took), each JetStream-acknowledged before the next, so in order.
+ */
+export function publishTrades(
+  connection: NatsConnection,
+  perSecond: number,
+  log: (message: string) => void = () => {},
+): TradePublisher {
+  const js = jetstream(connection);
+  let published = 0;
+  let stopped = false;
+  const started = Date.now();
+  const done = (async () => {
+    while (!stopped) {
+      const due = Math.floor(((Date.now() - started) / 1000) * perSecond);
+      while (published < due && !stopped) {
+        const trade = {
+          ...SEED_UPSTREAM.trade,
+          quantity: published + 1,
+          timestamp: new Date().toISOString(),
+        };
+        await publishOnce(js, published + 1, JSON.stringify(trade), log);
+        published++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  // A publish that failed for good is reported by stop(), not as an unhandled rejection meanwhile.
+  done.catch(() => {});
+  return {
+    get published() {
+      return published;
+    },
+    async stop() {
+      stopped = true;
+      await done;
+      return published;
+    },
+  };
 }

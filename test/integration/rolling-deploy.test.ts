@@ -10,13 +10,11 @@
  * connections accepted in any second stayed within what admission control allows, and each
  * instance's clients came back spread over at least half of SHUTDOWN_RECONNECT_SPREAD_MS.
  */
-import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeployClient } from "../helpers/deploy-client.js";
 import { stopGatewayProcesses } from "../helpers/gateway-process.js";
-import { RollingDeployStack } from "../helpers/rolling-deploy.js";
-import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import { publishTrades, RollingDeployStack } from "../helpers/rolling-deploy.js";
 
 const CLIENTS = 300;
 const SOURCE_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
@@ -62,52 +60,6 @@ afterAll(async () => {
   await stack?.stop();
   await stopGatewayProcesses();
 });
-
-/**
- * Publish until JetStream acknowledges it. An ack that times out (a loaded machine) is asked
- * again with the same Nats-Msg-Id, which the stream stores once: a retry can never duplicate.
- */
-async function publishOnce(js: JetStreamClient, n: number, payload: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await js.publish("execution.trades.AAPL", payload, { msgID: `trade-${n}`, timeout: 10_000 });
-      return;
-    } catch (error) {
-      log(`trade ${n}: publish attempt ${attempt} failed (${(error as Error).message})`);
-      if (attempt >= 5) throw error;
-    }
-  }
-}
-
-/** Publish trade 1, 2, ... (its quantity is its number) at `perSecond` until stop(); JetStream-acked, in order. */
-function publishTrades(connection: NatsConnection, perSecond: number) {
-  const js = jetstream(connection);
-  let published = 0;
-  let stopped = false;
-  const started = Date.now();
-  const done = (async () => {
-    while (!stopped) {
-      // On schedule: trade n goes out at n / perSecond seconds, however long the acks took.
-      const due = Math.floor(((Date.now() - started) / 1000) * perSecond);
-      while (published < due && !stopped) {
-        published++;
-        const trade = { ...SEED_UPSTREAM.trade, quantity: published, timestamp: new Date().toISOString() };
-        await publishOnce(js, published, JSON.stringify(trade));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
-  return {
-    get published() {
-      return published;
-    },
-    async stop(): Promise<number> {
-      stopped = true;
-      await done;
-      return published;
-    },
-  };
-}
 
 function log(message: string): void {
   console.log(`[rolling-deploy] ${message}`);
@@ -156,7 +108,7 @@ describe("a rolling deploy behind nginx (deploy/nginx.conf)", () => {
     }
 
     upstream = await stack.nats.client();
-    const publisher = publishTrades(upstream, TRADES_PER_SECOND);
+    const publisher = publishTrades(upstream, TRADES_PER_SECOND, log);
     await until(
       () => publisher.published >= TRADES_PER_SECOND,
       10_000,
