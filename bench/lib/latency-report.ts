@@ -70,6 +70,8 @@ const ms = (value: number | undefined) =>
       : value >= 1
         ? `${value.toFixed(1)} ms`
         : `${value.toFixed(2)} ms`;
+/** Spreads are compared with each other: one decimal always, so that two close ones read apart. */
+const spreadMs = (value: number | undefined) => (value === undefined ? "-" : `${value.toFixed(1)} ms`);
 const ratio = (value: number | undefined) => (value === undefined ? "?" : `${value.toFixed(2)}x`);
 const count = (value: number) => Math.round(value).toLocaleString("en");
 const pct = (value: number) => `${value.toFixed(0)}%`;
@@ -135,7 +137,7 @@ function runsTable(step: LatencyStep, gcTrace: boolean): string[] {
     ]
       .filter(Boolean)
       .join("; ");
-    return `| ${round + 1} | ${ms(gateway?.latencyMs.p50)} | ${ms(gateway?.latencyMs.p99)} | ${ms(nats?.latencyMs.p50)} | ${ms(nats?.latencyMs.p99)} | ${ratio(ratios[round])} | ${ms(gatewayHop?.p50)} | ${ms(gatewayHop?.p99)} | ${ms(gatewayHop?.p999)} | ${ms(gateway?.gateway?.queueMs?.p99)} | ${gateway ? gcText(gateway) : "-"} |${traceCell} ${gateway ? pct(cpu(gateway)) : "-"} | ${nats ? pct(cpu(nats)) : "-"} | ${gateway ? pct(gateway.loadCorePercent) : "-"}, ${nats ? pct(nats.loadCorePercent) : "-"} | ${gateway?.loadAverage.toFixed(1) ?? "-"} | ${notes || "-"} |`;
+    return `| ${round + 1} | ${ms(gateway?.latencyMs.p50)} | ${ms(gateway?.latencyMs.p99)} | ${ms(nats?.latencyMs.p50)} | ${ms(nats?.latencyMs.p99)} | ${ratio(ratios[round])} | ${ms(gatewayHop?.p50)} | ${ms(gatewayHop?.p99)} | ${ms(gatewayHop?.p999)}${gatewayHop ? ` (${count(gatewayHop.count)})` : ""} | ${ms(gateway?.gateway?.queueMs?.p99)} | ${gateway ? gcText(gateway) : "-"} |${traceCell} ${gateway ? pct(cpu(gateway)) : "-"} | ${nats ? pct(cpu(nats)) : "-"} | ${gateway ? pct(gateway.loadCorePercent) : "-"}, ${nats ? pct(nats.loadCorePercent) : "-"} | ${gateway?.loadAverage.toFixed(1) ?? "-"} | ${notes || "-"} |`;
   });
   const gatewayP99 = step.runs.gateway.map((run) => run.latencyMs.p99);
   const natsP99 = step.runs["nats-ws"].map((run) => run.latencyMs.p99);
@@ -144,10 +146,10 @@ function runsTable(step: LatencyStep, gcTrace: boolean): string[] {
   const empty = gcTrace ? " - |" : "";
   const summary = [
     `| median | ${ms(medianOf(step.runs.gateway.map((run) => run.latencyMs.p50)))} | ${ms(medianOf(gatewayP99))} | ${ms(medianOf(step.runs["nats-ws"].map((run) => run.latencyMs.p50)))} | ${ms(medianOf(natsP99))} | ${ratio(medianOf(ratios))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p50)))} | ${ms(medianOf(hopP99))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p999)))} | ${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.queueMs?.p99)))} | - |${empty} ${pct(medianOf(step.runs.gateway.map(cpu)) ?? 0)} | ${pct(medianOf(step.runs["nats-ws"].map(cpu)) ?? 0)} | - | - | - |`,
-    `| spread (max - min) | - | ${ms(spread(gatewayP99))} | - | ${ms(spread(natsP99))} | ${ratio(spread(ratios))} | - | ${ms(knownHopP99.length === hopP99.length ? spread(knownHopP99) : undefined)} | - | - | - |${empty} - | - | - | - | - |`,
+    `| spread (max - min) | - | ${spreadMs(spread(gatewayP99))} | - | ${spreadMs(spread(natsP99))} | ${ratio(spread(ratios))} | - | ${spreadMs(knownHopP99.length === hopP99.length ? spread(knownHopP99) : undefined)} | - | - | - |${empty} - | - | - | - | - |`,
   ];
   return [
-    `| Run | gateway p50 | gateway p99 | nats-ws p50 | nats-ws p99 | p99 ratio gateway / nats-ws | gateway hop p50 | hop p99 | hop p99.9 | queue p99 | gateway GC in the window (/metrics): pauses, total; long pauses |${gcTrace ? " GC trace: pauses, total, longest |" : ""} gateway CPU | nats-server CPU (nats-ws) | load core, gateway run and nats-ws run | load average | notes |`,
+    `| Run | gateway p50 | gateway p99 | nats-ws p50 | nats-ws p99 | p99 ratio gateway / nats-ws | gateway hop p50 | hop p99 | hop p99.9 (frames) | queue p99 | gateway GC in the window (/metrics): pauses, total; long pauses |${gcTrace ? " GC trace: pauses, total, longest |" : ""} gateway CPU | nats-server CPU (nats-ws) | load core, gateway run and nats-ws run | load average | notes |`,
     `|${" --- |".repeat(gcTrace ? 17 : 16)}`,
     ...rows,
     ...summary,
@@ -182,7 +184,7 @@ function stepVerdicts(step: LatencyStep): StepVerdicts {
   const rows = [
     `| ${label}: gateway hop p99 <= ${targets.hopP99Ms} ms (median of ${step.runs.gateway.length}) | ${hopP99s.map(ms).join(", ")}: median ${ms(hopP99)}${hopP99 === undefined ? " (the gateway's /metrics had no gateway_ingest_to_write_seconds for the channel in some run)" : ""} | ${verdict(hopP99 === undefined ? undefined : hopP99 <= targets.hopP99Ms)} |`,
     `| ${label}: end-to-end p99 <= ${targets.p99Ratio.toFixed(1)}x nats-server's (median of the runs' ratios${targets.maxRunP99Ratio ? `), no run above ${targets.maxRunP99Ratio.toFixed(1)}x` : ")"} | ratios ${ratios.map(ratio).join(", ")}: median ${ratio(medianRatio)}${targets.maxRunP99Ratio ? `, highest ${ratio(maxRatio)}` : ""}${limitedNote} | ${verdict(medianRatio === undefined ? undefined : medianRatio <= targets.p99Ratio && (targets.maxRunP99Ratio === undefined || (maxRatio as number) <= targets.maxRunP99Ratio))} |`,
-    `| ${label}: spread of p99 across runs no wider than nats-server's | gateway ${ms(gatewaySpread)} (${ms(Math.min(...step.runs.gateway.map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs.gateway.map((run) => run.latencyMs.p99)))}), nats-ws ${ms(natsSpread)} (${ms(Math.min(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))}) | ${verdict(gatewaySpread === undefined || natsSpread === undefined ? undefined : gatewaySpread <= natsSpread)} |`,
+    `| ${label}: spread of p99 across runs no wider than nats-server's | gateway ${spreadMs(gatewaySpread)} (${ms(Math.min(...step.runs.gateway.map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs.gateway.map((run) => run.latencyMs.p99)))}), nats-ws ${spreadMs(natsSpread)} (${ms(Math.min(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))} to ${ms(Math.max(...step.runs["nats-ws"].map((run) => run.latencyMs.p99)))}) | ${verdict(gatewaySpread === undefined || natsSpread === undefined ? undefined : gatewaySpread <= natsSpread)} |`,
   ];
   return { hopP99, medianRatio, maxRatio, gatewaySpread, natsSpread, rows };
 }
@@ -211,6 +213,21 @@ function brokerHopNote(step: LatencyStep): string {
   return `- ${count(step.clients)} x ${step.ratePerSecond}: the gateway's end-to-end p50 is ${ms(addedP50)} above nats-ws's (median of the runs' differences: ${added.map(ms).join(", ")})${rest}.`;
 }
 
+/** A run began with the machine busier than this (1-minute load average, 2 cores): others were running. */
+const BUSY_LOAD_AVERAGE = 2;
+
+/** A warning at the top of the section when the machine was shared, or the load generator saturated. */
+function busyWarning(results: LatencyResults): string[] {
+  const runs = results.steps.flatMap((step) => [...step.runs.gateway, ...step.runs["nats-ws"]]);
+  const busy = runs.filter((run) => run.loadAverage > BUSY_LOAD_AVERAGE).length;
+  const limited = runs.filter((run) => run.generatorLimited).length;
+  if (busy === 0 && limited === 0) return [];
+  return [
+    `**Not a quiet run: ${busy} of its ${runs.length} runs began with a load average above ${BUSY_LOAD_AVERAGE} (other work on this 2-core machine, sharing the server's core), ${limited} were generator-limited. Its figures say more about the machine than about the servers; rerun \`npm run bench:latency\` on a quiet machine before reading the verdicts.**`,
+    "",
+  ];
+}
+
 export function latencySection(results: LatencyResults): string {
   const verdicts = results.steps.map((step) => ({ step, ...stepVerdicts(step) }));
   return [
@@ -218,10 +235,11 @@ export function latencySection(results: LatencyResults): string {
     "",
     `\`${results.command}\` (bench/latency.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (2 cores: above 2, other work was running on the machine).`,
     "",
+    ...busyWarning(results),
     `- **Setup.** Two peers, as in the fan-out steps of BENCHMARKS.md and with the same harness (bench/lib/run-one.ts): **gateway** (\`tsx src/main.ts\` with the \`bench\` channel plugin, an immediate channel) and **nats-ws** (nats-server's own WebSocket listener). Each run has its own nats-server and server under test, the server under test alone on CPU 0 and everything else on CPU 1 (the load workers, the publisher, and for the gateway the broker nats-server). Every step is run ${Math.max(...results.steps.map((step) => step.runs.gateway.length))} times, the peers taking turns within each round, each run ${results.windowSeconds} s of publishing; frames are sized to ${results.steps[0]?.frameBytes ?? "?"} B for both peers from a calibration before each run.`,
     "- **Paths.** gateway: publisher -> nats-server -> gateway -> client; nats-ws: publisher -> nats-server -> client. The gateway's end-to-end latency therefore includes a broker hop that nats-ws's does not, and its broker shares CPU 1 with the load.",
     "- **End to end** (the external p50 and p99) is from each message's scheduled publish time to its receipt by the clients, over every frame of every client, as in BENCHMARKS.md.",
-    "- **The gateway's hop** is its own `gateway_ingest_to_write_seconds` histogram for the bench channel (NATS receive to the socket write, one observation per frame per flush: a frame written to every client by one flush is one observation, timed at the end of that flush's writes), read from its `/metrics` scraped just before publishing began and just after the drain that follows it: the difference is that run's window and nothing else. *queue* is `gateway_queue_seconds` (queued for the sockets to written) the same way. Percentiles are interpolated within the histogram's buckets (50 µs, 100, 250, 500 µs, 1, 2.5, 5, 10 ms, ...) as Prometheus' histogram_quantile() does: a hop p99 of 1.8 ms says it is between 1 and 2.5 ms.",
+    "- **The gateway's hop** is its own `gateway_ingest_to_write_seconds` histogram for the bench channel (NATS receive to the socket write, one observation per frame per flush: a frame written to every client by one flush is one observation, timed at the end of that flush's writes), read from its `/metrics` scraped just before publishing began and just after the drain that follows it: the difference is that run's window and nothing else. *queue* is `gateway_queue_seconds` (queued for the sockets to written) the same way. Percentiles are interpolated within the histogram's buckets (50 µs, 100, 250, 500 µs, 1, 2.5, 5, 10 ms, ...) as Prometheus' histogram_quantile() does: a hop p99 of 1.8 ms says it is between 1 and 2.5 ms. The hop targets, 1 and 5 ms, are bucket bounds, so their verdicts do not depend on the interpolation: met means at most 1% of the window's frames took longer.",
     `- **GC** is the gateway's garbage collection in the same window, from its \`nodejs_gc_duration_seconds\` (prom-client, observed through perf_hooks; pause lengths only to its buckets of 1, 10 and 100 ms).${results.gcTrace ? " *GC trace* (`--gc-trace`) records every pause exactly, with its time, through a module preloaded into the gateway (bench/lib/gc-pauses-preload.mjs), and counts those inside the window." : " `--gc-trace` adds every pause's exact length (bench/lib/gc-pauses-preload.mjs)."} Set beside the p99 of each run, it shows whether the tail follows the collector.`,
     "- **Verdicts** are computed from the runs on this page: the gateway's hop p99 as the median of its runs, the end-to-end p99 as the median of each round's ratio gateway / nats-ws, and the spread as the largest minus the smallest p99 of a peer's runs.",
     "",
