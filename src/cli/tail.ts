@@ -4,12 +4,28 @@
  * JSON object each with --json); connection state and control replies go to stderr, so that the
  * output pipes cleanly.
  *
+ * Every line about a frame carries the frame's own time (the gateway's clock), so that lines read
+ * in time order; lines about the connection itself (connecting, closed) carry the local time.
+ *
+ * With --channel, only the followed channels' frames are printed, each once. Until the gateway has
+ * acknowledged the tail's subscription, a connection still delivers its auto-subscribe default;
+ * the SDK narrows that to the symbols asked for, but a conflated channel then sends the latest
+ * value of each symbol again after the ack (its snapshot), and the channels being left may still
+ * deliver. So a followed conflated channel is printed from its ack on, and an unfollowed channel
+ * not at all: nothing is missed, since the snapshot holds every symbol's latest value.
+ *
  * The order_books channel is printed from the SDK's verified books, not from its frames: one line
  * per snapshot or update the SDK checked and applied (best bid, best ask, spread, sequence), and a
  * note on stderr when a book breaks and is resynced or goes stale. With --json its frames are
  * printed as they came, like every channel's.
  */
-import { GatewayClient, ORDER_BOOKS_CHANNEL, STALE_REASONS, type StreamState } from "../client/node.js";
+import {
+  GatewayClient,
+  ORDER_BOOKS_CHANNEL,
+  STALE_REASONS,
+  type StreamState,
+  type WelcomeFrame,
+} from "../client/node.js";
 import { describeClose, formatFrame, formatOrderBook, timeOf } from "./format.js";
 
 export interface TailOptions {
@@ -52,6 +68,16 @@ function describeStream({ status, reason }: StreamState): string {
   return reason === undefined ? "stale" : `stale (${reason}: ${STALE_REASONS[reason]})`;
 }
 
+/** The channel of each data frame type the welcome describes (a state channel's two types both). */
+function channelsByFrameType(welcome: WelcomeFrame): Map<string, string> {
+  const channels = new Map<string, string>();
+  for (const [channel, info] of Object.entries(welcome.channel_info ?? {})) {
+    channels.set(info.frame_type, channel);
+    if (info.update_frame_type !== undefined) channels.set(info.update_frame_type, channel);
+  }
+  return channels;
+}
+
 /** "6 s", "0.2 s" */
 function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
@@ -59,7 +85,8 @@ function seconds(ms: number): string {
 
 /** Resolves with the exit status: 0 after SIGINT/SIGTERM, 1 when the gateway closes for good, 2 on bad input. */
 export function tail(options: TailOptions): Promise<number> {
-  const note = (text: string) => process.stderr.write(`${timeOf(undefined)}  ${text}\n`);
+  /** A line on stderr, at `at` (a frame's timestamp) or, for the connection's own events, now. */
+  const note = (text: string, at?: string) => process.stderr.write(`${timeOf(at)}  ${text}\n`);
   let client: GatewayClient;
   try {
     client = new GatewayClient({
@@ -94,11 +121,20 @@ export function tail(options: TailOptions): Promise<number> {
       note(attempt === 0 ? `connecting to ${url}` : `connecting to ${url} (attempt ${attempt})`),
     );
     const followed = (channel: string) => options.channels.length === 0 || options.channels.includes(channel);
+    /** This connection's channel of each data frame type. */
+    let frameChannels = new Map<string, string>();
+    /** Followed conflated channels whose `subscribed` ack (and the snapshot after it) is still to come. */
+    const awaitingAck = new Set<string>();
     client.on("open", ({ welcome }) => {
-      note(`connected as ${welcome.client_id}; channels: ${welcome.channels.join(", ")}`);
+      note(`connected as ${welcome.client_id}; channels: ${welcome.channels.join(", ")}`, welcome.timestamp);
+      frameChannels = channelsByFrameType(welcome);
+      awaitingAck.clear();
+      for (const channel of options.channels)
+        if (welcome.channel_info?.[channel]?.delivery === "conflated") awaitingAck.add(channel);
       // Stale already: say so (changes after this are told as they come).
       for (const [channel, state] of Object.entries(welcome.stream_status ?? {}))
-        if (state.status === "stale" && followed(channel)) note(`${channel}: ${describeStream(state)}`);
+        if (state.status === "stale" && followed(channel))
+          note(`${channel}: ${describeStream(state)}`, welcome.timestamp);
       if (options.channels.length === 0) return;
       const unknown = options.channels.filter((channel) => !welcome.channels.includes(channel));
       if (unknown.length > 0) {
@@ -143,12 +179,14 @@ export function tail(options: TailOptions): Promise<number> {
         finish(1);
       }
     });
-    client.on("subscribed", ({ channel, symbols }) =>
-      note(`subscribed ${channel}: ${symbols === "*" ? "all symbols" : symbols.join(", ")}`),
-    );
-    client.on("unsubscribed", ({ channel, symbols }) =>
+    client.on("subscribed", ({ channel, symbols, timestamp }) => {
+      awaitingAck.delete(channel);
+      note(`subscribed ${channel}: ${symbols === "*" ? "all symbols" : symbols.join(", ")}`, timestamp);
+    });
+    client.on("unsubscribed", ({ channel, symbols, timestamp }) =>
       note(
         `unsubscribed ${channel}${Array.isArray(symbols) && symbols.length > 0 ? `; still ${symbols.join(", ")}` : ""}`,
+        timestamp,
       ),
     );
     // After a reconnection, lossless channels (trades, signals) resume where the tail left off.
@@ -159,7 +197,7 @@ export function tail(options: TailOptions): Promise<number> {
       note(`${channel}: could not resume (${reason}); some frames may be missing`),
     );
     client.on("stream_status", (frame) => {
-      if (followed(frame.channel)) note(`${frame.channel}: ${describeStream(frame)}`);
+      if (followed(frame.channel)) note(`${frame.channel}: ${describeStream(frame)}`, frame.timestamp);
     });
     client.on("delivery_status", ({ degraded, intervals_ms }) => {
       const intervals = Object.entries(intervals_ms)
@@ -171,8 +209,10 @@ export function tail(options: TailOptions): Promise<number> {
           : `delivery back to normal${intervals ? `: ${intervals}` : ""}`,
       );
     });
-    client.on("server_error", ({ code, error }) => note(`error ${code}: ${error}`));
-    client.on("authenticated", ({ expires_at }) => note(`token refreshed; expires ${expires_at}`));
+    client.on("server_error", ({ code, error, timestamp }) => note(`error ${code}: ${error}`, timestamp));
+    client.on("authenticated", ({ expires_at, timestamp }) =>
+      note(`token refreshed; expires ${expires_at}`, timestamp),
+    );
     client.on("error", (problem) =>
       note(
         problem.kind === "invalid_frame"
@@ -193,6 +233,8 @@ export function tail(options: TailOptions): Promise<number> {
     );
     client.on("frame", (frame) => {
       if (CONTROL.has(frame.type) || (!options.json && ORDER_BOOK_FRAMES.has(frame.type))) return;
+      const channel = frameChannels.get(frame.type);
+      if (channel !== undefined && (!followed(channel) || awaitingAck.has(channel))) return;
       process.stdout.write(`${options.json ? JSON.stringify(frame) : formatFrame(frame)}\n`);
     });
 

@@ -8,7 +8,13 @@
 import { describe, expect, it } from "vitest";
 import { BUNDLED_CHANNELS } from "../helpers/channels.js";
 import { freePort } from "../helpers/free-port.js";
-import { flushChannel, startGateway, waitForIngest, waitUntilReady } from "../helpers/gateway.js";
+import {
+  flushChannel,
+  startGateway,
+  upstreamMessages,
+  waitForIngest,
+  waitUntilReady,
+} from "../helpers/gateway.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import type { TestClient } from "../helpers/test-client.js";
 import { MANUAL_FLUSH, withGateway } from "../helpers/with-gateway.js";
@@ -102,6 +108,37 @@ describe("gateway tail", () => {
     expect(await tail.interrupt()).toBe(0);
     expect(tail.stdout.lines.filter((line) => line !== "")).toHaveLength(3);
     for (const line of tail.stdout.lines.filter(Boolean)) expect(line).toMatch(TIME);
+  });
+
+  it("prints each frame once, in time order, the connected line first", async () => {
+    // The gateway holds a price for AAPL before the tail connects: the connection's auto-subscribe
+    // default sends it at once, and the tail's own subscription sends it again after the ack.
+    const { running, publisher } = stack;
+    const ingested = await upstreamMessages(running, "price_updates");
+    publish("market.prices.AAPL", { symbol: "AAPL", price: 150.25 });
+    await waitForIngest(running, publisher, "price_updates", ingested + 1);
+
+    const tail = cli(["tail", "--url", running.wsUrl, "--channel", "price_updates", "--symbols", "AAPL"]);
+    const connected = await tail.nextErr(/connected as /);
+    const subscribed = await tail.nextErr(/subscribed price_updates: AAPL$/);
+    for (const channel of ["portfolio", "signals", "trades"])
+      await tail.nextErr(new RegExp(`unsubscribed ${channel}$`));
+    const first = await tail.nextOut(/./);
+    expect(first).toMatch(/ {2}price_update {6}AAPL 150\.25$/);
+
+    publish("market.prices.AAPL", { symbol: "AAPL", price: 151 });
+    await waitForIngest(running, publisher, "price_updates", ingested + 2);
+    flushPrices();
+    // The next line is the new price: the first one was not printed a second time.
+    const second = await tail.nextOut(/./);
+    expect(second).toMatch(/ {2}price_update {6}AAPL 151$/);
+    expect(await tail.interrupt()).toBe(0);
+    expect(tail.stdout.lines.filter(Boolean)).toEqual([first, second]);
+
+    // One clock for every line about a frame (the gateway's): stderr and stdout read in order.
+    const times = [connected, subscribed, first, second].map((line) => line.slice(0, 12));
+    expect(times).toEqual([...times].sort());
+    expect(tail.stderr.lines.filter(Boolean)[1]).toBe(connected);
   });
 
   it("prints signals, trades and portfolios in words", async () => {
