@@ -315,6 +315,10 @@ Machine: ${document.machine}. Raw figures: \`bench/results/full-latest.json\`.
   minimum and maximum in brackets.
 - **Latency** is from each message's *scheduled* publish time to its receipt (no coordinated
   omission), over 5 s of publishing per run; delivery is timed until the last message arrived.
+- **Gateway hop** (the gateways' column): the gateway's own \`gateway_ingest_to_write_seconds\` for
+  the run's channel (NATS receive to the socket write, once per frame per flush), over the run's
+  window only (its \`/metrics\` scraped before and after), p50 / p99 interpolated within the
+  histogram's buckets; the latency section below sets it beside the end-to-end p99 run by run.
 - **Generator-limited.** A run where the load core (CPU 1) was more than 90% busy, or one worker
   process used 90% of a core, is marked: there the load, not the server, was the bottleneck. Such a
   run never counts as the server failing; a search that ends on one reports "at least".
