@@ -24,11 +24,11 @@ import { sendFile } from "./static-files.js";
 /** Where `npm run docs` writes the AsyncAPI HTML (index.html with its css/ and js/ beside it). */
 export const ASYNCAPI_HTML = path.join(PROJECT_ROOT, "docs", "asyncapi", "index.html");
 
-/** Swagger UI's own distribution (swagger-ui-dist): its bundle, styles and icons. */
 /** The Markdown pages served at /docs/<page>.md: docs/ itself (no sub-folders, no other files). */
 const DOCS_DIR = path.join(PROJECT_ROOT, "docs");
 const MARKDOWN_PAGE = /^[a-z0-9][a-z0-9-]*\.md$/;
 
+/** Swagger UI's own distribution (swagger-ui-dist): its bundle, styles and icons. */
 const SWAGGER_UI_DIST = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
 
 /** Swagger UI's page, pointed at this gateway's OpenAPI document (assets are relative: /docs/). */
