@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import type WebSocket from "ws";
 import type { LatencyDocument } from "../../src/http/latency-route.js";
+import { BOOK_UPSTREAM, bookDelta, publishBook } from "../helpers/book-messages.js";
 import { flushChannel, waitForIngest } from "../helpers/gateway.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
 import type { Frame, TestClient } from "../helpers/test-client.js";
@@ -196,6 +197,25 @@ describe("latency timing", () => {
     expect(line('gateway_upstream_lag_seconds_bucket{channel="trades",le="5"} ')).toBeDefined();
   });
 
+  it("times a state channel: the snapshot and each update on the timed subscription, one observation per frame", async () => {
+    const { running, publisher } = stack;
+    const client = await stack.connect();
+    await client.request({ type: "subscribe", channel: "order_books", symbols: ["AAPL"], timing: true });
+    publishBook(publisher, { ...BOOK_UPSTREAM.snapshot, timestamp: new Date().toISOString() });
+    const snapshot = await client.next("order_book_snapshot");
+    publishBook(publisher, bookDelta("AAPL", 1002, [[150.24, 0]], [], new Date().toISOString()));
+    const update = await client.next("order_book_update");
+    for (const frame of [snapshot, update])
+      expect(frame.gw_rx as number).toBeLessThanOrEqual(frame.gw_tx as number);
+
+    const document = (await (await fetch(`${running.httpUrl}/websocket/latency`)).json()) as LatencyDocument;
+    const books = document.channels.order_books as LatencyDocument["channels"][string];
+    // The snapshot after upstream's first and the immediate update: no interval wait.
+    expectPlausible(books.hop, 2);
+    expect(books.conflation_wait).toEqual(NO_SAMPLES);
+    expectPlausible(books.upstream_lag, 2);
+  });
+
   it("with GATEWAY_TIMING=off: no histograms, no channels in the document, no timing on the wire", async () => {
     const { publisher } = stack;
     const off = await stack.startGateway({ GATEWAY_TIMING: "off" });
@@ -208,5 +228,26 @@ describe("latency timing", () => {
     expect(document).toMatchObject({ window_seconds: 60, bucket_seconds: 5, channels: {} });
     const metrics = await (await fetch(`${off.httpUrl}/metrics`)).text();
     expect(metrics).not.toContain("gateway_ingest_to_write_seconds");
+  });
+});
+
+describe("upstream lag on a lossless channel in JetStream", () => {
+  const stack = withGateway({ jetstream: true, env: { NATS_JETSTREAM: "required" } });
+
+  it("is measured from the JetStream timestamp, not from the payload's own (older) time", async () => {
+    const { running, publisher } = stack;
+    // The seed's trade says 2024-12-19: by its own timestamp it would be years late.
+    publisher.publish("execution.trades.acct-1", JSON.stringify(SEED_UPSTREAM.trade));
+    const client = await stack.connect();
+    await client.request({ type: "subscribe", channel: "trades" });
+    publisher.publish(
+      "execution.trades.acct-1",
+      JSON.stringify({ ...SEED_UPSTREAM.trade, trade_id: "js-1" }),
+    );
+    await client.next("trade_executed", (frame) => frame.trade_id === "js-1");
+    const document = (await (await fetch(`${running.httpUrl}/websocket/latency`)).json()) as LatencyDocument;
+    const lag = document.channels.trades?.upstream_lag;
+    expect(lag?.count).toBeGreaterThanOrEqual(1);
+    expect(lag?.p99_ms).toBeLessThan(5000);
   });
 });
