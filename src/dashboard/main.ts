@@ -1,8 +1,8 @@
 /**
  * The dashboard served at `/`: live prices, a depth ladder of one symbol's order book, signals,
  * trades and the portfolio of the gateway that serves it, built on the client SDK (reconnection,
- * keep-alive and validation included), and a generic live panel for every other channel the
- * gateway announces.
+ * keep-alive and validation included), a generic live panel for every other channel the gateway
+ * announces, and the gateway's latency per channel (GET /websocket/latency).
  *
  * Query parameters: `token_url` (an endpoint of this origin that answers with a fresh JWT, asked
  * again before each expiry) or `token` (a fixed JWT), for WEBSOCKET_AUTH=jwt, and `client_id`.
@@ -14,6 +14,7 @@ import { channelsWithoutPanel, channelTable } from "./channel-panel.js";
 import { connectionIndicator } from "./connection-indicator.js";
 import { depthLadder } from "./depth-ladder.js";
 import { el } from "./dom.js";
+import { latencyLegend, latencyPanel } from "./latency-panel.js";
 import { portfolioPanel } from "./portfolio-panel.js";
 import { pricesTable } from "./prices-table.js";
 import { deliveryNotice, intervalSelector, staleMarker } from "./stream-quality.js";
@@ -108,6 +109,7 @@ document.body.append(
     card("Portfolio", portfolioPanel(client), { className: "portfolio-card", channel: "portfolio" }),
     card("Signals", signalsFeed(client), { channel: "signals" }),
     card("Trades", tradesFeed(client), { channel: "trades" }),
+    card("Latency", latencyPanel(client), { className: "wide latency-card", tools: latencyLegend() }),
     subscriptionsCard,
   ),
 );
