@@ -154,6 +154,10 @@ describe("dashboard", () => {
       await expect.poll(() => page.locator("[data-testid=prices] tbody tr").count()).toBe(6);
       await expect.poll(() => page.getByTestId("total-pnl").textContent()).toMatch(/^[+−]?[\d,]+\.\d\d$/);
       await expect.poll(() => page.locator("[data-testid=book-asks] tr:visible").count()).toBe(10);
+      // The latency panel: the hop of the trades written to this page and the watcher, in ms.
+      await expect
+        .poll(() => page.locator('[data-testid=latency] tr[data-channel="trades"] td.hop-p99').textContent())
+        .toMatch(/^\d[\d,]*\.?\d*$/);
       // The README's picture of the dashboard (docs/images/dashboard.png) is this screenshot.
       await page.screenshot({
         path: path.join(ARTIFACTS, "dashboard-on-load.png"),
