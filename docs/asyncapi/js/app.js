@@ -163,23 +163,28 @@
                 "title": "ResumePosition",
                 "x-parser-schema-id": "<anonymous-schema-12>"
               },
+              "timing": {
+                "description": "true: every live data frame of this subscription carries gw_rx and gw_tx, wall-clock microseconds since the epoch at NATS receive and at the socket write (docs/latency.md); false: no more; absent: unchanged",
+                "type": "boolean",
+                "x-parser-schema-id": "<anonymous-schema-15>"
+              },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
                 "anyOf": [
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-16>"
+                    "x-parser-schema-id": "<anonymous-schema-17>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-17>"
+                    "x-parser-schema-id": "<anonymous-schema-18>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-15>"
+                "x-parser-schema-id": "<anonymous-schema-16>"
               }
             },
             "required": [
@@ -245,7 +250,7 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribe",
-                "x-parser-schema-id": "<anonymous-schema-18>"
+                "x-parser-schema-id": "<anonymous-schema-19>"
               },
               "channel": {
                 "type": "string",
@@ -260,7 +265,7 @@
                   "signals",
                   "trades"
                 ],
-                "x-parser-schema-id": "<anonymous-schema-19>"
+                "x-parser-schema-id": "<anonymous-schema-20>"
               },
               "symbols": {
                 "description": "Symbols to (un)subscribe; \"*\" or absent means all",
@@ -268,19 +273,19 @@
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-21>"
+                    "x-parser-schema-id": "<anonymous-schema-22>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-23>"
+                      "x-parser-schema-id": "<anonymous-schema-24>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-22>"
+                    "x-parser-schema-id": "<anonymous-schema-23>"
                   }
                 ],
                 "title": "SymbolSelection",
-                "x-parser-schema-id": "<anonymous-schema-20>"
+                "x-parser-schema-id": "<anonymous-schema-21>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -288,17 +293,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-25>"
+                    "x-parser-schema-id": "<anonymous-schema-26>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-26>"
+                    "x-parser-schema-id": "<anonymous-schema-27>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-24>"
+                "x-parser-schema-id": "<anonymous-schema-25>"
               }
             },
             "required": [
@@ -343,14 +348,14 @@
               "type": {
                 "type": "string",
                 "const": "auth",
-                "x-parser-schema-id": "<anonymous-schema-27>"
+                "x-parser-schema-id": "<anonymous-schema-28>"
               },
               "token": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 3072,
                 "description": "A JWT (compact serialisation)",
-                "x-parser-schema-id": "<anonymous-schema-28>"
+                "x-parser-schema-id": "<anonymous-schema-29>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -358,17 +363,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-30>"
+                    "x-parser-schema-id": "<anonymous-schema-31>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-31>"
+                    "x-parser-schema-id": "<anonymous-schema-32>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-29>"
+                "x-parser-schema-id": "<anonymous-schema-30>"
               }
             },
             "required": [
@@ -407,76 +412,76 @@
               "type": {
                 "type": "string",
                 "const": "welcome",
-                "x-parser-schema-id": "<anonymous-schema-32>"
+                "x-parser-schema-id": "<anonymous-schema-33>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The client_id query parameter, or a generated UUID",
-                "x-parser-schema-id": "<anonymous-schema-33>"
+                "x-parser-schema-id": "<anonymous-schema-34>"
               },
               "channels": {
                 "type": "array",
                 "items": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-35>"
+                  "x-parser-schema-id": "<anonymous-schema-36>"
                 },
                 "description": "Every channel this gateway serves",
-                "x-parser-schema-id": "<anonymous-schema-34>"
+                "x-parser-schema-id": "<anonymous-schema-35>"
               },
               "subscriptions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-41>"
+                  "x-parser-schema-id": "<anonymous-schema-42>"
                 },
                 "additionalProperties": {
                   "anyOf": [
                     {
                       "type": "string",
                       "const": "*",
-                      "x-parser-schema-id": "<anonymous-schema-38>"
+                      "x-parser-schema-id": "<anonymous-schema-39>"
                     },
                     {
                       "type": "array",
                       "items": {
                         "type": "string",
-                        "x-parser-schema-id": "<anonymous-schema-40>"
+                        "x-parser-schema-id": "<anonymous-schema-41>"
                       },
-                      "x-parser-schema-id": "<anonymous-schema-39>"
+                      "x-parser-schema-id": "<anonymous-schema-40>"
                     }
                   ],
                   "title": "SubscriptionState",
-                  "x-parser-schema-id": "<anonymous-schema-37>"
+                  "x-parser-schema-id": "<anonymous-schema-38>"
                 },
                 "description": "Subscriptions the connection starts with",
-                "x-parser-schema-id": "<anonymous-schema-36>"
+                "x-parser-schema-id": "<anonymous-schema-37>"
               },
               "ping_interval": {
                 "type": "number",
                 "description": "Seconds between server pings (WEBSOCKET_PING_INTERVAL)",
-                "x-parser-schema-id": "<anonymous-schema-42>"
+                "x-parser-schema-id": "<anonymous-schema-43>"
               },
               "price_update_interval": {
                 "type": "number",
                 "description": "Seconds between price_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-43>"
+                "x-parser-schema-id": "<anonymous-schema-44>"
               },
               "portfolio_update_interval": {
                 "type": "number",
                 "description": "Seconds between portfolio_update flushes",
-                "x-parser-schema-id": "<anonymous-schema-44>"
+                "x-parser-schema-id": "<anonymous-schema-45>"
               },
               "max_message_bytes": {
                 "type": "number",
                 "description": "Largest frame the client may send",
-                "x-parser-schema-id": "<anonymous-schema-45>"
+                "x-parser-schema-id": "<anonymous-schema-46>"
               },
               "stream_status": {
                 "description": "Each channel's stream status now: live, or stale and why",
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-51>"
+                  "x-parser-schema-id": "<anonymous-schema-52>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -489,7 +494,7 @@
                       ],
                       "title": "StreamLiveness",
                       "description": "stale: what the client shows may be out of date",
-                      "x-parser-schema-id": "<anonymous-schema-48>"
+                      "x-parser-schema-id": "<anonymous-schema-49>"
                     },
                     "reason": {
                       "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -499,14 +504,14 @@
                         "no_data"
                       ],
                       "title": "StaleReason",
-                      "x-parser-schema-id": "<anonymous-schema-49>"
+                      "x-parser-schema-id": "<anonymous-schema-50>"
                     },
                     "since": {
                       "type": "string",
                       "format": "date-time",
                       "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                       "description": "When the current status began",
-                      "x-parser-schema-id": "<anonymous-schema-50>"
+                      "x-parser-schema-id": "<anonymous-schema-51>"
                     }
                   },
                   "required": [
@@ -516,16 +521,16 @@
                   "additionalProperties": false,
                   "title": "StreamState",
                   "description": "Whether a channel's data is live, or stale and why",
-                  "x-parser-schema-id": "<anonymous-schema-47>"
+                  "x-parser-schema-id": "<anonymous-schema-48>"
                 },
-                "x-parser-schema-id": "<anonymous-schema-46>"
+                "x-parser-schema-id": "<anonymous-schema-47>"
               },
               "positions": {
                 "description": "Head of each lossless channel the client may use, once its history is ready: frames after it are delivered live",
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-57>"
+                  "x-parser-schema-id": "<anonymous-schema-58>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -535,17 +540,17 @@
                       "minimum": 0,
                       "maximum": 9007199254740991,
                       "description": "The channel's head: the last position so far (0: none)",
-                      "x-parser-schema-id": "<anonymous-schema-54>"
+                      "x-parser-schema-id": "<anonymous-schema-55>"
                     },
                     "epoch": {
                       "type": "string",
                       "minLength": 1,
-                      "x-parser-schema-id": "<anonymous-schema-55>"
+                      "x-parser-schema-id": "<anonymous-schema-56>"
                     },
                     "stream": {
                       "description": "JetStream channels, in the subscribed ack and replayed: the stream the epoch is a hash of, as its name and creation time. For people and logs; since takes the epoch",
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-56>"
+                      "x-parser-schema-id": "<anonymous-schema-57>"
                     }
                   },
                   "required": [
@@ -555,16 +560,16 @@
                   "additionalProperties": false,
                   "title": "ChannelPosition",
                   "description": "A lossless channel's head: resume with it as since to get everything after it",
-                  "x-parser-schema-id": "<anonymous-schema-53>"
+                  "x-parser-schema-id": "<anonymous-schema-54>"
                 },
-                "x-parser-schema-id": "<anonymous-schema-52>"
+                "x-parser-schema-id": "<anonymous-schema-53>"
               },
               "channel_info": {
                 "description": "What each channel the client may use is: its frame type, delivery and intervals (GET /websocket/channels adds the JSON Schema of its frames)",
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-68>"
+                  "x-parser-schema-id": "<anonymous-schema-69>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -572,12 +577,12 @@
                     "frame_type": {
                       "type": "string",
                       "description": "The `type` of the channel's data frames (a state channel's snapshot frames)",
-                      "x-parser-schema-id": "<anonymous-schema-60>"
+                      "x-parser-schema-id": "<anonymous-schema-61>"
                     },
                     "update_frame_type": {
                       "description": "State channels: the `type` of their update frames",
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-61>"
+                      "x-parser-schema-id": "<anonymous-schema-62>"
                     },
                     "delivery": {
                       "type": "string",
@@ -588,31 +593,31 @@
                       ],
                       "title": "ChannelDelivery",
                       "description": "lossless: every frame, each with seq and epoch (resume with since); conflated: the latest value per key every interval; state: a snapshot per key, then checksummed updates (subscribe again to start over)",
-                      "x-parser-schema-id": "<anonymous-schema-62>"
+                      "x-parser-schema-id": "<anonymous-schema-63>"
                     },
                     "interval_ms": {
                       "description": "Conflated channels: the default flush interval (interval_ms on subscribe picks another)",
                       "type": "number",
                       "exclusiveMinimum": 0,
-                      "x-parser-schema-id": "<anonymous-schema-63>"
+                      "x-parser-schema-id": "<anonymous-schema-64>"
                     },
                     "stale_after_ms": {
                       "description": "How long without data before the channel is reported stale; absent: never for lack of data",
                       "type": "number",
                       "exclusiveMinimum": 0,
-                      "x-parser-schema-id": "<anonymous-schema-64>"
+                      "x-parser-schema-id": "<anonymous-schema-65>"
                     },
                     "settings": {
                       "description": "The values of the plugin's own settings in force, by key (each read from `<CHANNEL>_<KEY>`); absent when it has none",
                       "type": "object",
                       "propertyNames": {
                         "type": "string",
-                        "x-parser-schema-id": "<anonymous-schema-67>"
+                        "x-parser-schema-id": "<anonymous-schema-68>"
                       },
                       "additionalProperties": {
-                        "x-parser-schema-id": "<anonymous-schema-66>"
+                        "x-parser-schema-id": "<anonymous-schema-67>"
                       },
-                      "x-parser-schema-id": "<anonymous-schema-65>"
+                      "x-parser-schema-id": "<anonymous-schema-66>"
                     }
                   },
                   "required": [
@@ -622,23 +627,23 @@
                   "additionalProperties": false,
                   "title": "ChannelInfo",
                   "description": "What the gateway's plugin for a channel declares",
-                  "x-parser-schema-id": "<anonymous-schema-59>"
+                  "x-parser-schema-id": "<anonymous-schema-60>"
                 },
-                "x-parser-schema-id": "<anonymous-schema-58>"
+                "x-parser-schema-id": "<anonymous-schema-59>"
               },
               "expires_at": {
                 "description": "With WEBSOCKET_AUTH=jwt: when the connection's token expires (send a fresh one with auth before)",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
-                "x-parser-schema-id": "<anonymous-schema-69>"
+                "x-parser-schema-id": "<anonymous-schema-70>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-70>"
+                "x-parser-schema-id": "<anonymous-schema-71>"
               }
             },
             "required": [
@@ -719,31 +724,31 @@
               "type": {
                 "type": "string",
                 "const": "subscribed",
-                "x-parser-schema-id": "<anonymous-schema-71>"
+                "x-parser-schema-id": "<anonymous-schema-72>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-72>"
+                "x-parser-schema-id": "<anonymous-schema-73>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-74>"
+                    "x-parser-schema-id": "<anonymous-schema-75>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-76>"
+                      "x-parser-schema-id": "<anonymous-schema-77>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-75>"
+                    "x-parser-schema-id": "<anonymous-schema-76>"
                   }
                 ],
                 "title": "SubscriptionState",
                 "description": "The channel's subscription after this message",
-                "x-parser-schema-id": "<anonymous-schema-73>"
+                "x-parser-schema-id": "<anonymous-schema-74>"
               },
               "position": {
                 "description": "Lossless channels: the position the subscription starts after (resume from it later)",
@@ -754,17 +759,17 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-78>"
+                    "x-parser-schema-id": "<anonymous-schema-79>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-79>"
+                    "x-parser-schema-id": "<anonymous-schema-80>"
                   },
                   "stream": {
                     "description": "JetStream channels, in the subscribed ack and replayed: the stream the epoch is a hash of, as its name and creation time. For people and logs; since takes the epoch",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-80>"
+                    "x-parser-schema-id": "<anonymous-schema-81>"
                   }
                 },
                 "required": [
@@ -773,14 +778,14 @@
                 ],
                 "additionalProperties": false,
                 "title": "ChannelPosition",
-                "x-parser-schema-id": "<anonymous-schema-77>"
+                "x-parser-schema-id": "<anonymous-schema-78>"
               },
               "interval_ms": {
                 "description": "Conflated channels: the flush interval in force for this connection on the channel",
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-81>"
+                "x-parser-schema-id": "<anonymous-schema-82>"
               },
               "stream_status": {
                 "description": "The channel's stream status now",
@@ -794,7 +799,7 @@
                     ],
                     "title": "StreamLiveness",
                     "description": "stale: what the client shows may be out of date",
-                    "x-parser-schema-id": "<anonymous-schema-83>"
+                    "x-parser-schema-id": "<anonymous-schema-84>"
                   },
                   "reason": {
                     "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -804,14 +809,14 @@
                       "no_data"
                     ],
                     "title": "StaleReason",
-                    "x-parser-schema-id": "<anonymous-schema-84>"
+                    "x-parser-schema-id": "<anonymous-schema-85>"
                   },
                   "since": {
                     "type": "string",
                     "format": "date-time",
                     "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                     "description": "When the current status began",
-                    "x-parser-schema-id": "<anonymous-schema-85>"
+                    "x-parser-schema-id": "<anonymous-schema-86>"
                   }
                 },
                 "required": [
@@ -820,12 +825,12 @@
                 ],
                 "additionalProperties": false,
                 "title": "StreamState",
-                "x-parser-schema-id": "<anonymous-schema-82>"
+                "x-parser-schema-id": "<anonymous-schema-83>"
               },
               "recovered": {
                 "description": "Only in answer to since on a lossless channel. true: every frame after since that the subscription entitles the client to follows, in seq order, exactly once, then replayed, then live frames. false: see reason; the subscription is live from now",
                 "type": "boolean",
-                "x-parser-schema-id": "<anonymous-schema-86>"
+                "x-parser-schema-id": "<anonymous-schema-87>"
               },
               "reason": {
                 "type": "string",
@@ -838,7 +843,7 @@
                 ],
                 "description": "Why recovered is false: reload what was missed from the system of record",
                 "title": "ResumeFailure",
-                "x-parser-schema-id": "<anonymous-schema-87>"
+                "x-parser-schema-id": "<anonymous-schema-88>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -846,24 +851,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-89>"
+                    "x-parser-schema-id": "<anonymous-schema-90>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-90>"
+                    "x-parser-schema-id": "<anonymous-schema-91>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-88>"
+                "x-parser-schema-id": "<anonymous-schema-89>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-91>"
+                "x-parser-schema-id": "<anonymous-schema-92>"
               }
             },
             "required": [
@@ -971,31 +976,31 @@
               "type": {
                 "type": "string",
                 "const": "unsubscribed",
-                "x-parser-schema-id": "<anonymous-schema-92>"
+                "x-parser-schema-id": "<anonymous-schema-93>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-93>"
+                "x-parser-schema-id": "<anonymous-schema-94>"
               },
               "symbols": {
                 "anyOf": [
                   {
                     "type": "string",
                     "const": "*",
-                    "x-parser-schema-id": "<anonymous-schema-95>"
+                    "x-parser-schema-id": "<anonymous-schema-96>"
                   },
                   {
                     "type": "array",
                     "items": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-97>"
+                      "x-parser-schema-id": "<anonymous-schema-98>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-96>"
+                    "x-parser-schema-id": "<anonymous-schema-97>"
                   }
                 ],
                 "title": "SubscriptionState",
                 "description": "The channel's subscription after this message ([] = not subscribed)",
-                "x-parser-schema-id": "<anonymous-schema-94>"
+                "x-parser-schema-id": "<anonymous-schema-95>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1003,24 +1008,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-99>"
+                    "x-parser-schema-id": "<anonymous-schema-100>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-100>"
+                    "x-parser-schema-id": "<anonymous-schema-101>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-98>"
+                "x-parser-schema-id": "<anonymous-schema-99>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-101>"
+                "x-parser-schema-id": "<anonymous-schema-102>"
               }
             },
             "required": [
@@ -1070,7 +1075,7 @@
               "type": {
                 "type": "string",
                 "const": "pong",
-                "x-parser-schema-id": "<anonymous-schema-102>"
+                "x-parser-schema-id": "<anonymous-schema-103>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1078,17 +1083,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-104>"
+                    "x-parser-schema-id": "<anonymous-schema-105>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-105>"
+                    "x-parser-schema-id": "<anonymous-schema-106>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-103>"
+                "x-parser-schema-id": "<anonymous-schema-104>"
               }
             },
             "required": [
@@ -1125,12 +1130,12 @@
               "type": {
                 "type": "string",
                 "const": "error",
-                "x-parser-schema-id": "<anonymous-schema-106>"
+                "x-parser-schema-id": "<anonymous-schema-107>"
               },
               "error": {
                 "type": "string",
                 "description": "Human-readable message",
-                "x-parser-schema-id": "<anonymous-schema-107>"
+                "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "code": {
                 "type": "string",
@@ -1148,14 +1153,14 @@
                 ],
                 "title": "ErrorCode",
                 "description": "Machine-readable code (docs/errors.md)",
-                "x-parser-schema-id": "<anonymous-schema-108>"
+                "x-parser-schema-id": "<anonymous-schema-109>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-109>"
+                "x-parser-schema-id": "<anonymous-schema-110>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1163,17 +1168,17 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-111>"
+                    "x-parser-schema-id": "<anonymous-schema-112>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-112>"
+                    "x-parser-schema-id": "<anonymous-schema-113>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-110>"
+                "x-parser-schema-id": "<anonymous-schema-111>"
               }
             },
             "required": [
@@ -1219,19 +1224,19 @@
               "type": {
                 "type": "string",
                 "const": "authenticated",
-                "x-parser-schema-id": "<anonymous-schema-113>"
+                "x-parser-schema-id": "<anonymous-schema-114>"
               },
               "client_id": {
                 "type": "string",
                 "description": "The token's subject, the connection's client_id",
-                "x-parser-schema-id": "<anonymous-schema-114>"
+                "x-parser-schema-id": "<anonymous-schema-115>"
               },
               "expires_at": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the fresh token expires",
-                "x-parser-schema-id": "<anonymous-schema-115>"
+                "x-parser-schema-id": "<anonymous-schema-116>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1239,24 +1244,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-117>"
+                    "x-parser-schema-id": "<anonymous-schema-118>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-118>"
+                    "x-parser-schema-id": "<anonymous-schema-119>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-116>"
+                "x-parser-schema-id": "<anonymous-schema-117>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-119>"
+                "x-parser-schema-id": "<anonymous-schema-120>"
               }
             },
             "required": [
@@ -1302,18 +1307,18 @@
               "type": {
                 "type": "string",
                 "const": "replayed",
-                "x-parser-schema-id": "<anonymous-schema-120>"
+                "x-parser-schema-id": "<anonymous-schema-121>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-121>"
+                "x-parser-schema-id": "<anonymous-schema-122>"
               },
               "count": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Frames replayed after the subscribed ack",
-                "x-parser-schema-id": "<anonymous-schema-122>"
+                "x-parser-schema-id": "<anonymous-schema-123>"
               },
               "position": {
                 "type": "object",
@@ -1323,17 +1328,17 @@
                     "minimum": 0,
                     "maximum": 9007199254740991,
                     "description": "The channel's head: the last position so far (0: none)",
-                    "x-parser-schema-id": "<anonymous-schema-124>"
+                    "x-parser-schema-id": "<anonymous-schema-125>"
                   },
                   "epoch": {
                     "type": "string",
                     "minLength": 1,
-                    "x-parser-schema-id": "<anonymous-schema-125>"
+                    "x-parser-schema-id": "<anonymous-schema-126>"
                   },
                   "stream": {
                     "description": "JetStream channels, in the subscribed ack and replayed: the stream the epoch is a hash of, as its name and creation time. For people and logs; since takes the epoch",
                     "type": "string",
-                    "x-parser-schema-id": "<anonymous-schema-126>"
+                    "x-parser-schema-id": "<anonymous-schema-127>"
                   }
                 },
                 "required": [
@@ -1343,7 +1348,7 @@
                 "additionalProperties": false,
                 "title": "ChannelPosition",
                 "description": "The last position the replay covered; live frames follow it",
-                "x-parser-schema-id": "<anonymous-schema-123>"
+                "x-parser-schema-id": "<anonymous-schema-124>"
               },
               "id": {
                 "description": "Optional correlation id, echoed in the reply to this message",
@@ -1351,24 +1356,24 @@
                   {
                     "type": "string",
                     "maxLength": 64,
-                    "x-parser-schema-id": "<anonymous-schema-128>"
+                    "x-parser-schema-id": "<anonymous-schema-129>"
                   },
                   {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-129>"
+                    "x-parser-schema-id": "<anonymous-schema-130>"
                   }
                 ],
                 "title": "MessageId",
-                "x-parser-schema-id": "<anonymous-schema-127>"
+                "x-parser-schema-id": "<anonymous-schema-128>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-130>"
+                "x-parser-schema-id": "<anonymous-schema-131>"
               }
             },
             "required": [
@@ -1425,11 +1430,11 @@
               "type": {
                 "type": "string",
                 "const": "stream_status",
-                "x-parser-schema-id": "<anonymous-schema-131>"
+                "x-parser-schema-id": "<anonymous-schema-132>"
               },
               "channel": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-132>"
+                "x-parser-schema-id": "<anonymous-schema-133>"
               },
               "status": {
                 "type": "string",
@@ -1439,7 +1444,7 @@
                 ],
                 "title": "StreamLiveness",
                 "description": "stale: what the client shows may be out of date",
-                "x-parser-schema-id": "<anonymous-schema-133>"
+                "x-parser-schema-id": "<anonymous-schema-134>"
               },
               "reason": {
                 "description": "Why it is stale: upstream_disconnected (no NATS link) or no_data (quiet past its threshold)",
@@ -1449,21 +1454,21 @@
                   "no_data"
                 ],
                 "title": "StaleReason",
-                "x-parser-schema-id": "<anonymous-schema-134>"
+                "x-parser-schema-id": "<anonymous-schema-135>"
               },
               "since": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "When the current status began",
-                "x-parser-schema-id": "<anonymous-schema-135>"
+                "x-parser-schema-id": "<anonymous-schema-136>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-136>"
+                "x-parser-schema-id": "<anonymous-schema-137>"
               }
             },
             "required": [
@@ -1531,34 +1536,34 @@
               "type": {
                 "type": "string",
                 "const": "delivery_status",
-                "x-parser-schema-id": "<anonymous-schema-137>"
+                "x-parser-schema-id": "<anonymous-schema-138>"
               },
               "degraded": {
                 "type": "boolean",
                 "description": "true while the gateway sends conflated channels less often than asked",
-                "x-parser-schema-id": "<anonymous-schema-138>"
+                "x-parser-schema-id": "<anonymous-schema-139>"
               },
               "intervals_ms": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-141>"
+                  "x-parser-schema-id": "<anonymous-schema-142>"
                 },
                 "additionalProperties": {
                   "type": "integer",
                   "exclusiveMinimum": 0,
                   "maximum": 9007199254740991,
-                  "x-parser-schema-id": "<anonymous-schema-140>"
+                  "x-parser-schema-id": "<anonymous-schema-141>"
                 },
                 "description": "The interval now in force for each conflated channel the connection is subscribed to",
-                "x-parser-schema-id": "<anonymous-schema-139>"
+                "x-parser-schema-id": "<anonymous-schema-140>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-142>"
+                "x-parser-schema-id": "<anonymous-schema-143>"
               }
             },
             "required": [
@@ -1610,44 +1615,44 @@
               "type": {
                 "type": "string",
                 "const": "state_status",
-                "x-parser-schema-id": "<anonymous-schema-143>"
+                "x-parser-schema-id": "<anonymous-schema-144>"
               },
               "channel": {
                 "type": "string",
                 "description": "A state channel, e.g. order_books",
-                "x-parser-schema-id": "<anonymous-schema-144>"
+                "x-parser-schema-id": "<anonymous-schema-145>"
               },
               "symbol": {
                 "type": "string",
                 "description": "The key whose view is not current",
-                "x-parser-schema-id": "<anonymous-schema-145>"
+                "x-parser-schema-id": "<anonymous-schema-146>"
               },
               "status": {
                 "type": "string",
                 "const": "stale",
                 "title": "StateLiveness",
-                "x-parser-schema-id": "<anonymous-schema-146>"
+                "x-parser-schema-id": "<anonymous-schema-147>"
               },
               "reason": {
                 "type": "string",
                 "const": "upstream_gap",
                 "title": "StateStaleReason",
                 "description": "upstream_gap: upstream skipped a sequence, so the gateway's copy of the key is not whole",
-                "x-parser-schema-id": "<anonymous-schema-147>"
+                "x-parser-schema-id": "<anonymous-schema-148>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The last sequence the view was good at (the last one the client was sent for it)",
-                "x-parser-schema-id": "<anonymous-schema-148>"
+                "x-parser-schema-id": "<anonymous-schema-149>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-149>"
+                "x-parser-schema-id": "<anonymous-schema-150>"
               }
             },
             "required": [
@@ -1702,14 +1707,14 @@
               "type": {
                 "type": "string",
                 "const": "shutdown_notice",
-                "x-parser-schema-id": "<anonymous-schema-150>"
+                "x-parser-schema-id": "<anonymous-schema-151>"
               },
               "reconnect_in_ms": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Milliseconds from now at which the gateway closes this connection with 1001; reconnect then (to another instance), without backoff, resuming with since",
-                "x-parser-schema-id": "<anonymous-schema-151>"
+                "x-parser-schema-id": "<anonymous-schema-152>"
               }
             },
             "required": [
@@ -1750,18 +1755,18 @@
               "type": {
                 "type": "string",
                 "const": "order_book_snapshot",
-                "x-parser-schema-id": "<anonymous-schema-152>"
+                "x-parser-schema-id": "<anonymous-schema-153>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-153>"
+                "x-parser-schema-id": "<anonymous-schema-154>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The upstream sequence the view is at",
-                "x-parser-schema-id": "<anonymous-schema-154>"
+                "x-parser-schema-id": "<anonymous-schema-155>"
               },
               "bids": {
                 "type": "array",
@@ -1771,22 +1776,22 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-157>"
+                      "x-parser-schema-id": "<anonymous-schema-158>"
                     },
                     {
                       "type": "number",
                       "description": "Size",
-                      "x-parser-schema-id": "<anonymous-schema-158>"
+                      "x-parser-schema-id": "<anonymous-schema-159>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-156>"
+                  "x-parser-schema-id": "<anonymous-schema-157>"
                 },
                 "description": "Best (highest) first, at most depth levels",
-                "x-parser-schema-id": "<anonymous-schema-155>"
+                "x-parser-schema-id": "<anonymous-schema-156>"
               },
               "asks": {
                 "type": "array",
@@ -1796,36 +1801,50 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-161>"
+                      "x-parser-schema-id": "<anonymous-schema-162>"
                     },
                     {
                       "type": "number",
                       "description": "Size",
-                      "x-parser-schema-id": "<anonymous-schema-162>"
+                      "x-parser-schema-id": "<anonymous-schema-163>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-160>"
+                  "x-parser-schema-id": "<anonymous-schema-161>"
                 },
                 "description": "Best (lowest) first, at most depth levels",
-                "x-parser-schema-id": "<anonymous-schema-159>"
+                "x-parser-schema-id": "<anonymous-schema-160>"
               },
               "checksum": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
-                "x-parser-schema-id": "<anonymous-schema-163>"
+                "x-parser-schema-id": "<anonymous-schema-164>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-164>"
+                "x-parser-schema-id": "<anonymous-schema-165>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-166>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-167>"
               }
             },
             "required": [
@@ -1888,25 +1907,25 @@
               "type": {
                 "type": "string",
                 "const": "order_book_update",
-                "x-parser-schema-id": "<anonymous-schema-165>"
+                "x-parser-schema-id": "<anonymous-schema-168>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-166>"
+                "x-parser-schema-id": "<anonymous-schema-169>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The upstream sequence the view is at after this update",
-                "x-parser-schema-id": "<anonymous-schema-167>"
+                "x-parser-schema-id": "<anonymous-schema-170>"
               },
               "prev_sequence": {
                 "type": "integer",
                 "minimum": -9007199254740991,
                 "maximum": 9007199254740991,
                 "description": "The sequence of the view this update applies to: the last one this client received",
-                "x-parser-schema-id": "<anonymous-schema-168>"
+                "x-parser-schema-id": "<anonymous-schema-171>"
               },
               "bids": {
                 "type": "array",
@@ -1916,22 +1935,22 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-171>"
+                      "x-parser-schema-id": "<anonymous-schema-174>"
                     },
                     {
                       "type": "number",
                       "description": "New size; 0: the level left the view",
-                      "x-parser-schema-id": "<anonymous-schema-172>"
+                      "x-parser-schema-id": "<anonymous-schema-175>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevelChange",
-                  "x-parser-schema-id": "<anonymous-schema-170>"
+                  "x-parser-schema-id": "<anonymous-schema-173>"
                 },
                 "description": "Every bid level whose size in the view changed, best first",
-                "x-parser-schema-id": "<anonymous-schema-169>"
+                "x-parser-schema-id": "<anonymous-schema-172>"
               },
               "asks": {
                 "type": "array",
@@ -1941,36 +1960,50 @@
                     {
                       "type": "number",
                       "description": "Price",
-                      "x-parser-schema-id": "<anonymous-schema-175>"
+                      "x-parser-schema-id": "<anonymous-schema-178>"
                     },
                     {
                       "type": "number",
                       "description": "New size; 0: the level left the view",
-                      "x-parser-schema-id": "<anonymous-schema-176>"
+                      "x-parser-schema-id": "<anonymous-schema-179>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "OrderBookLevelChange",
-                  "x-parser-schema-id": "<anonymous-schema-174>"
+                  "x-parser-schema-id": "<anonymous-schema-177>"
                 },
                 "description": "Every ask level whose size in the view changed, best first",
-                "x-parser-schema-id": "<anonymous-schema-173>"
+                "x-parser-schema-id": "<anonymous-schema-176>"
               },
               "checksum": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "CRC-32 (IEEE, as zlib's crc32), unsigned, of the UTF-8 text: the top 10 asks ascending, then the top 10 bids descending, each level price:size with numbers as JSON.stringify writes them, levels joined with ',' and the two sides with '|'",
-                "x-parser-schema-id": "<anonymous-schema-177>"
+                "x-parser-schema-id": "<anonymous-schema-180>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-178>"
+                "x-parser-schema-id": "<anonymous-schema-181>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-182>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-183>"
               }
             },
             "required": [
@@ -2027,24 +2060,24 @@
               "type": {
                 "type": "string",
                 "const": "portfolio_update",
-                "x-parser-schema-id": "<anonymous-schema-179>"
+                "x-parser-schema-id": "<anonymous-schema-184>"
               },
               "channel": {
                 "type": "string",
                 "const": "portfolio",
-                "x-parser-schema-id": "<anonymous-schema-180>"
+                "x-parser-schema-id": "<anonymous-schema-185>"
               },
               "account": {
                 "description": "The portfolio's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-181>"
+                "x-parser-schema-id": "<anonymous-schema-186>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-182>"
+                "x-parser-schema-id": "<anonymous-schema-187>"
               },
               "data": {
                 "type": "object",
@@ -2053,7 +2086,7 @@
                     "type": "object",
                     "propertyNames": {
                       "type": "string",
-                      "x-parser-schema-id": "<anonymous-schema-192>"
+                      "x-parser-schema-id": "<anonymous-schema-197>"
                     },
                     "additionalProperties": {
                       "type": "object",
@@ -2061,27 +2094,27 @@
                         "symbol": {
                           "type": "string",
                           "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                          "x-parser-schema-id": "<anonymous-schema-186>"
+                          "x-parser-schema-id": "<anonymous-schema-191>"
                         },
                         "quantity": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-187>"
+                          "x-parser-schema-id": "<anonymous-schema-192>"
                         },
                         "average_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-188>"
+                          "x-parser-schema-id": "<anonymous-schema-193>"
                         },
                         "market_price": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-189>"
+                          "x-parser-schema-id": "<anonymous-schema-194>"
                         },
                         "unrealized_pnl": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-190>"
+                          "x-parser-schema-id": "<anonymous-schema-195>"
                         },
                         "unrealized_pnl_pct": {
                           "type": "number",
-                          "x-parser-schema-id": "<anonymous-schema-191>"
+                          "x-parser-schema-id": "<anonymous-schema-196>"
                         }
                       },
                       "required": [
@@ -2095,19 +2128,19 @@
                       "additionalProperties": false,
                       "title": "PortfolioPosition",
                       "description": "One open position of an account",
-                      "x-parser-schema-id": "<anonymous-schema-185>"
+                      "x-parser-schema-id": "<anonymous-schema-190>"
                     },
-                    "x-parser-schema-id": "<anonymous-schema-184>"
+                    "x-parser-schema-id": "<anonymous-schema-189>"
                   },
                   "total_pnl": {
                     "type": "number",
-                    "x-parser-schema-id": "<anonymous-schema-193>"
+                    "x-parser-schema-id": "<anonymous-schema-198>"
                   },
                   "position_count": {
                     "type": "integer",
                     "minimum": -9007199254740991,
                     "maximum": 9007199254740991,
-                    "x-parser-schema-id": "<anonymous-schema-194>"
+                    "x-parser-schema-id": "<anonymous-schema-199>"
                   }
                 },
                 "required": [
@@ -2118,7 +2151,21 @@
                 "additionalProperties": false,
                 "title": "PortfolioData",
                 "description": "The account's positions and their totals",
-                "x-parser-schema-id": "<anonymous-schema-183>"
+                "x-parser-schema-id": "<anonymous-schema-188>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-200>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-201>"
               }
             },
             "required": [
@@ -2170,48 +2217,48 @@
               "type": {
                 "type": "string",
                 "const": "price_update",
-                "x-parser-schema-id": "<anonymous-schema-195>"
+                "x-parser-schema-id": "<anonymous-schema-202>"
               },
               "symbols": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-206>"
+                  "x-parser-schema-id": "<anonymous-schema-213>"
                 },
                 "additionalProperties": {
                   "type": "object",
                   "properties": {
                     "price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-198>"
+                      "x-parser-schema-id": "<anonymous-schema-205>"
                     },
                     "change": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-199>"
+                      "x-parser-schema-id": "<anonymous-schema-206>"
                     },
                     "change_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-200>"
+                      "x-parser-schema-id": "<anonymous-schema-207>"
                     },
                     "volume": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-201>"
+                      "x-parser-schema-id": "<anonymous-schema-208>"
                     },
                     "high": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-202>"
+                      "x-parser-schema-id": "<anonymous-schema-209>"
                     },
                     "low": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-203>"
+                      "x-parser-schema-id": "<anonymous-schema-210>"
                     },
                     "open": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-204>"
+                      "x-parser-schema-id": "<anonymous-schema-211>"
                     },
                     "close": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-205>"
+                      "x-parser-schema-id": "<anonymous-schema-212>"
                     }
                   },
                   "required": [
@@ -2220,17 +2267,31 @@
                   "additionalProperties": false,
                   "title": "PriceEntry",
                   "description": "One symbol's quote: the fields its latest tick carried",
-                  "x-parser-schema-id": "<anonymous-schema-197>"
+                  "x-parser-schema-id": "<anonymous-schema-204>"
                 },
                 "description": "Latest quote per symbol that changed since the client's last frame",
-                "x-parser-schema-id": "<anonymous-schema-196>"
+                "x-parser-schema-id": "<anonymous-schema-203>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-207>"
+                "x-parser-schema-id": "<anonymous-schema-214>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-215>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-216>"
               }
             },
             "required": [
@@ -2284,7 +2345,7 @@
               "type": {
                 "type": "string",
                 "const": "signal",
-                "x-parser-schema-id": "<anonymous-schema-208>"
+                "x-parser-schema-id": "<anonymous-schema-217>"
               },
               "signal_type": {
                 "type": "string",
@@ -2295,43 +2356,57 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-209>"
+                "x-parser-schema-id": "<anonymous-schema-218>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-210>"
+                "x-parser-schema-id": "<anonymous-schema-219>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-211>"
+                "x-parser-schema-id": "<anonymous-schema-220>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-212>"
+                "x-parser-schema-id": "<anonymous-schema-221>"
               },
               "confidence": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-213>"
+                "x-parser-schema-id": "<anonymous-schema-222>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-214>"
+                "x-parser-schema-id": "<anonymous-schema-223>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-215>"
+                "x-parser-schema-id": "<anonymous-schema-224>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only",
-                "x-parser-schema-id": "<anonymous-schema-216>"
+                "x-parser-schema-id": "<anonymous-schema-225>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-226>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-227>"
               }
             },
             "required": [
@@ -2380,11 +2455,11 @@
               "type": {
                 "type": "string",
                 "const": "trade_executed",
-                "x-parser-schema-id": "<anonymous-schema-217>"
+                "x-parser-schema-id": "<anonymous-schema-228>"
               },
               "symbol": {
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-218>"
+                "x-parser-schema-id": "<anonymous-schema-229>"
               },
               "side": {
                 "type": "string",
@@ -2393,45 +2468,59 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-219>"
+                "x-parser-schema-id": "<anonymous-schema-230>"
               },
               "quantity": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-220>"
+                "x-parser-schema-id": "<anonymous-schema-231>"
               },
               "price": {
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-221>"
+                "x-parser-schema-id": "<anonymous-schema-232>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z))$",
                 "description": "ISO-8601 UTC timestamp",
-                "x-parser-schema-id": "<anonymous-schema-222>"
+                "x-parser-schema-id": "<anonymous-schema-233>"
               },
               "account": {
                 "description": "The trade's account, when upstream named one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-223>"
+                "x-parser-schema-id": "<anonymous-schema-234>"
               },
               "trade_id": {
                 "description": "The upstream execution id, when upstream gave one",
                 "type": "string",
-                "x-parser-schema-id": "<anonymous-schema-224>"
+                "x-parser-schema-id": "<anonymous-schema-235>"
               },
               "seq": {
                 "type": "integer",
                 "exclusiveMinimum": 0,
                 "maximum": 9007199254740991,
                 "description": "Position in the channel's history: strictly increasing within an epoch (gaps are normal)",
-                "x-parser-schema-id": "<anonymous-schema-225>"
+                "x-parser-schema-id": "<anonymous-schema-236>"
               },
               "epoch": {
                 "type": "string",
                 "minLength": 1,
                 "description": "Names the history seq counts in; it changes only when that history was lost. Opaque: compare it for equality only",
-                "x-parser-schema-id": "<anonymous-schema-226>"
+                "x-parser-schema-id": "<anonymous-schema-237>"
+              },
+              "gw_rx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway received the message from NATS (of a merged frame: its oldest message) (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-238>"
+              },
+              "gw_tx": {
+                "description": "Only on a subscription made with timing: true: wall-clock microseconds since the epoch when the gateway wrote the frame to the socket (docs/latency.md)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 9007199254740991,
+                "x-parser-schema-id": "<anonymous-schema-239>"
               }
             },
             "required": [
@@ -2505,7 +2594,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-227>"
+                "x-parser-schema-id": "<anonymous-schema-240>"
               },
               "kind": {
                 "type": "string",
@@ -2514,14 +2603,14 @@
                   "delta"
                 ],
                 "title": "BookMessageKind",
-                "x-parser-schema-id": "<anonymous-schema-228>"
+                "x-parser-schema-id": "<anonymous-schema-241>"
               },
               "sequence": {
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
                 "description": "The upstream's own sequence, strictly increasing per symbol",
-                "x-parser-schema-id": "<anonymous-schema-229>"
+                "x-parser-schema-id": "<anonymous-schema-242>"
               },
               "bids": {
                 "type": "array",
@@ -2532,23 +2621,23 @@
                       "type": "number",
                       "exclusiveMinimum": 0,
                       "description": "Price of the level, greater than 0",
-                      "x-parser-schema-id": "<anonymous-schema-232>"
+                      "x-parser-schema-id": "<anonymous-schema-245>"
                     },
                     {
                       "type": "number",
                       "minimum": 0,
                       "description": "Size at the level; in a delta, 0 removes it",
-                      "x-parser-schema-id": "<anonymous-schema-233>"
+                      "x-parser-schema-id": "<anonymous-schema-246>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "BookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-231>"
+                  "x-parser-schema-id": "<anonymous-schema-244>"
                 },
                 "description": "Bid levels: the whole side (snapshot) or those that change (delta)",
-                "x-parser-schema-id": "<anonymous-schema-230>"
+                "x-parser-schema-id": "<anonymous-schema-243>"
               },
               "asks": {
                 "type": "array",
@@ -2559,30 +2648,30 @@
                       "type": "number",
                       "exclusiveMinimum": 0,
                       "description": "Price of the level, greater than 0",
-                      "x-parser-schema-id": "<anonymous-schema-236>"
+                      "x-parser-schema-id": "<anonymous-schema-249>"
                     },
                     {
                       "type": "number",
                       "minimum": 0,
                       "description": "Size at the level; in a delta, 0 removes it",
-                      "x-parser-schema-id": "<anonymous-schema-237>"
+                      "x-parser-schema-id": "<anonymous-schema-250>"
                     }
                   ],
                   "additionalItems": false,
                   "minItems": 2,
                   "maxItems": 2,
                   "title": "BookLevel",
-                  "x-parser-schema-id": "<anonymous-schema-235>"
+                  "x-parser-schema-id": "<anonymous-schema-248>"
                 },
                 "description": "Ask levels: the whole side (snapshot) or those that change (delta)",
-                "x-parser-schema-id": "<anonymous-schema-234>"
+                "x-parser-schema-id": "<anonymous-schema-247>"
               },
               "timestamp": {
                 "description": "When upstream produced it; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-238>"
+                "x-parser-schema-id": "<anonymous-schema-251>"
               }
             },
             "required": [
@@ -2674,13 +2763,13 @@
                 "description": "Account id; \"default\" when absent. Clients filter on it via symbols",
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-239>"
+                "x-parser-schema-id": "<anonymous-schema-252>"
               },
               "positions": {
                 "type": "object",
                 "propertyNames": {
                   "type": "string",
-                  "x-parser-schema-id": "<anonymous-schema-248>"
+                  "x-parser-schema-id": "<anonymous-schema-261>"
                 },
                 "additionalProperties": {
                   "type": "object",
@@ -2688,27 +2777,27 @@
                     "symbol": {
                       "type": "string",
                       "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                      "x-parser-schema-id": "<anonymous-schema-242>"
+                      "x-parser-schema-id": "<anonymous-schema-255>"
                     },
                     "quantity": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-243>"
+                      "x-parser-schema-id": "<anonymous-schema-256>"
                     },
                     "average_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-244>"
+                      "x-parser-schema-id": "<anonymous-schema-257>"
                     },
                     "market_price": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-245>"
+                      "x-parser-schema-id": "<anonymous-schema-258>"
                     },
                     "unrealized_pnl": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-246>"
+                      "x-parser-schema-id": "<anonymous-schema-259>"
                     },
                     "unrealized_pnl_pct": {
                       "type": "number",
-                      "x-parser-schema-id": "<anonymous-schema-247>"
+                      "x-parser-schema-id": "<anonymous-schema-260>"
                     }
                   },
                   "required": [
@@ -2721,29 +2810,29 @@
                   ],
                   "title": "UpstreamPortfolioPosition",
                   "description": "One open position of an account",
-                  "x-parser-schema-id": "<anonymous-schema-241>"
+                  "x-parser-schema-id": "<anonymous-schema-254>"
                 },
                 "description": "Open positions by symbol",
-                "x-parser-schema-id": "<anonymous-schema-240>"
+                "x-parser-schema-id": "<anonymous-schema-253>"
               },
               "total_pnl": {
                 "type": "number",
                 "description": "Total unrealized P&L",
-                "x-parser-schema-id": "<anonymous-schema-249>"
+                "x-parser-schema-id": "<anonymous-schema-262>"
               },
               "position_count": {
                 "description": "Number of positions; counted if absent",
                 "type": "integer",
                 "minimum": 0,
                 "maximum": 9007199254740991,
-                "x-parser-schema-id": "<anonymous-schema-250>"
+                "x-parser-schema-id": "<anonymous-schema-263>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-251>"
+                "x-parser-schema-id": "<anonymous-schema-264>"
               }
             },
             "required": [
@@ -2800,55 +2889,55 @@
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
                 "description": "Instrument symbol; by convention also the last subject token",
-                "x-parser-schema-id": "<anonymous-schema-252>"
+                "x-parser-schema-id": "<anonymous-schema-265>"
               },
               "price": {
                 "type": "number",
                 "description": "Last traded price",
-                "x-parser-schema-id": "<anonymous-schema-253>"
+                "x-parser-schema-id": "<anonymous-schema-266>"
               },
               "change": {
                 "description": "Absolute change since the previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-254>"
+                "x-parser-schema-id": "<anonymous-schema-267>"
               },
               "change_pct": {
                 "description": "Change since the previous close, in percent",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-255>"
+                "x-parser-schema-id": "<anonymous-schema-268>"
               },
               "volume": {
                 "description": "Traded volume",
                 "type": "number",
                 "minimum": 0,
-                "x-parser-schema-id": "<anonymous-schema-256>"
+                "x-parser-schema-id": "<anonymous-schema-269>"
               },
               "high": {
                 "description": "Session high",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-257>"
+                "x-parser-schema-id": "<anonymous-schema-270>"
               },
               "low": {
                 "description": "Session low",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-258>"
+                "x-parser-schema-id": "<anonymous-schema-271>"
               },
               "open": {
                 "description": "Session open",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-259>"
+                "x-parser-schema-id": "<anonymous-schema-272>"
               },
               "close": {
                 "description": "Previous close",
                 "type": "number",
-                "x-parser-schema-id": "<anonymous-schema-260>"
+                "x-parser-schema-id": "<anonymous-schema-273>"
               },
               "timestamp": {
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
                 "description": "ISO-8601 timestamp (UTC `Z` or with offset)",
-                "x-parser-schema-id": "<anonymous-schema-261>"
+                "x-parser-schema-id": "<anonymous-schema-274>"
               }
             },
             "required": [
@@ -2916,38 +3005,38 @@
                 ],
                 "title": "SignalType",
                 "description": "What the strategy recommends",
-                "x-parser-schema-id": "<anonymous-schema-262>"
+                "x-parser-schema-id": "<anonymous-schema-275>"
               },
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-263>"
+                "x-parser-schema-id": "<anonymous-schema-276>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Reference price of the signal",
-                "x-parser-schema-id": "<anonymous-schema-264>"
+                "x-parser-schema-id": "<anonymous-schema-277>"
               },
               "quantity": {
                 "type": "number",
                 "minimum": 0,
                 "description": "Suggested quantity",
-                "x-parser-schema-id": "<anonymous-schema-265>"
+                "x-parser-schema-id": "<anonymous-schema-278>"
               },
               "confidence": {
                 "type": "number",
                 "minimum": 0,
                 "maximum": 1,
                 "description": "Model confidence, 0 to 1",
-                "x-parser-schema-id": "<anonymous-schema-266>"
+                "x-parser-schema-id": "<anonymous-schema-279>"
               },
               "timestamp": {
                 "description": "When the signal was generated; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-267>"
+                "x-parser-schema-id": "<anonymous-schema-280>"
               }
             },
             "required": [
@@ -2999,7 +3088,7 @@
               "symbol": {
                 "type": "string",
                 "pattern": "^[A-Za-z0-9._:/-]{1,32}$",
-                "x-parser-schema-id": "<anonymous-schema-268>"
+                "x-parser-schema-id": "<anonymous-schema-281>"
               },
               "side": {
                 "type": "string",
@@ -3008,40 +3097,40 @@
                   "SELL"
                 ],
                 "title": "TradeSide",
-                "x-parser-schema-id": "<anonymous-schema-269>"
+                "x-parser-schema-id": "<anonymous-schema-282>"
               },
               "quantity": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Executed quantity",
-                "x-parser-schema-id": "<anonymous-schema-270>"
+                "x-parser-schema-id": "<anonymous-schema-283>"
               },
               "price": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "description": "Execution price",
-                "x-parser-schema-id": "<anonymous-schema-271>"
+                "x-parser-schema-id": "<anonymous-schema-284>"
               },
               "timestamp": {
                 "description": "Execution time; the gateway's time if absent",
                 "type": "string",
                 "format": "date-time",
                 "pattern": "^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|(?:02)-(?:0[1-9]|1\\d|2[0-8])))T(?:(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|([+-](?:[01]\\d|2[0-3]):[0-5]\\d)))$",
-                "x-parser-schema-id": "<anonymous-schema-272>"
+                "x-parser-schema-id": "<anonymous-schema-285>"
               },
               "account": {
                 "description": "Account the trade belongs to; with WEBSOCKET_AUTH=jwt only its holders see the trade",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 64,
-                "x-parser-schema-id": "<anonymous-schema-273>"
+                "x-parser-schema-id": "<anonymous-schema-286>"
               },
               "trade_id": {
                 "description": "The execution id of the venue or system of record, passed through for reconciliation",
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "x-parser-schema-id": "<anonymous-schema-274>"
+                "x-parser-schema-id": "<anonymous-schema-287>"
               }
             },
             "required": [
