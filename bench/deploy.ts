@@ -3,7 +3,8 @@
  * deploy/nginx.conf in front of two gateway processes (src/main.ts) on one nats-server with
  * JetStream (NATS_JETSTREAM=required), the production defaults for the drain (SHUTDOWN_DRAIN_MS
  * 12000, SHUTDOWN_RECONNECT_SPREAD_MS 10000) and admission control on. 1,000 SDK clients
- * (src/client, Node entry) subscribed to trades through nginx, over 4 worker processes on
+ * (src/client, Node entry) subscribed to trades through nginx (each to one of 10 symbols the trades
+ * go round), over 4 worker processes on
  * 127.0.0.2 to .5 (nginx trusted: the per-address limit counts them), 200 trades a second
  * published throughout. After a baseline window, gateway A is restarted (SIGTERM, a new process on
  * its port, ready, its clients back), then B.
@@ -34,6 +35,13 @@ const argument = (name: string) =>
 const CLIENTS = Number(argument("clients") ?? 1000);
 const WORKERS = 4;
 const TRADES_PER_SECOND = 200;
+/**
+ * Trades go round these symbols and each client subscribes to one: 20 trades/s per client, 20,000
+ * frames/s over the 1,000. With every client on every trade (200,000 frames/s) the SDK clients'
+ * worker processes, not the gateways, were the limit on this 2-core machine: their event loops fell
+ * behind and so did everything they measured.
+ */
+const SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "JPM", "V", "WMT"];
 const INSTANCES = 2;
 const CONNECTS_PER_SECOND = 100;
 const CONNECTS_BURST = 50;
@@ -107,6 +115,8 @@ export async function runDeploy(
             url: stack.nginx.wsUrl,
             count: Math.max(0, Math.min(perWorker, CLIENTS - index * perWorker)),
             localAddress: `127.0.0.${2 + index}`,
+            symbols: SYMBOLS,
+            first: index * perWorker,
           },
           "connected",
           120_000,
@@ -119,7 +129,7 @@ export async function runDeploy(
     );
     const setPhase = (name: string) =>
       Promise.all(workers.map((worker) => worker.ask({ type: "phase", name }, "phase-set")));
-    const publisher = publishTrades(upstream, TRADES_PER_SECOND, log);
+    const publisher = publishTrades(upstream, TRADES_PER_SECOND, log, SYMBOLS);
     await sleep(1000);
     await setPhase("before");
     await sleep(BASELINE_MS);
@@ -189,6 +199,7 @@ export async function runDeploy(
         workers: WORKERS,
         instances: INSTANCES,
         tradesPerSecond: TRADES_PER_SECOND,
+        symbols: SYMBOLS.length,
         connectsPerSecond: CONNECTS_PER_SECOND,
         connectsBurst: CONNECTS_BURST,
         spreadMs: SPREAD_MS,

@@ -27,6 +27,8 @@ export interface DeployResults {
     workers: number;
     instances: number;
     tradesPerSecond: number;
+    /** Trades go round this many symbols; each client subscribes to one. */
+    symbols: number;
     connectsPerSecond: number;
     connectsBurst: number;
     spreadMs: number;
@@ -79,7 +81,7 @@ function checksTable(results: DeployResults): string[] {
   return [
     "| Check | Figure | Verdict |",
     "| --- | --- | --- |",
-    `| Every client has every trade once, in order | ${count(results.published)} trades x ${count(settings.clients)} clients: ${count(results.lost)} lost, ${count(results.duplicated)} duplicated, ${count(results.outOfOrder)} out of order (${results.clientsWithProblems} clients affected) | ${verdict(exact)} |`,
+    `| Every client has every trade of its symbol once, in order | ${count(results.published)} trades, ${count(settings.clients)} clients: ${count(results.lost)} lost, ${count(results.duplicated)} duplicated, ${count(results.outOfOrder)} out of order (${results.clientsWithProblems} clients affected) | ${verdict(exact)} |`,
     `| No resume failure | ${results.resumeFailures} (\`gap\` events or \`recovered: false\`)${results.firstResumeFailure ? `, the first: ${results.firstResumeFailure}` : ""}; ${results.clientErrors} client-side errors | ${verdict(results.resumeFailures === 0)} |`,
     `| Connections accepted in any second within admission control (${settings.instances} x (${settings.connectsPerSecond} + ${settings.connectsBurst}) = ${connects.bound}) | peak ${connects.peakPerSecond} over the run, ${connects.peakPerSecondDuringRestarts} during the restarts (${count(connects.total)} accepted in all) | ${verdict(connects.peakPerSecond <= connects.bound)} |`,
     `| Each instance's clients come back spread over at least half of SHUTDOWN_RECONNECT_SPREAD_MS (${halfSpread} s) | ${results.restarts.map((restart) => `${restart.instance}: ${restart.moved} clients over ${restart.spreadSeconds.toFixed(1)} s`).join("; ")} | ${verdict(spreadMet)} |`,
@@ -123,8 +125,8 @@ export function deploySection(results: DeployResults): string {
     `\`${results.command}\` (bench/deploy.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (2 cores: above 2, other work was running on the machine).`,
     "",
     `- **Setup.** nginx with [deploy/nginx.conf](../../deploy/nginx.conf) (only its ports and paths changed) in front of ${settings.instances} gateway processes (\`src/main.ts\`) on one nats-server with JetStream, \`NATS_JETSTREAM=required\`, the production drain defaults (\`SHUTDOWN_DRAIN_MS\` ${settings.drainMs}, \`SHUTDOWN_RECONNECT_SPREAD_MS\` ${settings.spreadMs}), admission control at ${settings.connectsPerSecond} connections/s with a burst of ${settings.connectsBurst} per instance, \`WEBSOCKET_TRUSTED_PROXIES=127.0.0.1\` (nginx) and \`WEBSOCKET_MAX_CONNECTIONS_PER_IP\` ${settings.perAddress}. Everything on one machine, unpinned.`,
-    `- **Clients.** ${count(settings.clients)} SDK clients (\`src/client\`, the Node entry, with its own reconnect, resume and Retry-After handling) over ${settings.workers} worker processes on 127.0.0.2 to .${1 + settings.workers}, each subscribed to trades through nginx; connecting them all took ${results.connectSeconds.toFixed(1)} s (admission control paced them too).`,
-    `- **Load and steps.** ${settings.tradesPerSecond} trades/s published into JetStream throughout (each numbered, each acknowledged before the next), a ${settings.baselineSeconds} s baseline, then each instance in turn: SIGTERM, the old process exits after its drain, a new one starts on the same port and answers \`/readyz\`, and the next instance goes once every client of this one is back. Then publishing stops and every client is checked against every trade published (${count(results.published)}).`,
+    `- **Clients.** ${count(settings.clients)} SDK clients (\`src/client\`, the Node entry, with its own reconnect, resume and Retry-After handling) over ${settings.workers} worker processes on 127.0.0.2 to .${1 + settings.workers}, each subscribed through nginx to the trades of one of ${settings.symbols} symbols (the trades go round them, so each client gets ${(settings.tradesPerSecond / settings.symbols).toFixed(0)}/s, ${count((settings.clients * settings.tradesPerSecond) / settings.symbols)} frames/s over all: with every client on every trade the clients' own worker processes, not the gateways, were the limit on this machine); connecting them all took ${results.connectSeconds.toFixed(1)} s (admission control paced them too).`,
+    `- **Load and steps.** ${settings.tradesPerSecond} trades/s published into JetStream throughout (each numbered, each acknowledged before the next), a ${settings.baselineSeconds} s baseline, then each instance in turn: SIGTERM, the old process exits after its drain, a new one starts on the same port and answers \`/readyz\`, and the next instance goes once every client of this one is back. Then publishing stops and every client is checked against every trade of its symbol published (${count(results.published)} trades in all).`,
     "- **Connections accepted** are counted from each connection's welcome `timestamp`, the gateway's own clock at acceptance; the bound is what the token buckets allow in one second (a draining instance accepts none, and its successor starts after it has exited, so at most two instances accept at once). **Latency** is per delivered trade, from its `timestamp` (the publisher's send time) to its delivery to the application.",
     "",
     ...checksTable(results),

@@ -1,7 +1,7 @@
 /**
  * A load worker of `npm run bench:deploy` (bench/deploy.ts): a share of the clients, SDK clients
- * (src/client, the Node entry, test/helpers/deploy-client.ts) of the trades channel, all from one
- * loopback address, connected through nginx. Driven over IPC:
+ * (src/client, the Node entry, test/helpers/deploy-client.ts) of the trades channel, each
+ * subscribed to one symbol, all from one loopback address, connected through nginx. Driven over IPC:
  *
  *   connect -> connected  open the clients (admission control paces them) and wait until each is
  *                         subscribed
@@ -18,10 +18,11 @@
  * question is what the deploy costs the clients that stay.
  */
 import { DeployClient } from "../../test/helpers/deploy-client.js";
+import { symbolOfTrade } from "../../test/helpers/rolling-deploy.js";
 import { LatencyHistogram } from "./histogram.js";
 
 export type DeployWorkerCommand =
-  | { type: "connect"; url: string; count: number; localAddress: string }
+  | { type: "connect"; url: string; count: number; localAddress: string; symbols: string[]; first: number }
   | { type: "phase"; name: string }
   | { type: "away" }
   | { type: "wait-for"; trade: number }
@@ -53,9 +54,20 @@ const latency: Record<string, LatencyHistogram> = {};
 let phase = "connecting";
 let caughtUp = 0;
 
-function connect(url: string, count: number, localAddress: string): Promise<void> {
+/**
+ * Client `first + index` subscribes to one symbol, the clients going round `symbols` in turn as
+ * the publisher's trades do (symbolOfTrade).
+ */
+function connect(
+  url: string,
+  count: number,
+  localAddress: string,
+  symbols: string[],
+  first: number,
+): Promise<void> {
   for (let index = 0; index < count; index++) {
-    const client = new DeployClient(url, localAddress);
+    const symbol = symbols[(first + index) % symbols.length] as string;
+    const client = new DeployClient(url, localAddress, [symbol], (n) => symbolOfTrade(n, symbols) === symbol);
     client.onTrade = (trade, catchingUp) => {
       if (catchingUp) {
         caughtUp++;
@@ -103,7 +115,7 @@ function report(published: number): DeployWorkerReport {
 process.on("message", async (command: DeployWorkerCommand) => {
   switch (command.type) {
     case "connect":
-      await connect(command.url, command.count, command.localAddress);
+      await connect(command.url, command.count, command.localAddress, command.symbols, command.first);
       process.send?.({ type: "connected" });
       break;
     case "phase":
@@ -118,7 +130,7 @@ process.on("message", async (command: DeployWorkerCommand) => {
       });
       break;
     case "wait-for":
-      while (!clients.every((client) => client.lastTrade >= command.trade))
+      while (!clients.every((client) => client.hasLastOf(command.trade)))
         await new Promise((resolve) => setTimeout(resolve, 100));
       process.send?.({ type: "have" });
       break;

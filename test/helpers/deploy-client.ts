@@ -53,7 +53,16 @@ export class DeployClient {
     this.subscribedOnce = resolve;
   });
 
-  constructor(url: string, localAddress: string) {
+  /**
+   * `symbols`: what it subscribes to; `wants(n)`: whether trade n is one of them (every trade
+   * when not given).
+   */
+  constructor(
+    url: string,
+    localAddress: string,
+    private readonly symbols: "*" | string[] = "*",
+    private readonly wants: (n: number) => boolean = () => true,
+  ) {
     this.sdk = new GatewayClient({ url, WebSocket: boundWebSocket(localAddress) });
     this.sdk.on("open", ({ welcome }) => {
       this.acceptedAt.push(Date.parse(welcome.timestamp));
@@ -90,7 +99,7 @@ export class DeployClient {
     });
     this.sdk.on("server_error", (frame) => this.errors.push(JSON.stringify(frame)));
     this.sdk.on("error", (error) => this.errors.push(`${error.kind}: ${error.message}`));
-    this.sdk.subscribe("trades", "*");
+    this.sdk.subscribe("trades", this.symbols);
   }
 
   connect(): void {
@@ -102,9 +111,16 @@ export class DeployClient {
     return this.trades.at(-1)?.n ?? 0;
   }
 
+  /** Whether it has every wanted trade up to `published`'s last wanted one (checked from the end). */
+  hasLastOf(published: number): boolean {
+    let last = published;
+    while (last > 0 && !this.wants(last)) last--;
+    return this.lastTrade >= last;
+  }
+
   /**
-   * What is wrong with the delivered trades, against trades 1..`published`: each exactly once,
-   * in order, `seq` strictly increasing, one epoch. Empty when exact.
+   * What is wrong with the delivered trades, against those of trades 1..`published` it wants: each
+   * exactly once, in order, `seq` strictly increasing, one epoch. Empty when exact.
    */
   problems(published: number): string[] {
     const { missing, duplicated, outOfOrder, neverPublished, epochs } = this.tally(published);
@@ -117,7 +133,7 @@ export class DeployClient {
     return problems;
   }
 
-  /** The counts behind problems(): trades of 1..`published` missing, delivered twice, out of order. */
+  /** The counts behind problems(): wanted trades of 1..`published` missing, twice, out of order, unwanted. */
   tally(published: number): {
     missing: number;
     duplicated: number;
@@ -135,12 +151,14 @@ export class DeployClient {
       if (previous !== undefined && (trade.n <= previous.n || trade.seq <= previous.seq)) outOfOrder++;
     });
     let missing = 0;
-    for (let n = 1; n <= published; n++) if (!seen.has(n)) missing++;
+    for (let n = 1; n <= published; n++) if (this.wants(n) && !seen.has(n)) missing++;
     return {
       missing,
       duplicated: duplicates,
       outOfOrder,
-      neverPublished: this.trades.filter((trade) => trade.n < 1 || trade.n > published).length,
+      neverPublished: this.trades.filter(
+        (trade) => trade.n < 1 || trade.n > published || !this.wants(trade.n),
+      ).length,
       epochs: new Set(this.trades.map((trade) => trade.epoch)).size,
     };
   }

@@ -78,12 +78,13 @@ export class RollingDeployStack {
 async function publishOnce(
   js: JetStreamClient,
   n: number,
+  symbol: string,
   payload: string,
   log: (message: string) => void,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await js.publish("execution.trades.AAPL", payload, { msgID: `trade-${n}`, timeout: 10_000 });
+      await js.publish(`execution.trades.${symbol}`, payload, { msgID: `trade-${n}`, timeout: 10_000 });
       return;
     } catch (error) {
       log(`trade ${n}: publish attempt ${attempt} failed (${(error as Error).message})`);
@@ -99,15 +100,22 @@ export interface TradePublisher {
   stop(): Promise<number>;
 }
 
+/** The symbol of trade `n` when trades go round `symbols` in turn (trade 1 to the first). */
+export function symbolOfTrade(n: number, symbols: readonly string[]): string {
+  return symbols[(n - 1) % symbols.length] as string;
+}
+
 /**
- * Publish valid trades 1, 2, ... on execution.trades.AAPL (each one's quantity is its number, its
- * timestamp when it was sent) at `perSecond` until stop(): on schedule (trade n at n / perSecond
- * seconds, however long the acks took), each JetStream-acknowledged before the next, so in order.
+ * Publish valid trades 1, 2, ... on execution.trades.<symbol>, round `symbols` in turn (each
+ * one's quantity is its number, its timestamp when it was sent) at `perSecond` until stop(): on
+ * schedule (trade n at n / perSecond seconds, however long the acks took), each
+ * JetStream-acknowledged before the next, so in order.
  */
 export function publishTrades(
   connection: NatsConnection,
   perSecond: number,
   log: (message: string) => void = () => {},
+  symbols: readonly string[] = ["AAPL"],
 ): TradePublisher {
   const js = jetstream(connection);
   let published = 0;
@@ -117,12 +125,10 @@ export function publishTrades(
     while (!stopped) {
       const due = Math.floor(((Date.now() - started) / 1000) * perSecond);
       while (published < due && !stopped) {
-        const trade = {
-          ...SEED_UPSTREAM.trade,
-          quantity: published + 1,
-          timestamp: new Date().toISOString(),
-        };
-        await publishOnce(js, published + 1, JSON.stringify(trade), log);
+        const n = published + 1;
+        const symbol = symbolOfTrade(n, symbols);
+        const trade = { ...SEED_UPSTREAM.trade, symbol, quantity: n, timestamp: new Date().toISOString() };
+        await publishOnce(js, n, symbol, JSON.stringify(trade), log);
         published++;
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
