@@ -65,7 +65,8 @@ describe("LatencyRecorder", () => {
 
   beforeEach(() => {
     clock = 1000;
-    vi.useFakeTimers({ toFake: ["Date"], now: new Date("2026-12-07T16:00:02.500Z") });
+    // The system clock where the stage clock says it is: no step for the recorder to follow.
+    vi.useFakeTimers({ toFake: ["Date"], now: Math.round(performance.timeOrigin + clock) });
     vi.spyOn(performance, "now").mockImplementation(() => clock);
   });
 
@@ -148,5 +149,21 @@ describe("LatencyRecorder", () => {
     advance(120_000);
     expect(recorder.report().channels.trades?.hop).toEqual({ count: 0, p50_ms: null, p99_ms: null });
     expect(trades.hop.count).toBe(2);
+  });
+
+  it("follows a step of the system clock: wall times move with it, durations do not", () => {
+    const recorder = new LatencyRecorder();
+    const trades = recorder.channel("trades", "lossless", false);
+    const stampAt = clock;
+    vi.setSystemTime(Date.now() + 10_000); // NTP steps the clock 10 s ahead
+    advance(5000);
+    trades.queued({ rx: stampAt, validated: stampAt }, stampAt, false);
+    recorder.written(clock);
+    expect(trades.hop.sumMs).toBe(5000);
+    expect(Math.abs(recorder.clock.wallMs(clock) - Date.now())).toBeLessThan(2);
+    const ends = recorder.report().channels.trades?.series.map((point) => Date.parse(point.end)) ?? [];
+    expect(ends.at(-1)).toBeLessThanOrEqual(Date.now());
+    for (let point = 1; point < ends.length - 1; point++)
+      expect((ends[point] as number) - (ends[point - 1] as number)).toBe(5000);
   });
 });

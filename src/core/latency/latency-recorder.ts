@@ -187,8 +187,8 @@ export class LatencyRecorder {
     this.slot = (this.slot + steps) % WINDOW_SLOTS;
     this.slotsUsed = Math.min(WINDOW_SLOTS, this.slotsUsed + steps);
     this.slotEnd += steps * SLOT_MS;
-    this.slotEndWallMs += steps * SLOT_MS;
-    this.clock.recalibrate();
+    // A step of the system clock moves the slots' wall-clock ends with it.
+    this.slotEndWallMs += steps * SLOT_MS + this.clock.recalibrate();
   }
 }
 

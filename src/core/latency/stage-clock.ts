@@ -31,9 +31,14 @@ export class StageClock {
     return Math.round((stamp + this.offsetMs) * 1000);
   }
 
-  /** Follow a step of the system clock (NTP, an operator), so that wall times stay wall times. */
-  recalibrate(): void {
+  /**
+   * Follow a step of the system clock (NTP, an operator), so that wall times stay wall times.
+   * Returns the step followed, in ms (0: none).
+   */
+  recalibrate(): number {
     const drift = Date.now() - (performance.now() + this.offsetMs);
-    if (drift > STEP_MS || drift < -STEP_MS) this.offsetMs += drift;
+    if (drift <= STEP_MS && drift >= -STEP_MS) return 0;
+    this.offsetMs += drift;
+    return drift;
   }
 }
