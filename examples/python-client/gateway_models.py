@@ -547,7 +547,7 @@ class ErrorCode(str, Enum):
 class Error:
     """A client message could not be honoured; the connection stays open"""
 
-    #: Human-readable message
+    #: Human-readable message (match on code, not on this). INVALID_MESSAGE and UNKNOWN_MESSAGE_TYPE: the seed's "Invalid message format", then the field and the rule it broke
     error: str
     #: Machine-readable code (docs/errors.md)
     code: ErrorCode

@@ -154,7 +154,11 @@ export const pongFrame = z.object({ type: z.literal("pong"), id: messageId }).me
 export const errorFrame = z
   .object({
     type: z.literal("error"),
-    error: z.string().describe("Human-readable message"),
+    error: z
+      .string()
+      .describe(
+        'Human-readable message (match on code, not on this). INVALID_MESSAGE and UNKNOWN_MESSAGE_TYPE: the seed\'s "Invalid message format", then the field and the rule it broke',
+      ),
     code: z
       .enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]])
       .meta({ title: "Error code", description: "Machine-readable code (docs/errors.md)" }),
@@ -167,9 +171,10 @@ export const errorFrame = z
     examples: [
       {
         type: "error",
-        error: "Invalid message format",
+        error: "Invalid message format: interval_ms must be an integer from 100 to 60000",
         code: "INVALID_MESSAGE",
         timestamp: "2024-12-19T12:00:00.000Z",
+        id: "sub-1",
       },
     ],
   });

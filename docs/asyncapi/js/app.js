@@ -1134,7 +1134,7 @@
               },
               "error": {
                 "type": "string",
-                "description": "Human-readable message",
+                "description": "Human-readable message (match on code, not on this). INVALID_MESSAGE and UNKNOWN_MESSAGE_TYPE: the seed's \"Invalid message format\", then the field and the rule it broke",
                 "x-parser-schema-id": "<anonymous-schema-108>"
               },
               "code": {
@@ -1193,9 +1193,10 @@
             "examples": [
               {
                 "type": "error",
-                "error": "Invalid message format",
+                "error": "Invalid message format: interval_ms must be an integer from 100 to 60000",
                 "code": "INVALID_MESSAGE",
-                "timestamp": "2024-12-19T12:00:00.000Z"
+                "timestamp": "2024-12-19T12:00:00.000Z",
+                "id": "sub-1"
               }
             ],
             "x-parser-schema-id": "ErrorPayload"
@@ -1205,9 +1206,10 @@
               "name": "error_example_1",
               "payload": {
                 "type": "error",
-                "error": "Invalid message format",
+                "error": "Invalid message format: interval_ms must be an integer from 100 to 60000",
                 "code": "INVALID_MESSAGE",
-                "timestamp": "2024-12-19T12:00:00.000Z"
+                "timestamp": "2024-12-19T12:00:00.000Z",
+                "id": "sub-1"
               }
             }
           ],
