@@ -37,6 +37,15 @@ describe("backoff schedule", () => {
     expect(backoff.next()).toEqual({ attempt: 1, delayMs: 20 });
   });
 
+  it("a refusal with Retry-After waits that plus up to as much again, however many refusals came before", () => {
+    const backoff = new ReconnectBackoff(OPTIONS, () => 0.5);
+    for (let attempt = 0; attempt < 6; attempt++) backoff.next();
+    // Attempt 7's backoff ceiling is the 5 s cap (a 2.5 s draw); the gateway said 1 s.
+    expect(backoff.next(1000)).toEqual({ attempt: 7, delayMs: 1500 });
+    // Without Retry-After the count stands where the refusals left it.
+    expect(backoff.next()).toEqual({ attempt: 8, delayMs: 2500 });
+  });
+
   it("defaults: 500 ms, doubling, capped at 30 s, reset after 10 s open", () => {
     expect(backoffOptions()).toEqual(DEFAULT_BACKOFF);
     expect(DEFAULT_BACKOFF).toEqual({
