@@ -7,7 +7,6 @@
  * Keys stay the environment variable names so the code, `.env.example` and the README's
  * configuration table read the same. A bad value stops start-up with a message naming the variable.
  */
-import { isIP } from "node:net";
 import { z } from "zod";
 
 /** "true"/"false" (and 1/0, yes/no) as environment variables spell booleans. */
@@ -17,15 +16,12 @@ const booleanFlag = z
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { message: "expected true/false (or 1/0, yes/no)" }))
   .transform((value) => value === "true" || value === "1" || value === "yes");
 
-/** An IPv4/IPv6 address, or one with a /prefix length that fits it (a CIDR range). */
-function isAddressOrCidr(entry: string): boolean {
-  const [address = "", prefix, ...rest] = entry.split("/");
-  const version = isIP(address);
-  if (version === 0 || rest.length > 0) return false;
-  if (prefix === undefined) return true;
-  const bits = Number(prefix);
-  return /^\d+$/.test(prefix) && bits <= (version === 4 ? 32 : 128);
-}
+/**
+ * An IPv4/IPv6 address, or a CIDR range. zod's own formats rather than node:net's isIP: the SDK
+ * reaches this file (for the protocol's limits) and must run in a browser, without Node built-ins.
+ */
+const addressOrCidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]);
+const isAddressOrCidr = (entry: string): boolean => addressOrCidr.safeParse(entry).success;
 
 const positiveSeconds = z.coerce.number().positive().finite();
 const positiveInteger = z.coerce.number().int().positive();

@@ -202,7 +202,7 @@ export class ClientMessageHandler {
           void this.resumer.resume(session, pipeline.delivery, frame.since, ack);
           return;
         }
-        // The head, with the stream's full identity on a JetStream channel (history/epochs.ts).
+        // The head, with the stream's full identity on a JetStream channel (epochs.ts).
         const position = pipeline.history.position();
         this.sendAck(session, "subscribed", frame.channel, result.state, frame.id, { position });
         return;

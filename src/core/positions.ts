@@ -8,7 +8,7 @@
  * the last `(seq, epoch)` it saw sends them back as `since` when it subscribes again, and gets what
  * it missed, or is told plainly that it cannot (`recovered: false` and a `reason`).
  *
- * The epoch is short (12 characters, src/core/history/epochs.ts), because it is on every frame:
+ * The epoch is short (12 characters, src/core/epochs.ts), because it is on every frame:
  * with JetStream a hash of the stream's identity, announced in full as `position.stream` in the
  * `subscribed` ack; clients compare epochs for equality only.
  *
@@ -32,7 +32,7 @@ export const positionFields = {
 
 /** The identity of the example stream the protocol's examples count in: its name and creation time. */
 export const EXAMPLE_STREAM_IDENTITY = "GATEWAY_TRADES@2024-12-19T11:00:00.000000000Z";
-/** streamEpoch(EXAMPLE_STREAM_IDENTITY) (history/epochs.ts, not imported: no node: modules here). */
+/** streamEpoch(EXAMPLE_STREAM_IDENTITY) (epochs.ts, not imported: no node: modules here). */
 export const EXAMPLE_EPOCH = "jaE0LMyxxrVh";
 
 /** A lossless channel's data frame schema, with the position the gateway stamps on every frame. */

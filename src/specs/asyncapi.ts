@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { type GatewayConfig, SUBJECT_OVERRIDE_PREFIX } from "../config.js";
-import { streamEpoch } from "../core/history/epochs.js";
+import { streamEpoch } from "../core/epochs.js";
 import { withWireTiming } from "../core/latency/wire-timing.js";
 import { frameTypeOf, type LoadedChannel } from "../core/plugin.js";
 import { withPosition } from "../core/positions.js";

@@ -85,7 +85,7 @@ describe("asyncapi.yaml", () => {
     expect(messages.signal?.examples[0]?.payload).toEqual({
       ...SEED_FRAMES.signal,
       seq: 1041,
-      // The short epoch of GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z (src/core/history/epochs.ts).
+      // The short epoch of GATEWAY_SIGNALS@2024-12-19T11:00:00.000000000Z (src/core/epochs.ts).
       epoch: "j6MdjjsBl8Qj",
     });
     expect(messages.trade_executed?.examples[0]?.payload).toEqual({

@@ -1,5 +1,5 @@
 /**
- * What a lossless channel's epoch looks like on the wire (src/core/history/epochs.ts), spelled out
+ * What a lossless channel's epoch looks like on the wire (src/core/epochs.ts), spelled out
  * here on its own rather than imported, so that a change of the format fails these tests:
  * 12 characters, a letter for where the history is kept and 11 base64url characters.
  */

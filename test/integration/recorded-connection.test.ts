@@ -19,7 +19,7 @@ import { withGateway } from "../helpers/with-gateway.js";
 const RECORDING = path.resolve(import.meta.dirname, "../fixtures/recorded/connection.txt");
 /** Times the gateway stamps: any ISO-8601 UTC time after the seed's 2024 examples. */
 const GATEWAY_TIME = /"20(2[5-9]|[3-9]\d)-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"/g;
-/** The in-memory epoch wherever a frame names one (src/core/history/epochs.ts: m + 11 base64url). */
+/** The in-memory epoch wherever a frame names one (src/core/epochs.ts: m + 11 base64url). */
 const MEMORY_EPOCH = /"epoch":"m[A-Za-z0-9_-]{11}"/g;
 
 function mask(frame: string): string {

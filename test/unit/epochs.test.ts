@@ -1,12 +1,12 @@
 /**
- * The short epoch on every lossless frame (src/core/history/epochs.ts): derived from the stream's
+ * The short epoch on every lossless frame (src/core/epochs.ts): derived from the stream's
  * identity with JetStream (the same for every instance, a new one for a recreated stream), random
  * per process in memory; and what a history answers about it (ChannelHistory): which epochs name
  * it (the long form of earlier releases too, for a stream) and the positions acks report.
  */
 import { describe, expect, it } from "vitest";
+import { memoryEpoch, streamEpoch } from "../../src/core/epochs.js";
 import { ChannelHistory } from "../../src/core/history/channel-history.js";
-import { memoryEpoch, streamEpoch } from "../../src/core/history/epochs.js";
 import { EXAMPLE_EPOCH, EXAMPLE_STREAM_IDENTITY } from "../../src/core/positions.js";
 import { epochOfIdentity, MEMORY_EPOCH, STREAM_EPOCH } from "../helpers/epochs.js";
 

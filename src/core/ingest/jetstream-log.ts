@@ -25,7 +25,7 @@ import {
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../../config.js";
-import { streamEpoch } from "../history/epochs.js";
+import { streamEpoch } from "../epochs.js";
 import type { LoadedChannel } from "../plugin.js";
 import { JetStreamLiveFeed } from "./jetstream-live-feed.js";
 import type { ReplaySlots } from "./replay-slots.js";
