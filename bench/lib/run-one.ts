@@ -9,7 +9,7 @@ import path from "node:path";
 import type { PublisherJob, PublisherReport } from "../load/publisher.js";
 import type { WorkerCommand, WorkerReport } from "../load/worker.js";
 import { startNatsServer } from "../peers/nats-websocket.js";
-import { coreBusyPercent, coreSample, LOAD_CPU } from "./cpu-pinning.js";
+import { coreBusyPercent, coreSample, LOAD_CPU, SERVER_CPU } from "./cpu-pinning.js";
 import { type GatewayWindow, gatewayWindow, scrapeMetrics } from "./gateway-window.js";
 import { LatencyHistogram } from "./histogram.js";
 import { cpuPercent, cpuSample, rssBytes } from "./proc-stats.js";
@@ -83,6 +83,8 @@ export interface RunResult {
   /** How busy the load core was (workers, publisher and, except for nats-ws, the broker). */
   loadCorePercent: number;
   generatorLimited: boolean;
+  /** How busy the server's core (CPU 0) was, every process on it: well above the server's own CPU, others shared it. */
+  serverCorePercent: number;
   /** Bytes per data frame the clients received (message plus the peer's framing). */
   bytesPerFrame: number;
   /** Stalled clients, and how their connections ended, by close code ("open" if still open). */
@@ -267,6 +269,7 @@ export async function runOne(
     const metricsBefore = isGateway ? await scrapeMetrics(target.url) : undefined;
     const cpuBefore = cpuSample(target.pid);
     const loadCoreBefore = coreSample(LOAD_CPU);
+    const serverCoreBefore = coreSample(SERVER_CPU);
     const started = Date.now();
     const publisher = scenario.idle
       ? { published: 0, maxLagMs: 0 }
@@ -282,6 +285,7 @@ export async function runOne(
     await sleep(scenario.idle ? scenario.durationMs : DRAIN_MS);
     const cpuAfter = cpuSample(target.pid);
     const loadCorePercent = coreBusyPercent(loadCoreBefore, coreSample(LOAD_CPU));
+    const serverCorePercent = coreBusyPercent(serverCoreBefore, coreSample(SERVER_CPU));
     const rssBusy = rssBytes(target.pid);
     const windowEnd = Date.now();
     const elapsedMs = windowEnd - started;
@@ -360,6 +364,7 @@ export async function runOne(
       // A saturated load core, or one worker process that had a whole core's worth of work.
       generatorLimited:
         loadCorePercent > GENERATOR_SATURATION_PERCENT || busiestWorkerPercent > GENERATOR_SATURATION_PERCENT,
+      serverCorePercent,
       bytesPerFrame: frames ? frameBytes / frames : 0,
       stalled: stalled
         ? {
