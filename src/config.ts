@@ -4,8 +4,8 @@
  * Every setting the gateway reads from the environment, with its default, in one place.
  *
  * The seed's variables keep the seed's names and defaults (`WEBSOCKET_*`); everything else is ours.
- * Keys stay the environment variable names so the code, `.env.example` and the README's
- * configuration table read the same. A bad value stops start-up with a message naming the variable.
+ * Keys stay the environment variable names so the code, `.env.example` and docs/configuration.md
+ * (generated from this schema) read the same. A bad value stops start-up with a message naming the variable.
  */
 import { z } from "zod";
 
@@ -269,10 +269,11 @@ export const configSchema = z.object({
     .default(64 * 1024)
     .describe("Largest upstream payload accepted; larger ones are counted as invalid and dropped"),
 
-  // --- History and resume of lossless channels (docs: README "Delivery guarantees") ----------
+  // --- History and resume of lossless channels -----------------------------------------------
+  // What they guarantee: docs/delivery-guarantees.md.
   // The default stays auto for every start (npm start, node dist/main.js, the tests, whose
   // nats-servers mostly run without JetStream): a production deployment sets required
-  // (README "Configuration" and "Delivery guarantees").
+  // (docs/operations.md and docs/delivery-guarantees.md).
   NATS_JETSTREAM: z
     .enum(["auto", "required", "off"])
     .default("auto")

@@ -15,7 +15,13 @@ export default defineStatePlugin({
   subject: "market.books.>",
   settings: z.object({
     /** ORDER_BOOKS_DEPTH: levels per side clients see. */
-    depth: z.coerce.number().int().min(1).max(1000).default(25),
+    depth: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(25)
+      .describe("Levels per side clients see of each book (the whole book is kept)"),
   }),
   // Clients pick the books they want: a book on every connection would cost far more than quotes.
   autoSubscribe: false,

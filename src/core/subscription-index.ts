@@ -3,7 +3,8 @@
  * sessions subscribed to it. Delivery asks "who gets key K on channel C" and touches only those
  * sessions, never the whole client list.
  *
- * This is also the one place where the subscription semantics (README "Protocol decisions") live.
+ * This is also the one place where the subscription semantics (docs/protocol.md, "Protocol
+ * decisions") live.
  * Every change is incremental (only the symbols a request names are touched), and a session's
  * symbol count is bounded, so no request can make the index expensive to update.
  */

@@ -12,8 +12,8 @@
  *   again, and the gateway stays not ready meanwhile, as during warm-up. In memory, the gateway asks
  *   again every NATS_JETSTREAM_POLL_MS, and when JetStream answers the channels move to it.
  *
- * Moving from memory to JetStream is a new epoch (decided here, documented in the README's
- * "Delivery guarantees"): positions counted by this process mean nothing in the stream, so the
+ * Moving from memory to JetStream is a new epoch (decided here, documented in
+ * docs/delivery-guarantees.md): positions counted by this process mean nothing in the stream, so the
  * memory epoch ends, frames carry the stream's epoch from then on, and a resume from a memory
  * position is answered epoch_mismatch (the client starts over). What was published while the
  * channel moves is in the stream; connected clients are not sent it live, they see the new epoch.
