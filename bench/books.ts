@@ -11,7 +11,7 @@
  * under 50 ms in the immediate run, bytes at most a fifth of the full-book resend.
  *
  * Options: --clients=N (try the harness quickly; the figures reported are for 1,000), --window=S
- * (measurement window), --no-report (leave docs/benchmarks/books.md and BENCHMARKS.md alone).
+ * (measurement window), --modes=immediate,... (only these runs, by name), --no-report (leave docs/benchmarks/books.md and BENCHMARKS.md alone).
  * Results: the "Order books" section of docs/benchmarks/books.md and of BENCHMARKS.md (replaced in place).
  */
 import os from "node:os";
@@ -59,7 +59,7 @@ export interface BooksMode {
 export const BOOKS_MODES: BooksMode[] = [
   { name: "immediate" },
   { name: "interval_ms 100", intervalMs: 100 },
-  { name: "immediate, books in step", inStep: true },
+  { name: "immediate in step", inStep: true },
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -265,7 +265,8 @@ export async function runBooks(
     },
     runs: [],
   };
-  for (const mode of BOOKS_MODES) {
+  const only = argument("modes")?.split(",");
+  for (const mode of BOOKS_MODES.filter((candidate) => !only || only.includes(candidate.name))) {
     const started = Date.now();
     process.stdout.write(`  ${mode.name.padEnd(26)} `);
     const run = await runMode(mode);

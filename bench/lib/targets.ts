@@ -131,6 +131,10 @@ async function startGateway(opts: StartTargetOptions): Promise<RunningTarget> {
         WEBSOCKET_MAX_CONNECTIONS_PER_IP: "60000",
         // Seconds: keep protocol pings out of the measurement.
         WEBSOCKET_PING_INTERVAL: "300",
+        // Stopped after its measurement: the SIGTERM drain (12 s by default) would outlast the
+        // harness's stop grace, and every run would end in a kill after waiting for it.
+        SHUTDOWN_DRAIN_MS: "0",
+        ...benchGatewayEnv(),
         ...opts.gatewayEnv,
       },
     });
@@ -185,6 +189,19 @@ function linkPluginsDir(workDir: string, root: string, benchPluginDir: string | 
   }
   if (benchPluginDir) symlinkSync(benchPluginDir, path.join(pluginsDir, "bench"), "dir");
   return pluginsDir;
+}
+
+/**
+ * BENCH_GATEWAY_ENV="KEY=value,KEY=value": settings for every gateway a benchmark starts, for an
+ * A/B of one setting without editing the code (e.g. GATEWAY_TIMING=off, docs/latency.md).
+ */
+function benchGatewayEnv(): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const entry of process.env.BENCH_GATEWAY_ENV?.split(",") ?? []) {
+    const at = entry.indexOf("=");
+    if (at > 0) settings[entry.slice(0, at).trim()] = entry.slice(at + 1).trim();
+  }
+  return settings;
 }
 
 /** The parent's environment minus any gateway setting, so a run is configured only by this file. */
