@@ -214,7 +214,7 @@ export async function runDeploy(
       outOfOrder: sum((report) => report.outOfOrder),
       clientsWithProblems: sum((report) => report.clientsWithProblems),
       resumeFailures: reports.flatMap((report) => report.resumeFailures).length,
-      firstResumeFailure: reports.flatMap((report) => report.resumeFailures)[0],
+      firstResumeFailure: byReason(reports.flatMap((report) => report.resumeFailures)),
       clientErrors: reports.flatMap((report) => report.errors).length,
       caughtUp: sum((report) => report.caughtUp),
       connects: {
@@ -238,7 +238,7 @@ export async function runDeploy(
       latencyMs: { before: histogram("before"), during: histogram("during") },
     };
     log(
-      `lost ${results.lost}, duplicated ${results.duplicated}, out of order ${results.outOfOrder}, resume failures ${results.resumeFailures}; ` +
+      `lost ${results.lost}, duplicated ${results.duplicated}, out of order ${results.outOfOrder}, resume failures ${results.resumeFailures}${results.firstResumeFailure ? ` (${results.firstResumeFailure})` : ""}; ` +
         `peak connects ${results.connects.peakPerSecond}/s (bound ${results.connects.bound}); ` +
         `p99 ${results.latencyMs.before.p99.toFixed(1)} ms before, ${results.latencyMs.during.p99.toFixed(1)} ms during`,
     );
@@ -267,4 +267,15 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
     console.error(error);
     process.exit(1);
   });
+}
+
+/** "recovered:false (ahead_of_head) x 150, gap: too_old x 2": each failure by what it said. */
+function byReason(failures: string[]): string | undefined {
+  if (failures.length === 0) return undefined;
+  const counts = new Map<string, number>();
+  for (const failure of failures) counts.set(failure, (counts.get(failure) ?? 0) + 1);
+  return [...counts]
+    .sort(([, a], [, b]) => b - a)
+    .map(([failure, count]) => `${failure} x ${count}`)
+    .join(", ");
 }

@@ -82,7 +82,7 @@ function checksTable(results: DeployResults): string[] {
     "| Check | Figure | Verdict |",
     "| --- | --- | --- |",
     `| Every client has every trade of its symbol once, in order | ${count(results.published)} trades, ${count(settings.clients)} clients: ${count(results.lost)} lost, ${count(results.duplicated)} duplicated, ${count(results.outOfOrder)} out of order (${results.clientsWithProblems} clients affected) | ${verdict(exact)} |`,
-    `| No resume failure | ${results.resumeFailures} (\`gap\` events or \`recovered: false\`)${results.firstResumeFailure ? `, the first: ${results.firstResumeFailure}` : ""}; ${results.clientErrors} client-side errors | ${verdict(results.resumeFailures === 0)} |`,
+    `| No resume failure | ${results.resumeFailures} (\`gap\` events or \`recovered: false\`)${results.firstResumeFailure ? `, by what each said: ${results.firstResumeFailure}` : ""}; ${results.clientErrors} client-side errors | ${verdict(results.resumeFailures === 0)} |`,
     `| Connections accepted in any second within admission control (${settings.instances} x (${settings.connectsPerSecond} + ${settings.connectsBurst}) = ${connects.bound}) | peak ${connects.peakPerSecond} over the run, ${connects.peakPerSecondDuringRestarts} during the restarts (${count(connects.total)} accepted in all) | ${verdict(connects.peakPerSecond <= connects.bound)} |`,
     `| Each instance's clients come back spread over at least half of SHUTDOWN_RECONNECT_SPREAD_MS (${halfSpread} s) | ${results.restarts.map((restart) => `${restart.instance}: ${restart.moved} clients over ${restart.spreadSeconds.toFixed(1)} s`).join("; ")} | ${verdict(spreadMet)} |`,
   ];

@@ -112,7 +112,14 @@ export class Resumer {
         // Another gateway instance may be a little ahead of this one: the stream says.
         const last = log ? (await this.streamState(log, true))?.lastSeq : through;
         if (last === undefined) return refuse("upstream_unavailable", through);
-        if (since.seq > last) return refuse("ahead_of_head", through);
+        if (since.seq > last) {
+          // A position no history holds: a client bug, or a stream that lost messages. Worth a line.
+          this.options.logger.warn(
+            { clientId: session.clientId, channel: name, since: since.seq, head: through, streamLast: last },
+            "resume refused: since is beyond the stream's last message",
+          );
+          return refuse("ahead_of_head", through);
+        }
         this.count("recovered");
         ack({ position: this.position(delivery, since.seq), recovered: true });
         this.sendReplayed(session, delivery, 0, since.seq);
