@@ -5,7 +5,7 @@
  * one table and exits (scripts, tests); `--json` prints the document (one line per refresh). The
  * document is validated with the route's own zod schema, as `status` does.
  */
-import { type LatencyDocument, latencyDocument } from "../http/latency-route.js";
+import { type LatencyDocument, latencyDocument } from "../core/latency/latency-document.js";
 import { statusUrl } from "./status.js";
 import { renderTable } from "./table.js";
 

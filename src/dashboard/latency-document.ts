@@ -4,7 +4,7 @@
  * each stage over the last window, and the same window in buckets for a chart; figures are
  * milliseconds, estimated by the gateway from its histogram buckets, null without samples.
  */
-import type { LatencyDocument } from "../http/latency-route.js";
+import type { LatencyDocument } from "../core/latency/latency-document.js";
 
 export type { LatencyDocument };
 export type ChannelLatency = LatencyDocument["channels"][string];

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type WebSocket from "ws";
-import type { LatencyDocument } from "../../src/http/latency-route.js";
+import type { LatencyDocument } from "../../src/core/latency/latency-document.js";
 import { BOOK_UPSTREAM, bookDelta, publishBook } from "../helpers/book-messages.js";
 import { flushChannel, waitForIngest } from "../helpers/gateway.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";

@@ -15,6 +15,7 @@
 import type { ChannelKind } from "../plugin.js";
 import { ChannelLatency } from "./channel-latency.js";
 import { quantileMs } from "./histogram-buckets.js";
+import type { ChannelLatencyReport, LatencyDocument, SeriesPoint, StageFigures } from "./latency-document.js";
 import { StageClock } from "./stage-clock.js";
 import type { StageStamp } from "./stage-stamp.js";
 
@@ -22,40 +23,6 @@ import type { StageStamp } from "./stage-stamp.js";
 export const SLOT_MS = 5000;
 /** Slots in the rolling window: SLOT_MS x WINDOW_SLOTS is the minute the endpoint reports. */
 export const WINDOW_SLOTS = 12;
-
-/** Percentiles of one stage over a span; both null without samples. */
-export interface StageFigures {
-  count: number;
-  p50_ms: number | null;
-  p99_ms: number | null;
-}
-
-export interface SeriesPoint {
-  /** When the slot ends (now, for the slot under way), ISO-8601. */
-  end: string;
-  /** Frames written in the slot (hop observations). */
-  count: number;
-  hop_p50_ms: number | null;
-  hop_p99_ms: number | null;
-  lag_p50_ms: number | null;
-  lag_p99_ms: number | null;
-}
-
-export interface ChannelLatencyReport {
-  kind: ChannelKind;
-  hop: StageFigures;
-  queue: StageFigures;
-  conflation_wait: StageFigures | null;
-  upstream_lag: StageFigures | null;
-  series: SeriesPoint[];
-}
-
-export interface LatencyReport {
-  window_seconds: number;
-  bucket_seconds: number;
-  timestamp: string;
-  channels: Record<string, ChannelLatencyReport>;
-}
 
 export class LatencyRecorder {
   readonly clock = new StageClock();
@@ -134,7 +101,7 @@ export class LatencyRecorder {
   }
 
   /** The last minute, per channel, for GET /websocket/latency. */
-  report(): LatencyReport {
+  report(): LatencyDocument {
     const now = this.clock.now();
     this.advance(now);
     const nowWall = this.clock.wallMs(now);

@@ -15,7 +15,7 @@ const micros = (when: string) =>
       `Only on a subscription made with timing: true: wall-clock microseconds since the epoch ${when} (docs/latency.md)`,
     );
 
-export const wireTimingFields = {
+const wireTimingFields = {
   gw_rx: micros("when the gateway received the message from NATS (of a merged frame: its oldest message)"),
   gw_tx: micros("when the gateway wrote the frame to the socket"),
 };
