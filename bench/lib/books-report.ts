@@ -6,6 +6,7 @@
  */
 import path from "node:path";
 import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
+import { type BenchRunHeader, count, ms, pct, verdict } from "./report-format.js";
 
 const PAGE = path.join(BENCH_ROOT, "docs/benchmarks/books.md");
 const HEADING = "## Order books";
@@ -91,12 +92,7 @@ export interface BooksRun {
   loadAverage: number;
 }
 
-export interface BooksResults {
-  at: string;
-  machine: string;
-  commit: string;
-  loadAverage: number;
-  command: string;
+export interface BooksResults extends BenchRunHeader {
   settings: {
     clients: number;
     workers: number;
@@ -110,12 +106,8 @@ export interface BooksResults {
   runs: BooksRun[];
 }
 
-const ms = (value: number) => (value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`);
-const pct = (value: number) => `${value.toFixed(0)}%`;
 const kbps = (value: number) => `${(value / 1024).toFixed(1)} KB/s`;
 const rate = (value: number) => value.toFixed(1);
-const count = (value: number) => Math.round(value).toLocaleString("en");
-const verdict = (met: boolean) => (met ? "**met**" : "**not met**");
 const cpu = (run: BooksRun) => run.gatewayCpuPercent.user + run.gatewayCpuPercent.system;
 const limited = (run: BooksRun) =>
   (run.serverCorePercent - cpu(run) > SHARED_CORE_POINTS

@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
+import { type BenchRunHeader, count, ms, verdict } from "./report-format.js";
 
 const PAGE = path.join(BENCH_ROOT, "docs/benchmarks/deploy.md");
 const HEADING = "## Rolling deploy";
@@ -16,12 +17,7 @@ interface LatencyFigures {
   samples: number;
 }
 
-export interface DeployResults {
-  at: string;
-  machine: string;
-  commit: string;
-  loadAverage: number;
-  command: string;
+export interface DeployResults extends BenchRunHeader {
   settings: {
     clients: number;
     workers: number;
@@ -68,10 +64,6 @@ export interface DeployResults {
   }[];
   latencyMs: { before: LatencyFigures; during: LatencyFigures };
 }
-
-const ms = (value: number) => (value >= 100 ? `${value.toFixed(0)} ms` : `${value.toFixed(1)} ms`);
-const count = (value: number) => Math.round(value).toLocaleString("en");
-const verdict = (met: boolean) => (met ? "**met**" : "**not met**");
 
 function checksTable(results: DeployResults): string[] {
   const { connects, settings } = results;

@@ -8,6 +8,7 @@
 import path from "node:path";
 import type { StagePercentiles } from "./gateway-window.js";
 import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
+import type { BenchRunHeader } from "./report-format.js";
 import type { RunResult } from "./run-one.js";
 
 const PAGE = path.join(BENCH_ROOT, "docs/benchmarks/latency.md");
@@ -51,12 +52,7 @@ export interface LatencyStep {
   runs: Record<LatencyPeer, LatencyRun[]>;
 }
 
-export interface LatencyResults {
-  command: string;
-  at: string;
-  commit: string;
-  machine: string;
-  loadAverage: number;
+export interface LatencyResults extends BenchRunHeader {
   windowSeconds: number;
   gcTrace: boolean;
   steps: LatencyStep[];

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { type BenchRunHeader, pct, verdict } from "./report-format.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
 export const QUALITY_RESULTS_FILE = path.join(ROOT, "bench/results/quality-latest.json");
@@ -77,12 +78,7 @@ export interface ThrottledRun {
   metrics: { framesDropped: number; framesDroppedInWindow: number; slowConsumerDisconnects: number };
 }
 
-export interface QualityResults {
-  at: string;
-  machine: string;
-  commit: string;
-  loadAverage: number;
-  command: string;
+export interface QualityResults extends BenchRunHeader {
   settings: {
     clients: number;
     workers: number;
@@ -126,14 +122,12 @@ function spread(values: number[], format: (value: number) => string): string {
   return `${format(median(values))} (${format(Math.min(...values))} to ${format(Math.max(...values))})`;
 }
 
-const pct = (value: number) => `${value.toFixed(0)}%`;
 const ratio = (value: number) => `${value.toFixed(2)}x`;
 const perSecond = (value: number) => value.toFixed(2);
 const ms = (value: number) => `${value.toFixed(0)} ms`;
 const kb = (value: number) => `${(value / 1024).toFixed(1)} KB/s`;
 /** A measured/expected ratio as a signed percentage off 1 ("+0.0%", "-1.2%"). */
 const signed = (value: number) => `${value >= 1 ? "+" : "-"}${(Math.abs(value - 1) * 100).toFixed(1)}%`;
-const verdict = (met: boolean) => (met ? "**met**" : "**not met**");
 
 /** Pairs of runs of two configurations in the same repetition. */
 function paired<T extends { config: string; repetition: number }>(runs: T[], a: string, b: string): [T, T][] {
