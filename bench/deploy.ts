@@ -21,7 +21,13 @@
 import os from "node:os";
 import path from "node:path";
 import { stopGatewayProcesses } from "../test/helpers/gateway-process.js";
-import { publishTrades, type RestartTiming, RollingDeployStack } from "../test/helpers/rolling-deploy.js";
+import {
+  type DeploySettings,
+  mostConnectsInAnySecond,
+  publishTrades,
+  type RestartTiming,
+  RollingDeployStack,
+} from "../test/helpers/rolling-deploy.js";
 import { type DeployResults, writeDeployPage } from "./lib/deploy-report.js";
 import type { DeployWorkerCommand, DeployWorkerReport } from "./lib/deploy-worker.js";
 import { LatencyHistogram } from "./lib/histogram.js";
@@ -53,16 +59,14 @@ const BASELINE_MS = 10_000;
 /** Every client on one instance: each address holds a quarter of them. */
 const PER_ADDRESS = Math.ceil(CLIENTS / WORKERS) + 50;
 
-const ENV = {
-  WEBSOCKET_MAX_CONNECTS_PER_SECOND: String(CONNECTS_PER_SECOND),
-  WEBSOCKET_CONNECTS_BURST: String(CONNECTS_BURST),
-  SHUTDOWN_RECONNECT_SPREAD_MS: String(SPREAD_MS),
-  SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
-  WEBSOCKET_MAX_CONNECTIONS: String(CLIENTS * 2),
-  WEBSOCKET_MAX_CONNECTIONS_PER_IP: String(PER_ADDRESS),
-  WEBSOCKET_TRUSTED_PROXIES: "127.0.0.1",
-  WEBSOCKET_AUTO_SUBSCRIBE: "false",
-  LOG_LEVEL: "warn",
+const DEPLOY: DeploySettings = {
+  instances: INSTANCES,
+  connectsPerSecond: CONNECTS_PER_SECOND,
+  connectsBurst: CONNECTS_BURST,
+  spreadMs: SPREAD_MS,
+  drainMs: DRAIN_MS,
+  maxConnections: CLIENTS * 2,
+  maxConnectionsPerIp: PER_ADDRESS,
 };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -99,7 +103,7 @@ export async function runDeploy(
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
   const log = (message: string) => console.log(`  [${elapsed().padStart(5)}] ${message}`);
   const loadAverage = os.loadavg()[0] as number;
-  const stack = await RollingDeployStack.start(ENV, INSTANCES);
+  const stack = await RollingDeployStack.start(DEPLOY);
   const workers: IpcChild<DeployWorkerCommand>[] = [];
   const upstream = await stack.nats.client();
   try {
@@ -221,7 +225,7 @@ export async function runDeploy(
         total: accepts.length,
         peakPerSecond: mostInAnyWindow(accepts, 1000),
         peakPerSecondDuringRestarts: mostInAnyWindow(duringAccepts, 1000),
-        bound: INSTANCES * (CONNECTS_PER_SECOND + CONNECTS_BURST),
+        bound: mostConnectsInAnySecond(DEPLOY),
       },
       restarts: restarts.map((timing, index) => {
         const back = returns(reports, timing);

@@ -22,6 +22,50 @@ export interface RestartTiming {
   readyAt: number;
 }
 
+/** What a rolling-deploy run sets on every gateway; the rest of its settings are the defaults. */
+export interface DeploySettings {
+  instances: number;
+  /** WEBSOCKET_MAX_CONNECTS_PER_SECOND and WEBSOCKET_CONNECTS_BURST, per instance. */
+  connectsPerSecond: number;
+  connectsBurst: number;
+  /** SHUTDOWN_RECONNECT_SPREAD_MS and SHUTDOWN_DRAIN_MS. */
+  spreadMs: number;
+  drainMs: number;
+  /** WEBSOCKET_MAX_CONNECTIONS (and, when given, WEBSOCKET_MAX_CONNECTIONS_PER_IP). */
+  maxConnections: number;
+  maxConnectionsPerIp?: number;
+  /** Anything else, e.g. WEBSOCKET_CLOSE_GRACE_MS. */
+  extra?: Record<string, string>;
+}
+
+/** The gateways' environment for a run: admission control, drain, nginx trusted, no auto-subscribe. */
+export function deployGatewayEnv(settings: DeploySettings): Record<string, string> {
+  return {
+    WEBSOCKET_MAX_CONNECTS_PER_SECOND: String(settings.connectsPerSecond),
+    WEBSOCKET_CONNECTS_BURST: String(settings.connectsBurst),
+    SHUTDOWN_RECONNECT_SPREAD_MS: String(settings.spreadMs),
+    SHUTDOWN_DRAIN_MS: String(settings.drainMs),
+    WEBSOCKET_MAX_CONNECTIONS: String(settings.maxConnections),
+    ...(settings.maxConnectionsPerIp === undefined
+      ? {}
+      : { WEBSOCKET_MAX_CONNECTIONS_PER_IP: String(settings.maxConnectionsPerIp) }),
+    // nginx connects from 127.0.0.1; the clients' own addresses come in X-Forwarded-For.
+    WEBSOCKET_TRUSTED_PROXIES: "127.0.0.1",
+    WEBSOCKET_AUTO_SUBSCRIBE: "false",
+    LOG_LEVEL: "warn",
+    ...settings.extra,
+  };
+}
+
+/**
+ * The most connections the instances can accept in any one second: a token bucket admits at most
+ * BURST + RATE x T in any window of T, so BURST + RATE per second per instance, and at most every
+ * instance accepts at once (a draining one refuses all; its successor starts after it has exited).
+ */
+export function mostConnectsInAnySecond(settings: DeploySettings): number {
+  return settings.instances * (settings.connectsBurst + settings.connectsPerSecond);
+}
+
 export class RollingDeployStack {
   private constructor(
     readonly nats: NatsServer,
@@ -30,10 +74,11 @@ export class RollingDeployStack {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** `instances` gateways with `env` (over NATS_URL and NATS_JETSTREAM=required), behind nginx. */
-  static async start(env: Record<string, string>, instances = 2): Promise<RollingDeployStack> {
+  /** `settings.instances` gateways (NATS_JETSTREAM=required, deployGatewayEnv), behind nginx. */
+  static async start(settings: DeploySettings): Promise<RollingDeployStack> {
     const nats = await NatsServer.start({ jetstream: true });
-    const fullEnv = { NATS_URL: nats.url, NATS_JETSTREAM: "required", ...env };
+    const fullEnv = { NATS_URL: nats.url, NATS_JETSTREAM: "required", ...deployGatewayEnv(settings) };
+    const { instances } = settings;
     try {
       const gateways = await Promise.all(
         Array.from({ length: instances }, (_, index) =>

@@ -14,44 +14,39 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeployClient } from "../helpers/deploy-client.js";
 import { stopGatewayProcesses } from "../helpers/gateway-process.js";
-import { publishTrades, RollingDeployStack } from "../helpers/rolling-deploy.js";
+import {
+  type DeploySettings,
+  mostConnectsInAnySecond,
+  publishTrades,
+  RollingDeployStack,
+} from "../helpers/rolling-deploy.js";
 
 const CLIENTS = 300;
 const SOURCE_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
 const TRADES_PER_SECOND = 200;
 /** Kept small so the test stays under a minute; the default is 10000. */
-const SPREAD_MS = 4000;
-const CLOSE_GRACE_MS = 1000;
-/** Per instance: A's 150 clients over a 4 s spread come at ~38/s, B's 300 at ~75/s, over the rate. */
-const CONNECTS_PER_SECOND = 50;
-const CONNECTS_BURST = 20;
-const INSTANCES = 2;
 /**
- * A token bucket admits at most BURST + RATE x T connections in any window of T: in one second,
- * per instance, BURST + RATE. At most two instances accept at once (a draining one refuses all, and
- * its successor starts after it has exited).
+ * The spread is kept small so the test stays under a minute (the default is 10000). Per instance:
+ * A's 150 clients over a 4 s spread come at ~38/s, B's 300 at ~75/s, over the admission rate.
  */
-const MOST_CONNECTS_IN_ANY_SECOND = INSTANCES * (CONNECTS_BURST + CONNECTS_PER_SECOND);
-
-const ENV = {
-  SHUTDOWN_RECONNECT_SPREAD_MS: String(SPREAD_MS),
-  WEBSOCKET_CLOSE_GRACE_MS: String(CLOSE_GRACE_MS),
-  SHUTDOWN_DRAIN_MS: String(SPREAD_MS + CLOSE_GRACE_MS),
-  WEBSOCKET_MAX_CONNECTS_PER_SECOND: String(CONNECTS_PER_SECOND),
-  WEBSOCKET_CONNECTS_BURST: String(CONNECTS_BURST),
-  WEBSOCKET_MAX_CONNECTIONS: "1000",
-  // nginx connects from 127.0.0.1; the clients' own addresses come in X-Forwarded-For.
-  WEBSOCKET_TRUSTED_PROXIES: "127.0.0.1",
-  WEBSOCKET_AUTO_SUBSCRIBE: "false",
-  LOG_LEVEL: "warn",
+const CLOSE_GRACE_MS = 1000;
+const DEPLOY: DeploySettings = {
+  instances: 2,
+  connectsPerSecond: 50,
+  connectsBurst: 20,
+  spreadMs: 4000,
+  drainMs: 4000 + CLOSE_GRACE_MS,
+  maxConnections: 1000,
+  extra: { WEBSOCKET_CLOSE_GRACE_MS: String(CLOSE_GRACE_MS) },
 };
+const MOST_CONNECTS_IN_ANY_SECOND = mostConnectsInAnySecond(DEPLOY);
 
 let stack: RollingDeployStack;
 const clients: DeployClient[] = [];
 let upstream: NatsConnection | undefined;
 
 beforeAll(async () => {
-  stack = await RollingDeployStack.start(ENV, INSTANCES);
+  stack = await RollingDeployStack.start(DEPLOY);
 }, 60_000);
 
 afterAll(async () => {
@@ -116,7 +111,7 @@ describe("a rolling deploy behind nginx (deploy/nginx.conf)", () => {
     );
 
     const restarts = [];
-    for (let index = 0; index < INSTANCES; index++) {
+    for (let index = 0; index < DEPLOY.instances; index++) {
       const noticesBefore = clients.map((client) => client.notices.length);
       log(`SIGTERM ${stack.gateways[index]?.name}`);
       const timing = await stack.restart(index);
@@ -169,6 +164,6 @@ describe("a rolling deploy behind nginx (deploy/nginx.conf)", () => {
     );
     expect(mostInAnyWindow(accepts, 1000)).toBeLessThanOrEqual(MOST_CONNECTS_IN_ANY_SECOND);
     // Each instance's clients came back spread over at least half the spread.
-    for (const { spreadMs } of restarts) expect(spreadMs).toBeGreaterThanOrEqual(SPREAD_MS / 2);
+    for (const { spreadMs } of restarts) expect(spreadMs).toBeGreaterThanOrEqual(DEPLOY.spreadMs / 2);
   }, 180_000);
 });
