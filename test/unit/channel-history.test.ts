@@ -204,6 +204,27 @@ describe("ChannelHistory readiness", () => {
     await expect(waiting).resolves.toBe(false);
   });
 
+  it("whenReady keeps waiting while a warm-up takes messages in, and gives up one quiet timeout later", async () => {
+    const history = historyWith(8, []);
+    let answer: boolean | undefined;
+    const waiting = history.whenReady(100).then((ready) => {
+      answer = ready;
+      return ready;
+    });
+    // Each 100 ms the head moved: a slow warm-up is still a warm-up.
+    for (let seq = 1; seq <= 3; seq++) {
+      await vi.advanceTimersByTimeAsync(90);
+      history.append(entry(seq));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(answer).toBeUndefined();
+    }
+    // Then nothing for a whole timeout: false.
+    await vi.advanceTimersByTimeAsync(99);
+    expect(answer).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(waiting).resolves.toBe(false);
+  });
+
   it("a waiter that timed out stays false; one still waiting resolves true on markReady", async () => {
     const history = historyWith(4, []);
     const short = history.whenReady(10);

@@ -91,14 +91,27 @@ export class ChannelHistory {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
-  /** Resolves true once ready, false if `timeoutMs` passes first. */
+  /**
+   * Resolves true once ready, false once `timeoutMs` passes with neither readiness nor progress.
+   * A warm-up that is still taking messages in (the head moved during the last `timeoutMs`) is
+   * waited for: on a loaded machine a restarted instance may need longer than NATS_REPLAY_WAIT_MS
+   * to read its ring back, and giving up on it then would answer resumes from a half-read ring.
+   */
   whenReady(timeoutMs: number): Promise<boolean> {
     if (this.ready) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      let seenHead = this.head;
+      let timer: NodeJS.Timeout;
+      const expire = () => {
+        if (this.head !== seenHead) {
+          seenHead = this.head;
+          timer = setTimeout(expire, timeoutMs);
+          return;
+        }
         this.waiters = this.waiters.filter((waiter) => waiter !== wake);
         resolve(false);
-      }, timeoutMs);
+      };
+      timer = setTimeout(expire, timeoutMs);
       const wake = () => {
         clearTimeout(timer);
         resolve(true);

@@ -76,7 +76,9 @@ export class HistorySources {
     return Object.fromEntries(
       this.feeds.map((feed) => {
         const name = feed.channel.plugin.name;
-        return [name, this.sources.get(name)?.mode ?? "waiting"];
+        // A stream still being read back (warm-up) is not serving yet: waiting, as /readyz says.
+        const source = feed.history.ready ? this.sources.get(name) : undefined;
+        return [name, source?.mode ?? "waiting"];
       }),
     );
   }
@@ -181,8 +183,10 @@ export class HistorySources {
     const context = { connection, config: this.config, slots: this.slots, logger: this.logger };
     for (const feed of this.feeds) {
       const source = await JetStreamHistory.open(feed, jsm, context);
+      // Registered before the warm-up: a resume waiting for it must find the stream (logOf).
       this.sources.set(feed.channel.plugin.name, source);
-      if (this.closed) await source.close();
+      if (this.closed) return source.close();
+      await source.warm();
     }
   }
 

@@ -30,6 +30,9 @@ export interface JetStreamContext {
 export class JetStreamHistory implements HistorySource {
   readonly mode = "jetstream";
   private closed = false;
+  /** The warm-up: the ring's worth of messages from `startSeq` through the head when opened. */
+  private startSeq = 1;
+  private warmThrough = 0;
 
   private constructor(
     private readonly feed: HistoryFeed,
@@ -42,8 +45,9 @@ export class JetStreamHistory implements HistorySource {
   }
 
   /**
-   * Open the channel's stream, warm the ring with its most recent messages (kept, never sent
-   * live, so that resumes after a gateway restart are served from memory), and start feeding.
+   * Open the channel's stream and begin its history at the ring's worth of messages before the
+   * head. Nothing is read yet: the caller registers the source (resumes that arrive during the
+   * warm-up ask it for the stream, logOf) and then calls warm().
    */
   static async open(
     feed: HistoryFeed,
@@ -54,13 +58,25 @@ export class JetStreamHistory implements HistorySource {
     const { connection, config, slots, logger } = context;
     const { log, state } = await JetStreamLog.open(connection, jsm, channel, config, slots, logger);
     const source = new JetStreamHistory(feed, context, log);
-    const startSeq = Math.max(state.firstSeq, state.lastSeq - history.capacity + 1, 1);
-    history.begin(log.epoch, startSeq - 1, log.identity);
-    const warmThrough = state.lastSeq;
-    if (warmThrough < startSeq) history.markReady();
-    await source.consume(log, startSeq, warmThrough);
+    source.startSeq = Math.max(state.firstSeq, state.lastSeq - history.capacity + 1, 1);
+    source.warmThrough = state.lastSeq;
+    history.begin(log.epoch, source.startSeq - 1, log.identity);
+    return source;
+  }
+
+  /**
+   * Warm the ring with the stream's most recent messages (kept, never sent live, so that resumes
+   * after a gateway restart are served from memory) and start feeding; resolves once ready.
+   */
+  async warm(): Promise<void> {
+    const { history, channel } = this.feed;
+    const { config, logger } = this.context;
+    const log = this.current;
+    if (this.warmThrough < this.startSeq) history.markReady();
+    await this.consume(log, this.startSeq, this.warmThrough);
+    // Waited for as long as the warm-up makes progress (whenReady): only a stream whose last
+    // messages are of other subjects (a shared stream) leaves it quiet short of the head.
     if (!(await history.whenReady(config.NATS_REPLAY_WAIT_MS))) {
-      // Only messages of other subjects (a shared stream) can leave the warm-up short of the head.
       logger.warn({ stream: log.stream }, "history warm-up did not reach the stream's head in time");
       history.markReady();
     }
@@ -74,7 +90,6 @@ export class JetStreamHistory implements HistorySource {
       },
       "lossless channel history in JetStream",
     );
-    return source;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,80 @@
+/**
+ * A gateway that starts on a stream that already holds much history reads its ring back from
+ * JetStream (the warm-up) before it serves positions. Behind a load balancer, clients reach it
+ * during that warm-up and resume with positions its sibling gave them. On a loaded machine the
+ * warm-up can take longer than NATS_REPLAY_WAIT_MS (bench:deploy: 5 s for 4,600 of 8,900 messages
+ * at 1,000 clients), and that once made the new instance refuse those resumes (ahead_of_head) and
+ * then send the rest of its warm-up to every client live, as duplicates. Here NATS_REPLAY_WAIT_MS
+ * is far shorter than the warm-up, as it was there: the resume must wait for the warm-up that is
+ * still making progress, and get exactly the frames after its position, once each.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { describe, expect, it } from "vitest";
+import { streamEpochOf } from "../helpers/epochs.js";
+import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
+import type { Frame } from "../helpers/test-client.js";
+import { withGateway } from "../helpers/with-gateway.js";
+
+const SUBJECT = "execution.trades.WARM";
+/** Messages in the stream before the gateway starts: the whole ring (WEBSOCKET_HISTORY_SIZE). */
+const STORED = 30_000;
+
+const stack = withGateway({
+  jetstream: true,
+  gateway: false,
+  env: { WEBSOCKET_AUTO_SUBSCRIBE: "false", NATS_JETSTREAM: "required" },
+});
+
+function publish(n: number): void {
+  stack.publisher.publish(
+    SUBJECT,
+    JSON.stringify({ ...SEED_UPSTREAM.trade, symbol: "WARM", trade_id: `w-${n}` }),
+  );
+}
+
+describe("warm-up after a restart", () => {
+  it("a resume that arrives during a warm-up longer than NATS_REPLAY_WAIT_MS gets exactly what follows its position", async () => {
+    // A first gateway creates the stream; the history then grows while no gateway runs.
+    const first = await stack.startGateway();
+    const jsm = await jetstreamManager(stack.publisher);
+    await expect.poll(async () => (await fetch(`${first.httpUrl}/readyz`)).status).toBe(200);
+    await stack.close(first);
+    for (let n = 1; n <= STORED; n++) {
+      publish(n);
+      if (n % 1000 === 0) await stack.publisher.flush();
+    }
+    await expect
+      .poll(async () => (await jsm.streams.info("GATEWAY_TRADES")).state.last_seq, { timeout: 20_000 })
+      .toBe(STORED);
+    const { epoch } = await streamEpochOf(jsm, "GATEWAY_TRADES");
+
+    const restarted = await stack.startGateway(
+      { NATS_REPLAY_WAIT_MS: "100", WEBSOCKET_HISTORY_SIZE: String(STORED) },
+      { ready: false },
+    );
+    const client = await stack.connect({ url: restarted.wsUrl });
+    // Sent while the ring is being read back: the gateway is not ready yet.
+    expect((await fetch(`${restarted.httpUrl}/readyz`)).status).toBe(503);
+    const since = STORED - 3;
+    const ack = await client.request(
+      { type: "subscribe", channel: "trades", since: { seq: since, epoch } },
+      "resume",
+    );
+    expect(ack).toMatchObject({ type: "subscribed", channel: "trades", recovered: true });
+    expect(ack.position).toMatchObject({ seq: STORED, epoch });
+    publish(STORED + 1);
+    const trades: Frame[] = [];
+    while (trades.length < 4) trades.push(await client.next("trade_executed", () => true, 10_000));
+    expect(trades.map((frame) => [frame.seq, frame.trade_id])).toEqual([
+      [STORED - 2, `w-${STORED - 2}`],
+      [STORED - 1, `w-${STORED - 1}`],
+      [STORED, `w-${STORED}`],
+      [STORED + 1, `w-${STORED + 1}`],
+    ]);
+    const replayed = client.frames.find((frame) => frame.type === "replayed");
+    expect(replayed).toMatchObject({ count: 3, position: { seq: STORED } });
+    // Nothing of the warm-up went out live: after a ping round trip, no other trade has come.
+    const rest = await client.drainUntilPong();
+    expect(rest.filter((frame) => frame.type === "trade_executed")).toEqual([]);
+  });
+});
