@@ -143,6 +143,7 @@ function progressLine(run: LatencyRun): string {
     `p50 ${run.latencyMs.p50.toFixed(1)} ms, p99 ${run.latencyMs.p99.toFixed(1)} ms, lost ${run.lost}, server ${cpu.toFixed(0)}%, load core ${run.loadCorePercent.toFixed(0)}%` +
     (run.target === "gateway"
       ? `; hop p50 ${fixed(hop?.p50, 2)} p99 ${fixed(hop?.p99, 2)} p99.9 ${fixed(hop?.p999, 2)} ms (${hop?.count ?? 0} frames)` +
+        `; flush p50 ${fixed(run.gateway?.flushMs?.p50, 2)} ms, ${run.gateway?.socketWrites && run.gateway.flushTotalMs !== undefined ? ((run.gateway.flushTotalMs * 1000) / run.gateway.socketWrites).toFixed(1) : "-"} µs per socket write` +
         `; gc ${gc?.pauses ?? "-"} pauses ${fixed(gc?.totalMs)} ms` +
         (run.gcTrace ? `, longest ${run.gcTrace.maxMs.toFixed(1)} ms` : "")
       : "") +

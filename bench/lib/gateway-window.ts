@@ -2,7 +2,9 @@
  * A gateway's own figures over one benchmark run's window, from its /metrics scraped before the
  * window and after it: its hop per stage for the run's channel (gateway_ingest_to_write_seconds:
  * NATS receive to socket write; gateway_queue_seconds: queued to written;
- * gateway_conflation_wait_seconds on conflated channels) and its garbage collection (prom-client's
+ * gateway_conflation_wait_seconds on conflated channels), its socket flushes (how long each took
+ * and how many socket writes they made, gateway_socket_flush_seconds and
+ * gateway_socket_writes_total) and its garbage collection (prom-client's
  * nodejs_gc_duration_seconds, observed in the gateway through perf_hooks). Scraping outside the
  * window keeps the scrape's own cost out of the run's CPU and latency.
  */
@@ -38,12 +40,19 @@ export interface GatewayWindow {
   hopMs?: StagePercentiles;
   queueMs?: StagePercentiles;
   conflationWaitMs?: StagePercentiles;
+  /** Socket flushes: each one's duration (its count is the flushes), all channels. */
+  flushMs?: StagePercentiles;
+  /** The flushes' total duration and their socket writes: divided, the cost of one socket write. */
+  flushTotalMs?: number;
+  socketWrites?: number;
   gc?: GcFigures;
 }
 
 export const HOP_METRIC = "gateway_ingest_to_write_seconds";
 const QUEUE_METRIC = "gateway_queue_seconds";
 const CONFLATION_WAIT_METRIC = "gateway_conflation_wait_seconds";
+const FLUSH_METRIC = "gateway_socket_flush_seconds";
+const WRITES_METRIC = "gateway_socket_writes_total";
 const GC_METRIC = "nodejs_gc_duration_seconds";
 const GC_KINDS = ["minor", "major", "incremental", "weakcb"];
 const SCRAPE_TIMEOUT_MS = 5000;
@@ -89,12 +98,24 @@ function gcFigures(before: string, after: string): GcFigures | undefined {
   };
 }
 
+/** An unlabelled counter's value in a /metrics text; undefined when it is not there. */
+function counterValue(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** The gateway's figures for `channel` between the two scrapes. */
 export function gatewayWindow(before: string, after: string, channel: string): GatewayWindow {
+  const flushes = windowOf(before, after, FLUSH_METRIC);
+  const writesAfter = counterValue(after, WRITES_METRIC);
   return {
     hopMs: percentiles(windowOf(before, after, HOP_METRIC, { channel })),
     queueMs: percentiles(windowOf(before, after, QUEUE_METRIC, { channel })),
     conflationWaitMs: percentiles(windowOf(before, after, CONFLATION_WAIT_METRIC, { channel })),
+    flushMs: percentiles(flushes),
+    flushTotalMs: flushes ? flushes.sum * 1000 : undefined,
+    socketWrites:
+      writesAfter === undefined ? undefined : writesAfter - (counterValue(before, WRITES_METRIC) ?? 0),
     gc: gcFigures(before, after),
   };
 }

@@ -98,6 +98,24 @@ function roundRatios(step: LatencyStep): number[] {
 
 const hop = (run: LatencyRun): StagePercentiles | undefined => run.gateway?.hopMs;
 
+/** Socket writes per flush and the cost of one write (µs) in a run's window, from /metrics. */
+function flushCost(run: LatencyRun): { writesPerFlush: number; microsPerWrite: number } | undefined {
+  const window = run.gateway;
+  const flushes = window?.flushMs?.count;
+  if (!window?.socketWrites || !flushes || window.flushTotalMs === undefined) return undefined;
+  return {
+    writesPerFlush: window.socketWrites / flushes,
+    microsPerWrite: (window.flushTotalMs * 1000) / window.socketWrites,
+  };
+}
+
+function flushText(run: LatencyRun | undefined): string {
+  const flush = run?.gateway?.flushMs;
+  const cost = run && flushCost(run);
+  if (!flush || !cost) return "-";
+  return `${ms(flush.p50)}, ${ms(flush.p99)} (${cost.writesPerFlush.toFixed(0)}); ${cost.microsPerWrite.toFixed(1)} µs`;
+}
+
 function gcText(run: LatencyRun): string {
   const gc = run.gateway?.gc;
   if (!gc) return "-";
@@ -132,7 +150,7 @@ function runsTable(step: LatencyStep, gcTrace: boolean): string[] {
     ]
       .filter(Boolean)
       .join("; ");
-    return `| ${round + 1} | ${ms(gateway?.latencyMs.p50)} | ${ms(gateway?.latencyMs.p99)} | ${ms(nats?.latencyMs.p50)} | ${ms(nats?.latencyMs.p99)} | ${ratio(ratios[round])} | ${ms(gatewayHop?.p50)} | ${ms(gatewayHop?.p99)} | ${ms(gatewayHop?.p999)}${gatewayHop ? ` (${count(gatewayHop.count)})` : ""} | ${ms(gateway?.gateway?.queueMs?.p99)} | ${gateway ? gcText(gateway) : "-"} |${traceCell} ${gateway ? pct(cpu(gateway)) : "-"} | ${nats ? pct(cpu(nats)) : "-"} | ${gateway ? pct(gateway.loadCorePercent) : "-"}, ${nats ? pct(nats.loadCorePercent) : "-"} | ${gateway ? pct(gateway.serverCorePercent) : "-"}, ${nats ? pct(nats.serverCorePercent) : "-"} | ${notes || "-"} |`;
+    return `| ${round + 1} | ${ms(gateway?.latencyMs.p50)} | ${ms(gateway?.latencyMs.p99)} | ${ms(nats?.latencyMs.p50)} | ${ms(nats?.latencyMs.p99)} | ${ratio(ratios[round])} | ${ms(gatewayHop?.p50)} | ${ms(gatewayHop?.p99)} | ${ms(gatewayHop?.p999)}${gatewayHop ? ` (${count(gatewayHop.count)})` : ""} | ${ms(gateway?.gateway?.queueMs?.p99)} | ${flushText(gateway)} | ${gateway ? gcText(gateway) : "-"} |${traceCell} ${gateway ? pct(cpu(gateway)) : "-"} | ${nats ? pct(cpu(nats)) : "-"} | ${gateway ? pct(gateway.loadCorePercent) : "-"}, ${nats ? pct(nats.loadCorePercent) : "-"} | ${gateway ? pct(gateway.serverCorePercent) : "-"}, ${nats ? pct(nats.serverCorePercent) : "-"} | ${notes || "-"} |`;
   });
   const gatewayP99 = step.runs.gateway.map((run) => run.latencyMs.p99);
   const natsP99 = step.runs["nats-ws"].map((run) => run.latencyMs.p99);
@@ -140,15 +158,40 @@ function runsTable(step: LatencyStep, gcTrace: boolean): string[] {
   const knownHopP99 = hopP99.filter((value): value is number => value !== undefined);
   const empty = gcTrace ? " - |" : "";
   const summary = [
-    `| median | ${ms(medianOf(step.runs.gateway.map((run) => run.latencyMs.p50)))} | ${ms(medianOf(gatewayP99))} | ${ms(medianOf(step.runs["nats-ws"].map((run) => run.latencyMs.p50)))} | ${ms(medianOf(natsP99))} | ${ratio(medianOf(ratios))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p50)))} | ${ms(medianOf(hopP99))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p999)))} | ${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.queueMs?.p99)))} | - |${empty} ${pct(medianOf(step.runs.gateway.map(cpu)) ?? 0)} | ${pct(medianOf(step.runs["nats-ws"].map(cpu)) ?? 0)} | - | - | - |`,
-    `| spread (max - min) | - | ${spreadMs(spread(gatewayP99))} | - | ${spreadMs(spread(natsP99))} | ${ratio(spread(ratios))} | - | ${spreadMs(knownHopP99.length === hopP99.length ? spread(knownHopP99) : undefined)} | - | - | - |${empty} - | - | - | - | - |`,
+    `| median | ${ms(medianOf(step.runs.gateway.map((run) => run.latencyMs.p50)))} | ${ms(medianOf(gatewayP99))} | ${ms(medianOf(step.runs["nats-ws"].map((run) => run.latencyMs.p50)))} | ${ms(medianOf(natsP99))} | ${ratio(medianOf(ratios))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p50)))} | ${ms(medianOf(hopP99))} | ${ms(medianOf(step.runs.gateway.map((run) => hop(run)?.p999)))} | ${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.queueMs?.p99)))} | ${medianFlushText(step)} | - |${empty} ${pct(medianOf(step.runs.gateway.map(cpu)) ?? 0)} | ${pct(medianOf(step.runs["nats-ws"].map(cpu)) ?? 0)} | - | - | - |`,
+    `| spread (max - min) | - | ${spreadMs(spread(gatewayP99))} | - | ${spreadMs(spread(natsP99))} | ${ratio(spread(ratios))} | - | ${spreadMs(knownHopP99.length === hopP99.length ? spread(knownHopP99) : undefined)} | - | - | - | - |${empty} - | - | - | - | - |`,
   ];
   return [
-    `| Run | gateway p50 | gateway p99 | nats-ws p50 | nats-ws p99 | p99 ratio gateway / nats-ws | gateway hop p50 | hop p99 | hop p99.9 (frames) | queue p99 | gateway GC in the window (/metrics): pauses, total; long pauses |${gcTrace ? " GC trace: pauses, total, longest |" : ""} gateway CPU | nats-server CPU (nats-ws) | CPU 1 busy (load core), gateway run and nats-ws run | CPU 0 busy (server core), gateway run and nats-ws run | notes |`,
-    `|${" --- |".repeat(gcTrace ? 17 : 16)}`,
+    `| Run | gateway p50 | gateway p99 | nats-ws p50 | nats-ws p99 | p99 ratio gateway / nats-ws | gateway hop p50 | hop p99 | hop p99.9 (frames) | queue p99 | socket flush p50, p99 (writes per flush); per socket write | gateway GC in the window (/metrics): pauses, total; long pauses |${gcTrace ? " GC trace: pauses, total, longest |" : ""} gateway CPU | nats-server CPU (nats-ws) | CPU 1 busy (load core), gateway run and nats-ws run | CPU 0 busy (server core), gateway run and nats-ws run | notes |`,
+    `|${" --- |".repeat(gcTrace ? 18 : 17)}`,
     ...rows,
     ...summary,
   ];
+}
+
+function medianFlushText(step: LatencyStep): string {
+  const costs = step.runs.gateway.map(flushCost);
+  const writes = medianOf(costs.map((cost) => cost?.writesPerFlush));
+  const micros = medianOf(costs.map((cost) => cost?.microsPerWrite));
+  if (writes === undefined || micros === undefined) return "-";
+  return `${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.flushMs?.p50)))}, ${ms(medianOf(step.runs.gateway.map((run) => run.gateway?.flushMs?.p99)))} (${writes.toFixed(0)}); ${micros.toFixed(1)} µs`;
+}
+
+/**
+ * Where the hop goes: the part of it a flush's own writes take. A frame is timed at the end of the
+ * flush that wrote it to every client, so no frame's hop is shorter than writing the step's
+ * clients one socket at a time: clients x the measured cost of one socket write.
+ */
+function flushFloorNote(step: LatencyStep): string {
+  const label = `${count(step.clients)} x ${step.ratePerSecond}`;
+  const micros = medianOf(step.runs.gateway.map((run) => flushCost(run)?.microsPerWrite));
+  const hopP50 = medianOf(step.runs.gateway.map((run) => hop(run)?.p50));
+  const flushP50 = medianOf(step.runs.gateway.map((run) => run.gateway?.flushMs?.p50));
+  if (micros === undefined || hopP50 === undefined || flushP50 === undefined)
+    return `- ${label}: not measured (the gateway's /metrics had no gateway_socket_flush_seconds).`;
+  const floorMs = (step.clients * micros) / 1000;
+  const target = step.targets.hopP99Ms;
+  return `- ${label}: one socket write cost ${micros.toFixed(1)} µs (median of the runs: the flushes' total time over their socket writes), so writing ${count(step.clients)} clients takes ${ms(floorMs)}: ${floorMs > target ? `more than the ${target} ms hop target before any other stage,` : `within the ${target} ms hop target,`} and the median flush took ${ms(flushP50)} of a median hop of ${ms(hopP50)}.`;
 }
 
 interface StepVerdicts {
@@ -264,6 +307,12 @@ export function latencySection(results: LatencyResults): string {
     "| Target | Measured | Verdict |",
     "| --- | --- | --- |",
     ...verdicts.flatMap(({ rows }) => rows),
+    "",
+    "### Where the hop goes",
+    "",
+    "The queue stage (queued to written) is nearly the whole hop in every run above. Most of it is the flush itself: one event loop writes each client's socket in turn, and a frame is timed when the last of them is written.",
+    "",
+    ...results.steps.map(flushFloorNote),
     "",
     "### What the extra broker hop costs",
     "",

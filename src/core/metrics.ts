@@ -279,6 +279,8 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
 /** What the latency histograms are read from (latency/latency-recorder.ts). */
 export interface LatencySource {
   all(): Iterable<ChannelLatency>;
+  readonly flushes: StageHistogram;
+  readonly socketWrites: number;
 }
 
 const ONCE_PER_FRAME =
@@ -331,18 +333,52 @@ export function registerLatencyMetrics(registry: Registry, source: LatencySource
     `Upstream publish time to NATS receive, per channel, once per message. ${CLOCK_SKEW}`,
     (channel) => (channel.hasUpstreamTime ? channel.lag : undefined),
   );
+  const flushName = "gateway_socket_flush_seconds";
+  const flushHelp =
+    "Each socket flush, all channels: its first socket write to the end of its last. Divided by gateway_socket_writes_total, the cost of one socket write: a flush's last client waits for all of them";
+  registry.registerMetric({
+    name: flushName,
+    help: flushHelp,
+    type: "histogram",
+    get: async () => ({
+      name: flushName,
+      help: flushHelp,
+      type: "histogram",
+      aggregator: "sum",
+      values: histogramValues(flushName, undefined, source.flushes),
+    }),
+  } as unknown as Metric);
+  const writesName = "gateway_socket_writes_total";
+  const writesHelp =
+    "Socket writes made by flushes: one per client per flush (its frames of that flush in one write)";
+  registry.registerMetric({
+    name: writesName,
+    help: writesHelp,
+    type: "counter",
+    get: async () => ({
+      name: writesName,
+      help: writesHelp,
+      type: "counter",
+      aggregator: "sum",
+      values: [{ labels: {}, value: source.socketWrites }],
+    }),
+  } as unknown as Metric);
 }
 
-/** Prometheus histogram lines of one channel: cumulative buckets with `le`, then sum and count. */
-function histogramValues(name: string, channel: string, histogram: StageHistogram) {
+/**
+ * Prometheus histogram lines of one channel (or, without `channel`, of the whole gateway):
+ * cumulative buckets with `le`, then sum and count.
+ */
+function histogramValues(name: string, channel: string | undefined, histogram: StageHistogram) {
   const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+  const base: Record<string, string> = channel === undefined ? {} : { channel };
   let cumulative = 0;
   LATENCY_BUCKETS_SECONDS.forEach((bound, bucket) => {
     cumulative += histogram.counts[bucket] as number;
-    values.push({ metricName: `${name}_bucket`, labels: { channel, le: bound }, value: cumulative });
+    values.push({ metricName: `${name}_bucket`, labels: { ...base, le: bound }, value: cumulative });
   });
-  values.push({ metricName: `${name}_bucket`, labels: { channel, le: "+Inf" }, value: histogram.count });
-  values.push({ metricName: `${name}_sum`, labels: { channel }, value: histogram.sumMs / 1000 });
-  values.push({ metricName: `${name}_count`, labels: { channel }, value: histogram.count });
+  values.push({ metricName: `${name}_bucket`, labels: { ...base, le: "+Inf" }, value: histogram.count });
+  values.push({ metricName: `${name}_sum`, labels: base, value: histogram.sumMs / 1000 });
+  values.push({ metricName: `${name}_count`, labels: base, value: histogram.count });
   return values;
 }

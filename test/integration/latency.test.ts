@@ -58,6 +58,7 @@ describe("latency timing", () => {
     const { running, publisher } = stack;
     const timed = await subscriber(true);
     const plain = await subscriber(false);
+    const metricsBefore = await (await fetch(`${running.httpUrl}/metrics`)).text();
 
     const startedMicros = Date.now() * 1000;
     for (let trade = 0; trade < TRADES; trade++)
@@ -195,6 +196,29 @@ describe("latency timing", () => {
       `gateway_upstream_lag_seconds_count{channel="trades"} ${TRADES}`,
     );
     expect(line('gateway_upstream_lag_seconds_bucket{channel="trades",le="5"} ')).toBeDefined();
+
+    // Socket flushes: every one since the first scrape wrote both clients (one write each, however
+    // many frames it carried), so the writes are twice the flushes.
+    const value = (text: string, name: string) =>
+      Number(
+        text
+          .split("\n")
+          .find((entry) => entry.startsWith(`${name} `))
+          ?.split(" ")[1],
+      );
+    expect(metrics).toContain("# TYPE gateway_socket_flush_seconds histogram");
+    expect(metrics).toContain("# TYPE gateway_socket_writes_total counter");
+    const flushes =
+      value(metrics, "gateway_socket_flush_seconds_count") -
+      value(metricsBefore, "gateway_socket_flush_seconds_count");
+    const writes =
+      value(metrics, "gateway_socket_writes_total") - value(metricsBefore, "gateway_socket_writes_total");
+    expect(flushes).toBeGreaterThanOrEqual(2); // the trades, then the price flush
+    expect(flushes).toBeLessThanOrEqual(TRADES + 1);
+    expect(writes).toBe(2 * flushes);
+    expect(line('gateway_socket_flush_seconds_bucket{le="+Inf"} ')).toBe(
+      `gateway_socket_flush_seconds_bucket{le="+Inf"} ${value(metrics, "gateway_socket_flush_seconds_count")}`,
+    );
   });
 
   it("times a state channel: the snapshot and each update on the timed subscription, one observation per frame", async () => {
@@ -221,8 +245,17 @@ describe("latency timing", () => {
     const off = await stack.startGateway({ GATEWAY_TIMING: "off" });
     const client = await stack.connect({ url: off.wsUrl });
     await client.request({ type: "subscribe", channel: "trades", timing: true });
-    publisher.publish("execution.trades.acct-1", JSON.stringify(SEED_UPSTREAM.trade));
-    const frame = await client.next("trade_executed");
+    // Without JetStream the gateway subscribes to trades only once NATS has said so, after it
+    // reported connected: a trade published at once can reach the server before that subscription.
+    // Publish until one arrives (within 5 s).
+    const frame = await (async () => {
+      for (let attempt = 0; attempt < 25; attempt++) {
+        publisher.publish("execution.trades.acct-1", JSON.stringify(SEED_UPSTREAM.trade));
+        const received = await client.next("trade_executed", () => true, 200).catch(() => undefined);
+        if (received) return received;
+      }
+      throw new Error("no trade reached the gateway with GATEWAY_TIMING=off within 5 s");
+    })();
     expect(frame).not.toHaveProperty("gw_rx");
     const document = (await (await fetch(`${off.httpUrl}/websocket/latency`)).json()) as LatencyDocument;
     expect(document).toMatchObject({ window_seconds: 60, bucket_seconds: 5, channels: {} });

@@ -84,9 +84,15 @@ describe("LatencyRecorder", () => {
     // A price received at 1000, validated at 1000.1, held until the flush began at 1000.6.
     prices.queued({ rx: 1000, validated: 1000.1 }, 1000.6, true);
     advance(1);
-    recorder.written(clock);
-    // A later flush with nothing queued observes nothing.
-    recorder.written(1002);
+    // The flush began at 1000.6 and wrote 3 sockets.
+    recorder.written(1000.6, clock, 3);
+    // A later flush with nothing queued observes no frame, and one that wrote nothing no flush.
+    recorder.written(1001.5, 1002, 2);
+    recorder.written(1002, 1002, 0);
+
+    expect(recorder.flushes.count).toBe(2);
+    expect(recorder.flushes.sumMs).toBeCloseTo(0.4 + 0.5, 9);
+    expect(recorder.socketWrites).toBe(5);
 
     expect(trades.hop.count).toBe(1);
     expect(trades.hop.sumMs).toBeCloseTo(1, 9);
@@ -105,7 +111,7 @@ describe("LatencyRecorder", () => {
     for (let frame = 0; frame < 10; frame++) trades.queued({ rx: clock, validated: clock }, clock, false);
     trades.upstreamLag(clock, Date.now() - 3);
     advance(0.75); // every hop 0.75 ms: in (0.5, 1]
-    recorder.written(clock);
+    recorder.written(clock, clock, 1);
 
     const report = recorder.report();
     expect(report.window_seconds).toBe(60);
@@ -130,7 +136,7 @@ describe("LatencyRecorder", () => {
     const trades = recorder.channel("trades", "lossless", false);
     const writeOne = () => {
       trades.queued({ rx: clock, validated: clock }, clock, false);
-      recorder.written(clock);
+      recorder.written(clock, clock, 1);
     };
     writeOne();
     advance(30_000);
@@ -158,7 +164,7 @@ describe("LatencyRecorder", () => {
     vi.setSystemTime(Date.now() + 10_000); // NTP steps the clock 10 s ahead
     advance(5000);
     trades.queued({ rx: stampAt, validated: stampAt }, stampAt, false);
-    recorder.written(clock);
+    recorder.written(clock, clock, 1);
     expect(trades.hop.sumMs).toBe(5000);
     expect(Math.abs(recorder.clock.wallMs(clock) - Date.now())).toBeLessThan(2);
     const ends = recorder.report().channels.trades?.series.map((point) => Date.parse(point.end)) ?? [];

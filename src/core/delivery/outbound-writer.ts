@@ -12,8 +12,9 @@
  * wait is capped at `maxWriteWindowMs` (WEBSOCKET_MAX_WRITE_WINDOW_MS): one slow flush (a GC
  * pause in it, a stalled socket) must not hold every frame of the next turn back as long again.
  *
- * Each flush tells the latency recorder when it wrote (once per flush, not per client), and
- * builds the timed copies of frames for clients that subscribed with `"timing": true`.
+ * Each flush tells the latency recorder when it began and wrote, and to how many sockets (once
+ * per flush, not per client), and builds the timed copies of frames for clients that subscribed
+ * with `"timing": true`.
  *
  * The buffer is bounded per client: conflated frames are skipped once the client is behind by
  * `conflatedDropBytes`, and a client that cannot take lossless data within `maxBufferedBytes`
@@ -98,6 +99,7 @@ export class OutboundWriter {
     this.scheduled = false;
     const due = this.due;
     this.due = [];
+    let writes = 0;
     for (const session of due) {
       const pending = session.pending;
       let bytes = session.pendingBytes;
@@ -117,9 +119,10 @@ export class OutboundWriter {
       // close) to the same socket with single writes, and perMessageDeflate is off, so ws never
       // holds a partial frame these bytes could interleave with. One write per socket per turn.
       session.transport.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, bytes));
+      writes++;
     }
     const finished = performance.now();
-    this.latency?.written(finished);
+    this.latency?.written(started, finished, writes);
     const window = Math.min(finished - started, this.limits.maxWriteWindowMs ?? Number.POSITIVE_INFINITY);
     this.nextFlushAt = finished + window;
   };

@@ -17,6 +17,7 @@ import { ChannelLatency } from "./channel-latency.js";
 import { quantileMs } from "./histogram-buckets.js";
 import type { ChannelLatencyReport, LatencyDocument, SeriesPoint, StageFigures } from "./latency-document.js";
 import { StageClock } from "./stage-clock.js";
+import { StageHistogram } from "./stage-histogram.js";
 import type { StageStamp } from "./stage-stamp.js";
 
 /** One slot of the rolling window. */
@@ -26,6 +27,14 @@ export const WINDOW_SLOTS = 12;
 
 export class LatencyRecorder {
   readonly clock = new StageClock();
+  /**
+   * Every socket flush's duration, from its first write to the end of its last (all channels):
+   * the part of the queue stage that grows with the clients a flush writes to. With `socketWrites`
+   * it gives the cost of one socket write, the floor under the hop of a flush's last client.
+   */
+  readonly flushes = new StageHistogram(WINDOW_SLOTS);
+  /** Socket writes made by flushes since start (one per client per flush). */
+  socketWrites = 0;
   private readonly channels = new Map<string, ChannelLatency>();
   /** Frames queued since the last flush: their channel, and rx, validated, queued, waited (0 or 1). */
   private pendingChannels: ChannelLatency[] = [];
@@ -75,11 +84,18 @@ export class LatencyRecorder {
     this.pendingStamps.push(stamp.rx, stamp.validated, queuedAt, waited ? 1 : 0);
   }
 
-  /** A flush wrote every frame queued since the last one: observe each once, at `at`. */
-  written(at: number): void {
+  /**
+   * A flush that began at `started` wrote `writes` sockets, every frame queued since the last one
+   * among them, by `at`: the flush is observed, and each frame once, at `at`.
+   */
+  written(started: number, at: number, writes: number): void {
+    this.advance(at);
+    if (writes > 0) {
+      this.flushes.observe(at - started, this.slot);
+      this.socketWrites += writes;
+    }
     const channels = this.pendingChannels;
     if (channels.length === 0) return;
-    this.advance(at);
     const stamps = this.pendingStamps;
     const slot = this.slot;
     for (let frame = 0; frame < channels.length; frame++) {
@@ -150,6 +166,7 @@ export class LatencyRecorder {
     for (let step = 1; step <= Math.min(steps, WINDOW_SLOTS); step++) {
       const slot = (this.slot + step) % WINDOW_SLOTS;
       for (const channel of this.channels.values()) channel.clearSlot(slot);
+      this.flushes.clearSlot(slot);
     }
     this.slot = (this.slot + steps) % WINDOW_SLOTS;
     this.slotsUsed = Math.min(WINDOW_SLOTS, this.slotsUsed + steps);
