@@ -136,7 +136,7 @@ export const configSchema = z.object({
     .number()
     .positive()
     .finite()
-    .default(2)
+    .default(12)
     .describe(
       "Longest wait (ms) between socket flushes: a busy gateway waits as long as its last flush took, so that one socket write carries several frames, but no longer than this (one slow flush must not delay the next turn's frames as long again)",
     ),
