@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { BOOKS_P99_TARGET_MS, type BooksResults, type BooksRun, writeBooksPage } from "./lib/books-report.js";
 import { coreBusyPercent, coreSample, LOAD_CPU, pinSelfToLoadCore, SERVER_CPU } from "./lib/cpu-pinning.js";
+import { gatewayWindow, scrapeMetrics } from "./lib/gateway-window.js";
 import { LatencyHistogram } from "./lib/histogram.js";
 import { forkIpcChild, type IpcChild } from "./lib/ipc-child.js";
 import { cpuPercent, cpuSample, rssBytes } from "./lib/proc-stats.js";
@@ -126,11 +127,14 @@ async function runMode(mode: BooksMode): Promise<BooksRun> {
 
     const counting = [publisher, ...workers].map((child) => child.ask({ type: "window" }, "window-open"));
     await Promise.all(counting);
+    // The gateway's own figures over the window: scraped just outside it, so the scrape's cost is not in it.
+    const metricsBefore = await scrapeMetrics(url);
     const cpuBefore = cpuSample(target.pid);
     const loadBefore = coreSample(LOAD_CPU);
     const serverBefore = coreSample(SERVER_CPU);
     await sleep(WINDOW_MS);
     const cpuAfter = cpuSample(target.pid);
+    const metricsAfter = await scrapeMetrics(url);
     const loadCorePercent = coreBusyPercent(loadBefore, coreSample(LOAD_CPU));
     // The gateway's core is shared with whatever else runs on the machine: this says how much.
     const serverCorePercent = coreBusyPercent(serverBefore, coreSample(SERVER_CPU));
@@ -228,6 +232,7 @@ async function runMode(mode: BooksMode): Promise<BooksRun> {
         gatewayGaps: events.gap ?? 0,
         gatewayResyncs: events.resync ?? 0,
       },
+      gateway: gatewayWindow(metricsBefore, metricsAfter, "order_books"),
       loadCorePercent,
       serverCorePercent,
       busiestWorkerPercent,
@@ -273,7 +278,7 @@ export async function runBooks(
     results.runs.push(run);
     results.settings.symbols = run.symbols;
     console.log(
-      `p50 ${run.latencyMs.p50.toFixed(1)} ms, p99 ${run.latencyMs.p99.toFixed(1)} ms, gateway cpu ${(run.gatewayCpuPercent.user + run.gatewayCpuPercent.system).toFixed(0)}%, ` +
+      `p50 ${run.latencyMs.p50.toFixed(1)} ms, p99 ${run.latencyMs.p99.toFixed(1)} ms, gateway hop p50 ${run.gateway?.hopMs?.p50.toFixed(1) ?? "-"} p99 ${run.gateway?.hopMs?.p99.toFixed(1) ?? "-"} ms, flush p50 ${run.gateway?.flushMs?.p50.toFixed(1) ?? "-"} ms, gateway cpu ${(run.gatewayCpuPercent.user + run.gatewayCpuPercent.system).toFixed(0)}%, ` +
         `per client ${run.perClient.framesPerSecond.toFixed(1)} frames/s ${(run.perClient.bytesPerSecond / 1024).toFixed(1)} KB/s ` +
         `(full-book resend ${(run.fullResendBytesPerSecond / 1024).toFixed(1)} KB/s, 1/${(1 / run.bytesVsFullResend).toFixed(1)}), ` +
         `chain violations ${run.checks.chainViolations}/${run.checks.chainChecked}, checksum mismatches ${run.checks.checksumMismatches}/${run.checks.checksumsChecked}, ` +

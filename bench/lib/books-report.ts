@@ -5,6 +5,7 @@
  * for the same changes in the same run.
  */
 import path from "node:path";
+import type { GatewayWindow } from "./gateway-window.js";
 import { BENCH_ROOT, BENCHMARKS_FILE, replaceSection } from "./markdown-section.js";
 import { type BenchRunHeader, count, ms, pct, verdict } from "./report-format.js";
 
@@ -26,6 +27,8 @@ const LEVEL_BYTES = 14;
 export interface BooksRun {
   /** "immediate" (no interval_ms) or "interval_ms 100". */
   mode: string;
+  /** The gateway's own hop, flushes and GC for order_books over the window (its /metrics); absent in older results. */
+  gateway?: GatewayWindow;
   intervalMs?: number;
   /** Every book stepped on the same tick (the comparison run); absent in results from before it existed. */
   inStep?: boolean;
@@ -139,6 +142,34 @@ function detailTable(results: BooksResults): string[] {
   ];
 }
 
+const msOr = (value: number | undefined) => (value === undefined ? "-" : ms(value));
+
+/**
+ * The gateway's own share of each run's latency, from its /metrics over the same window: its hop
+ * for order_books (NATS receive to the socket write, without the interval's wait), the socket
+ * flushes that carry it, and its garbage collection.
+ */
+function gatewayTable(results: BooksResults): string[] {
+  const runs = results.runs.filter((run) => run.gateway !== undefined);
+  if (runs.length === 0) return [];
+  return [
+    "| Run | Gateway hop p50 | hop p99 | hop p99.9 (frames) | Socket flush p50, p99 (writes per flush) | Per socket write | Interval wait p99 | GC in the window: pauses, total | Update latency p99 (above) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...runs.map((run) => {
+      const window = run.gateway as GatewayWindow;
+      const hop = window.hopMs;
+      const flush = window.flushMs;
+      const writes = window.socketWrites;
+      const perWrite =
+        writes && window.flushTotalMs !== undefined
+          ? `${((window.flushTotalMs * 1000) / writes).toFixed(1)} µs`
+          : "-";
+      const perFlush = writes && flush ? ` (${(writes / flush.count).toFixed(0)})` : "";
+      return `| ${run.mode} | ${msOr(hop?.p50)} | ${msOr(hop?.p99)} | ${msOr(hop?.p999)}${hop ? ` (${count(hop.count)})` : ""} | ${flush ? `${ms(flush.p50)}, ${ms(flush.p99)}${perFlush}` : "-"} | ${perWrite} | ${msOr(window.conflationWaitMs?.p99)} | ${window.gc ? `${window.gc.pauses}, ${ms(window.gc.totalMs)}` : "-"} | ${ms(run.latencyMs.p99)} |`;
+    }),
+  ];
+}
+
 function targetsTable(results: BooksResults): string[] {
   const rows: string[] = [];
   const immediate = results.runs.find((run) => run.intervalMs === undefined && !run.inStep);
@@ -232,6 +263,14 @@ export function booksSection(results: BooksResults): string {
     "",
     ...detailTable(results),
     "",
+    ...(gatewayTable(results).length > 0
+      ? [
+          "The gateway's own share, from its `/metrics` scraped just before and after each window (the histograms of docs/latency.md: one observation per frame per socket flush, timed at the end of the flush; *interval wait* is `gateway_conflation_wait_seconds`, kept out of the hop):",
+          "",
+          ...gatewayTable(results),
+          "",
+        ]
+      : []),
     ...targetsTable(results),
     "",
     ...(bytesNotes(results).length > 0 ? [...bytesNotes(results), ""] : []),
