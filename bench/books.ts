@@ -278,7 +278,7 @@ export async function runBooks(
     results.runs.push(run);
     results.settings.symbols = run.symbols;
     console.log(
-      `p50 ${run.latencyMs.p50.toFixed(1)} ms, p99 ${run.latencyMs.p99.toFixed(1)} ms, gateway hop p50 ${run.gateway?.hopMs?.p50.toFixed(1) ?? "-"} p99 ${run.gateway?.hopMs?.p99.toFixed(1) ?? "-"} ms, flush p50 ${run.gateway?.flushMs?.p50.toFixed(1) ?? "-"} ms, gateway cpu ${(run.gatewayCpuPercent.user + run.gatewayCpuPercent.system).toFixed(0)}%, ` +
+      `p50 ${run.latencyMs.p50.toFixed(1)} ms, p99 ${run.latencyMs.p99.toFixed(1)} ms, gateway hop p50 ${run.gateway?.hopMs?.p50.toFixed(1) ?? "-"} p99 ${run.gateway?.hopMs?.p99.toFixed(1) ?? "-"} ms, flush p50 ${run.gateway?.flushMs?.p50.toFixed(1) ?? "-"} ms, gc ${run.gateway?.gc?.pauses ?? "-"} pauses ${run.gateway?.gc?.totalMs.toFixed(0) ?? "-"} ms, gateway cpu ${(run.gatewayCpuPercent.user + run.gatewayCpuPercent.system).toFixed(0)}%, ` +
         `per client ${run.perClient.framesPerSecond.toFixed(1)} frames/s ${(run.perClient.bytesPerSecond / 1024).toFixed(1)} KB/s ` +
         `(full-book resend ${(run.fullResendBytesPerSecond / 1024).toFixed(1)} KB/s, 1/${(1 / run.bytesVsFullResend).toFixed(1)}), ` +
         `chain violations ${run.checks.chainViolations}/${run.checks.chainChecked}, checksum mismatches ${run.checks.checksumMismatches}/${run.checks.checksumsChecked}, ` +

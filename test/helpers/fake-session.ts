@@ -17,9 +17,17 @@ export interface FakeSocket {
 }
 
 /** The raw TCP socket the OutboundWriter writes pre-built frames to. */
+/**
+ * A TCP socket's write side as the OutboundWriter uses it: `written` holds one entry per write the
+ * kernel would see (the chunks of a corked run of writes together, as Node sends them in one
+ * writev), and `vectors` the chunks of each corked run as they were handed over (not copies).
+ */
 export interface FakeTransport {
   readonly written: Buffer[];
+  readonly vectors: Buffer[][];
   write(bytes: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
 }
 
 export interface SentFrame {
@@ -51,11 +59,24 @@ export interface FakeSession {
 export function fakeSession(options: FakeSessionOptions = {}): FakeSession {
   const socket: FakeSocket = { bufferedAmount: options.bufferedAmount ?? 0, readyState: 1, OPEN: 1 };
   const written: Buffer[] = [];
+  const vectors: Buffer[][] = [];
+  let corked: Buffer[] | undefined;
   const transport: FakeTransport = {
     written,
+    vectors,
     write(bytes) {
-      written.push(bytes);
+      if (corked) corked.push(bytes);
+      else written.push(bytes);
       return true;
+    },
+    cork() {
+      corked ??= [];
+    },
+    uncork() {
+      if (!corked) return;
+      written.push(Buffer.concat(corked));
+      vectors.push(corked);
+      corked = undefined;
     },
   };
   const handle = { socket, transport, sent: [] as SentFrame[], accepting: true } as FakeSession;

@@ -53,6 +53,9 @@ describe("OutboundWriter batching", () => {
     flushWrites();
 
     expect(client.transport.written).toEqual([Buffer.concat(frames)]);
+    // One writev of the queued frames themselves: no copy of them is made.
+    expect(client.transport.vectors).toHaveLength(1);
+    expect(client.transport.vectors[0]?.every((chunk, index) => chunk === frames[index])).toBe(true);
     expect(client.session.pending).toBeUndefined();
     expect(client.session.pendingBytes).toBe(0);
   });
