@@ -65,6 +65,12 @@ interface KeyBook {
   emittedMessage: unknown;
   /** When the message of `emitted` was received and validated (timing on). */
   emittedStamp: StageStamp | undefined;
+  /**
+   * The snapshot frame of the view at `emitted`, built for the first client that needs it and
+   * sent as it is to every other (a reset sends one to every subscriber; a resync, to each client
+   * that fell behind). Dropped when the view moves on.
+   */
+  snapshotFrame?: Buffer;
 }
 
 /** A view some client holds: its sequence and the view itself (views are immutable). */
@@ -235,6 +241,7 @@ export class StateDelivery implements Delivery {
     book.view = view;
     book.checksum = hooks.checksum(view, settings);
     book.emitted = sequence;
+    book.snapshotFrame = undefined;
     book.emittedMessage = message;
     book.emittedStamp = stamp;
     for (const group of this.groups.values()) group.timer.changed.add(key);
@@ -328,10 +335,10 @@ export class StateDelivery implements Delivery {
     }
   }
 
-  /** True when the snapshot was queued (one frame per client: snapshots are not shared). */
+  /** True when the snapshot was queued (the frame of the book's view, shared: KeyBook.snapshotFrame). */
   private sendSnapshot(session: ClientSession, key: string, book: KeyBook): boolean {
     const { plugin, settings } = this.channel;
-    const frame = this.build(() =>
+    book.snapshotFrame ??= this.build(() =>
       plugin.toSnapshot(
         key,
         book.view,
@@ -340,6 +347,7 @@ export class StateDelivery implements Delivery {
         settings,
       ),
     );
+    const frame = book.snapshotFrame;
     if (frame === undefined) return false;
     if (!this.sendData(session, frame, book.emittedStamp)) {
       if (!session.closing) this.owe(session, key);
