@@ -243,7 +243,7 @@ export function createMetricsRegistry(sources: MetricSources): Registry {
   });
   new Gauge({
     name: "gateway_history_mode",
-    help: "1 for where each lossless channel keeps its history now: jetstream, memory, or waiting (for JetStream: NATS_JETSTREAM=required, or no definite answer yet); 0 for the others",
+    help: "1 for where each lossless channel keeps its history now: jetstream, memory, or waiting (for JetStream: NATS_JETSTREAM=required, or no definite answer yet; or its stream still being read back into memory after a start); 0 for the others",
     labelNames: ["channel", "mode"],
     registers: [registry],
     collect() {

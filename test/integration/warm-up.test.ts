@@ -16,12 +16,22 @@ import type { Frame } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const SUBJECT = "execution.trades.WARM";
-/** Messages in the stream before the gateway starts: the whole ring (WEBSOCKET_HISTORY_SIZE). */
-const STORED = 30_000;
+/**
+ * Messages in the stream before the gateway starts: the whole ring (WEBSOCKET_HISTORY_SIZE). Reading
+ * them back takes about 2 s on an idle 2-core machine, several times NATS_REPLAY_WAIT_MS below.
+ */
+const STORED = 60_000;
+/**
+ * Far shorter than the warm-up, as 5 s was in bench:deploy; long enough for the warm-up's first
+ * messages to arrive on a loaded machine (until they do, the head does not move).
+ */
+const REPLAY_WAIT_MS = "300";
 
+// A fresh nats-server (and JetStream store) for each test: each fills its own streams.
 const stack = withGateway({
   jetstream: true,
   gateway: false,
+  scope: "test",
   env: { WEBSOCKET_AUTO_SUBSCRIBE: "false", NATS_JETSTREAM: "required" },
 });
 
@@ -49,7 +59,7 @@ describe("warm-up after a restart", () => {
     const { epoch } = await streamEpochOf(jsm, "GATEWAY_TRADES");
 
     const restarted = await stack.startGateway(
-      { NATS_REPLAY_WAIT_MS: "100", WEBSOCKET_HISTORY_SIZE: String(STORED) },
+      { NATS_REPLAY_WAIT_MS: REPLAY_WAIT_MS, WEBSOCKET_HISTORY_SIZE: String(STORED) },
       { ready: false },
     );
     const client = await stack.connect({ url: restarted.wsUrl });
@@ -76,5 +86,44 @@ describe("warm-up after a restart", () => {
     // Nothing of the warm-up went out live: after a ping round trip, no other trade has come.
     const rest = await client.drainUntilPong();
     expect(rest.filter((frame) => frame.type === "trade_executed")).toEqual([]);
+  });
+
+  it("one channel's long warm-up does not hold another channel's resumes back", async () => {
+    // signals is set up before trades (channels load by name): a long signals warm-up must not
+    // leave trades without its stream meanwhile.
+    const first = await stack.startGateway();
+    const jsm = await jetstreamManager(stack.publisher);
+    await expect.poll(async () => (await fetch(`${first.httpUrl}/readyz`)).status).toBe(200);
+    await stack.close(first);
+    for (let n = 1; n <= STORED; n++) {
+      stack.publisher.publish(
+        "strategy.signals.WARM",
+        JSON.stringify({ ...SEED_UPSTREAM.signal, symbol: "WARM" }),
+      );
+      if (n % 1000 === 0) await stack.publisher.flush();
+    }
+    for (let n = 1; n <= 5; n++) publish(n);
+    await expect
+      .poll(async () => (await jsm.streams.info("GATEWAY_SIGNALS")).state.last_seq, { timeout: 20_000 })
+      .toBe(STORED);
+    await expect.poll(async () => (await jsm.streams.info("GATEWAY_TRADES")).state.last_seq).toBe(5);
+    const { epoch } = await streamEpochOf(jsm, "GATEWAY_TRADES");
+
+    const restarted = await stack.startGateway(
+      { NATS_REPLAY_WAIT_MS: REPLAY_WAIT_MS, WEBSOCKET_HISTORY_SIZE: String(STORED) },
+      { ready: false },
+    );
+    const client = await stack.connect({ url: restarted.wsUrl });
+    expect((await fetch(`${restarted.httpUrl}/readyz`)).status).toBe(503);
+    const ack = await client.request({ type: "subscribe", channel: "trades", since: { seq: 2, epoch } });
+    expect(ack).toMatchObject({
+      type: "subscribed",
+      channel: "trades",
+      recovered: true,
+      position: { seq: 5 },
+    });
+    const trades: Frame[] = [];
+    while (trades.length < 3) trades.push(await client.next("trade_executed", () => true, 10_000));
+    expect(trades.map((frame) => frame.trade_id)).toEqual(["w-3", "w-4", "w-5"]);
   });
 });

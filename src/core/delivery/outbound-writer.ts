@@ -125,8 +125,11 @@ export class OutboundWriter {
       if (pending.length === 1) transport.write(pending[0] as Buffer);
       else {
         transport.cork();
-        for (const frame of pending) transport.write(frame);
-        transport.uncork();
+        try {
+          for (const frame of pending) transport.write(frame);
+        } finally {
+          transport.uncork();
+        }
       }
       writes++;
     }

@@ -238,10 +238,10 @@ export class StateDelivery implements Delivery {
     const changes = hooks.diff(book.view, view, settings);
     if (changes === undefined) return;
     const prevSequence = book.emitted;
+    book.snapshotFrame = undefined;
     book.view = view;
     book.checksum = hooks.checksum(view, settings);
     book.emitted = sequence;
-    book.snapshotFrame = undefined;
     book.emittedMessage = message;
     book.emittedStamp = stamp;
     for (const group of this.groups.values()) group.timer.changed.add(key);
@@ -310,6 +310,7 @@ export class StateDelivery implements Delivery {
     );
     book.usable = false;
     book.state = undefined;
+    book.snapshotFrame = undefined;
     for (const group of this.groups.values()) {
       group.base.delete(key);
       group.timer.changed.delete(key);

@@ -105,13 +105,14 @@ export class ChannelHistory {
       const expire = () => {
         if (this.head !== seenHead) {
           seenHead = this.head;
-          timer = setTimeout(expire, timeoutMs);
+          timer = setTimeout(expire, timeoutMs).unref();
           return;
         }
         this.waiters = this.waiters.filter((waiter) => waiter !== wake);
         resolve(false);
       };
-      timer = setTimeout(expire, timeoutMs);
+      // A wait never keeps a closing process alive.
+      timer = setTimeout(expire, timeoutMs).unref();
       const wake = () => {
         clearTimeout(timer);
         resolve(true);

@@ -181,13 +181,18 @@ export class HistorySources {
 
   private async openStreams(connection: NatsConnection, jsm: JetStreamManager): Promise<void> {
     const context = { connection, config: this.config, slots: this.slots, logger: this.logger };
+    // Every channel's stream is opened and registered first, then all warm up together: a resume
+    // waiting for one channel's warm-up must find its stream (logOf), and no channel's warm-up
+    // waits for another's.
+    const opened: JetStreamHistory[] = [];
     for (const feed of this.feeds) {
+      if (this.closed) return;
       const source = await JetStreamHistory.open(feed, jsm, context);
-      // Registered before the warm-up: a resume waiting for it must find the stream (logOf).
-      this.sources.set(feed.channel.plugin.name, source);
       if (this.closed) return source.close();
-      await source.warm();
+      this.sources.set(feed.channel.plugin.name, source);
+      opened.push(source);
     }
+    await Promise.all(opened.map((source) => source.warm()));
   }
 
   /** A sleep that close() cuts short. */

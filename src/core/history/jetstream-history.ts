@@ -30,6 +30,9 @@ export interface JetStreamContext {
 export class JetStreamHistory implements HistorySource {
   readonly mode = "jetstream";
   private closed = false;
+  /** Resolves when close() is called: a warm-up under way stops waiting then. */
+  private readonly closing: Promise<false>;
+  private markClosed: () => void = () => {};
   /** The warm-up: the ring's worth of messages from `startSeq` through the head when opened. */
   private startSeq = 1;
   private warmThrough = 0;
@@ -38,7 +41,11 @@ export class JetStreamHistory implements HistorySource {
     private readonly feed: HistoryFeed,
     private readonly context: JetStreamContext,
     private current: JetStreamLog,
-  ) {}
+  ) {
+    this.closing = new Promise((resolve) => {
+      this.markClosed = () => resolve(false);
+    });
+  }
 
   get log(): JetStreamLog {
     return this.current;
@@ -76,7 +83,9 @@ export class JetStreamHistory implements HistorySource {
     await this.consume(log, this.startSeq, this.warmThrough);
     // Waited for as long as the warm-up makes progress (whenReady): only a stream whose last
     // messages are of other subjects (a shared stream) leaves it quiet short of the head.
-    if (!(await history.whenReady(config.NATS_REPLAY_WAIT_MS))) {
+    const ready = await Promise.race([history.whenReady(config.NATS_REPLAY_WAIT_MS), this.closing]);
+    if (this.closed) return;
+    if (!ready) {
       logger.warn({ stream: log.stream }, "history warm-up did not reach the stream's head in time");
       history.markReady();
     }
@@ -94,6 +103,7 @@ export class JetStreamHistory implements HistorySource {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.markClosed();
     await this.current.close();
   }
 
