@@ -8,11 +8,11 @@
  * is far shorter than the warm-up, as it was there: the resume must wait for the warm-up that is
  * still making progress, and get exactly the frames after its position, once each.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { streamEpochOf } from "../helpers/epochs.js";
 import { SEED_UPSTREAM } from "../helpers/seed-payloads.js";
-import type { Frame } from "../helpers/test-client.js";
+import type { Frame, TestClient } from "../helpers/test-client.js";
 import { withGateway } from "../helpers/with-gateway.js";
 
 const SUBJECT = "execution.trades.WARM";
@@ -42,29 +42,58 @@ function publish(n: number): void {
   );
 }
 
+/** A first gateway creates the channels' streams and stops: the history then grows with no gateway. */
+async function createStreams(): Promise<JetStreamManager> {
+  const first = await stack.startGateway();
+  await expect.poll(async () => (await fetch(`${first.httpUrl}/readyz`)).status).toBe(200);
+  await stack.close(first);
+  return jetstreamManager(stack.publisher);
+}
+
+/** Publish `count` messages with `message(n)` and wait until `stream` (empty before) holds them. */
+async function store(
+  jsm: JetStreamManager,
+  stream: string,
+  count: number,
+  message: (n: number) => void,
+): Promise<void> {
+  for (let n = 1; n <= count; n++) {
+    message(n);
+    if (n % 1000 === 0) await stack.publisher.flush();
+  }
+  await expect
+    .poll(async () => (await jsm.streams.info(stream)).state.last_seq, { timeout: 20_000 })
+    .toBe(count);
+}
+
+/**
+ * A gateway started on the stored history (its ring holds STORED, NATS_REPLAY_WAIT_MS far shorter
+ * than reading it back), and a client connected to it while it is still reading: not ready yet.
+ */
+async function clientDuringWarmUp(): Promise<TestClient> {
+  const restarted = await stack.startGateway(
+    { NATS_REPLAY_WAIT_MS: REPLAY_WAIT_MS, WEBSOCKET_HISTORY_SIZE: String(STORED) },
+    { ready: false },
+  );
+  const client = await stack.connect({ url: restarted.wsUrl });
+  expect((await fetch(`${restarted.httpUrl}/readyz`)).status).toBe(503);
+  return client;
+}
+
+/** The next `count` trade frames. */
+async function nextTrades(client: TestClient, count: number): Promise<Frame[]> {
+  const trades: Frame[] = [];
+  while (trades.length < count) trades.push(await client.next("trade_executed", () => true, 10_000));
+  return trades;
+}
+
 describe("warm-up after a restart", () => {
   it("a resume that arrives during a warm-up longer than NATS_REPLAY_WAIT_MS gets exactly what follows its position", async () => {
-    // A first gateway creates the stream; the history then grows while no gateway runs.
-    const first = await stack.startGateway();
-    const jsm = await jetstreamManager(stack.publisher);
-    await expect.poll(async () => (await fetch(`${first.httpUrl}/readyz`)).status).toBe(200);
-    await stack.close(first);
-    for (let n = 1; n <= STORED; n++) {
-      publish(n);
-      if (n % 1000 === 0) await stack.publisher.flush();
-    }
-    await expect
-      .poll(async () => (await jsm.streams.info("GATEWAY_TRADES")).state.last_seq, { timeout: 20_000 })
-      .toBe(STORED);
+    const jsm = await createStreams();
+    await store(jsm, "GATEWAY_TRADES", STORED, publish);
     const { epoch } = await streamEpochOf(jsm, "GATEWAY_TRADES");
 
-    const restarted = await stack.startGateway(
-      { NATS_REPLAY_WAIT_MS: REPLAY_WAIT_MS, WEBSOCKET_HISTORY_SIZE: String(STORED) },
-      { ready: false },
-    );
-    const client = await stack.connect({ url: restarted.wsUrl });
-    // Sent while the ring is being read back: the gateway is not ready yet.
-    expect((await fetch(`${restarted.httpUrl}/readyz`)).status).toBe(503);
+    const client = await clientDuringWarmUp();
     const since = STORED - 3;
     const ack = await client.request(
       { type: "subscribe", channel: "trades", since: { seq: since, epoch } },
@@ -73,8 +102,7 @@ describe("warm-up after a restart", () => {
     expect(ack).toMatchObject({ type: "subscribed", channel: "trades", recovered: true });
     expect(ack.position).toMatchObject({ seq: STORED, epoch });
     publish(STORED + 1);
-    const trades: Frame[] = [];
-    while (trades.length < 4) trades.push(await client.next("trade_executed", () => true, 10_000));
+    const trades = await nextTrades(client, 4);
     expect(trades.map((frame) => [frame.seq, frame.trade_id])).toEqual([
       [STORED - 2, `w-${STORED - 2}`],
       [STORED - 1, `w-${STORED - 1}`],
@@ -91,30 +119,15 @@ describe("warm-up after a restart", () => {
   it("one channel's long warm-up does not hold another channel's resumes back", async () => {
     // signals is set up before trades (channels load by name): a long signals warm-up must not
     // leave trades without its stream meanwhile.
-    const first = await stack.startGateway();
-    const jsm = await jetstreamManager(stack.publisher);
-    await expect.poll(async () => (await fetch(`${first.httpUrl}/readyz`)).status).toBe(200);
-    await stack.close(first);
-    for (let n = 1; n <= STORED; n++) {
-      stack.publisher.publish(
-        "strategy.signals.WARM",
-        JSON.stringify({ ...SEED_UPSTREAM.signal, symbol: "WARM" }),
-      );
-      if (n % 1000 === 0) await stack.publisher.flush();
-    }
-    for (let n = 1; n <= 5; n++) publish(n);
-    await expect
-      .poll(async () => (await jsm.streams.info("GATEWAY_SIGNALS")).state.last_seq, { timeout: 20_000 })
-      .toBe(STORED);
-    await expect.poll(async () => (await jsm.streams.info("GATEWAY_TRADES")).state.last_seq).toBe(5);
+    const jsm = await createStreams();
+    const signal = JSON.stringify({ ...SEED_UPSTREAM.signal, symbol: "WARM" });
+    await store(jsm, "GATEWAY_SIGNALS", STORED, () =>
+      stack.publisher.publish("strategy.signals.WARM", signal),
+    );
+    await store(jsm, "GATEWAY_TRADES", 5, publish);
     const { epoch } = await streamEpochOf(jsm, "GATEWAY_TRADES");
 
-    const restarted = await stack.startGateway(
-      { NATS_REPLAY_WAIT_MS: REPLAY_WAIT_MS, WEBSOCKET_HISTORY_SIZE: String(STORED) },
-      { ready: false },
-    );
-    const client = await stack.connect({ url: restarted.wsUrl });
-    expect((await fetch(`${restarted.httpUrl}/readyz`)).status).toBe(503);
+    const client = await clientDuringWarmUp();
     const ack = await client.request({ type: "subscribe", channel: "trades", since: { seq: 2, epoch } });
     expect(ack).toMatchObject({
       type: "subscribed",
@@ -122,8 +135,6 @@ describe("warm-up after a restart", () => {
       recovered: true,
       position: { seq: 5 },
     });
-    const trades: Frame[] = [];
-    while (trades.length < 3) trades.push(await client.next("trade_executed", () => true, 10_000));
-    expect(trades.map((frame) => frame.trade_id)).toEqual(["w-3", "w-4", "w-5"]);
+    expect((await nextTrades(client, 3)).map((frame) => frame.trade_id)).toEqual(["w-3", "w-4", "w-5"]);
   });
 });
