@@ -124,6 +124,11 @@ export class NatsBroker implements Broker {
     if (this.closing) return; // close() took over the connection meanwhile
     await this.options.onFirstConnect?.(connection);
     if (this.closing) return;
+    // What subscribed meanwhile (the lossless channels' in-memory histories, once NATS has said it
+    // has no JetStream) must be on the server too before we say connected: a message published
+    // right after readiness would otherwise reach the server before our SUB (seen in the tests).
+    await connection.flush().catch(() => undefined);
+    if (this.closing) return;
     this.connected = true;
     const server = connection.getServer();
     logger.info({ server }, "connected to NATS");
