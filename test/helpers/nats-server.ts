@@ -7,6 +7,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { freePort } from "./free-port.js";
 
@@ -104,6 +105,7 @@ export class NatsServer {
         ]),
     );
     await Promise.all(servers.map((server) => server.restart()));
+    if (options.jetstream) await untilClusterPlacesStreams(servers);
     return servers;
   }
 
@@ -128,4 +130,40 @@ export class NatsServer {
 /** JetStream on, with a fresh store directory. */
 function jetStreamArgs(): string[] {
   return ["-js", "-sd", mkdtempSync(path.join(tmpdir(), "nats-js-"))];
+}
+
+/** How long a new JetStream cluster may take to place its first stream on every node. */
+const CLUSTER_FORMING_MS = 60_000;
+
+/**
+ * Until the new cluster can place a stream with a replica on every node: each server is "ready"
+ * long before its JetStream meta group knows all its peers, and until it does, a stream of that
+ * many replicas is refused ("no suitable peers for placement"; once it lasted past a gateway's
+ * 30 s ready timeout in a CI rehearsal on a loaded machine). A probe stream, added and deleted.
+ */
+async function untilClusterPlacesStreams(servers: NatsServer[]): Promise<void> {
+  const connection = await connect({ servers: servers.map((server) => server.url), name: "cluster-probe" });
+  const deadline = Date.now() + CLUSTER_FORMING_MS;
+  try {
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(connection);
+        await jsm.streams.add({
+          name: "CLUSTER_PROBE",
+          subjects: ["cluster.probe"],
+          num_replicas: servers.length,
+        });
+        await jsm.streams.delete("CLUSTER_PROBE");
+        return;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `the JetStream cluster could not place a stream on its ${servers.length} nodes within ${CLUSTER_FORMING_MS} ms: ${(error as Error).message}`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  } finally {
+    await connection.close();
+  }
 }
