@@ -32,7 +32,7 @@ export class LatencyRecorder {
    * the part of the queue stage that grows with the clients a flush writes to. With `socketWrites`
    * it gives the cost of one socket write, the floor under the hop of a flush's last client.
    */
-  readonly flushes = new StageHistogram(WINDOW_SLOTS);
+  readonly flushes = new StageHistogram(1); // /metrics only: no rolling window of its own
   /** Socket writes made by flushes since start (one per client per flush). */
   socketWrites = 0;
   private readonly channels = new Map<string, ChannelLatency>();
@@ -91,7 +91,7 @@ export class LatencyRecorder {
   written(started: number, at: number, writes: number): void {
     this.advance(at);
     if (writes > 0) {
-      this.flushes.observe(at - started, this.slot);
+      this.flushes.observe(at - started, 0);
       this.socketWrites += writes;
     }
     const channels = this.pendingChannels;
@@ -166,7 +166,6 @@ export class LatencyRecorder {
     for (let step = 1; step <= Math.min(steps, WINDOW_SLOTS); step++) {
       const slot = (this.slot + step) % WINDOW_SLOTS;
       for (const channel of this.channels.values()) channel.clearSlot(slot);
-      this.flushes.clearSlot(slot);
     }
     this.slot = (this.slot + steps) % WINDOW_SLOTS;
     this.slotsUsed = Math.min(WINDOW_SLOTS, this.slotsUsed + steps);
