@@ -8,8 +8,9 @@
  * (bench/lib/gateway-window.ts). Verdicts against the issue's targets, from these runs only.
  *
  * Options: --runs=N (rounds per step; default 5), --window=S (seconds of publishing per run;
- * default 5), --clients=N (every step with N clients: to try the harness quickly; the targets are
- * for the steps' own counts), --only=<step id part>, --gc-trace (every GC pause of the gateway,
+ * default 5), --warmup=S (seconds of publishing before each window, not measured; default 5),
+ * --clients=N (every step with N clients: to try the harness quickly; the targets are for the
+ * steps' own counts), --only=<step id part>, --gc-trace (every GC pause of the gateway,
  * exactly: bench/lib/gc-pauses-preload.mjs), --no-report (leave docs/benchmarks/latency.md,
  * BENCHMARKS.md and bench/results alone).
  * Results: bench/results/latency-latest.json and the latency section of docs/benchmarks/latency.md
@@ -42,6 +43,12 @@ const argument = (name: string) =>
 const DEFAULT_RUNS = 5;
 /** Seconds of publishing per run, as the fan-out steps of `npm run bench`. */
 const DEFAULT_WINDOW_SECONDS = 5;
+/**
+ * Seconds of publishing at the step's rate before each run's window, not measured (Scenario.warmupMs):
+ * the gateway's first full garbage collection, about 7 s after it starts, landed in the window of
+ * a run that began right after the clients connected and alone made the 100 x 100 hop p99.
+ */
+const DEFAULT_WARMUP_SECONDS = 5;
 /** Bytes per frame, the same for both peers (the size BENCHMARKS.md's p99 comparison uses). */
 const FRAME_BYTES = 300;
 /** A GC pause longer than this is one a 1 ms hop target notices. */
@@ -73,6 +80,8 @@ const STEPS: StepPlan[] = [
 export interface LatencyOptions {
   runs?: number;
   windowSeconds?: number;
+  /** Seconds of publishing before each run's window (DEFAULT_WARMUP_SECONDS). */
+  warmupSeconds?: number;
   /** Every step with this many clients (a quick try; the targets are for the steps' own counts). */
   clients?: number;
   only?: string;
@@ -80,7 +89,7 @@ export interface LatencyOptions {
   command?: string;
 }
 
-function scenarioOf(plan: StepPlan, clients: number, windowSeconds: number): Scenario {
+function scenarioOf(plan: StepPlan, clients: number, windowSeconds: number, warmupSeconds: number): Scenario {
   return {
     id: `fanout-${clients}c-${plan.ratePerSecond}r-${FRAME_BYTES}b`,
     title: `immediate channel, ${clients.toLocaleString("en")} clients x ${plan.ratePerSecond} msg/s, ${FRAME_BYTES} B frames (${plan.note})`,
@@ -88,6 +97,7 @@ function scenarioOf(plan: StepPlan, clients: number, windowSeconds: number): Sce
     ratePerSecond: plan.ratePerSecond,
     payloadBytes: FRAME_BYTES,
     durationMs: windowSeconds * 1000,
+    warmupMs: warmupSeconds * 1000,
     // Stopping comes after the measurement: no SIGTERM drain (12 s by default) to wait through.
     gatewayEnv: { SHUTDOWN_DRAIN_MS: "0" },
   };
@@ -155,6 +165,7 @@ function progressLine(run: LatencyRun): string {
 export async function runLatency(options: LatencyOptions = {}): Promise<LatencyResults> {
   const runs = options.runs ?? DEFAULT_RUNS;
   const windowSeconds = options.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
+  const warmupSeconds = options.warmupSeconds ?? DEFAULT_WARMUP_SECONDS;
   const gcTrace = options.gcTrace ?? false;
   const results: LatencyResults = {
     command: options.command ?? "npm run bench:latency",
@@ -163,11 +174,12 @@ export async function runLatency(options: LatencyOptions = {}): Promise<LatencyR
     machine: machineDescription(),
     loadAverage: os.loadavg()[0] ?? 0,
     windowSeconds,
+    warmupSeconds,
     gcTrace,
     steps: [],
   };
   for (const plan of STEPS) {
-    const scenario = scenarioOf(plan, options.clients ?? plan.clients, windowSeconds);
+    const scenario = scenarioOf(plan, options.clients ?? plan.clients, windowSeconds, warmupSeconds);
     if (options.only && !scenario.id.includes(options.only)) continue;
     console.log(`${scenario.id}: ${scenario.title}, ${runs} rounds`);
     const step: LatencyStep = {
@@ -203,6 +215,7 @@ async function main(): Promise<void> {
   const results = await runLatency({
     runs: number("runs"),
     windowSeconds: number("window"),
+    warmupSeconds: number("warmup"),
     clients: number("clients"),
     only: argument("only"),
     gcTrace: process.argv.includes("--gc-trace"),
