@@ -333,6 +333,56 @@ describe("order_books: a state channel", () => {
     const book = new ClientBook();
     for (const frame of first.frames.filter(isBook)) book.apply(frame);
   });
+
+  it("a gateway started mid-stream agrees with one that ran before it, from its first snapshot on", async () => {
+    const bids: Level[] = [
+      [3, 1],
+      [2, 1],
+      [1, 1],
+    ];
+    const asks: Level[] = [
+      [4, 1],
+      [5, 1],
+      [6, 1],
+    ];
+    const early = await subscribed(["LATE"]);
+    await publish(snapshot("LATE", 200, bids, asks));
+    await early.next("order_book_snapshot");
+    // Deltas below the top 3: the early gateway's clients see no change, and last heard of 200.
+    for (let sequence = 201; sequence <= 205; sequence++)
+      await publish(delta("LATE", sequence, [[0.5, sequence]], [[9, sequence]]));
+    const other = await startGateway({ NATS_URL: stack.nats.url, ORDER_BOOKS_DEPTH: "3" });
+    stack.track(other);
+    await waitUntilReady(other);
+    const late = await stack.connect({ url: other.wsUrl });
+    await late.request({ type: "subscribe", channel: "order_books", symbols: ["LATE"] });
+    // The upstream's periodic snapshot: the same book as after 205, so the same top 3. The newer
+    // gateway starts from it; the older one moves its clients to it too (a snapshot frame).
+    await publish(snapshot("LATE", 206, [...bids, [0.5, 205]], [...asks, [9, 205]]));
+    await publish(delta("LATE", 207, [], [[4, 7]]));
+    const since206 = async (client: TestClient) => {
+      await client.next(undefined, (frame) => isBook(frame) && frame.sequence === 207);
+      return client.frames.filter((frame) => isBook(frame) && (frame.sequence as number) >= 206);
+    };
+    const [fromEarly, fromLate] = await Promise.all([since206(early), since206(late)]);
+    expect(fromEarly).toEqual(fromLate);
+    expect(fromEarly.map(({ type, sequence, prev_sequence }) => [type, sequence, prev_sequence])).toEqual([
+      ["order_book_snapshot", 206, undefined],
+      ["order_book_update", 207, 206],
+    ]);
+    // A client that subscribes now gets the same snapshot from either.
+    const [joinEarly, joinLate] = await Promise.all(
+      [stack.running.wsUrl, other.wsUrl].map(async (url) => {
+        const client = await stack.connect({ url });
+        await client.request({ type: "subscribe", channel: "order_books", symbols: ["LATE"] });
+        return client.next("order_book_snapshot");
+      }),
+    );
+    expect(joinEarly).toEqual(joinLate);
+    expect(joinEarly).toMatchObject({ sequence: 207 });
+    const book = new ClientBook();
+    for (const frame of early.frames.filter(isBook)) book.apply(frame);
+  });
 });
 
 describe("order_books: a client that stops reading", () => {

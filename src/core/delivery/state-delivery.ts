@@ -12,7 +12,10 @@
  *   its subscribers are told in-band (`state_status`, stale, `upstream_gap`) and get nothing more
  *   for it until the next upstream snapshot, which goes to them as a snapshot frame.
  * - Positions are the upstream's sequences, and a frame's `sequence` is that of the last message
- *   that changed the view: two gateways fed by one subject send the same positions and checksums.
+ *   that changed the view, or of the last upstream snapshot (one that changed nothing clients see
+ *   still goes to them, as a snapshot frame): two gateways fed by one subject, even one started
+ *   long after the other, send the same positions and checksums from the newer one's first
+ *   snapshot on.
  * - Immediate clients get one update per change of the view; a client that chose `interval_ms`
  *   is in the flush group of that interval, which sends one update per changed key per interval,
  *   the diff from the view the group last sent (or, for a client that subscribed since, from the
@@ -167,8 +170,13 @@ export class StateDelivery implements Delivery {
         return;
       }
       const state = hooks.apply(undefined, message, settings);
-      if (book?.usable) this.change(key, book, state, sequence, message, stamp);
-      else this.reset(key, state, sequence, message, stamp);
+      if (book?.usable && this.change(key, book, state, sequence, message, stamp)) return;
+      // A first snapshot, one after a gap, or one that left the view as it was: every subscriber
+      // starts again from it. The last case keeps instances in agreement: a gateway that starts
+      // now starts at this snapshot's sequence, and one that has run for hours, whose clients last
+      // heard of an earlier sequence (deltas below the view changed nothing they see), moves them
+      // to the same one.
+      this.reset(key, state, sequence, message, stamp);
       return;
     }
     if (book === undefined) {
@@ -220,7 +228,10 @@ export class StateDelivery implements Delivery {
     for (const group of this.groups.values()) this.flushGroup(group);
   }
 
-  /** The view changed (or may have): emit the update to immediate clients, and to groups later. */
+  /**
+   * The view changed (or may have): emit the update to immediate clients, and to groups later.
+   * False when the view is as it was (nothing was sent; the book took the state and sequence in).
+   */
   private change(
     key: string,
     book: KeyBook,
@@ -228,7 +239,7 @@ export class StateDelivery implements Delivery {
     sequence: number,
     message: unknown,
     stamp: StageStamp | undefined,
-  ): void {
+  ): boolean {
     const { state: hooks } = this.channel.plugin;
     const { settings } = this.channel;
     book.state = state;
@@ -236,7 +247,7 @@ export class StateDelivery implements Delivery {
     this.touch(key, book);
     const view = hooks.view(state, settings);
     const changes = hooks.diff(book.view, view, settings);
-    if (changes === undefined) return;
+    if (changes === undefined) return false;
     const prevSequence = book.emitted;
     book.snapshotFrame = undefined;
     book.view = view;
@@ -254,7 +265,7 @@ export class StateDelivery implements Delivery {
         settings,
       ),
     );
-    if (frame === undefined) return;
+    if (frame === undefined) return true;
     const queuedAt = stamp === undefined ? 0 : (this.timing?.now() ?? 0);
     let queued = false;
     this.index.forEachRecipient(this.name, key, (session) => {
@@ -263,6 +274,7 @@ export class StateDelivery implements Delivery {
     });
     // Once per frame, however many clients it went to; immediate: it waited for no interval.
     if (queued && stamp !== undefined) this.timing?.queued(stamp, queuedAt, false);
+    return true;
   }
 
   /** A first snapshot, or one after a gap: every subscriber starts again from it. */
