@@ -64,7 +64,11 @@ export const orderBookSnapshotFrame = z
     checksum,
     timestamp: schemas.utcTimestamp,
   })
-  .meta({ title: "Order book snapshot", description: "The top depth levels per side of a symbol's book" });
+  .meta({
+    title: "Order book snapshot",
+    description:
+      "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing, after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
+  });
 
 export const orderBookUpdateFrame = z
   .object({
