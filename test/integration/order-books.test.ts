@@ -447,4 +447,49 @@ describe("order_books: a client that stops reading", () => {
     for (const frame of witness.frames.filter(isBook)) seen.apply(frame);
     expect({ bids: book.bids, asks: book.asks }).toEqual({ bids: seen.bids, asks: seen.asks });
   }, 60_000);
+
+  it("shows 25 levels a side by default (ORDER_BOOKS_DEPTH), fields in the contract's order", async () => {
+    const side = (base: number, step: number): Level[] =>
+      Array.from({ length: 30 }, (_, level) => [base + step * level, level + 1]);
+    const bids = side(99, -1);
+    const asks = side(100, 1);
+    publishBook(stack.publisher, snapshot("DEPTH", 1, bids, asks));
+    await stack.publisher.flush();
+    const client = await stack.connect();
+    await client.request({ type: "subscribe", channel: "order_books", symbols: ["DEPTH"] });
+    const first = await client.next("order_book_snapshot");
+    expect(first).toMatchObject({ bids: bids.slice(0, 25), asks: asks.slice(0, 25) });
+    expect(Object.keys(first)).toEqual([
+      "type",
+      "symbol",
+      "sequence",
+      "bids",
+      "asks",
+      "checksum",
+      "timestamp",
+    ]);
+    // The best bid leaves: the 26th comes into view, the update says both.
+    publishBook(stack.publisher, delta("DEPTH", 2, [[99, 0]], []));
+    const update = await client.next("order_book_update");
+    expect(update).toMatchObject({
+      bids: [
+        [99, 0],
+        [74, 26],
+      ],
+      asks: [],
+    });
+    expect(Object.keys(update)).toEqual([
+      "type",
+      "symbol",
+      "sequence",
+      "prev_sequence",
+      "bids",
+      "asks",
+      "checksum",
+      "timestamp",
+    ]);
+    const book = new ClientBook();
+    for (const frame of client.frames.filter(isBook)) book.apply(frame);
+    expect(book.bids).toEqual(bids.slice(1, 26));
+  });
 });
