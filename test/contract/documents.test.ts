@@ -9,6 +9,11 @@ import Generator from "@asyncapi/generator";
 import { Parser } from "@asyncapi/parser";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { encodeFrame } from "../../src/core/frame-encoder.js";
+import { withTiming } from "../../src/core/latency/timed-frame.js";
+import { frameSchemasOf, frameTypeOf } from "../../src/core/plugin.js";
+import { DEFAULT_PLUGINS_DIR, loadPlugins } from "../../src/core/plugin-loader.js";
 import { ASYNCAPI_HTML } from "../../src/http/docs-routes.js";
 import { ASYNCAPI_FILE, generateContract, OPENAPI_FILE } from "../../src/specs/generate.js";
 import { ContractValidator, loadAsyncApi } from "../helpers/contract.js";
@@ -110,6 +115,62 @@ describe("asyncapi.yaml", () => {
     const { messages } = validator.document.components;
     for (const [id, message] of Object.entries(messages)) {
       for (const example of message.examples) expect(validator.problems(id, example.payload), id).toEqual([]);
+    }
+  });
+
+  it("declares gw_rx and gw_tx, optional integer microseconds, on every data frame of every delivery kind, and a timed frame validates", async () => {
+    // The data frames: each loaded channel's frames (lossless, conflated, state), from the plugins.
+    const channels = await loadPlugins(DEFAULT_PLUGINS_DIR, loadConfig({}));
+    const dataFrames = new Map<string, string>();
+    for (const channel of channels)
+      for (const schema of frameSchemasOf(channel))
+        dataFrames.set(frameTypeOf(schema) as string, channel.kind);
+    expect(new Set(dataFrames.values())).toEqual(new Set(["lossless", "conflated", "state"]));
+
+    const validator = new ContractValidator(loadAsyncApi());
+    const { document } = validator;
+    const payloadOf = (id: string) => {
+      const ref = document.components.messages[id]?.payload.$ref as string;
+      return document.components.schemas[ref.split("/").pop() as string] as {
+        properties?: Record<string, { type?: string; minimum?: number; description?: string }>;
+        required: string[];
+        additionalProperties?: boolean;
+      };
+    };
+    // Exactly the data frames carry them: no protocol frame (welcome, subscribed, stream_status…).
+    const timed = Object.keys(document.channels.websocket?.messages ?? {}).filter(
+      (id) => "gw_rx" in (payloadOf(id).properties ?? {}) || "gw_tx" in (payloadOf(id).properties ?? {}),
+    );
+    expect(timed.sort()).toEqual([...dataFrames.keys()].sort());
+
+    const rxMicros = Date.parse("2024-12-19T12:00:00.100Z") * 1000 + 123;
+    const txMicros = rxMicros + 456;
+    for (const id of timed) {
+      const payload = payloadOf(id);
+      for (const field of ["gw_rx", "gw_tx"]) {
+        expect(payload.properties?.[field], `${id}.${field}`).toMatchObject({ type: "integer", minimum: 0 });
+        expect(payload.properties?.[field]?.description, `${id}.${field}`).toMatch(
+          /timing: true.*microseconds since the epoch/,
+        );
+        // Optional: only a subscription made with timing: true gets them.
+        expect(payload.required, `${id}.${field}`).not.toContain(field);
+      }
+      // No other field may be added: a timed frame is valid because the two are declared.
+      expect(payload.additionalProperties, id).toBe(false);
+
+      const untimed = document.components.messages[id]?.examples[0]?.payload as Record<string, unknown>;
+      expect(untimed, id).not.toHaveProperty("gw_rx");
+      expect(validator.problems(id, untimed), id).toEqual([]);
+      // What the gateway writes to a timed subscription: the same frame with the fields spliced in.
+      const frame = withTiming(encodeFrame(untimed), rxMicros, txMicros);
+      const headerLength = (frame[1] as number) < 126 ? 2 : frame[1] === 126 ? 4 : 10;
+      const timedFrame = JSON.parse(frame.subarray(headerLength).toString("utf8"));
+      expect(timedFrame, id).toEqual({ ...untimed, gw_rx: rxMicros, gw_tx: txMicros });
+      expect(validator.problems(id, timedFrame), id).toEqual([]);
+      // The schema does check them: not integers, negative, or another name are rejected.
+      expect(validator.problems(id, { ...timedFrame, gw_rx: rxMicros + 0.5 }), id).not.toEqual([]);
+      expect(validator.problems(id, { ...timedFrame, gw_tx: -1 }), id).not.toEqual([]);
+      expect(validator.problems(id, { ...untimed, gw_rx_us: rxMicros }), id).not.toEqual([]);
     }
   });
 
