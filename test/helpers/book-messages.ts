@@ -7,8 +7,11 @@
  * - bookSnapshot() / bookDelta() (bookMessage()): upstream messages of market.books.<symbol>, and
  *   publishBook();
  * - snapshotFrame() / updateFrame(): the frames a gateway sends, for tests that play the gateway;
- *   forgedUpdate(): a frame no gateway sent, which a relay injects to break a client's chain.
+ *   forgedUpdate(): a frame no gateway sent, which a relay injects to break a client's chain;
+ * - checksumByTheRule(): the issue's checksum rule written out, independently of the gateway's
+ *   and the SDK's code, for tests that check what a gateway sent.
  */
+import { crc32 } from "node:zlib";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BookView, bookChecksum, type Level } from "../../plugins/order_books/book.js";
 import orderBooks from "../../plugins/order_books/index.js";
@@ -131,4 +134,14 @@ export function forgedUpdate(
   timestamp = new Date().toISOString(),
 ) {
   return updateFrame(symbol, prevSequence + 1, prevSequence, { bids, asks: [] }, 1, timestamp);
+}
+
+/** The checksum rule, written out independently of the gateway's and the SDK's code. */
+export function checksumByTheRule(bids: Level[], asks: Level[]): number {
+  const side = (levels: Level[]) =>
+    levels
+      .slice(0, 10)
+      .map(([price, size]) => `${JSON.stringify(price)}:${JSON.stringify(size)}`)
+      .join(",");
+  return crc32(`${side(asks)}|${side(bids)}`);
 }

@@ -11,6 +11,7 @@ import { applyLevels } from "../../src/client/order-book.js";
 import {
   BOOK_UPSTREAM,
   type BookMessage,
+  checksumByTheRule,
   bookDelta as delta,
   type Level,
   publishBook,
@@ -22,16 +23,6 @@ import { withGateway } from "../helpers/with-gateway.js";
 
 /** The issue's own example: a snapshot at 1001 and a delta at 1002 (the plugin's examples). */
 const { snapshot: SNAPSHOT, delta: DELTA } = BOOK_UPSTREAM;
-
-/** The checksum rule, written out independently of the gateway's and the SDK's code. */
-function checksumOf(bids: Level[], asks: Level[]): number {
-  const side = (levels: Level[]) =>
-    levels
-      .slice(0, 10)
-      .map(([price, size]) => `${JSON.stringify(price)}:${JSON.stringify(size)}`)
-      .join(",");
-  return crc32(`${side(asks)}|${side(bids)}`);
-}
 
 /** A client's book of one symbol, built from its frames as a third party would. */
 class ClientBook {
@@ -49,7 +40,7 @@ class ClientBook {
       this.asks = applyLevels(this.asks, frame.asks as Level[], false) as Level[];
     }
     this.sequence = frame.sequence as number;
-    expect(checksumOf(this.bids, this.asks), "checksum verifies").toBe(frame.checksum);
+    expect(checksumByTheRule(this.bids, this.asks), "checksum verifies").toBe(frame.checksum);
   }
 }
 

@@ -23,12 +23,12 @@
  * test/integration/order-books.test.ts.
  */
 import { isDeepStrictEqual } from "node:util";
-import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Book, type BookView, type Level } from "../../plugins/order_books/book.js";
 import {
   type BookMessage,
+  checksumByTheRule,
   bookDelta as delta,
   publishBook,
   bookSnapshot as snapshot,
@@ -39,16 +39,6 @@ import { withGateway } from "../helpers/with-gateway.js";
 const DEPTH = 3;
 /** A size no generated message uses: the run's final delta changes every view anyone can hold. */
 const FINAL_SIZE = 99;
-
-/** The checksum rule, written out independently of the gateway's and the SDK's code. */
-function checksumOf(bids: Level[], asks: Level[]): number {
-  const side = (levels: Level[]) =>
-    levels
-      .slice(0, 10)
-      .map(([price, size]) => `${JSON.stringify(price)}:${JSON.stringify(size)}`)
-      .join(",");
-  return crc32(`${side(asks)}|${side(bids)}`);
-}
 
 const copy = (view: BookView): BookView => ({
   bids: view.bids.map(([price, size]) => [price, size]),
@@ -162,7 +152,7 @@ class ClientBook {
     expect({ bids: this.bids, asks: this.asks }, `${what}: the model's view`).toEqual(
       model.views.get(sequence),
     );
-    expect(checksumOf(this.bids, this.asks), `${what}: checksum verifies`).toBe(frame.checksum);
+    expect(checksumByTheRule(this.bids, this.asks), `${what}: checksum verifies`).toBe(frame.checksum);
   }
 }
 
