@@ -288,7 +288,7 @@ export function latencySection(results: LatencyResults): string {
   return [
     HEADING,
     "",
-    `\`${results.command}\` (bench/latency.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (2 cores: above 2, other work was running on the machine).`,
+    `\`${results.command}\` (bench/latency.ts), ${results.at}, commit ${results.commit}, ${results.machine}; load average ${results.loadAverage.toFixed(1)} when it began (on 2 cores, a figure above 2 means other work was running on the machine).`,
     "",
     ...busyWarning(results),
     `- **Setup.** Two peers, as in the fan-out steps of BENCHMARKS.md and with the same harness (bench/lib/run-one.ts): **gateway** (\`tsx src/main.ts\` with the \`bench\` channel plugin, an immediate channel) and **nats-ws** (nats-server's own WebSocket listener). Each run has its own nats-server and server under test, the server under test alone on CPU 0 and everything else on CPU 1 (the load workers, the publisher, and for the gateway the broker nats-server). Every step is run ${Math.max(...results.steps.map((step) => step.runs.gateway.length))} times, the peers taking turns within each round, each run ${results.windowSeconds} s of publishing${results.warmupSeconds ? ` after ${results.warmupSeconds} s of publishing at the same rate that is not measured (a warm-up: the gateway's first full garbage collection, about 7 s after it starts, paused it for 30 to 45 ms and fell in the window of runs without one)` : ""}; frames are sized to ${results.steps[0]?.frameBytes ?? "?"} B for both peers from a calibration before each run.`,
