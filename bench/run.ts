@@ -34,6 +34,7 @@ import {
   writeResumeSection,
 } from "./lib/resume-report.js";
 import { type RunResult, runOne, type Scenario } from "./lib/run-one.js";
+import { STALLED_GATEWAY_ENV, STALLED_RATE, STALLED_RUN_MS, STALLED_STEP_ID } from "./lib/stalled-step.js";
 import { ALWAYS_MEASURED_UP_TO, SEARCH_RATES, sustainedByMedian } from "./lib/sustained.js";
 import type { TargetName } from "./lib/targets.js";
 import { runQuality } from "./quality.js";
@@ -48,22 +49,6 @@ const REPETITIONS = 3;
 const SMALL_FRAME = 300;
 const LARGE_FRAME = 2048;
 const RUN_MS = 5000;
-/**
- * The stalled scenario's gateway thresholds: low enough that clients which stop reading pass them
- * within the run (the kernel's socket buffers absorb the first megabytes), so that the policy
- * engages and the harness can check it did.
- */
-const STALLED_GATEWAY_ENV = {
-  WEBSOCKET_MAX_BUFFERED_BYTES: "1048576",
-  WEBSOCKET_CONFLATED_DROP_BYTES: "524288",
-};
-/**
- * A stalled client is one the kernel hides for a while: loopback sockets here absorb about 4 MB
- * (the sender's buffer grows to net.ipv4.tcp_wmem's 4 MB; the receiver's stays near its initial
- * 128 KB when nothing is read) before the server sees anything. At 2 KB x 160 msg/s that is 13 s,
- * so the step runs long enough to pass it.
- */
-const STALLED_RUN_MS = 20_000;
 /**
  * The write-path A/B: the last commit before the delivery path moved to public APIs (it wrote to
  * ws's private _socket, one write per socket per turn, no adaptive write window).
@@ -109,12 +94,14 @@ function steps(peers: TargetName[]): Step[] {
   const gateways = peers.filter((peer) => peer === "gateway" || peer === "gateway-prod");
   return [
     step(fanOut(1000, 160, LARGE_FRAME)),
+    // The stalled step's load without stalled clients, for its comparison columns.
+    step(fanOut(1000, STALLED_RATE, LARGE_FRAME)),
     // Memory per connection is read here too: 10,000 connected clients before anything is published.
     step(fanOut(10_000, 10, SMALL_FRAME, { durationMs: RUN_MS })),
     step(
-      fanOut(1000, 160, LARGE_FRAME, {
-        id: "stalled-1pct-1000c-160r-2k",
-        title: `1% of 1,000 clients stop reading, 160 msg/s, 2048 B frames, ${STALLED_RUN_MS / 1000} s`,
+      fanOut(1000, STALLED_RATE, LARGE_FRAME, {
+        id: STALLED_STEP_ID,
+        title: `1% of 1,000 clients stop reading, ${STALLED_RATE} msg/s, 2048 B frames, ${STALLED_RUN_MS / 1000} s`,
         stalledFraction: 0.01,
         gatewayEnv: STALLED_GATEWAY_ENV,
         durationMs: STALLED_RUN_MS,

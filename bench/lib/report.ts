@@ -11,6 +11,7 @@ import { type LatencyResults, latencySection } from "./latency-report.js";
 import { type QualityResults, qualitySection } from "./quality-report.js";
 import { type ResumeResults, resumeSection } from "./resume-report.js";
 import type { RunResult } from "./run-one.js";
+import { STALLED_PEER_STEP_ID, STALLED_RATE, STALLED_RUN_MS, STALLED_STEP_ID } from "./stalled-step.js";
 import { type MaxRate, maxRate, SEARCH_RATES, SUSTAINED_P99_MS } from "./sustained.js";
 import type { TargetName } from "./targets.js";
 
@@ -26,8 +27,6 @@ const PEER_ORDER: TargetName[] = [
 /** The p99 comparison and the stalled comparison are read at this step. */
 const P99_STEP = "fanout-1000c-160r-300b";
 const IDLE_MEMORY_STEP = "fanout-10000c-10r-300b";
-const STALLED_STEP = "stalled-1pct-1000c-160r-2k";
-const STALLED_PEER_STEP = "fanout-1000c-160r-2k";
 const PRICE_STEP = "price-1000c-500s-5000tps";
 const WRITE_PATH_STEP = "writepath-ab-1000c-160r-300b";
 const TARGET_P99_RATIO = 1.0;
@@ -151,7 +150,7 @@ function targetsTable(document: BenchDocument): string {
   rows.push(
     `| The tsx start and the production start both reported | gateway and gateway-prod in every fan-out table below; idle RSS of both above | ${verdict(idle !== undefined && (p99Step?.runs["gateway-prod"]?.length ?? 0) > 0)} |`,
   );
-  const stalled = stepById(document, STALLED_STEP);
+  const stalled = stepById(document, STALLED_STEP_ID);
   for (const peer of ["gateway", "gateway-prod"] as const) {
     const runs = stalled?.runs[peer];
     if (!runs?.length) continue;
@@ -277,7 +276,7 @@ export function writeReport(document: BenchDocument): void {
     .map((step) => `### ${step.id}: ${step.title}\n\n${stepTable(step)}`)
     .join("\n\n");
   const fixed = document.steps
-    .filter((step) => step.id !== STALLED_STEP)
+    .filter((step) => step.id !== STALLED_STEP_ID)
     .map((step) => `### ${step.id}: ${step.title}\n\n${stepTable(step)}`)
     .join("\n\n");
   const markdown = `# Benchmarks
@@ -346,7 +345,8 @@ ${fixed}
 
 1% of the clients stop reading when publishing starts and read again once it has ended (so that
 they see how the server ended their connection). Loopback sockets absorb about 4 MB per connection
-before a server notices anything, so this step publishes for 20 s. The gateway runs with
+before a server notices anything, so this step publishes for ${STALLED_RUN_MS / 1000} s, at ${STALLED_RATE} msg/s (at 160 the clients that kept
+reading fell seconds behind: bench/lib/stalled-step.ts). The gateway runs with
 \`WEBSOCKET_MAX_BUFFERED_BYTES=1048576\` (and \`WEBSOCKET_CONFLATED_DROP_BYTES=524288\`, which must stay below it) here, so that what the kernel's socket buffers do not absorb
 passes the threshold within the run. "Others" are the clients that kept reading; the comparison
 columns come from the same-sized step without stalled clients in this run. A client that has
@@ -355,7 +355,7 @@ client has not read), so the gateway drops the connection \`WEBSOCKET_CLOSE_GRAC
 client, when it reads again, sees the connection end without a close frame (1006); the gateway's
 own count (\`gateway_slow_consumer_disconnects_total\`) is what the harness checks.
 
-${stalledTable(stepById(document, STALLED_STEP), stepById(document, STALLED_PEER_STEP))}
+${stalledTable(stepById(document, STALLED_STEP_ID), stepById(document, STALLED_PEER_STEP_ID))}
 
 ## Idle memory of the start commands
 
