@@ -79,6 +79,24 @@ async function streamFullyReplicated(jsm: JetStreamManager): Promise<void> {
   }
 }
 
+/**
+ * Bounded poll: the stream's consumers. The consumer-list request can time out for a while after
+ * a node came back (its leaders are still being elected): it did in a CI rehearsal on 7 December.
+ */
+async function consumersOf(jsm: JetStreamManager, stream: string): Promise<ConsumerInfo[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const consumers: ConsumerInfo[] = [];
+      for await (const info of jsm.consumers.list(stream)) consumers.push(info);
+      return consumers;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`consumers of ${stream} not listed in time: ${error}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
   // Publishers on the nodes each test chooses, gateway processes of its own, and everything kept
   // until the last test: each test goes on from the cluster the previous one left.
@@ -220,8 +238,7 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     // A fresh gateway: its live consumer is the newest consumer on the stream (an R1 ordered
     // consumer, placed on one node of the three, whichever the gateway is connected to).
     const c = await GatewayProcess.start(envB(), { name: "gateway C", readyTimeoutMs: READY_TIMEOUT_MS });
-    const consumers: ConsumerInfo[] = [];
-    for await (const info of jsm.consumers.list("GATEWAY_TRADES")) consumers.push(info);
+    const consumers = await consumersOf(jsm, "GATEWAY_TRADES");
     const newest = consumers.sort((x, y) => Date.parse(y.created) - Date.parse(x.created))[0];
     const host = stack.cluster.find((node) => newest?.cluster?.leader === nodeName(node));
     expect(host, `consumers: ${JSON.stringify(consumers.map((info) => info.cluster))}`).toBeDefined();
