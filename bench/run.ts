@@ -94,8 +94,11 @@ function steps(peers: TargetName[]): Step[] {
   const gateways = peers.filter((peer) => peer === "gateway" || peer === "gateway-prod");
   return [
     step(fanOut(1000, 160, LARGE_FRAME)),
-    // The stalled step's load without stalled clients, for its comparison columns.
-    step(fanOut(1000, STALLED_RATE, LARGE_FRAME)),
+    // The stalled step's load without stalled clients, as long, for its comparison columns.
+    step(
+      fanOut(1000, STALLED_RATE, LARGE_FRAME, { durationMs: STALLED_RUN_MS }),
+      peers.filter((peer) => peer !== "socketio"),
+    ),
     // Memory per connection is read here too: 10,000 connected clients before anything is published.
     step(fanOut(10_000, 10, SMALL_FRAME, { durationMs: RUN_MS })),
     step(

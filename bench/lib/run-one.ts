@@ -49,7 +49,8 @@ export interface Scenario {
   /**
    * Publishing at the run's rate before the window opens, not measured: a server started for the
    * run is measured in its steady state, not while it compiles its delivery path and makes its
-   * first full garbage collection (the gateway's, about 7 s after start, paused it 30 to 45 ms).
+   * first full garbage collection (the gateway's, about 7 s after start: pauses of 30 to 45 ms in all
+   * within about 60 ms, one or two of them, up to 20 ms, inside the window of each run without it).
    */
   warmupMs?: number;
   /** Fraction of clients that stop reading for the whole run (slow consumers). */
@@ -269,6 +270,10 @@ export async function runOne(
       messageBytes = Math.max(MIN_MESSAGE_BYTES, scenario.payloadBytes - overhead);
     }
 
+    if (scenario.warmupMs && (scenario.idle || scenario.price || scenario.stalledFraction))
+      throw new Error(
+        `${scenario.id}: a warm-up publishes on bench.feed; not for idle, price or stalled steps`,
+      );
     if (scenario.warmupMs) {
       await runPublisher({
         natsUrl: nats.url,
@@ -278,7 +283,8 @@ export async function runOne(
         payloadBytes: messageBytes,
         kind: "bench",
       });
-      // Its last messages arrive before the counters are zeroed: none of them counts in the run.
+      // Its last messages arrive before the counters are zeroed, and the workers leave out any
+      // frame stamped before that (bench/load/worker.ts): none of them counts in the window.
       await sleep(DRAIN_MS);
     }
 

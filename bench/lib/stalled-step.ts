@@ -9,10 +9,11 @@
  * for that plus the gateway's own threshold (below) to fill: at 2 KB x 80 msg/s, about 31 s.
  *
  * The rate is 80 msg/s, not 160: at 160 (330 MB/s through the load core, for 20 s) the clients
- * that kept reading fell 0.9 to 3.4 s behind at p99 (3 gateway runs, 7 December), and in 2 of the
- * 6 gateway runs of the full benchmark at 9892de4 every client was disconnected. At 80 for 40 s,
- * 3 gateway runs (7 December, 22:30 UTC) disconnected exactly the 10 stalled clients each, the
- * others lost nothing and their p99 was 60 to 156 ms.
+ * that kept reading fell 0.9 to 3.4 s behind at p99 (3 gateway runs, 7 December 21:27 UTC; console
+ * output, not kept), and in 2 of the 6 gateway runs of the full benchmark at 9892de4 every client
+ * was disconnected. At 80 for 40 s (`npx tsx bench/run.ts --only=80r-2k --targets=gateway`,
+ * bench/results/partial-latest.json, 22:56 UTC): each of 3 runs disconnected exactly the 10 stalled
+ * clients, the others lost nothing, p99 62 to 76 ms; without stalled clients, p99 80 to 696 ms.
  */
 export const STALLED_RATE = 80;
 export const STALLED_RUN_MS = 40_000;

@@ -64,6 +64,8 @@ let stalledCloses: Record<string, number> = {};
 let foreignSymbols = 0;
 let frameBytes = 0;
 let frames = 0;
+/** preciseNow() at the last reset: a frame stamped before it (a warm-up's last) is not the window's. */
+let resetAt = Number.NEGATIVE_INFINITY;
 
 /** The symbols client `index` (global numbering) watches: a fixed, overlapping selection. */
 export function watchlist(universe: string[], perClient: number, index: number): string[] {
@@ -99,6 +101,7 @@ async function connectAll(command: Extract<WorkerCommand, { type: "connect" }>):
           onData: (stamp, bytes) => {
             // A stalled client's backlog, read after the run, is not the measured population.
             if (index < stalled) return;
+            if (stamp < resetAt) return;
             counts[index] = (counts[index] ?? 0) + 1;
             frames++;
             frameBytes += bytes;
@@ -154,6 +157,7 @@ process.on("message", async (command: WorkerCommand) => {
       break;
     }
     case "reset":
+      resetAt = preciseNow();
       counts.fill(0);
       histogram = new LatencyHistogram();
       cpuAtReset = process.cpuUsage();
