@@ -789,7 +789,7 @@ class ShutdownNotice:
 
 @dataclass
 class OrderBookSnapshot:
-    """The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing, after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)"""
+    """The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing (or, for a symbol the gateway had no book of then, when its first upstream snapshot arrives), after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)"""
 
     symbol: str
     #: The upstream sequence the view is at

@@ -67,7 +67,7 @@ export const orderBookSnapshotFrame = z
   .meta({
     title: "Order book snapshot",
     description:
-      "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing, after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
+      "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing (or, for a symbol the gateway had no book of then, when its first upstream snapshot arrives), after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
   });
 
 export const orderBookUpdateFrame = z

@@ -239,11 +239,13 @@ describe("resume on a 3-node JetStream cluster (R3 streams)", () => {
     // consumer, placed on one node of the three, whichever the gateway is connected to).
     const c = await GatewayProcess.start(envB(), { name: "gateway C", readyTimeoutMs: READY_TIMEOUT_MS });
     const consumers = await consumersOf(jsm, "GATEWAY_TRADES");
+    // (Its waits, the replication's 20 s, the gateway's ready timeout and this list's 20 s, fit in
+    // the test's 90 s, so that a slow cluster fails with their messages, not the test's timeout.)
     const newest = consumers.sort((x, y) => Date.parse(y.created) - Date.parse(x.created))[0];
     const host = stack.cluster.find((node) => newest?.cluster?.leader === nodeName(node));
     expect(host, `consumers: ${JSON.stringify(consumers.map((info) => info.cluster))}`).toBeDefined();
     await survivesNodeLoss(c, host as NatsServer, "c", "(c) node holding the live consumer killed");
-  }, 60_000);
+  }, 90_000);
 
   function nodeName(node: NatsServer): string {
     return `node-${stack.cluster.indexOf(node)}`;

@@ -1748,7 +1748,7 @@
         "order_book_snapshot": {
           "name": "order_book_snapshot",
           "title": "Order book snapshot",
-          "summary": "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing, after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
+          "summary": "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing (or, for a symbol the gateway had no book of then, when its first upstream snapshot arrives), after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
           "description": "Channel `order_books` (state). Order books: a snapshot of the top levels per side, then updates that carry every level whose size changed, each with a CRC-32 checksum of the top 10 levels per side. A key's whole view, sent after subscribing (one per subscribed key with a current view), after upstream resets the key, and to a client that fell behind once it has drained. Updates follow from its sequence.",
           "contentType": "application/json",
           "payload": {
@@ -1860,7 +1860,7 @@
             ],
             "additionalProperties": false,
             "title": "OrderBookSnapshot",
-            "description": "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing, after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
+            "description": "The top depth levels per side of a symbol's book. It replaces the client's book whenever it comes: on subscribing (or, for a symbol the gateway had no book of then, when its first upstream snapshot arrives), after an upstream gap, after the client fell behind and drained, and on an upstream snapshot that changed nothing in the view (every gateway on the subject then sends the same sequence)",
             "x-parser-schema-id": "OrderBookSnapshotPayload"
           },
           "examples": [
