@@ -9,7 +9,9 @@
  *   that frame's `sequence` (a sequence at which the view changed, or of a snapshot), and the
  *   frame's checksum verifies against it (the rule written out, not the gateway's function);
  * - at a `settle` step, comes to hold the model's current view (or nothing, while the book is
- *   stale or before any snapshot) from the frames it gets, without another message upstream;
+ *   stale or before any snapshot) from the frames it gets, without another message upstream, and
+ *   a client without interval_ms the model's sequence too (upstream now and then resends the book
+ *   unchanged as a snapshot: every gateway must move its clients to that sequence);
  * - once the run's final delta has reached it, holds the model's final view.
  * Each run has a fresh symbol, one immediate client and one with `interval_ms: 100` from the start,
  * plus the late ones; one gateway (depth 3, nothing auto-subscribed) serves every run. The model
@@ -93,6 +95,16 @@ class Model {
     return this.current;
   }
 
+  /** The sequence an immediate client's last frame carries once it has caught up. */
+  get emittedSequence(): number {
+    return this.emitted;
+  }
+
+  /** The whole book now, every level (the book is usable): to send it again as a snapshot. */
+  wholeBook(): BookView | undefined {
+    return this.usable ? copy((this.book as Book).view(Number.MAX_SAFE_INTEGER)) : undefined;
+  }
+
   private record(sequence: number, snapshot: boolean): void {
     const view = copy((this.book as Book).view(DEPTH));
     this.head = sequence;
@@ -174,7 +186,9 @@ type Action =
   /** A client stops reading for the next `actions` actions. */
   | { type: "pause"; client: number; actions: number }
   /** Every client that reads comes to hold the model's view (interval clients: at their next flush). */
-  | { type: "settle" };
+  | { type: "settle" }
+  /** Upstream's periodic snapshot of the book as it is: the view does not change. */
+  | { type: "same-snapshot" };
 
 /** Bids at 1..6, asks at 7..12, at most 5 levels a side. */
 const side = (low: number, high: number, minSize: number) =>
@@ -236,6 +250,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ type: fc.constant("settle" as const) }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant("same-snapshot" as const) }) },
 );
 
 /** Deltas published before the run's first action: before any snapshot of the symbol. */
@@ -254,6 +269,8 @@ interface Reader {
   applied: number;
   /** Paused: the index of the action before which it reads again. */
   resumeAt: number | undefined;
+  /** Its interval_ms, undefined for every change at once. */
+  intervalMs: number | undefined;
 }
 
 describe("order_books property: real nats-server, real sockets", () => {
@@ -285,7 +302,14 @@ describe("order_books property: real nats-server, real sockets", () => {
               ...extra,
             });
             expect(ack).toMatchObject({ type: "subscribed", channel: "order_books", symbols: [symbol] });
-            readers.push({ name, client, book: new ClientBook(), applied: 0, resumeAt: undefined });
+            readers.push({
+              name,
+              client,
+              book: new ClientBook(),
+              applied: 0,
+              resumeAt: undefined,
+              intervalMs,
+            });
           };
           /** Apply (and check) every frame of the symbol the reader has received and not applied yet. */
           const catchUp = (reader: Reader) => {
@@ -297,10 +321,16 @@ describe("order_books property: real nats-server, real sockets", () => {
                 book.apply(frame, model, `${symbol} ${name} frame ${position} ${JSON.stringify(frame)}`);
             }
           };
-          /** Does the reader hold what the model holds: the view, or nothing (no book yet, or stale)? */
-          const holdsModel = ({ book }: Reader) =>
+          /**
+           * Does the reader hold what the model holds: the view, or nothing (no book yet, or stale)?
+           * An immediate reader also holds its sequence: that of the last snapshot or view change,
+           * as every gateway on the subject sends it.
+           */
+          const holdsModel = ({ book, intervalMs }: Reader) =>
             model.usable
-              ? book.current && isDeepStrictEqual({ bids: book.bids, asks: book.asks }, model.view())
+              ? book.current &&
+                isDeepStrictEqual({ bids: book.bids, asks: book.asks }, model.view()) &&
+                (intervalMs !== undefined || book.sequence === model.emittedSequence)
               : !book.current;
           /** Wait for frames until the reader holds what the model holds. */
           const settle = async (reader: Reader) => {
@@ -360,6 +390,7 @@ describe("order_books property: real nats-server, real sockets", () => {
                   // A paused client cannot read its ack yet: it reads it once it resumes.
                   if (reader.resumeAt !== undefined) reader.client.send(frame);
                   else expect(await reader.client.request(frame)).toMatchObject({ type: "subscribed" });
+                  reader.intervalMs = step.intervalMs;
                   break;
                 }
                 case "pause": {
@@ -371,6 +402,11 @@ describe("order_books property: real nats-server, real sockets", () => {
                 case "settle":
                   await Promise.all(readers.filter((reader) => reader.resumeAt === undefined).map(settle));
                   break;
+                case "same-snapshot": {
+                  const whole = model.wholeBook();
+                  if (whole !== undefined) await publish(snapshot(symbol, next, whole.bids, whole.asks));
+                  break;
+                }
               }
             }
             for (const reader of readers) resume(reader);
