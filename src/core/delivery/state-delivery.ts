@@ -14,8 +14,8 @@
  * - Positions are the upstream's sequences, and a frame's `sequence` is that of the last message
  *   that changed the view, or of the last upstream snapshot (one that changed nothing clients see
  *   still goes to them, as a snapshot frame): two gateways fed by one subject, even one started
- *   long after the other, send the same positions and checksums from the newer one's first
- *   snapshot on.
+ *   long after the other, send immediate clients the same frames from the newer one's first
+ *   snapshot on (interval clients' updates are merged on each gateway's own timer).
  * - Immediate clients get one update per change of the view; a client that chose `interval_ms`
  *   is in the flush group of that interval, which sends one update per changed key per interval,
  *   the diff from the view the group last sent (or, for a client that subscribed since, from the
@@ -61,7 +61,10 @@ interface KeyBook {
   sequence: number;
   /** False after a gap, until the next snapshot. */
   usable: boolean;
-  /** The view at `emitted`, the last sequence that changed it, and the message of that sequence. */
+  /**
+   * The view at `emitted` (the sequence of the last message that changed it, or of the last
+   * upstream snapshot), and the message of that sequence.
+   */
   view: unknown;
   checksum: number;
   emitted: number;
@@ -277,7 +280,10 @@ export class StateDelivery implements Delivery {
     return true;
   }
 
-  /** A first snapshot, or one after a gap: every subscriber starts again from it. */
+  /**
+   * A first snapshot, one after a gap, or one that left the view as it was: every subscriber
+   * starts again from it.
+   */
   private reset(
     key: string,
     state: unknown,
